@@ -1,0 +1,28 @@
+"""fill_, copy_ and arange on numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..runtime import arr, wrap
+
+
+def fill_(x, value):
+    arr(x)[...] = value
+    return x
+
+
+def copy_(dst, src):
+    np.copyto(arr(dst), arr(src), casting="unsafe")
+    return dst
+
+
+def arange(start, step, n, dtype, device):
+    if dtype.is_floating_point:
+        out = (np.arange(n, dtype=np.float64) * step + start).astype(dtype.np)
+    else:
+        out = np.arange(start, start + n * step, step, dtype=np.int64)[:n].astype(dtype.np)
+    return wrap(out)
+
+
+KERNELS = {"fill_": fill_, "copy_": copy_, "arange": arange}

@@ -1,0 +1,3 @@
+"""cpu kernels: indexing family."""
+
+KERNELS: dict = {}

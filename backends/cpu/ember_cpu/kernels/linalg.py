@@ -1,0 +1,3 @@
+"""cpu kernels: linalg family."""
+
+KERNELS: dict = {}

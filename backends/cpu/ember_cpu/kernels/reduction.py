@@ -1,0 +1,3 @@
+"""cpu kernels: reduction family."""
+
+KERNELS: dict = {}

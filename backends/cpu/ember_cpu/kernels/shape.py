@@ -1,0 +1,3 @@
+"""cpu kernels: shape family."""
+
+KERNELS: dict = {}

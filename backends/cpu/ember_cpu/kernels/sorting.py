@@ -1,0 +1,3 @@
+"""cpu kernels: sorting family."""
+
+KERNELS: dict = {}

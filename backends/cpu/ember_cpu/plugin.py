@@ -1,0 +1,26 @@
+"""The cpu plugin: registers device type "cpu" through Ember's plugin hooks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import ember
+from ember.plugins import API_VERSION, Capabilities, hookimpl
+
+from . import __version__, runtime as _rt
+from .kernels import KERNELS
+
+
+@hookimpl
+def ember_register_backends(register):
+    _rt.backend = register(
+        "cpu", api_version=API_VERSION, runtime=_rt.runtime, kernels=KERNELS, indexed=False,
+        capabilities=Capabilities(dtypes=ember.dtypes.all_dtypes, host_memory=True,
+                                  notes=(f"numpy {np.__version__}",)),
+    )
+
+
+@hookimpl
+def ember_info():
+    from . import _native
+    return {"numpy": np.__version__, "native kernels": _native.__file__, "ember-cpu": __version__}

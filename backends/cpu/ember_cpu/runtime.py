@@ -1,0 +1,119 @@
+"""The cpu runtime: storage is a numpy array, so memory is host memory."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ember import Tensor
+from ember import dtypes as D
+
+backend = None  # set when the plugin registers
+
+_cstrides: dict = {}
+
+
+def _contig(shape):
+    s = _cstrides.get(shape)
+    if s is None:
+        acc, out = 1, []
+        for n in reversed(shape):
+            out.append(acc)
+            acc *= n if n > 1 else 1
+        s = _cstrides[shape] = tuple(reversed(out))
+    return s
+
+
+_np_to_ember = {d.np: d for d in D.all_dtypes}
+_make = Tensor._make
+
+
+def wrap(a: np.ndarray) -> Tensor:
+    """A tensor owning a freshly computed numpy array (no copy)."""
+    if a.flags.c_contiguous:
+        shape = a.shape
+        return _make(a, 0, shape, _contig(shape), _np_to_ember[a.dtype], _DEV, backend, a)
+    return _wrap_strided(a)
+
+
+def _wrap_strided(a: np.ndarray, owner=True) -> Tensor:
+    isz = a.itemsize
+    if any(s % isz for s in a.strides):
+        a = np.ascontiguousarray(a)
+        return wrap(a)
+    if any(s < 0 for s in a.strides):
+        # Ember strides are non-negative, as in PyTorch: copy a reversed view.
+        return wrap(np.ascontiguousarray(a))
+    strides = tuple(s // isz for s in a.strides)
+    span = 1 + sum((n - 1) * s for n, s in zip(a.shape, strides)) if a.size else 0
+    storage = as_strided(a, shape=(span,), strides=(isz,)) if a.size else np.empty(0, a.dtype)
+    return _make(storage, 0, a.shape, strides, _np_to_ember[a.dtype], _DEV, backend, a)
+
+
+def arr(t: Tensor) -> np.ndarray:
+    """The numpy view of a cpu tensor (cached on the tensor)."""
+    h = t._h
+    if h is None:
+        st = t._storage
+        isz = st.itemsize
+        shape = t._shape
+        if t._offset == 0 and shape == st.shape and t._strides == _contig(shape):
+            h = st
+        elif 0 in shape:
+            h = np.empty(shape, st.dtype)
+        else:
+            h = np.ndarray(shape, st.dtype, st, t._offset * isz, tuple(s * isz for s in t._strides))
+        t._h = h
+    return h
+
+
+from ember.device import Device  # noqa: E402
+
+_DEV = Device("cpu")
+
+
+class CpuRuntime:
+    """Host memory through numpy. Every method is the plugin contract's (see ember.plugins.hookspecs)."""
+
+    def device_count(self) -> int:
+        return 1
+
+    def is_available(self) -> bool:
+        return True
+
+    def unavailable_reason(self):
+        return None
+
+    def empty(self, shape, dtype, device) -> Tensor:
+        return wrap(np.empty(shape, dtype.np))
+
+    def from_numpy(self, array, device) -> Tensor:
+        if not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)
+        return wrap(array)
+
+    def share_numpy(self, array, device) -> Tensor:
+        if array.flags.c_contiguous:
+            return wrap(array)
+        if any(s < 0 for s in array.strides):
+            raise ValueError("from_numpy(): numpy arrays with negative strides are not supported; "
+                             "pass array.copy() instead")
+        return _wrap_strided(array)
+
+    def to_numpy(self, tensor) -> np.ndarray:
+        return np.array(arr(tensor), copy=True)
+
+    def as_numpy(self, tensor) -> np.ndarray:
+        return arr(tensor)
+
+    def storage_numel(self, storage) -> int:
+        return storage.size
+
+    def synchronize(self, device=None) -> None:
+        pass
+
+    def data_ptr(self, tensor) -> int:
+        return tensor._storage.ctypes.data + tensor._offset * tensor._dtype.itemsize
+
+
+runtime = CpuRuntime()

@@ -1,0 +1,55 @@
+"""Ember: a PyTorch-style tensor library whose core knows no hardware.
+
+Devices come from plugins (``ember.backends`` entry points); ``ember info``
+lists what is installed.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import dtypes
+from .dtypes import (DType, bfloat16, bool, double, float, float16, float32, float64, get_default_dtype,
+                     half, int, int8, int16, int32, int64, long, promote_types, result_type,
+                     set_default_dtype, short, uint8)
+from .device import Device, device, get_default_device, set_default_device
+from .errors import (BackendNotInstalledError, BackendUnavailableError, DeviceMismatchError, DTypeError,
+                     EmberError, IndexOutOfRangeError, InvalidReshapeError, NotImplementedForBackend,
+                     PluginError, RegistrationError, ShapeError, UnknownDeviceError)
+from ._tensor import Size, Tensor
+from . import dispatch, ops
+
+from .ops.creation import (arange, clone, contiguous, copy_, empty_like, eye, fill_, full, full_like,
+                           linspace, ones, ones_like, zeros, zeros_like)
+from .ops.creation import empty_ as empty
+from ._factory import as_tensor, from_numpy, tensor
+from . import plugins, meta as _meta
+from . import _tensor_methods
+
+plugins.register_plugin(_meta, name="meta")
+
+
+def _export_operators() -> None:
+    """Make every operator ``ember.<name>``, unless a friendlier wrapper already holds the name."""
+    g = globals()
+    for name, op in dispatch.registry.items():
+        if not name.startswith("_") and name not in g:
+            g[name] = op.fn
+
+
+_export_operators()
+_tensor_methods.install()
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+def numel(x) -> int:
+    return x.numel()
+
+
+def info() -> str:
+    """The text of ``ember info``."""
+    from .cli import info_text
+    return info_text()

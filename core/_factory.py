@@ -1,0 +1,97 @@
+"""Tensors from host data: ember.tensor, as_tensor, from_numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes as D
+from ._tensor import Tensor
+from .device import resolve
+from .errors import DTypeError
+from .ops._helpers import dtype_arg
+
+
+def _to_host_array(data):
+    if isinstance(data, Tensor):
+        return data._to_numpy_copy()
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
+        data = _tensors_to_lists(data)
+    arr = np.asarray(data)
+    if arr.dtype == object:
+        raise TypeError(f"cannot make a tensor from {type(data).__name__} data of ragged shape or "
+                        f"non-numeric elements: {str(data)[:80]}")
+    return arr
+
+
+def _flat(seq):
+    for x in seq:
+        if isinstance(x, (list, tuple)):
+            yield from _flat(x)
+        else:
+            yield x
+
+
+def _tensors_to_lists(seq):
+    return [(_tensors_to_lists(x) if isinstance(x, (list, tuple)) else
+             (x.tolist() if isinstance(x, Tensor) else x)) for x in seq]
+
+
+def _infer_dtype(data, arr):
+    """Python data gets PyTorch's defaults (float -> default float, int -> int64); numpy data keeps its dtype."""
+    kind = arr.dtype.kind
+    if isinstance(data, (np.ndarray, np.generic)) or isinstance(data, Tensor):
+        if kind in "biuf":
+            return D.from_numpy_dtype(arr.dtype) if arr.dtype.kind != "V" else D.from_numpy_dtype(arr.dtype)
+        return D.from_numpy_dtype(arr.dtype)
+    if kind == "b":
+        return D.bool
+    if kind in "iu":
+        return D.int64
+    if kind == "f":
+        return D.get_default_dtype()
+    if kind == "c":
+        raise DTypeError("complex numbers are not supported by Ember tensors")
+    if arr.dtype.name == "bfloat16":
+        return D.bfloat16
+    raise DTypeError(f"cannot infer an ember dtype for data of numpy dtype {arr.dtype}")
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays, tensors)."""
+    arr = _to_host_array(data)
+    dt = dtype_arg(dtype, "tensor") or (data._dtype if isinstance(data, Tensor) else _infer_dtype(data, arr))
+    if arr.dtype != dt.np:
+        arr = arr.astype(dt.np)
+    if device is None and isinstance(data, Tensor):
+        device = data._device
+    backend, dev = resolve(device)
+    out = backend.runtime.from_numpy(np.array(arr, copy=True, order="C"), dev)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def from_numpy(arr) -> Tensor:
+    """A cpu tensor sharing memory with a numpy array (writes through either are seen by both)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy() expects a numpy.ndarray, got {type(arr).__name__}")
+    D.from_numpy_dtype(arr.dtype)
+    backend, dev = resolve("cpu")
+    return backend.runtime.share_numpy(arr, dev)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like tensor(), but shares memory when data already is a tensor or a cpu-compatible array of that dtype."""
+    dt = dtype_arg(dtype, "as_tensor")
+    if isinstance(data, Tensor):
+        out = data
+        if dt is not None and dt is not data._dtype:
+            out = out.to(dt)
+        if device is not None and resolve(device)[1] is not out._device:
+            out = out.to(device)
+        return out
+    if isinstance(data, np.ndarray) and (dt is None or dt.np == data.dtype):
+        backend, dev = resolve(device)
+        if backend.capabilities.host_memory and dev.type == "cpu":
+            return from_numpy(data)
+    return tensor(data, dtype=dt, device=device)

@@ -1,0 +1,175 @@
+"""Ember's dtypes and PyTorch's type-promotion rules, kept as data."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+__all__ = [
+    "DType", "bool", "uint8", "int8", "int16", "int32", "int64", "float16",
+    "bfloat16", "float32", "float64", "all_dtypes", "promote_types",
+    "result_type", "get_default_dtype", "set_default_dtype", "from_numpy_dtype",
+]
+
+_builtin_bool = bool
+
+
+class DType:
+    """A tensor element type. Instances are singletons compared by identity."""
+
+    __slots__ = ("name", "itemsize", "kind", "np", "is_floating_point", "is_signed",
+                 "category", "_index", "__weakref__")
+
+    def __init__(self, name: str, npdtype, kind: str, index: int):
+        self.name = name
+        self.np = np.dtype(npdtype)
+        self.itemsize = self.np.itemsize
+        self.kind = kind  # "b" bool, "u" unsigned, "i" signed int, "f" floating
+        self.is_floating_point = kind == "f"
+        self.is_signed = kind in "if"
+        self.category = {"b": 0, "u": 1, "i": 1, "f": 2}[kind]
+        self._index = index
+
+    def __repr__(self) -> str:
+        return f"ember.{self.name}"
+
+    def __reduce__(self):
+        return self.name
+
+    def to_real(self) -> "DType":
+        return self
+
+
+bool = DType("bool", np.bool_, "b", 0)
+uint8 = DType("uint8", np.uint8, "u", 1)
+int8 = DType("int8", np.int8, "i", 2)
+int16 = DType("int16", np.int16, "i", 3)
+int32 = DType("int32", np.int32, "i", 4)
+int64 = DType("int64", np.int64, "i", 5)
+float16 = DType("float16", np.float16, "f", 6)
+bfloat16 = DType("bfloat16", ml_dtypes.bfloat16, "f", 7)
+float32 = DType("float32", np.float32, "f", 8)
+float64 = DType("float64", np.float64, "f", 9)
+
+all_dtypes = (bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
+floating_dtypes = (float16, bfloat16, float32, float64)
+integral_dtypes = (uint8, int8, int16, int32, int64)
+
+# PyTorch aliases
+half, float, double = float16, float32, float64
+short, int, long = int16, int32, int64
+
+_by_name = {d.name: d for d in all_dtypes}
+_by_name.update(half=float16, float=float32, double=float64, short=int16, int=int32, long=int64)
+_by_np = {d.np: d for d in all_dtypes}
+
+
+def from_numpy_dtype(npdtype) -> DType:
+    """The Ember dtype of a numpy dtype; TypeError naming it when there is none."""
+    d = _by_np.get(np.dtype(npdtype))
+    if d is None:
+        raise TypeError(
+            f"numpy dtype {np.dtype(npdtype)} has no Ember equivalent; "
+            f"supported: {', '.join(str(x.np) for x in all_dtypes)}")
+    return d
+
+
+def dtype_from_name(name: str) -> DType:
+    try:
+        return _by_name[name]
+    except KeyError:
+        raise TypeError(f"unknown dtype name {name!r}; known: {', '.join(_by_name)}") from None
+
+
+# The promotion lattice, written as the pairs whose join is not simply the
+# higher-ranked of the two (the rank order is the order of ``all_dtypes``).
+_SPECIAL_JOINS = {
+    (uint8, int8): int16,
+    (float16, bfloat16): float32,
+}
+
+
+def _build_table():
+    n = len(all_dtypes)
+    table = [[None] * n for _ in range(n)]
+    for a in all_dtypes:
+        for b in all_dtypes:
+            lo, hi = (a, b) if a._index <= b._index else (b, a)
+            table[a._index][b._index] = _SPECIAL_JOINS.get((lo, hi), hi)
+    return table
+
+
+_PROMOTE = _build_table()
+
+
+def promote_types(a: DType, b: DType) -> DType:
+    """The smallest dtype both ``a`` and ``b`` convert to without losing their category."""
+    return _PROMOTE[a._index][b._index]
+
+
+_default_float = float32
+
+
+def get_default_dtype() -> DType:
+    return _default_float
+
+
+def set_default_dtype(d: DType) -> None:
+    global _default_float
+    if not isinstance(d, DType) or not d.is_floating_point:
+        raise TypeError(f"set_default_dtype expects a floating dtype, got {d!r}")
+    _default_float = d
+
+
+def scalar_dtype(x) -> DType:
+    """The dtype a Python scalar gets when it becomes a tensor on its own."""
+    if isinstance(x, _builtin_bool) or isinstance(x, np.bool_):
+        return bool
+    if isinstance(x, (builtins_int, np.integer)):
+        return int64
+    if isinstance(x, (builtins_float, np.floating)):
+        return _default_float
+    raise TypeError(f"expected a Python number, got {type(x).__name__}: {x!r}")
+
+
+import builtins as _builtins  # noqa: E402
+
+builtins_int = _builtins.int
+builtins_float = _builtins.float
+
+
+def _join(acc, d):
+    return d if acc is None else promote_types(acc, d)
+
+
+def result_type(*operands) -> DType:
+    """PyTorch's result type: dimensioned tensors outrank 0-d tensors, which
+    outrank Python scalars, except where a lower rank brings a higher category
+    (bool < integer < floating)."""
+    dim = zero = wrapped = None
+    for x in operands:
+        dt = getattr(x, "_dtype", None)
+        if dt is not None:
+            if x._shape:
+                dim = _join(dim, dt)
+            else:
+                zero = _join(zero, dt)
+        elif isinstance(x, DType):
+            dim = _join(dim, x)
+        else:
+            wrapped = _join(wrapped, scalar_dtype(x))
+    low = _category_combine(zero, wrapped)
+    out = _category_combine(dim, low)
+    if out is None:
+        raise TypeError("result_type needs at least one tensor, dtype or scalar")
+    return out
+
+
+def _category_combine(higher, lower):
+    # Same category: the higher-priority operand decides. A higher category in
+    # the lower-priority operand wins (int tensor + float scalar -> default float).
+    if higher is None:
+        return lower
+    if lower is None or lower.category <= higher.category:
+        return higher
+    return lower

@@ -1,0 +1,5 @@
+"""Operator definitions by family. Importing this module defines every operator."""
+
+from . import creation, elementwise, views  # noqa: F401  (order: later families use earlier ones)
+from . import reduction, linalg, shape, indexing, sorting  # noqa: F401
+from ._helpers import Spec  # noqa: F401

@@ -1,0 +1,350 @@
+"""Elementwise operators: the unary, binary, comparison, logical and bitwise families.
+
+Each family is a table (name -> promotion rule); one adapter per arity applies
+the rule once in core, so a backend kernel receives operands already promoted
+to the computation dtype and broadcast to the output shape, and only computes:
+
+    kernel(a, b, out) -> Tensor   # out is None, or a tensor of the result dtype to write into
+
+Python scalars reach kernels as Python scalars of the computation type.
+"""
+
+from __future__ import annotations
+
+from .. import dtypes as D
+from .._tensor import Tensor
+from ..dispatch import defop
+from ..errors import DTypeError, ShapeError
+from ._helpers import Spec, broadcast_shapes, broadcast_strides
+
+# Promotion rules: how the computation dtype and result dtype follow from the
+# promoted input dtype.
+#   same      result = promoted type
+#   float     integers and bool compute in the default float
+#   compare   compute in the promoted type, result bool
+#   logical   compute in bool, result bool
+#   bitwise   integers and bool only
+#   intfloat  numbers only (no bool)
+#   floatonly floating only (rounding ops keep integers as they are)
+_NUMERIC = tuple(d for d in D.all_dtypes if d is not D.bool)
+_INTEGRAL_AND_BOOL = (D.bool,) + D.integral_dtypes
+
+UNARY = {
+    "neg": "intfloat", "abs": "same", "sign": "same", "square": "same",
+    "exp": "float", "exp2": "float", "expm1": "float", "log": "float", "log2": "float",
+    "log10": "float", "log1p": "float", "sqrt": "float", "rsqrt": "float", "sin": "float",
+    "cos": "float", "tan": "float", "asin": "float", "acos": "float", "atan": "float",
+    "sinh": "float", "cosh": "float", "tanh": "float", "asinh": "float", "acosh": "float",
+    "atanh": "float", "sigmoid": "float", "erf": "float", "erfc": "float", "erfinv": "float",
+    "reciprocal": "float",
+    "floor": "rounding", "ceil": "rounding", "round": "rounding", "trunc": "rounding",
+    "frac": "floatonly",
+    "logical_not": "logical", "bitwise_not": "bitwise",
+    "isnan": "predicate", "isinf": "predicate", "isfinite": "predicate", "signbit": "predicate",
+}
+
+BINARY = {
+    "add": "same", "sub": "intfloat", "mul": "same", "true_divide": "float",
+    "floor_divide": "intfloat", "trunc_divide": "intfloat", "remainder": "intfloat",
+    "fmod": "intfloat", "pow": "intfloat", "maximum": "same", "minimum": "same",
+    "atan2": "float", "hypot": "float", "logaddexp": "float", "copysign": "float",
+    "eq": "compare", "ne": "compare", "lt": "compare", "le": "compare", "gt": "compare", "ge": "compare",
+    "logical_and": "logical", "logical_or": "logical", "logical_xor": "logical",
+    "bitwise_and": "bitwise", "bitwise_or": "bitwise", "bitwise_xor": "bitwise",
+    "bitwise_left_shift": "bitwise", "bitwise_right_shift": "bitwise",
+}
+
+def _dtypes_for_rule(opname: str, rule: str, promoted: D.DType):
+    """(computation dtype, result dtype) for a promoted input dtype, or DTypeError."""
+    if rule == "same":
+        return promoted, promoted
+    if rule == "intfloat":
+        if promoted is D.bool:
+            raise DTypeError(f"{opname}() does not support bool tensors; convert with .to(ember.int64) "
+                             f"or use the logical_* operators")
+        return promoted, promoted
+    if rule == "float":
+        ct = promoted if promoted.is_floating_point else D.get_default_dtype()
+        return ct, ct
+    if rule == "rounding":
+        if promoted is D.bool:
+            raise DTypeError(f"{opname}() does not support bool tensors")
+        return promoted, promoted
+    if rule == "floatonly":
+        if not promoted.is_floating_point:
+            raise DTypeError(f"{opname}() supports only floating dtypes, got {promoted.name}")
+        return promoted, promoted
+    if rule == "compare":
+        return promoted, D.bool
+    if rule == "logical":
+        return D.bool, D.bool
+    if rule == "predicate":
+        return promoted, D.bool
+    if rule == "bitwise":
+        if promoted.is_floating_point:
+            raise DTypeError(f"{opname}() supports only integer and bool dtypes, got {promoted.name}")
+        return promoted, promoted
+    raise AssertionError(rule)
+
+
+def _scalar_as(x, dtype: D.DType):
+    if dtype.is_floating_point:
+        return float(x)
+    if dtype is D.bool:
+        return bool(x)
+    x = int(x)
+    lo, hi = _INT_RANGE[dtype]
+    if x < lo or x > hi:  # wrap as a two's-complement cast would
+        x = (x - lo) % (hi - lo + 1) + lo
+    return x
+
+
+_INT_RANGE = {d: ((-(1 << (8 * d.itemsize - 1)), (1 << (8 * d.itemsize - 1)) - 1) if d.is_signed
+                  else (0, (1 << (8 * d.itemsize)) - 1)) for d in D.integral_dtypes}
+
+
+def _operand(x, dtype, shape):
+    """Cast and broadcast one operand for a kernel (a no-op in the common case)."""
+    if x.__class__ is not Tensor and not isinstance(x, Tensor):
+        return _scalar_as(x, dtype)
+    if x._dtype is not dtype:
+        x = x.to(dtype)
+    if x._shape != shape:
+        x = x._view(shape, broadcast_strides(x._shape, x._strides, shape))
+    return x
+
+
+def _check_inplace(opname, out, shape, result_dtype):
+    if shape != out._shape:
+        raise ShapeError(f"{opname}(): the result of shape {shape} cannot be written in place into "
+                         f"a tensor of shape {out._shape}")
+    if not _can_cast(result_dtype, out._dtype):
+        raise DTypeError(f"{opname}(): result type {result_dtype.name} can't be cast to the desired "
+                         f"output type {out._dtype.name}")
+
+
+def _can_cast(src: D.DType, dst: D.DType) -> bool:
+    """PyTorch's in-place rule: no float -> integer, no number -> bool."""
+    return src.category <= dst.category
+
+
+# -- binary -------------------------------------------------------------------
+
+def binary_meta(opname: str, rule: str):
+    def meta(a, b, *_):
+        ct, ot = _dtypes_for_rule(opname, rule, D.result_type(a, b))
+        sa = a._shape if isinstance(a, Tensor) else ()
+        sb = b._shape if isinstance(b, Tensor) else ()
+        return Spec(broadcast_shapes(sa, sb), ot, ct)
+    return meta
+
+
+def _binary_adapter(rule: str, inplace: bool = False):
+    def adapter(op, kernel, backend):
+        meta = op.meta
+        opname = op.name
+        same: dict = {}  # dtype -> (compute, result), filled on first use per dtype
+
+        def slow(a, b, alpha=1):
+            if alpha != 1:
+                b = mul(b, alpha) if isinstance(b, Tensor) else b * alpha
+            spec = meta(a, b)
+            ct, shape = spec.extra, spec.shape
+            if inplace:
+                _check_inplace(opname, a, shape, spec.dtype)
+                out = a
+                if ct is not a._dtype:
+                    return a.copy_(kernel(_operand(a, ct, shape), _operand(b, ct, shape), None))
+            else:
+                out = None
+            return kernel(_operand(a, ct, shape), _operand(b, ct, shape), out)
+
+        def entry(a, b, alpha=1):
+            # Fast path: two tensors of one dtype and one shape, no alpha.
+            if alpha == 1 and b.__class__ is Tensor and a.__class__ is Tensor and a._shape == b._shape:
+                dt = a._dtype
+                if dt is b._dtype:
+                    r = same.get(dt)
+                    if r is None:
+                        r = same[dt] = _dtypes_for_rule(opname, rule, dt)
+                    if r[0] is dt and (not inplace or r[1] is dt):
+                        return kernel(a, b, a if inplace else None)
+            return slow(a, b, alpha)
+        return entry
+    return adapter
+
+
+def _define_binary(name: str, rule: str, extra_sig: str = ""):
+    sig = f"{name}(Tensor self, Tensor other{extra_sig}) -> Tensor"
+    meta = binary_meta(name, rule)
+    f = defop(sig, meta=meta, prim=True, family="binary", adapter=_binary_adapter(rule))
+    fi = None
+    if rule not in ("compare", "logical"):
+        fi = defop(f"{name}_(Tensor self, Tensor other{extra_sig}) -> Tensor", meta=meta, prim=True,
+                   family="binary_inplace", adapter=_binary_adapter(rule, inplace=True),
+                   decomposition=None)
+    return f, fi
+
+
+# -- unary --------------------------------------------------------------------
+
+def unary_meta(opname: str, rule: str):
+    def meta(a, *_):
+        ct, ot = _dtypes_for_rule(opname, rule, a._dtype)
+        return Spec(a._shape, ot, ct)
+    return meta
+
+
+def _unary_adapter(rule: str, inplace: bool = False):
+    def adapter(op, kernel, backend):
+        opname = op.name
+        cache: dict = {}
+
+        def entry(a):
+            dt = a._dtype
+            r = cache.get(dt)
+            if r is None:
+                r = cache[dt] = _dtypes_for_rule(opname, rule, dt)
+            ct, ot = r
+            if inplace:
+                _check_inplace(opname, a, a._shape, ot)
+                if ct is dt and ot is dt:
+                    return kernel(a, a)
+                return a.copy_(kernel(a.to(ct) if ct is not dt else a, None))
+            if rule == "rounding" and not dt.is_floating_point:
+                return a.clone()  # integers are already whole
+            return kernel(a if ct is dt else a.to(ct), None)
+        return entry
+    return adapter
+
+
+def _define_unary(name: str, rule: str):
+    meta = unary_meta(name, rule)
+    f = defop(f"{name}(Tensor self) -> Tensor", meta=meta, prim=True, family="unary",
+              adapter=_unary_adapter(rule))
+    fi = None
+    if rule not in ("predicate",):
+        fi = defop(f"{name}_(Tensor self) -> Tensor", meta=meta, prim=True, family="unary_inplace",
+                   adapter=_unary_adapter(rule, inplace=True))
+    return f, fi
+
+
+_namespace = globals()
+for _n, _r in UNARY.items():
+    _namespace[_n], _fi = _define_unary(_n, _r)
+    if _fi is not None:
+        _namespace[_n + "_"] = _fi
+for _n, _r in BINARY.items():
+    _namespace[_n], _fi = _define_binary(_n, _r)
+    if _fi is not None:
+        _namespace[_n + "_"] = _fi
+
+
+# -- where and the composites ---------------------------------------------------
+
+def _where_meta(cond, a, b):
+    if isinstance(cond, Tensor) and cond._dtype is not D.bool:
+        raise DTypeError(f"where(): condition must be a bool tensor, got dtype {cond._dtype.name}")
+    dt = D.result_type(a, b)
+    shapes = [x._shape for x in (cond, a, b) if isinstance(x, Tensor)]
+    return Spec(broadcast_shapes(*shapes), dt, dt)
+
+
+def _where_adapter(op, kernel, backend):
+    def entry(cond, a, b):
+        spec = _where_meta(cond, a, b)
+        shape, ct = spec.shape, spec.dtype
+        return kernel(_operand(cond, D.bool, shape), _operand(a, ct, shape), _operand(b, ct, shape), None)
+    return entry
+
+
+where = defop("where(Tensor condition, Tensor self, Tensor other) -> Tensor", meta=_where_meta,
+              prim=True, family="ternary", adapter=_where_adapter,
+              doc="Elements of self where condition holds, else of other (kernel(cond, a, b, out)).")
+
+
+def _clamp_meta(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp(): at least one of min and max must be given")
+    return Spec(broadcast_shapes(*[t._shape for t in (x, min, max) if isinstance(t, Tensor)]),
+                D.result_type(*[t for t in (x, min, max) if t is not None]))
+
+
+def _clamp(x, min=None, max=None):
+    dt = _clamp_meta(x, min, max).dtype
+    out = x if x._dtype is dt else x.to(dt)
+    if min is not None:
+        out = maximum(out, min)
+    if max is not None:
+        out = minimum(out, max)
+    return out
+
+
+clamp = defop("clamp(Tensor self, Tensor? min=None, Tensor? max=None) -> Tensor", meta=_clamp_meta,
+              decomposition=_clamp, family="ternary")
+
+
+def _clamp_(x, min=None, max=None):
+    return x.copy_(_clamp(x, min, max))
+
+
+clamp_ = defop("clamp_(Tensor self, Tensor? min=None, Tensor? max=None) -> Tensor", meta=_clamp_meta,
+               decomposition=_clamp_, family="ternary")
+
+
+def _lerp_meta(start, end, weight):
+    return Spec(broadcast_shapes(*[t._shape for t in (start, end, weight) if isinstance(t, Tensor)]),
+                D.result_type(start, end))
+
+
+def _lerp(start, end, weight):
+    _float_only("lerp", start, end)
+    return add(start, mul(weight, sub(end, start)))
+
+
+lerp = defop("lerp(Tensor self, Tensor end, Tensor weight) -> Tensor", meta=_lerp_meta,
+             decomposition=_lerp, family="ternary")
+
+
+def _float_only(opname, *ts):
+    for t in ts:
+        if isinstance(t, Tensor) and not t._dtype.is_floating_point:
+            raise DTypeError(f"{opname}() supports only floating dtypes, got {t._dtype.name}")
+
+
+def _addc_meta(x, t1, t2, value=1):
+    return Spec(broadcast_shapes(x._shape, t1._shape, t2._shape), D.result_type(x, t1, t2))
+
+
+def _addcmul(x, t1, t2, value=1):
+    return add(x, mul(mul(t1, t2), value))
+
+
+def _addcdiv(x, t1, t2, value=1):
+    if not D.result_type(t1, t2).is_floating_point:
+        raise DTypeError("addcdiv(): integer division with addcdiv is not supported; use floating tensors")
+    return add(x, mul(true_divide(t1, t2), value))
+
+
+addcmul = defop("addcmul(Tensor self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor",
+                meta=_addc_meta, decomposition=_addcmul, family="ternary")
+addcdiv = defop("addcdiv(Tensor self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor",
+                meta=_addc_meta, decomposition=_addcdiv, family="ternary")
+
+
+def _div_meta(a, b, rounding_mode=None):
+    rule = {None: "float", "trunc": "intfloat", "floor": "intfloat"}.get(rounding_mode)
+    if rule is None:
+        raise ValueError(f"div(): rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    return binary_meta("div", rule)(a, b)
+
+
+def _div(a, b, rounding_mode=None):
+    _div_meta(a, b, rounding_mode)
+    if rounding_mode is None:
+        return true_divide(a, b)
+    return floor_divide(a, b) if rounding_mode == "floor" else trunc_divide(a, b)
+
+
+div = defop("div(Tensor self, Tensor other, *, str? rounding_mode=None) -> Tensor", meta=_div_meta,
+            decomposition=_div, family="binary")

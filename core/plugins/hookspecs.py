@@ -1,0 +1,64 @@
+"""The whole plugin contract. Each hook's docstring is its documentation.
+
+A backend plugin is a module (named by an entry point in the ``ember.backends``
+group) that implements one or more of these hooks with ``@ember.plugins.hookimpl``.
+Hooks receive a ``register`` callback; they run once, when the plugin loads.
+Core itself registers the ``meta`` device through these same hooks.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+#: The version of this contract. A plugin declares the version it was written
+#: for; core refuses another major version, and accepts a lower minor.
+API_VERSION = "1.0"
+
+hookspec = pluggy.HookspecMarker("ember")
+hookimpl = pluggy.HookimplMarker("ember")
+
+
+@hookspec
+def ember_register_backends(register) -> None:
+    """Register the device types this plugin provides.
+
+    Call ``register(device_type, *, api_version, runtime, kernels, capabilities,
+    indexed=True)`` once per device type:
+
+    - ``device_type``: the name users write, e.g. ``"cuda"``; ``Device("cuda:1")``
+      then resolves to this backend.
+    - ``api_version``: the ``API_VERSION`` string this plugin was written for.
+      A different major version is refused with a message naming both.
+    - ``runtime``: an object with ``device_count()``, ``is_available()``,
+      ``unavailable_reason()`` (a sentence, or None), ``empty(shape, dtype,
+      device)``, ``from_numpy(array, device)``, ``to_numpy(tensor)``,
+      ``copy_(dst, src)`` for same-device strided copies with casting,
+      ``synchronize(device)``, and, where memory is host memory,
+      ``as_numpy(tensor)``. ``ember.runtime.RuntimeBase`` documents each method.
+    - ``kernels``: a mapping from operator name to kernel. Every prim
+      (``ember info --ops``) should have one; any other operator may have one
+      to run faster than its decomposition. Unknown names are an error.
+    - ``capabilities``: an ``ember.plugins.Capabilities`` (dtypes supported,
+      whether memory is host memory, streams, managed memory).
+    - ``indexed``: False for a device type without indices (cpu, meta).
+
+    Registering a device type twice, or a kernel twice for one (operator,
+    device type), is an error.
+    """
+
+
+@hookspec
+def ember_register_kernels(register_kernel) -> None:
+    """Add kernels to device types registered by any plugin.
+
+    Call ``register_kernel(operator_name, device_type, kernel)``. Runs after
+    every plugin's ``ember_register_backends``, so an add-on package can
+    accelerate operators of a backend it does not own. The same uniqueness rule
+    holds: one kernel per (operator, device type).
+    """
+
+
+@hookspec
+def ember_info() -> dict:
+    """Return extra facts for ``ember info`` as a mapping of label to text
+    (a driver version, a library path). Must be cheap and must not raise."""

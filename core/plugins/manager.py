@@ -1,0 +1,240 @@
+"""Finding, loading and registering plugins, lazily and safely.
+
+Entry points in the ``ember.backends`` group are read only when a device type
+is first needed (or by ``ember info``). A plugin that fails to import or to
+register is recorded with its traceback and never breaks ``import ember``;
+asking for its device then raises an error that carries that record.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import pluggy
+
+from ..device import Backend, _backends, add_backend, get_backend, registered_backends
+from ..dispatch import keys as K
+from ..dispatch import operator as _ops
+from ..errors import BackendNotInstalledError, PluginError, RegistrationError, UnknownDeviceError
+from . import hookspecs
+from .capabilities import Capabilities
+from .catalogue import catalogue, install_hint
+
+GROUP = "ember.backends"
+
+pm = pluggy.PluginManager("ember")
+pm.add_hookspecs(hookspecs)
+
+
+@dataclass
+class PluginRecord:
+    """What ``ember info`` shows of one plugin."""
+
+    name: str
+    distribution: str = "?"
+    version: str = "?"
+    status: str = "not loaded"   # not loaded | loaded | failed | disabled
+    error: str | None = None
+    traceback: str | None = None
+    device_types: list = field(default_factory=list)
+    hooks: list = field(default_factory=list)
+
+
+records: dict[str, PluginRecord] = {}
+_lock = threading.RLock()
+_scanned = False
+_entry_points: dict = {}
+
+
+def autoload_enabled() -> bool:
+    return os.environ.get("EMBER_PLUGINS_AUTOLOAD", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def allowlist() -> set | None:
+    raw = os.environ.get("EMBER_PLUGINS")
+    if raw is None or not raw.strip():
+        return None
+    return {x.strip() for x in raw.split(",") if x.strip()}
+
+
+def _scan() -> None:
+    """Read the entry points (metadata only: nothing is imported here)."""
+    global _scanned
+    if _scanned:
+        return
+    _scanned = True
+    if not autoload_enabled():
+        return
+    allowed = allowlist()
+    for ep in metadata.entry_points(group=GROUP):
+        if ep.name in records:
+            continue
+        dist = getattr(ep, "dist", None)
+        rec = PluginRecord(ep.name, dist.name if dist else "?", dist.version if dist else "?")
+        records[ep.name] = rec
+        if allowed is not None and ep.name not in allowed:
+            rec.status = "disabled"
+            rec.error = f"not in EMBER_PLUGINS={os.environ.get('EMBER_PLUGINS')}"
+            continue
+        _entry_points[ep.name] = ep
+
+
+def _load_entry_point(name: str) -> None:
+    ep = _entry_points.pop(name, None)
+    if ep is None:
+        return
+    rec = records[name]
+    try:
+        module = ep.load()
+    except BaseException as e:  # a broken plugin must never break ember
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        rec.status = "failed"
+        rec.error = f"import failed: {type(e).__name__}: {e}"
+        rec.traceback = traceback.format_exc()
+        return
+    register_plugin(module, name=name, record=rec)
+
+
+def register_plugin(plugin, name: str | None = None, record: PluginRecord | None = None) -> PluginRecord:
+    """Register a plugin object or module by hand (what autoloading does for entry points)."""
+    with _lock:
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        rec = record or records.setdefault(name, PluginRecord(name, getattr(plugin, "__name__", name)))
+        records[name] = rec
+        try:
+            pm.register(plugin, name=name)
+        except Exception as e:
+            rec.status, rec.error, rec.traceback = "failed", f"{type(e).__name__}: {e}", traceback.format_exc()
+            return rec
+        rec.hooks = [h.name for h in pm.get_hookcallers(plugin) or []]
+        registered: list = []
+        try:
+            hook = getattr(plugin, "ember_register_backends", None)
+            if hook is not None:
+                hook(register=_make_register(rec, registered))
+            hook = getattr(plugin, "ember_register_kernels", None)
+            if hook is not None:
+                hook(register_kernel=_register_kernel)
+        except Exception as e:
+            for b in registered:  # roll back a half-registered plugin
+                _unregister_backend(b)
+            pm.unregister(plugin)
+            rec.status = "failed"
+            rec.error = f"registration failed: {type(e).__name__}: {e}"
+            rec.traceback = traceback.format_exc()
+            rec.device_types = []
+            return rec
+        rec.status = "loaded"
+        rec.device_types = [b.device_type for b in registered]
+        return rec
+
+
+def _check_api_version(plugin_name: str, version) -> None:
+    want_major = hookspecs.API_VERSION.split(".")[0]
+    got = str(version)
+    if got.split(".")[0] != want_major:
+        raise PluginError(
+            f"plugin {plugin_name!r} was written for Ember plugin API {got}, but this ember-core "
+            f"speaks API {hookspecs.API_VERSION} (major versions must match); "
+            f"upgrade the plugin, or install an ember-core that speaks API {got}")
+
+
+def _make_register(rec: PluginRecord, registered: list):
+    def register(device_type, *, api_version, runtime, kernels, capabilities=None, indexed=True,
+                 fallback_entry=None):
+        _check_api_version(rec.name, api_version)
+        if not isinstance(device_type, str) or not device_type.isidentifier():
+            raise RegistrationError(f"device type must be an identifier string, got {device_type!r}")
+        if device_type in {b.device_type for b in registered_backends()}:
+            raise RegistrationError(
+                f"device type {device_type!r} is already registered by "
+                f"{_backends[device_type].distribution}; plugin {rec.name!r} cannot register it again")
+        unknown = sorted(set(kernels) - set(_ops.registry))
+        if unknown:
+            raise RegistrationError(
+                f"plugin {rec.name!r} registers kernels for unknown operators: {', '.join(unknown)}")
+        key = K.META if device_type == "meta" else K.new_backend_key(device_type)
+        backend = Backend(device_type, key, runtime, capabilities or Capabilities(),
+                                  rec.distribution, rec.version, rec.name, fallback_entry, indexed)
+        add_backend(backend)
+        registered.append(backend)
+        for opname, kernel in kernels.items():
+            _ops.registry[opname].kernels[key.index] = kernel
+        _ops.rebuild_all()
+        return backend
+    return register
+
+
+def _unregister_backend(backend) -> None:
+    _backends.pop(backend.device_type, None)
+    for op in _ops.registry.values():
+        op.kernels.pop(backend.key.index, None)
+    K._backend_keys.pop(backend.device_type, None)
+    _ops.rebuild_all()
+
+
+def _register_kernel(opname: str, device_type: str, kernel) -> None:
+    backend = get_backend(device_type)
+    _ops.get(opname).register(backend.key, kernel)
+
+
+def load_all() -> None:
+    """Load every allowed entry point (for ``ember info``)."""
+    with _lock:
+        _scan()
+        for name in list(_entry_points):
+            _load_entry_point(name)
+
+
+def require_backend(device_type: str):
+    """Load what provides ``device_type`` and return its backend, or raise saying why not."""
+    with _lock:
+        b = _backends.get(device_type)
+        if b is not None:
+            return b
+        _scan()
+        # The entry point named after the device type first; then every other one.
+        _load_entry_point(device_type)
+        b = _backends.get(device_type)
+        if b is None:
+            for name in list(_entry_points):
+                _load_entry_point(name)
+            b = _backends.get(device_type)
+        if b is not None:
+            return b
+        raise _missing_backend_error(device_type)
+
+
+def _missing_backend_error(device_type: str) -> Exception:
+    entry = catalogue().get(device_type)
+    rec = records.get(device_type) or next(
+        (r for r in records.values() if entry and r.distribution == entry["distribution"]), None)
+    if rec is not None and rec.status == "failed":
+        return PluginError(
+            f"device type {device_type!r} comes from plugin {rec.name!r} ({rec.distribution} {rec.version}), "
+            f"which failed to load: {rec.error}. Run `ember info` for the traceback.")
+    if rec is not None and rec.status == "disabled":
+        return PluginError(
+            f"device type {device_type!r} comes from plugin {rec.name!r}, which is disabled ({rec.error}); "
+            f"add {rec.name} to EMBER_PLUGINS to enable it")
+    if not autoload_enabled() and entry is not None:
+        return BackendNotInstalledError(
+            f"device type {device_type!r} is not registered and EMBER_PLUGINS_AUTOLOAD=0 is set; "
+            f"register its plugin with ember.plugins.register_plugin(...) or unset EMBER_PLUGINS_AUTOLOAD")
+    if entry is not None:
+        return BackendNotInstalledError(
+            f"device type {device_type!r} is provided by the {entry['distribution']} plugin, which is "
+            f"not installed; install it with: {install_hint(device_type)}")
+    known = sorted(set(catalogue()) | {b.device_type for b in registered_backends()})
+    return UnknownDeviceError(
+        f"unknown device type {device_type!r}; known device types: {', '.join(known)}")
+
+
+def plugin_records() -> list[PluginRecord]:
+    load_all()
+    return list(records.values())
