@@ -32,6 +32,9 @@ plugins.register_plugin(_meta, name="meta")
 def _export_operators() -> None:
     """Make every operator ``ember.<name>``, unless a friendlier wrapper already holds the name."""
     g = globals()
+    for fam in ops.FAMILIES:  # Python-level wrappers (varargs, aliases) come first
+        for name, fn in getattr(fam, "FUNCTIONS", {}).items():
+            g.setdefault(name, fn)
     for name, op in dispatch.registry.items():
         if not name.startswith("_") and name not in g:
             g[name] = op.fn

@@ -16,9 +16,12 @@ def _to_host_array(data):
         return data._to_numpy_copy()
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
         data = _tensors_to_lists(data)
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except ValueError:
+        arr = np.asarray(data, dtype=object)
     if arr.dtype == object:
-        raise TypeError(f"cannot make a tensor from {type(data).__name__} data of ragged shape or "
+        raise ValueError(f"cannot make a tensor from {type(data).__name__} data of ragged shape or "
                         f"non-numeric elements: {str(data)[:80]}")
     return arr
 

@@ -42,8 +42,6 @@ def tensor_repr(t) -> str:
             big = finite.size and (np.abs(finite).max() >= 1e8 or (np.abs(finite[finite != 0]).min(initial=1) < 1e-4))
             if big:
                 opts["formatter"] = {"float_kind": lambda v: f"{v:.4e}"}
-    elif arr.dtype.kind == "b":
-        opts["formatter"] = {"bool": lambda v: "True" if v else "False"}
     body = np.array2string(arr, **opts)
     return f"tensor({body}{_suffix(t)})"
 

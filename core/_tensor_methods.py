@@ -180,3 +180,9 @@ def install() -> None:
     T.__gt__ = E.gt
     T.__ge__ = E.ge
     T.__hash__ = object.__hash__
+    # Families may add methods that need Python-level argument handling
+    # (varargs such as x.repeat(2, 3)): a module-level METHODS dict.
+    from . import ops
+    for fam in ops.FAMILIES:
+        for name, fn in getattr(fam, "METHODS", {}).items():
+            setattr(T, name, fn)

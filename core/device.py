@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import UnknownDeviceError
+from .errors import BackendUnavailableError, UnknownDeviceError
 
 __all__ = ["device", "Device"]
 
@@ -128,13 +128,18 @@ def resolve(dev) -> tuple[Backend, Device]:
         dev = _default_device_type
     d = Device(dev) if not isinstance(dev, Device) else dev
     backend = get_backend(d.type)
-    if d.index is not None and backend.indexed:
-        n = backend.runtime.device_count()
-        if d.index >= n:
-            raise UnknownDeviceError(
-                f"device {d} is out of range: {d.type} has {n} device(s) here (indices 0..{n - 1})")
-        return backend, d
-    return backend, backend.device(d.index)
+    if not backend.indexed:
+        return backend, backend.device(d.index)
+    n = backend.runtime.device_count()
+    if (backend.default_index if d.index is None else d.index) >= n:
+        if n == 0:
+            raise BackendUnavailableError(
+                f"device type {d.type!r} ({backend.distribution} {backend.version}) is installed but "
+                f"has no usable device here: {backend.runtime.unavailable_reason() or 'device count is 0'}; "
+                f"`ember info` lists the devices that are available")
+        raise UnknownDeviceError(
+            f"device {d} is out of range: {d.type} has {n} device(s) here (indices 0..{n - 1})")
+    return backend, (d if d.index is not None else backend.device())
 
 
 def device_keys(dev) -> int:

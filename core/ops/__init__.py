@@ -3,3 +3,5 @@
 from . import creation, elementwise, views  # noqa: F401  (order: later families use earlier ones)
 from . import reduction, linalg, shape, indexing, sorting  # noqa: F401
 from ._helpers import Spec  # noqa: F401
+
+FAMILIES = (creation, elementwise, views, reduction, linalg, shape, indexing, sorting)

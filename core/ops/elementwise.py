@@ -24,13 +24,16 @@ from ._helpers import Spec, broadcast_shapes, broadcast_strides
 #   compare   compute in the promoted type, result bool
 #   logical   compute in bool, result bool
 #   bitwise   integers and bool only
+#   integer   integers only
 #   intfloat  numbers only (no bool)
+#   nobool    no bool operand at all, even beside a number (PyTorch's sub)
+#   boolint   bool computes in int64 (PyTorch's square)
 #   floatonly floating only (rounding ops keep integers as they are)
 _NUMERIC = tuple(d for d in D.all_dtypes if d is not D.bool)
 _INTEGRAL_AND_BOOL = (D.bool,) + D.integral_dtypes
 
 UNARY = {
-    "neg": "intfloat", "abs": "same", "sign": "same", "square": "same",
+    "neg": "intfloat", "abs": "intfloat", "sign": "same", "square": "boolint",
     "exp": "float", "exp2": "float", "expm1": "float", "log": "float", "log2": "float",
     "log10": "float", "log1p": "float", "sqrt": "float", "rsqrt": "float", "sin": "float",
     "cos": "float", "tan": "float", "asin": "float", "acos": "float", "atan": "float",
@@ -44,21 +47,23 @@ UNARY = {
 }
 
 BINARY = {
-    "add": "same", "sub": "intfloat", "mul": "same", "true_divide": "float",
+    "add": "same", "sub": "nobool", "mul": "same", "true_divide": "float",
     "floor_divide": "intfloat", "trunc_divide": "intfloat", "remainder": "intfloat",
     "fmod": "intfloat", "pow": "intfloat", "maximum": "same", "minimum": "same",
-    "atan2": "float", "hypot": "float", "logaddexp": "float", "copysign": "float",
+    "atan2": "float", "hypot": "floatonly", "logaddexp": "floatonly", "copysign": "float",
     "eq": "compare", "ne": "compare", "lt": "compare", "le": "compare", "gt": "compare", "ge": "compare",
     "logical_and": "logical", "logical_or": "logical", "logical_xor": "logical",
     "bitwise_and": "bitwise", "bitwise_or": "bitwise", "bitwise_xor": "bitwise",
-    "bitwise_left_shift": "bitwise", "bitwise_right_shift": "bitwise",
+    "bitwise_left_shift": "integer", "bitwise_right_shift": "integer",
 }
 
 def _dtypes_for_rule(opname: str, rule: str, promoted: D.DType):
     """(computation dtype, result dtype) for a promoted input dtype, or DTypeError."""
     if rule == "same":
         return promoted, promoted
-    if rule == "intfloat":
+    if rule == "boolint":
+        return (D.int64, D.int64) if promoted is D.bool else (promoted, promoted)
+    if rule == "intfloat" or rule == "nobool":
         if promoted is D.bool:
             raise DTypeError(f"{opname}() does not support bool tensors; convert with .to(ember.int64) "
                              f"or use the logical_* operators")
@@ -80,6 +85,10 @@ def _dtypes_for_rule(opname: str, rule: str, promoted: D.DType):
         return D.bool, D.bool
     if rule == "predicate":
         return promoted, D.bool
+    if rule == "integer":
+        if promoted.category != 1:
+            raise DTypeError(f"{opname}() supports only integer dtypes, got {promoted.name}")
+        return promoted, promoted
     if rule == "bitwise":
         if promoted.is_floating_point:
             raise DTypeError(f"{opname}() supports only integer and bool dtypes, got {promoted.name}")
@@ -132,6 +141,9 @@ def _can_cast(src: D.DType, dst: D.DType) -> bool:
 
 def binary_meta(opname: str, rule: str):
     def meta(a, b, *_):
+        if rule == "nobool" and any(x.__class__ is bool or getattr(x, "_dtype", None) is D.bool for x in (a, b)):
+            raise DTypeError(f"{opname}() with a bool operand is not supported; use logical_xor() "
+                             f"(or the ^ operator) for bool tensors")
         ct, ot = _dtypes_for_rule(opname, rule, D.result_type(a, b))
         sa = a._shape if isinstance(a, Tensor) else ()
         sb = b._shape if isinstance(b, Tensor) else ()
@@ -159,16 +171,28 @@ def _binary_adapter(rule: str, inplace: bool = False):
                 out = None
             return kernel(_operand(a, ct, shape), _operand(b, ct, shape), out)
 
+        scalar: dict = {}  # (dtype, scalar type) -> (compute, result)
+
         def entry(a, b, alpha=1):
-            # Fast path: two tensors of one dtype and one shape, no alpha.
-            if alpha == 1 and b.__class__ is Tensor and a.__class__ is Tensor and a._shape == b._shape:
+            # Fast paths: tensor op tensor of one dtype and shape, and tensor op
+            # Python scalar where the scalar does not change the dtype.
+            if alpha == 1 and a.__class__ is Tensor:
+                bc = b.__class__
                 dt = a._dtype
-                if dt is b._dtype:
-                    r = same.get(dt)
+                if bc is Tensor:
+                    if dt is b._dtype and a._shape == b._shape:
+                        r = same.get(dt)
+                        if r is None:
+                            r = same[dt] = _dtypes_for_rule(opname, rule, dt)
+                        if r[0] is dt and (not inplace or r[1] is dt):
+                            return kernel(a, b, a if inplace else None)
+                elif bc is float or bc is int:
+                    r = scalar.get((dt, bc))
                     if r is None:
-                        r = same[dt] = _dtypes_for_rule(opname, rule, dt)
+                        r = scalar[(dt, bc)] = _dtypes_for_rule(opname, rule, D.result_type(dt, bc(1)))
                     if r[0] is dt and (not inplace or r[1] is dt):
-                        return kernel(a, b, a if inplace else None)
+                        if bc is float or dt.is_floating_point or _INT_RANGE[dt][0] <= b <= _INT_RANGE[dt][1]:
+                            return kernel(a, b, a if inplace else None)
             return slow(a, b, alpha)
         return entry
     return adapter
@@ -254,6 +278,9 @@ def _where_adapter(op, kernel, backend):
     def entry(cond, a, b):
         spec = _where_meta(cond, a, b)
         shape, ct = spec.shape, spec.dtype
+        if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+            from .creation import full  # the kernel needs one operand to carry the dtype
+            a = full((), a, dtype=ct, device=cond._device)
         return kernel(_operand(cond, D.bool, shape), _operand(a, ct, shape), _operand(b, ct, shape), None)
     return entry
 

@@ -104,7 +104,7 @@ def register_plugin(plugin, name: str | None = None, record: PluginRecord | None
     """Register a plugin object or module by hand (what autoloading does for entry points)."""
     with _lock:
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
-        rec = record or records.setdefault(name, PluginRecord(name, getattr(plugin, "__name__", name)))
+        rec = record or records.setdefault(name, PluginRecord(name, *_distribution_of(plugin, name)))
         records[name] = rec
         try:
             pm.register(plugin, name=name)
@@ -132,6 +132,15 @@ def register_plugin(plugin, name: str | None = None, record: PluginRecord | None
         rec.status = "loaded"
         rec.device_types = [b.device_type for b in registered]
         return rec
+
+
+def _distribution_of(plugin, name: str) -> tuple:
+    """(distribution, version) of a plugin registered by hand: ember-core for core's own."""
+    module = getattr(plugin, "__name__", None) or getattr(type(plugin), "__module__", "") or ""
+    if module == "ember" or module.startswith("ember."):
+        from .. import __version__
+        return "ember-core", __version__
+    return module or name, "?"
 
 
 def _check_api_version(plugin_name: str, version) -> None:

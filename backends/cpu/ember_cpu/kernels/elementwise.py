@@ -36,15 +36,15 @@ def _sigmoid(x):
 
 
 def _erf(x):
-    return _native().erf(np.ascontiguousarray(x, dtype=np.float64)).astype(x.dtype, copy=False)
+    return _native().erf(np.asarray(x, dtype=np.float64, order="C")).reshape(x.shape).astype(x.dtype, copy=False)
 
 
 def _erfc(x):
-    return _native().erfc(np.ascontiguousarray(x, dtype=np.float64)).astype(x.dtype, copy=False)
+    return _native().erfc(np.asarray(x, dtype=np.float64, order="C")).reshape(x.shape).astype(x.dtype, copy=False)
 
 
 def _erfinv(x):
-    return _native().erfinv(np.ascontiguousarray(x, dtype=np.float64)).astype(x.dtype, copy=False)
+    return _native().erfinv(np.asarray(x, dtype=np.float64, order="C")).reshape(x.shape).astype(x.dtype, copy=False)
 
 
 def _frac(x):
