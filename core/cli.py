@@ -208,24 +208,26 @@ def info_text(ops: bool = False, traceback: bool = False) -> str:
 
 def _render_rich(facts: dict, show_traceback: bool) -> None:
     from rich.console import Console
+    from rich.markup import escape as e
     from rich.table import Table
 
     con = Console()
     t = Table(title="Ember", show_header=False)
     for k, v in facts["versions"] + facts["env"]:
-        t.add_row(k, v)
+        t.add_row(e(k), e(v))
     con.print(t)
 
     style = {"loaded": "green", "failed": "bold red", "disabled": "yellow"}
     t = Table(title=f"Plugins ({len(facts['plugins'])})")
-    for h in ("name", "distribution", "version", "status", "devices", "hooks"):
+    for h in ("name", "distribution", "version", "status", "devices", "hooks and facts"):
         t.add_column(h)
     for p in facts["plugins"]:
-        status = f"[{style.get(p['status'], '')}]{p['status']}[/]" if p["status"] in style else p["status"]
+        status = f"[{style[p['status']]}]{p['status']}[/]" if p["status"] in style else e(p["status"])
         if p["error"]:
-            status += f"\n{p['error']}"
-        t.add_row(p["name"], p["distribution"], p["version"], status, ", ".join(p["device_types"]),
-                  ", ".join(p["hooks"]))
+            status += f"\n{e(p['error'])}"
+        facts_ = "\n".join(f"{k}: {v}" for k, v in p["info"].items())
+        t.add_row(e(p["name"]), e(p["distribution"]), e(p["version"]), status,
+                  e(", ".join(p["device_types"])), e(", ".join(p["hooks"]) + ("\n" + facts_ if facts_ else "")))
     con.print(t)
     if show_traceback:
         for p in facts["plugins"]:
@@ -237,16 +239,16 @@ def _render_rich(facts: dict, show_traceback: bool) -> None:
     for h in ("type", "status", "count", "plugin", "notes / reason"):
         t.add_column(h)
     for d in facts["devices"]:
-        st = "[green]available[/]" if d["status"] == "available" else f"[yellow]{d['status']}[/]"
-        t.add_row(d["type"], st, str(d["count"]), d["plugin"], d["reason"] or "; ".join(d["notes"]))
+        st = "[green]available[/]" if d["status"] == "available" else f"[yellow]{e(d['status'])}[/]"
+        t.add_row(e(d["type"]), st, str(d["count"]), e(d["plugin"]), e(d["reason"] or "; ".join(d["notes"])))
     con.print(t)
 
     t = Table(title="Operator coverage")
     for h in ("backend", "kernel", "decomposition", "missing", "missing operators"):
         t.add_column(h)
     for c in facts["coverage"]:
-        t.add_row(c["type"], str(c["kernel"]), str(c["decomposition"]), str(c["missing"]),
-                  _short_list(c["missing_ops"]))
+        t.add_row(e(c["type"]), str(c["kernel"]), str(c["decomposition"]), str(c["missing"]),
+                  e(_short_list(c["missing_ops"])))
     con.print(t)
 
     if facts["ops"] is not None:
@@ -255,8 +257,8 @@ def _render_rich(facts: dict, show_traceback: bool) -> None:
         for h in ("name", "kind", "family", *types, "schema"):
             t.add_column(h)
         for o in facts["ops"]:
-            t.add_row(o["name"], o["kind"], o["family"], *(_IMPL_CODE[o["impl"][x]] for x in types),
-                      o["schema"])
+            t.add_row(e(o["name"]), o["kind"], e(o["family"]), *(_IMPL_CODE[o["impl"][x]] for x in types),
+                      e(o["schema"]))
         con.print(t)
 
 

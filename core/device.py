@@ -129,6 +129,8 @@ def resolve(dev) -> tuple[Backend, Device]:
     d = Device(dev) if not isinstance(dev, Device) else dev
     backend = get_backend(d.type)
     if not backend.indexed:
+        if d.index not in (None, 0):
+            raise UnknownDeviceError(f"device {d} is out of range: {d.type} has one device (write '{d.type}')")
         return backend, backend.device(d.index)
     n = backend.runtime.device_count()
     if (backend.default_index if d.index is None else d.index) >= n:

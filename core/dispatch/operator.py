@@ -219,3 +219,22 @@ def register_kernel(name: str, key: K.DispatchKey, kernel: Callable) -> None:
 def rebuild_all() -> None:
     for op in registry.values():
         op.rebuild()
+
+
+def impl(name: str, device_type: str):
+    """Decorator registering a kernel for an operator on a device type, from pure Python::
+
+        @ember.dispatch.impl("add", "mydev")
+        def add(a, b, out): ...
+
+    A functionality key may be named instead of a device type: "Autograd", "Autocast", "Python".
+    """
+    def deco(kernel):
+        fk = {k.name: k for k in K.FUNCTIONALITY_KEYS}.get(device_type)
+        if fk is not None:
+            get(name).register(fk, kernel)
+        else:
+            from ..device import get_backend
+            get(name).register(get_backend(device_type).key, kernel)
+        return kernel
+    return deco

@@ -240,6 +240,8 @@ def _addmm_meta(x, m1, m2, beta=1, alpha=1):
 
 def _addmm(x, m1, m2, beta=1, alpha=1):
     _addmm_meta(x, m1, m2, beta, alpha)
+    if not m1._dtype.is_floating_point:  # integer products take integer scalars (truncated), as in PyTorch
+        alpha, beta = int(alpha), int(beta)
     r = mm(m1, m2)
     if alpha != 1:
         r = mul(r, alpha)
@@ -479,7 +481,7 @@ def _einsum(equation, tensors):
         ops.append(_take_diagonals(t, labels))
     if len(ops) == 1:
         x, labels = ops[0]
-        if x._dtype is not spec.dtype and plan.summed:
+        if x._dtype is not spec.dtype:
             x = x.to(spec.dtype)
         x, labels = _sum_labels(x, labels, set(labels) - set(output))
         return _permute_to(x, labels, output)
@@ -498,8 +500,9 @@ def _einsum(equation, tensors):
             needed.update(later)
         y, ly = ops[i]
         x, labels = _contract(x, labels, y, ly, needed, sizes)
-    if tuple(x._shape) != spec.shape:
-        x = x.expand(tuple(sizes[l] for l in labels))
+    full_shape = tuple(sizes[l] for l in labels)
+    if x._shape != full_shape:
+        x = x.expand(full_shape)
     return _permute_to(x, labels, output)
 
 
@@ -523,14 +526,10 @@ def _sublist_equation(args):
                 raise ValueError(f"einsum(): sublist subscripts must be ints in [0, {len(_LETTERS)}) or "
                                  f"Ellipsis, got {s!r}")
         return "".join(out)
-    ops = list(args[0::2])
-    subs = list(args[1::2])
-    eq = ",".join(term(s) for s in subs[:len(ops)])
-    if len(subs) > len(ops):
-        raise ValueError("einsum(): the sublist form needs one sublist per operand and an optional output")
-    if len(args) % 2:  # the last item is the output sublist
-        ops, out = ops[:-1], ops[-1]
-        eq = ",".join(term(s) for s in subs) + "->" + term(out)
+    args = list(args)
+    out = args.pop() if len(args) % 2 else None
+    ops, subs = args[0::2], args[1::2]
+    eq = ",".join(term(s) for s in subs) + ("" if out is None else "->" + term(out))
     return eq, ops
 
 

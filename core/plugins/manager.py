@@ -140,6 +140,12 @@ def _distribution_of(plugin, name: str) -> tuple:
     if module == "ember" or module.startswith("ember."):
         from .. import __version__
         return "ember-core", __version__
+    try:  # the installed distribution that provides the plugin's top-level package, if any
+        dist = metadata.packages_distributions().get(module.partition(".")[0], [None])[0]
+        if dist:
+            return dist, metadata.version(dist)
+    except Exception:  # noqa: BLE001  (a name is only for display)
+        pass
     return module or name, "?"
 
 
@@ -231,8 +237,8 @@ def _missing_backend_error(device_type: str) -> Exception:
         return PluginError(
             f"device type {device_type!r} comes from plugin {rec.name!r}, which is disabled ({rec.error}); "
             f"add {rec.name} to EMBER_PLUGINS to enable it")
-    if not autoload_enabled() and entry is not None:
-        return BackendNotInstalledError(
+    if not autoload_enabled():  # the plugin may well be installed: nothing was looked for
+        return (BackendNotInstalledError if entry is not None else UnknownDeviceError)(
             f"device type {device_type!r} is not registered and EMBER_PLUGINS_AUTOLOAD=0 is set; "
             f"register its plugin with ember.plugins.register_plugin(...) or unset EMBER_PLUGINS_AUTOLOAD")
     if entry is not None:

@@ -18,6 +18,7 @@ def ember_register_backends(register):
         capabilities=Capabilities(dtypes=ember.dtypes.all_dtypes, host_memory=True,
                                   notes=(f"numpy {np.__version__}",)),
     )
+    _rt._KEY = _rt.backend.key.bit
 
 
 @hookimpl

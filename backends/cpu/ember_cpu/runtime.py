@@ -9,6 +9,7 @@ from ember import Tensor
 from ember import dtypes as D
 
 backend = None  # set when the plugin registers
+_KEY = 0        # its dispatch key bit, likewise
 
 _cstrides: dict = {}
 
@@ -26,14 +27,29 @@ def _contig(shape):
 
 _np_to_ember = {d.np: d for d in D.all_dtypes}
 _make = Tensor._make
+_new = object.__new__
 
 
 def wrap(a: np.ndarray) -> Tensor:
     """A tensor owning a freshly computed numpy array (no copy)."""
-    if a.flags.c_contiguous:
-        shape = a.shape
-        return _make(a, 0, shape, _contig(shape), _np_to_ember[a.dtype], _DEV, backend, a)
-    return _wrap_strided(a)
+    if not a.flags.c_contiguous:
+        return _wrap_strided(a)
+    shape = a.shape
+    strides = _cstrides.get(shape)
+    if strides is None:
+        strides = _contig(shape)
+    t = _new(Tensor)
+    t._storage = a
+    t._offset = 0
+    t._shape = shape
+    t._strides = strides
+    t._dtype = _np_to_ember[a.dtype]
+    t._device = _DEV
+    t._backend = backend
+    t._keys = _KEY
+    t._h = a
+    t._base = None
+    return t
 
 
 def _wrap_strided(a: np.ndarray, owner=True) -> Tensor:

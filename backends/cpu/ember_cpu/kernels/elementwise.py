@@ -156,19 +156,32 @@ def _unary_kernel(name, f):
 
 def _binary_kernel(name, f):
     ufunc = isinstance(f, np.ufunc)
+
     def kernel(a, b, out):
-        x = a if a.__class__ is not _T else arr(a)
-        y = b if b.__class__ is not _T else arr(b)
-        dt = x.dtype if x.__class__ is np.ndarray else y.dtype
+        # Operands are tensors or Python scalars; tensors' numpy views are cached in ``_h``.
+        if a.__class__ is _T:
+            x = a._h
+            if x is None:
+                x = arr(a)
+            dt = x.dtype
+        else:
+            x = a
+        if b.__class__ is _T:
+            y = b._h
+            if y is None:
+                y = arr(b)
+            dt = y.dtype
+        else:
+            y = b
         if dt == _BF16:
             return _via_f32(f, x, y, out)
-        if ufunc and out is not None:
-            f(x, y, out=arr(out))
+        if out is not None:
+            if ufunc:
+                f(x, y, out=arr(out))
+            else:
+                np.copyto(arr(out), f(x, y), casting="unsafe")
             return out
         r = f(x, y)
-        if out is not None:
-            np.copyto(arr(out), r, casting="unsafe")
-            return out
         if r.__class__ is not np.ndarray:
             r = np.asarray(r)
         if r.dtype != dt and r.dtype != np.bool_:

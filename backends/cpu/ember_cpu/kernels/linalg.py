@@ -1,3 +1,32 @@
-"""cpu kernels: linalg family."""
+"""Matrix products on numpy.matmul (BLAS for float32/float64).
 
-KERNELS: dict = {}
+Core checks shapes and dtypes before a kernel runs: both operands share one
+dtype, never bool. float16 and bfloat16 are multiplied in float32 and rounded
+once, as PyTorch's cpu kernels accumulate; integers wrap as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember import dtypes as D
+
+from ..runtime import arr, wrap
+
+_F32 = np.dtype(np.float32)
+_HALF = (D.float16.np, D.bfloat16.np)
+
+
+def matmul(a, b):
+    x, y = arr(a), arr(b)
+    dt = x.dtype
+    if dt in _HALF:
+        r = np.matmul(x.astype(_F32), y.astype(_F32)).astype(dt)
+    else:
+        r = np.matmul(x, y)
+    return wrap(r if r.__class__ is np.ndarray else np.asarray(r, dtype=dt))
+
+
+# One numpy call serves all four: numpy.matmul's rules are PyTorch's matmul rules,
+# and bmm, mm and dot are its special cases.
+KERNELS = {"bmm": matmul, "mm": matmul, "matmul": matmul, "dot": matmul}

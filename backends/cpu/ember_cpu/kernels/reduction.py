@@ -1,3 +1,113 @@
-"""cpu kernels: reduction family."""
+"""cpu kernels: reductions and scans on numpy's ufunc.reduce / accumulate.
 
-KERNELS: dict = {}
+Core hands every kernel normalized arguments (sorted non-negative dims, the
+result dtype) and has already rejected empty max/min/arg reductions. float16
+and bfloat16 accumulate in float32 and round once, as PyTorch's cpu kernels
+do; bfloat16 (ml_dtypes) comparisons also run in float32, where NaN ordering
+is numpy's own.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ember import dtypes as D
+
+from ..runtime import arr, wrap
+
+_F32 = np.dtype(np.float32)
+_HALF = (np.dtype(np.float16), D.bfloat16.np)
+_BF16 = D.bfloat16.np
+
+# numpy warns where PyTorch stays silent (overflow to inf, NaN in a reduction);
+# the ufuncs are called from this module so that the filter applies to them only.
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=__name__)
+
+
+def _out(r, dt):
+    """A numpy result (array or scalar) as a tensor of exactly dtype ``dt``."""
+    if r.__class__ is not np.ndarray:
+        r = np.asarray(r)
+    if r.dtype != dt:
+        r = r.astype(dt)
+    return wrap(r)
+
+
+def _accumulate_reduce(ufunc):
+    def kernel(x, dims, keepdim, dtype):
+        a = arr(x)
+        dt = dtype.np
+        if dt in _HALF:
+            if a.dtype != dt:
+                a = a.astype(dt)  # convert first, as a cast would, then accumulate wider
+            return _out(ufunc.reduce(a, axis=dims, dtype=_F32, keepdims=keepdim), dt)
+        return _out(ufunc.reduce(a, axis=dims, dtype=dt, keepdims=keepdim), dt)
+    return kernel
+
+
+def _minmax_reduce(ufunc):
+    def kernel(x, dims, keepdim):
+        a = arr(x)
+        dt = a.dtype
+        if dt == _BF16:
+            a = a.astype(_F32)
+        return _out(ufunc.reduce(a, axis=dims, keepdims=keepdim), dt)
+    return kernel
+
+
+def _bool_reduce(ufunc):
+    def kernel(x, dims, keepdim):
+        a = arr(x)
+        if a.dtype != np.bool_:
+            a = a != 0  # NaN != 0, so NaN counts as true
+        return _out(ufunc.reduce(a, axis=dims, keepdims=keepdim), np.bool_)
+    return kernel
+
+
+def _comparable(a):
+    return a.astype(_F32) if a.dtype == _BF16 else a
+
+
+def _argmax(x, dim, keepdim):
+    return _out(np.argmax(_comparable(arr(x)), axis=dim, keepdims=keepdim), np.int64)
+
+
+def _argmin(x, dim, keepdim):
+    return _out(np.argmin(_comparable(arr(x)), axis=dim, keepdims=keepdim), np.int64)
+
+
+def _scan(ufunc):
+    def kernel(x, dim, dtype):
+        a = arr(x)
+        dt = dtype.np
+        if dt in _HALF:
+            if a.dtype != dt:
+                a = a.astype(dt)
+            return _out(ufunc.accumulate(a, axis=dim, dtype=_F32), dt)
+        return _out(ufunc.accumulate(a, axis=dim, dtype=dt), dt)
+    return kernel
+
+
+def _along(find):
+    """max_dim / min_dim in one pass: the index, then the value gathered at it."""
+    def kernel(x, dim, keepdim):
+        a = arr(x)
+        idx = find(_comparable(a), axis=dim, keepdims=True)
+        values = np.take_along_axis(a, idx, axis=dim)
+        if not keepdim:
+            idx = np.squeeze(idx, axis=dim)
+            values = np.squeeze(values, axis=dim)
+        return _out(values, a.dtype), _out(idx, np.int64)
+    return kernel
+
+
+KERNELS = {
+    "sum": _accumulate_reduce(np.add), "prod": _accumulate_reduce(np.multiply),
+    "amax": _minmax_reduce(np.maximum), "amin": _minmax_reduce(np.minimum),
+    "all": _bool_reduce(np.logical_and), "any": _bool_reduce(np.logical_or),
+    "argmax": _argmax, "argmin": _argmin,
+    "cumsum": _scan(np.add), "cumprod": _scan(np.multiply),
+    "max_dim": _along(np.argmax), "min_dim": _along(np.argmin),
+}
