@@ -8,6 +8,7 @@ importlib.metadata finds their entry points and no state leaks between tests.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -53,6 +54,13 @@ def ember_info(*flags, plugins=ALL_FAKES, env=None) -> str:
     return r.stdout
 
 
+@functools.lru_cache(maxsize=1)
+def fresh_operators() -> frozenset:
+    """The operator names of a freshly imported ember (other tests may define operators in process)."""
+    out = check("import ember, json; print(json.dumps(sorted(ember.dispatch.registry)))")
+    return frozenset(json.loads(out))
+
+
 def plugin_line(out: str, name: str) -> str:
     m = re.search(rf"^  {name} .*$", out, re.M)
     assert m, f"no line for plugin {name!r} in:\n{out}"
@@ -96,7 +104,7 @@ def test_info_devices_and_coverage():
     assert re.search(r"^  toy_offline\s+unavailable\s+0\s.*toy_offline is never available", devices, re.M)
     assert re.search(r"^  cuda\s+not installed\s.*pip install ember-cuda", devices, re.M)
     coverage = out.split("\nOperator coverage")[1]
-    n = len(ember.dispatch.registry)
+    n = len(fresh_operators())
     cpu = re.search(r"^  cpu\s+(\d+)\s+(\d+)\s+(\d+)", coverage, re.M)
     toy = re.search(r"^  toy\s+(\d+)\s+(\d+)\s+(\d+)\s+(.*)$", coverage, re.M)
     assert cpu and toy
@@ -119,7 +127,7 @@ def test_info_ops_lists_every_operator():
     assert header[-1] == "SCHEMA"
     cpu, toy = header.index("cpu"), header.index("toy")
     rows = {line.split()[0]: line.split() for line in ops.splitlines()[2:] if line.strip()}
-    assert set(rows) == set(ember.dispatch.registry)
+    assert set(rows) == fresh_operators()
     assert rows["add"][1] == "prim" and rows["add"][cpu] == "K" and rows["add"][toy] == "K"
     assert rows["exp"][toy] == "-"
     assert rows["full"][1] == "composite" and rows["full"][toy] == "D"
@@ -208,7 +216,7 @@ def test_allowlist_disables_the_others():
     assert "ImportError" not in out  # a disabled plugin is never imported
     check("""
         import sys, pytest, ember
-        assert ember.ones(2).sum().item() == 2.0 if hasattr(ember, "sum") else ember.ones(2).tolist() == [1.0, 1.0]
+        assert (ember.ones(2) + 1).tolist() == [2.0, 2.0]
         with pytest.raises(ember.PluginError, match=r"disabled.*EMBER_PLUGINS"):
             ember.ones(2, device="toy")
         assert "ember_toy" not in sys.modules and "ember_broken" not in sys.modules
@@ -337,7 +345,7 @@ def test_plugins_that_break_registration_rules_are_recorded_and_rolled_back():
 
 def test_ember_register_kernels_hook_adds_kernels_to_another_plugins_backend():
     out = check("""
-        import ember
+        import json, ember
         from ember.plugins import hookimpl
 
         class Accelerate:
@@ -351,9 +359,9 @@ def test_ember_register_kernels_hook_adds_kernels_to_another_plugins_backend():
         x = ember.ones(2, device="toy")
         rec = ember.plugins.register_plugin(Accelerate(), name="accelerate")
         assert rec.status == "loaded" and rec.hooks == ["ember_register_kernels"], rec
-        print(ember.exp(x).tolist())
+        print(json.dumps(ember.exp(x).tolist()))
     """, ("toy",))
-    assert out.strip() == "[2.718281828459045, 2.718281828459045]" or out.strip().startswith("[2.71828")
+    assert json.loads(out) == pytest.approx([2.7182817, 2.7182817])
 
 
 # -- meta-tests: the contract is documented and exercised ------------------------------------------

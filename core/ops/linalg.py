@@ -18,6 +18,7 @@ from ..errors import DTypeError, ShapeError
 from ._helpers import Spec, broadcast_shapes, numel
 from .creation import full
 from .elementwise import add, mul
+from .views import expand, permute, reshape
 
 _LETTERS = string.ascii_letters
 
@@ -121,16 +122,15 @@ def _matmul(a, b):
     if nb <= 2:
         # (..., n, k) @ (k, p) or (k,): fold a's leading dims into rows, one mm.
         b2 = b.unsqueeze(1) if nb == 1 else b
-        a2 = a.unsqueeze(0) if na == 1 else a.reshape(numel(sa[:-1]), sa[-1])
-        r = mm(a2, b2)
-        return r.reshape(_matmul_shape(sa, sb))
+        a2 = a.unsqueeze(0) if na == 1 else _fit(a, (numel(sa[:-1]), sa[-1]))
+        return _fit(mm(a2, b2), _matmul_shape(sa, sb))
     a3 = a.unsqueeze(0) if na == 1 else a
     n, k, p = a3._shape[-2], sb[-2], sb[-1]
     batch = broadcast_shapes(a3._shape[:-2], sb[:-2])
     bn = numel(batch)
-    a3 = a3.expand(batch + (n, k)).reshape(bn, n, k)
-    b3 = b.expand(batch + (k, p)).reshape(bn, k, p)
-    return bmm(a3, b3).reshape(_matmul_shape(sa, sb))
+    a3 = _fit(_fit(a3, batch + (n, k), True), (bn, n, k))
+    b3 = _fit(_fit(b, batch + (k, p), True), (bn, k, p))
+    return _fit(bmm(a3, b3), _matmul_shape(sa, sb))
 
 
 matmul = defop("matmul(Tensor self, Tensor other) -> Tensor", meta=_matmul_meta, decomposition=_matmul,
@@ -195,7 +195,7 @@ def _dot_meta(a, b):
 def _dot(a, b):
     _dot_meta(a, b)
     n = a._shape[0]
-    return bmm(a.reshape(1, 1, n), b.reshape(1, n, 1)).reshape(())
+    return reshape(bmm(reshape(a, (1, 1, n)), reshape(b, (1, n, 1))), ())
 
 
 dot = defop("dot(Tensor self, Tensor tensor) -> Tensor", meta=_dot_meta, decomposition=_dot,
@@ -429,7 +429,7 @@ def _take_diagonals(x, labels):
 
 
 def _sum_labels(x, labels, drop):
-    """Sum x over the dims whose labels are in ``drop``: one bmm against a ones vector."""
+    """Sum x over the dims whose labels are in ``drop``: one product with a ones vector."""
     keep = [i for i, l in enumerate(labels) if l not in drop]
     gone = [i for i, l in enumerate(labels) if l in drop]
     if not gone:
@@ -437,14 +437,21 @@ def _sum_labels(x, labels, drop):
     shape = x._shape
     kept = tuple(shape[i] for i in keep)
     k = numel(shape[i] for i in gone)
-    x3 = x.permute(keep + gone).reshape(1, numel(kept), k)
-    ones = full((1, k, 1), 1, dtype=x._dtype, device=x._device)
-    return bmm(x3, ones).reshape(kept), [labels[i] for i in keep]
+    x2 = _fit(_permute_to(x, labels, [labels[i] for i in keep + gone]), (numel(kept), k))
+    ones = full((k, 1), 1, dtype=x._dtype, device=x._device)
+    return _fit(mm(x2, ones), kept), [labels[i] for i in keep]
 
 
 def _permute_to(x, labels, order):
     perm = [labels.index(l) for l in order]
-    return x if perm == list(range(len(perm))) else x.permute(perm)
+    return x if perm == list(range(len(perm))) else permute(x, perm)
+
+
+def _fit(x, shape, grow=False):
+    """x reshaped (or, with grow, broadcast) to shape; no dispatch when it already has it."""
+    if x._shape == shape:
+        return x
+    return expand(x, shape) if grow else reshape(x, shape)
 
 
 def _contract(a, la, b, lb, needed, sizes):
@@ -461,14 +468,18 @@ def _contract(a, la, b, lb, needed, sizes):
     if not summed:  # an elementwise product with broadcasting: no bmm needed
         a2 = _permute_to(a, la, batch + afree)
         b2 = _permute_to(b, lb, batch + bfree)
-        a2 = a2.reshape(a2._shape + (1,) * len(bfree))
-        b2 = b2.reshape(b2._shape[:len(batch)] + (1,) * len(afree) + fb)
+        a2 = _fit(a2, a2._shape + (1,) * len(bfree))
+        b2 = _fit(b2, b2._shape[:len(batch)] + (1,) * len(afree) + fb)
         return mul(a2, b2), batch + afree + bfree
     ks = tuple(sizes[l] for l in summed)
     n, m, k, bn = numel(fa), numel(fb), numel(ks), numel(bs)
-    a3 = _permute_to(a, la, batch + afree + summed).expand(bs + fa + ks).reshape(bn, n, k)
-    b3 = _permute_to(b, lb, batch + summed + bfree).expand(bs + ks + fb).reshape(bn, k, m)
-    return bmm(a3, b3).reshape(bs + fa + fb), batch + afree + bfree
+    a3 = _fit(_permute_to(a, la, batch + afree + summed), bs + fa + ks, True)
+    b3 = _fit(_permute_to(b, lb, batch + summed + bfree), bs + ks + fb, True)
+    if batch:
+        r = bmm(_fit(a3, (bn, n, k)), _fit(b3, (bn, k, m)))
+    else:  # 2-D: often no reshape at all
+        r = mm(_fit(a3, (n, k)), _fit(b3, (k, m)))
+    return _fit(r, bs + fa + fb), batch + afree + bfree
 
 
 def _einsum(equation, tensors):
@@ -500,9 +511,7 @@ def _einsum(equation, tensors):
             needed.update(later)
         y, ly = ops[i]
         x, labels = _contract(x, labels, y, ly, needed, sizes)
-    full_shape = tuple(sizes[l] for l in labels)
-    if x._shape != full_shape:
-        x = x.expand(full_shape)
+    x = _fit(x, tuple(sizes[l] for l in labels), True)
     return _permute_to(x, labels, output)
 
 
@@ -540,6 +549,8 @@ def einsum(equation, *operands):
         equation, operands = _sublist_equation((equation,) + operands)
     elif len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = operands[0]
+    if not operands:
+        raise ValueError(f"einsum(): at least one operand is required for equation {equation!r}")
     return einsum_(equation, list(operands))
 
 

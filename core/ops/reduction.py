@@ -37,14 +37,14 @@ _HALF = (D.float16, D.bfloat16)  # computed in float32, rounded once
 #   float       integers and bool -> the default float dtype
 DTYPE_RULE = {
     "sum": "accumulate", "prod": "accumulate", "cumsum": "accumulate", "cumprod": "accumulate",
-    "amax": "same", "amin": "same", "max": "same", "min": "same", "max_dim": "same", "min_dim": "same",
+    "amax": "same", "amin": "same",
     "all": "bool", "any": "bool", "argmax": "index", "argmin": "index",
     "mean": "floating", "var": "floating", "std": "floating", "var_mean": "floating",
     "std_mean": "floating", "softmax": "floating", "log_softmax": "floating", "logsumexp": "float",
 }
 
-# Operators with no identity element: a reduction over zero elements is an error.
-_NEEDS_ELEMENTS = {"amax", "amin", "max", "min", "max_dim", "min_dim", "argmax", "argmin"}
+# Reductions with no identity element: reducing zero elements is an error.
+_NEEDS_ELEMENTS = {"amax", "amin"}  # argmax/argmin and max/min check through _arg_meta and _full_meta_for
 
 
 def _result_dtype(opname: str, rule: str, dt: D.DType, dtype) -> D.DType:
@@ -599,4 +599,4 @@ FUNCTIONS = {
     "var": _var_public("var", var), "std": _var_public("std", std),
     "var_mean": _var_public("var_mean", var_mean), "std_mean": _var_public("std_mean", std_mean),
 }
-METHODS = {"max": _max_public, "min": _min_public, "var": FUNCTIONS["var"], "std": FUNCTIONS["std"]}
+METHODS = dict(FUNCTIONS)

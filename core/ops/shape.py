@@ -1,20 +1,23 @@
 """Operators: the shape family (cat, stack, flip, roll, repeat, tril, triu, one_hot).
 
 ``flip`` is the one prim: Ember's strides are non-negative, so a reversed
-dimension is never a view. cat writes each input into a slice of one new
-tensor (a backend may register a native kernel); the rest are composites of
-views, cat, where and eq.
+dimension is never a view. The rest are composites: cat copies each input
+into a slice of one new tensor, stack is cat of unsqueezed inputs, roll is
+cat of two slices, repeat is expand + reshape, tril/triu are where() with an
+arange mask, one_hot is eq() against arange. A backend may register faster
+kernels for cat, stack, tril and triu (the ``doc=`` of each says the contract).
 """
 
 from __future__ import annotations
 
 from .. import dtypes as D
 from .._tensor import Tensor
-from ..dispatch import defop, registry
+from ..dispatch import defop
 from ..errors import DeviceMismatchError, DTypeError, IndexOutOfRangeError, ShapeError
-from ._helpers import Spec, as_shape, numel, wrap_dim, wrap_dims
+from ._helpers import Spec, as_shape, numel, wrap_dim
 from .creation import arange, copy_, empty, full
 from .elementwise import add, eq, ge, le, where
+from .reduction import amax, amin
 
 
 def _fmt(shape):
@@ -50,6 +53,7 @@ def _cat_meta(tensors, dim=0):
     if not parts:
         return Spec((0,), dtype, (0, parts))
     ref = parts[0]
+    r = next(i for i, t in enumerate(tensors) if t is ref)
     nd = len(ref._shape)
     d = wrap_dim(dim, nd, "cat")
     total = 0
@@ -58,11 +62,11 @@ def _cat_meta(tensors, dim=0):
         if s == (0,):
             continue
         if len(s) != nd:
-            raise ShapeError(f"cat(): tensors must have the same number of dimensions: tensor 0 has shape "
+            raise ShapeError(f"cat(): tensors must have the same number of dimensions: tensor {r} has shape "
                              f"{_fmt(ref._shape)} and tensor {i} has shape {_fmt(s)}")
         for j in range(nd):
             if j != d and s[j] != ref._shape[j]:
-                raise ShapeError(f"cat(): sizes of tensors must match except in dimension {d}: tensor 0 has "
+                raise ShapeError(f"cat(): sizes of tensors must match except in dimension {d}: tensor {r} has "
                                  f"shape {_fmt(ref._shape)} and tensor {i} has shape {_fmt(s)} (dimension {j} "
                                  f"is {ref._shape[j]} and {s[j]})")
         total += s[d]
@@ -115,8 +119,18 @@ def _stack(tensors, dim=0):
     return cat_([t.unsqueeze(d) for t in tensors], d)
 
 
+def _stack_adapter(op, kernel, backend):
+    def entry(tensors, dim=0):
+        spec = _stack_meta(tensors, dim)
+        return kernel(tensors, spec.extra, spec.dtype)
+    return entry
+
+
 stack_ = defop("stack(Tensor[] tensors, int dim=0) -> Tensor", meta=_stack_meta, decomposition=_stack,
-               family="shape", doc="Join equal-shaped tensors along a new dimension dim; dtypes promote.")
+               adapter=_stack_adapter, family="shape",
+               doc="Join equal-shaped tensors along a new dimension dim; dtypes promote. A kernel: "
+                   "kernel(tensors, dim, dtype) -> Tensor: a non-empty list of tensors of one shape, dim a "
+                   "non-negative position of the new dimension, the result in dtype.")
 
 
 def _as_list(opname, tensors):
@@ -290,18 +304,30 @@ def _triu(x, diagonal=0):
     return where(_tri_mask(x, diagonal, False), x, full((), 0, dtype=x._dtype, device=x._device))
 
 
+def _tri_adapter(op, kernel, backend):
+    meta = op.meta
+
+    def entry(x, diagonal=0):
+        meta(x, diagonal)
+        return kernel(x, diagonal)
+    return entry
+
+
+_TRI_DOC = " A kernel: kernel(x, diagonal) -> a new Tensor like x (at least 2-D), masked over its last two dims."
 tril = defop("tril(Tensor self, int diagonal=0) -> Tensor", meta=_tri_meta("tril"), decomposition=_tril,
-             family="shape", doc="The lower triangle of the last two dims (col - row <= diagonal); the rest zero.")
+             adapter=_tri_adapter, family="shape",
+             doc="The lower triangle of the last two dims (col - row <= diagonal); the rest zero." + _TRI_DOC)
 triu = defop("triu(Tensor self, int diagonal=0) -> Tensor", meta=_tri_meta("triu"), decomposition=_triu,
-             family="shape", doc="The upper triangle of the last two dims (col - row >= diagonal); the rest zero.")
+             adapter=_tri_adapter, family="shape",
+             doc="The upper triangle of the last two dims (col - row >= diagonal); the rest zero." + _TRI_DOC)
 
 
 def _tril_(x, diagonal=0):
-    return copy_(x, _tril(x, diagonal))
+    return copy_(x, tril(x, diagonal))
 
 
 def _triu_(x, diagonal=0):
-    return copy_(x, _triu(x, diagonal))
+    return copy_(x, triu(x, diagonal))
 
 
 tril_ = defop("tril_(Tensor self, int diagonal=0) -> Tensor", meta=_tri_meta("tril_"), decomposition=_tril_,
@@ -318,29 +344,20 @@ def _one_hot_meta(x, num_classes=-1):
                          f"convert it with .to(ember.int64)")
     if num_classes < -1:
         raise ValueError(f"one_hot(): num_classes must be -1 (inferred) or non-negative, got {num_classes}")
+    if not numel(x._shape) and num_classes <= 0:
+        raise ValueError(f"one_hot(): can not infer the number of classes from an empty tensor (num_classes="
+                         f"{num_classes}); pass a positive num_classes")
     if num_classes == -1:
         if x.is_meta:
             raise ValueError("one_hot(): num_classes=-1 is inferred from the values, which meta tensors do not "
                              "have; pass num_classes explicitly")
-        if not numel(x._shape):
-            raise ValueError("one_hot(): can not infer the number of classes from an empty tensor; "
-                             "pass num_classes explicitly")
     return Spec(x._shape + (num_classes,), D.int64)
-
-
-def _value_range(x):
-    """(min, max) of a non-empty integer tensor, read back to the host."""
-    amin, amax = registry.get("amin"), registry.get("amax")
-    if amin is not None and amax is not None:
-        return amin.fn(x).item(), amax.fn(x).item()
-    host = x._to_numpy_copy()  # a backend without reductions: read the indices once
-    return int(host.min()), int(host.max())
 
 
 def _one_hot(x, num_classes=-1):
     _one_hot_meta(x, num_classes)
     if numel(x._shape):
-        lo, hi = _value_range(x)
+        lo, hi = amin(x).item(), amax(x).item()
         if lo < 0:
             raise IndexOutOfRangeError(f"one_hot(): class values must be non-negative, got {lo}")
         if num_classes == -1:

@@ -3,7 +3,12 @@
 #include <pybind11/pybind11.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
 
 namespace py = pybind11;
 
@@ -104,9 +109,334 @@ static double erfinv(double y) {
     return x;
 }
 
+// ---------------------------------------------------------------------------
+// Indexed copies and accumulation along one dim: gather, scatter, scatter_add,
+// index_add. Every operand is a numpy array with its own byte strides (views
+// of Ember tensors, stride 0 where expanded), so no operand is copied first.
+// Indices are checked before anything is written: a bad index raises
+// IndexError and leaves the destination untouched; the inner loop checks
+// again, so that an index changed behind our back cannot write out of bounds.
+
+using ssize = py::ssize_t;
+
+static inline float f32_from_bits(uint32_t w) { float f; std::memcpy(&f, &w, 4); return f; }
+static inline uint32_t f32_to_bits(float f) { uint32_t w; std::memcpy(&w, &f, 4); return w; }
+
+// IEEE half <-> float, bit-exact with round-to-nearest-even (after Maratyszcza's FP16).
+static inline float half_to_float(uint16_t h) {
+    const uint32_t w = static_cast<uint32_t>(h) << 16;
+    const uint32_t sign = w & 0x80000000u;
+    const uint32_t two_w = w + w;
+    const float normalized = f32_from_bits((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
+    const float denormalized = f32_from_bits((two_w >> 17) | (126u << 23)) - 0.5f;
+    const uint32_t bits = two_w < (1u << 27) ? f32_to_bits(denormalized) : f32_to_bits(normalized);
+    return f32_from_bits(sign | bits);
+}
+
+static inline uint16_t float_to_half(float f) {
+    float base = (std::fabs(f) * 0x1.0p+112f) * 0x1.0p-110f;
+    const uint32_t w = f32_to_bits(f);
+    const uint32_t shl1_w = w + w;
+    const uint32_t sign = w & 0x80000000u;
+    uint32_t bias = shl1_w & 0xFF000000u;
+    if (bias < 0x71000000u) bias = 0x71000000u;
+    base = f32_from_bits((bias >> 1) + 0x07800000u) + base;
+    const uint32_t bits = f32_to_bits(base);
+    const uint32_t nonsign = ((bits >> 13) & 0x00007C00u) + (bits & 0x00000FFFu);
+    return static_cast<uint16_t>((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
+}
+
+static inline float bf16_to_float(uint16_t h) { return f32_from_bits(static_cast<uint32_t>(h) << 16); }
+
+static inline uint16_t float_to_bf16(float f) {
+    uint32_t u = f32_to_bits(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);  // quiet NaN
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return static_cast<uint16_t>(u >> 16);
+}
+
+// dst += src for one element of each storage type; integers wrap as in two's complement.
+template <typename T> struct AddOp {
+    static inline void apply(char* dst, const char* src) {
+        using U = typename std::make_unsigned<T>::type;
+        T a, b;
+        std::memcpy(&a, dst, sizeof(T));
+        std::memcpy(&b, src, sizeof(T));
+        const T r = static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
+        std::memcpy(dst, &r, sizeof(T));
+    }
+};
+struct AddBool {
+    static inline void apply(char* dst, const char* src) { *dst = static_cast<char>((*dst != 0) | (*src != 0)); }
+};
+template <typename T> struct AddFloat {
+    static inline void apply(char* dst, const char* src) {
+        T a, b;
+        std::memcpy(&a, dst, sizeof(T));
+        std::memcpy(&b, src, sizeof(T));
+        a += b;
+        std::memcpy(dst, &a, sizeof(T));
+    }
+};
+struct AddHalf {  // computed in float32 and rounded once per addition, as numpy's float16 add
+    static inline void apply(char* dst, const char* src) {
+        uint16_t a, b;
+        std::memcpy(&a, dst, 2);
+        std::memcpy(&b, src, 2);
+        const uint16_t r = float_to_half(half_to_float(a) + half_to_float(b));
+        std::memcpy(dst, &r, 2);
+    }
+};
+struct AddBF16 {
+    static inline void apply(char* dst, const char* src) {
+        uint16_t a, b;
+        std::memcpy(&a, dst, 2);
+        std::memcpy(&b, src, 2);
+        const uint16_t r = float_to_bf16(bf16_to_float(a) + bf16_to_float(b));
+        std::memcpy(dst, &r, 2);
+    }
+};
+template <size_t N> struct CopyInto {   // scatter: destination <- source
+    static inline void apply(char* dst, const char* src) { std::memcpy(dst, src, N); }
+};
+template <size_t N> struct CopyFrom {   // gather: the indexed operand is the source
+    static inline void apply(char* indexed, char* other) { std::memcpy(other, indexed, N); }
+};
+
+// The walk shared by every kernel: for each position p of `shape`, the indexed
+// operand is addressed at p with p[dim] replaced by index[p] (its byte stride
+// along dim is `a_dim_stride`, its extent `a_dim_size`), the other operand at p.
+struct Walk {
+    std::vector<ssize> shape, sa, si, sb;  // sa[dim] is 0: the index supplies that coordinate
+    ssize a_dim_stride = 0, a_dim_size = 0;
+};
+
+static inline int64_t load_index(const char* p) { int64_t v; std::memcpy(&v, p, 8); return v; }
+
+// Op::apply(element of the indexed operand, element of the other operand).
+// Returns false if an index outside [0, a_dim_size) was met (the walk stops there).
+template <typename Op>
+static bool walk(char* a, const char* idx, char* b, const Walk& g) {
+    const size_t nd = g.shape.size();
+    for (ssize n : g.shape) if (n == 0) return true;
+    const ssize inner = g.shape[nd - 1];
+    const ssize sa_in = g.sa[nd - 1], si_in = g.si[nd - 1], sb_in = g.sb[nd - 1];
+    ssize outer = 1;
+    for (size_t d = 0; d + 1 < nd; ++d) outer *= g.shape[d];
+    std::vector<ssize> ctr(nd, 0);
+    const uint64_t lim = static_cast<uint64_t>(g.a_dim_size);
+    for (ssize o = 0; o < outer; ++o) {
+        char* qa = a;
+        const char* qi = idx;
+        char* qb = b;
+        for (ssize k = 0; k < inner; ++k) {
+            const int64_t j = load_index(qi);
+            if (static_cast<uint64_t>(j) >= lim) return false;
+            Op::apply(qa + j * g.a_dim_stride, qb);
+            qa += sa_in; qi += si_in; qb += sb_in;
+        }
+        for (ssize d = static_cast<ssize>(nd) - 2; d >= 0; --d) {
+            if (++ctr[d] < g.shape[d]) { a += g.sa[d]; idx += g.si[d]; b += g.sb[d]; break; }
+            a -= g.sa[d] * (g.shape[d] - 1);
+            idx -= g.si[d] * (g.shape[d] - 1);
+            b -= g.sb[d] * (g.shape[d] - 1);
+            ctr[d] = 0;
+        }
+    }
+    return true;
+}
+
+// First index outside [0, n) in a strided int64 array, if any.
+static bool find_bad_index(const char* p, const std::vector<ssize>& shape, const std::vector<ssize>& st,
+                           ssize n, int64_t* bad) {
+    const size_t nd = shape.size();
+    ssize total = 1;
+    for (ssize s : shape) total *= s;
+    if (total == 0) return false;
+    std::vector<ssize> ctr(nd, 0);
+    const uint64_t lim = static_cast<uint64_t>(n);
+    for (ssize e = 0; e < total; ++e) {
+        ssize off = 0;
+        for (size_t d = 0; d < nd; ++d) off += ctr[d] * st[d];
+        const int64_t v = load_index(p + off);
+        if (static_cast<uint64_t>(v) >= lim) { *bad = v; return true; }
+        for (ssize d = static_cast<ssize>(nd) - 1; d >= 0; --d) {
+            if (++ctr[d] < shape[d]) break;
+            ctr[d] = 0;
+        }
+    }
+    return false;
+}
+
+static std::vector<ssize> dims_of(const py::array& a) { return std::vector<ssize>(a.shape(), a.shape() + a.ndim()); }
+static std::vector<ssize> strides_of(const py::array& a) { return std::vector<ssize>(a.strides(), a.strides() + a.ndim()); }
+
+static std::string shape_str(const py::array& a) {
+    std::string s = "(";
+    for (ssize d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
+    return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+static void check_index_array(const py::array& index) {
+    if (index.dtype().kind() != 'i' || index.itemsize() != 8)
+        throw py::type_error("index must be an int64 array, got dtype " + std::string(py::str(index.dtype())));
+}
+
+static void out_of_range(int64_t bad, ssize dim, ssize size) {
+    throw py::index_error("index " + std::to_string(bad) + " is out of bounds for dimension " +
+                          std::to_string(dim) + " with size " + std::to_string(size));
+}
+
+// Geometry of gather/scatter: `a` is indexed along dim, `b` is read or written at the index's positions.
+static Walk scatter_walk(const py::array& a, ssize dim, const py::array& index, const py::array& b, const char* what) {
+    const ssize nd = a.ndim();
+    if (nd < 1 || index.ndim() != nd || b.ndim() != nd)
+        throw py::value_error(std::string(what) + ": operands need one number of dimensions (>= 1), got " +
+                              shape_str(a) + ", index " + shape_str(index) + ", " + shape_str(b));
+    if (dim < 0 || dim >= nd) throw py::value_error(std::string(what) + ": dim " + std::to_string(dim) + " out of range");
+    if (a.itemsize() != b.itemsize())
+        throw py::value_error(std::string(what) + ": operands differ in item size");
+    for (ssize d = 0; d < nd; ++d) {
+        if (index.shape(d) > b.shape(d) || (d != dim && index.shape(d) > a.shape(d)))
+            throw py::value_error(std::string(what) + ": index of shape " + shape_str(index) +
+                                  " is larger than an operand, " + shape_str(a) + " or " + shape_str(b));
+    }
+    Walk g;
+    g.shape = dims_of(index);
+    g.sa = strides_of(a);
+    g.si = strides_of(index);
+    g.sb = strides_of(b);
+    g.a_dim_stride = g.sa[dim];
+    g.a_dim_size = a.shape(dim);
+    g.sa[dim] = 0;
+    return g;
+}
+
+template <typename Op>
+static void run_walk(char* a, const char* idx, char* b, const Walk& g, ssize dim,
+                     const char* index_data, const std::vector<ssize>& ishape, const std::vector<ssize>& istrides) {
+    int64_t bad = 0;
+    bool found, ok = true;
+    {
+        py::gil_scoped_release release;
+        found = find_bad_index(index_data, ishape, istrides, g.a_dim_size, &bad);
+        if (!found) ok = walk<Op>(a, idx, b, g);
+    }
+    if (found) out_of_range(bad, dim, g.a_dim_size);
+    if (!ok) throw py::index_error("an index changed while it was being used; no result is valid");
+}
+
+template <template <size_t> class Op>
+static void dispatch_copy(size_t itemsize, char* a, const char* idx, char* b, const Walk& g, ssize dim,
+                          const char* index_data, const std::vector<ssize>& ishape, const std::vector<ssize>& istrides) {
+    switch (itemsize) {
+        case 1: return run_walk<Op<1>>(a, idx, b, g, dim, index_data, ishape, istrides);
+        case 2: return run_walk<Op<2>>(a, idx, b, g, dim, index_data, ishape, istrides);
+        case 4: return run_walk<Op<4>>(a, idx, b, g, dim, index_data, ishape, istrides);
+        case 8: return run_walk<Op<8>>(a, idx, b, g, dim, index_data, ishape, istrides);
+        default: throw py::type_error("unsupported item size " + std::to_string(itemsize));
+    }
+}
+
+static void dispatch_add(const std::string& kind, char* a, const char* idx, char* b, const Walk& g, ssize dim,
+                         const char* index_data, const std::vector<ssize>& ishape, const std::vector<ssize>& istrides,
+                         size_t itemsize) {
+    auto need = [&](size_t n) {
+        if (itemsize != n) throw py::type_error("dtype kind '" + kind + "' does not match item size " + std::to_string(itemsize));
+    };
+    if (kind == "bool") { need(1); return run_walk<AddBool>(a, idx, b, g, dim, index_data, ishape, istrides); }
+    if (kind == "uint8") { need(1); return run_walk<AddOp<uint8_t>>(a, idx, b, g, dim, index_data, ishape, istrides); }
+    if (kind == "int8") { need(1); return run_walk<AddOp<int8_t>>(a, idx, b, g, dim, index_data, ishape, istrides); }
+    if (kind == "int16") { need(2); return run_walk<AddOp<int16_t>>(a, idx, b, g, dim, index_data, ishape, istrides); }
+    if (kind == "int32") { need(4); return run_walk<AddOp<int32_t>>(a, idx, b, g, dim, index_data, ishape, istrides); }
+    if (kind == "int64") { need(8); return run_walk<AddOp<int64_t>>(a, idx, b, g, dim, index_data, ishape, istrides); }
+    if (kind == "float16") { need(2); return run_walk<AddHalf>(a, idx, b, g, dim, index_data, ishape, istrides); }
+    if (kind == "bfloat16") { need(2); return run_walk<AddBF16>(a, idx, b, g, dim, index_data, ishape, istrides); }
+    if (kind == "float32") { need(4); return run_walk<AddFloat<float>>(a, idx, b, g, dim, index_data, ishape, istrides); }
+    if (kind == "float64") { need(8); return run_walk<AddFloat<double>>(a, idx, b, g, dim, index_data, ishape, istrides); }
+    throw py::type_error("unsupported dtype kind '" + kind + "'");
+}
+
+static char* writable_data(py::array& a, const char* what) {
+    if (!a.writeable()) throw py::value_error(std::string(what) + ": destination array is read-only");
+    return static_cast<char*>(a.mutable_data());
+}
+
+// out[p] = x[p with p[dim] = index[p]]
+static void gather_native(py::array x, ssize dim, py::array index, py::array out) {
+    check_index_array(index);
+    if (out.ndim() != index.ndim())
+        throw py::value_error("gather: out must have the index's shape");
+    for (ssize d = 0; d < out.ndim(); ++d)
+        if (out.shape(d) != index.shape(d)) throw py::value_error("gather: out must have the index's shape");
+    Walk g = scatter_walk(x, dim, index, out, "gather");
+    char* o = writable_data(out, "gather");
+    dispatch_copy<CopyFrom>(x.itemsize(), const_cast<char*>(static_cast<const char*>(x.data())),
+                                  static_cast<const char*>(index.data()), o, g, dim,
+                                  static_cast<const char*>(index.data()), g.shape, g.si);
+}
+
+// self[p with p[dim] = index[p]] = src[p]
+static void scatter_native(py::array self, ssize dim, py::array index, py::array src) {
+    check_index_array(index);
+    Walk g = scatter_walk(self, dim, index, src, "scatter");
+    char* s = writable_data(self, "scatter");
+    dispatch_copy<CopyInto>(self.itemsize(), s, static_cast<const char*>(index.data()),
+                                   const_cast<char*>(static_cast<const char*>(src.data())), g, dim,
+                                   static_cast<const char*>(index.data()), g.shape, g.si);
+}
+
+// self[p with p[dim] = index[p]] += src[p]
+static void scatter_add_native(py::array self, ssize dim, py::array index, py::array src, const std::string& kind) {
+    check_index_array(index);
+    Walk g = scatter_walk(self, dim, index, src, "scatter_add");
+    char* s = writable_data(self, "scatter_add");
+    dispatch_add(kind, s, static_cast<const char*>(index.data()), const_cast<char*>(static_cast<const char*>(src.data())),
+                 g, dim, static_cast<const char*>(index.data()), g.shape, g.si, self.itemsize());
+}
+
+// self.select(dim, index[i]) += source.select(dim, i) for every i
+static void index_add_native(py::array self, ssize dim, py::array index, py::array source, const std::string& kind) {
+    check_index_array(index);
+    const ssize nd = self.ndim();
+    if (nd < 1 || source.ndim() != nd || index.ndim() != 1)
+        throw py::value_error("index_add: self and source need one number of dimensions (>= 1) and index one dimension");
+    if (dim < 0 || dim >= nd) throw py::value_error("index_add: dim " + std::to_string(dim) + " out of range");
+    if (self.itemsize() != source.itemsize()) throw py::value_error("index_add: operands differ in item size");
+    for (ssize d = 0; d < nd; ++d) {
+        const ssize want = d == dim ? index.shape(0) : self.shape(d);
+        if (source.shape(d) != want)
+            throw py::value_error("index_add: source of shape " + shape_str(source) + " does not fit self " +
+                                  shape_str(self) + " and index " + shape_str(index));
+    }
+    Walk g;
+    g.shape = dims_of(source);
+    g.sa = strides_of(self);
+    g.sb = strides_of(source);
+    g.si.assign(nd, 0);                 // the 1-d index, read along dim only
+    g.si[dim] = index.strides(0);
+    g.a_dim_stride = g.sa[dim];
+    g.a_dim_size = self.shape(dim);
+    g.sa[dim] = 0;
+    char* s = writable_data(self, "index_add");
+    const std::vector<ssize> ishape{index.shape(0)}, istrides{index.strides(0)};
+    dispatch_add(kind, s, static_cast<const char*>(index.data()), const_cast<char*>(static_cast<const char*>(source.data())),
+                 g, dim, static_cast<const char*>(index.data()), ishape, istrides, self.itemsize());
+}
+
+
 PYBIND11_MODULE(_native, m) {
     m.doc() = "Ember cpu native kernels";
     m.def("erf", [](F64Array x) { return map_f64(x, [](double v) { return std::erf(v); }); });
     m.def("erfc", [](F64Array x) { return map_f64(x, [](double v) { return std::erfc(v); }); });
     m.def("erfinv", [](F64Array x) { return map_f64(x, erfinv); });
+
+    m.def("gather", &gather_native, py::arg("x"), py::arg("dim"), py::arg("index"), py::arg("out"),
+          "out[p] = x[p with p[dim] = index[p]]; IndexError for an index outside [0, x.shape[dim]).");
+    m.def("scatter", &scatter_native, py::arg("self"), py::arg("dim"), py::arg("index"), py::arg("src"),
+          "self[p with p[dim] = index[p]] = src[p], in place.");
+    m.def("scatter_add", &scatter_add_native, py::arg("self"), py::arg("dim"), py::arg("index"), py::arg("src"),
+          py::arg("kind"), "self[p with p[dim] = index[p]] += src[p], in place; kind names the dtype.");
+    m.def("index_add", &index_add_native, py::arg("self"), py::arg("dim"), py::arg("index"), py::arg("source"),
+          py::arg("kind"), "self.select(dim, index[i]) += source.select(dim, i), in place; kind names the dtype.");
 }
