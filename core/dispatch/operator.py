@@ -119,10 +119,11 @@ class Operator:
 def _missing_kernel(op: Operator, backend):
     def missing(*args):
         have = sorted(n for n, o in registry.items() if backend.key.index in o.kernels)
+        listed = ", ".join(have[:40]) + (" ..." if len(have) > 40 else "") if have else "none yet"
         raise NotImplementedForBackend(
             f"operator {op.name!r} has no kernel on device type {backend.device_type!r} "
-            f"(plugin {backend.distribution}) and no decomposition; that backend implements "
-            f"{len(have)} operators: {', '.join(have[:40])}{' ...' if len(have) > 40 else ''}")
+            f"(plugin {backend.distribution}) and no decomposition; that backend has kernels for "
+            f"{len(have)} operators: {listed}")
     return missing
 
 

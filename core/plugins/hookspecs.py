@@ -31,10 +31,11 @@ def ember_register_backends(register) -> None:
       A different major version is refused with a message naming both.
     - ``runtime``: an object with ``device_count()``, ``is_available()``,
       ``unavailable_reason()`` (a sentence, or None), ``empty(shape, dtype,
-      device)``, ``from_numpy(array, device)``, ``to_numpy(tensor)``,
-      ``copy_(dst, src)`` for same-device strided copies with casting,
-      ``synchronize(device)``, and, where memory is host memory,
-      ``as_numpy(tensor)``. ``ember.runtime.RuntimeBase`` documents each method.
+      device)``, ``from_numpy(array, device)`` (host to device, a copy),
+      ``to_numpy(tensor)`` (device to host, a copy), ``storage_numel(storage)``,
+      ``data_ptr(tensor)``, ``synchronize(device)``, and, where memory is host
+      memory, ``as_numpy(tensor)`` (a view) and ``share_numpy(array, device)``.
+      ``ember_cpu.runtime.CpuRuntime`` is a complete example.
     - ``kernels``: a mapping from operator name to kernel. Every prim
       (``ember info --ops``) should have one; any other operator may have one
       to run faster than its decomposition. Unknown names are an error.
