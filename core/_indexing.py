@@ -20,6 +20,7 @@ import operator
 import numpy as np
 
 from . import dtypes as D
+from ._factory import tensor
 from ._tensor import Tensor
 from .dispatch import defop
 from .errors import DTypeError, IndexOutOfRangeError, ShapeError
@@ -28,6 +29,7 @@ from .ops import elementwise as E
 from .ops import indexing as I
 from .ops import views as V
 from .ops._helpers import Spec, broadcast_shapes, numel
+
 
 def _expand_indices(x, indices, opname, mask_expand):
     """Check the entries of an indices list and turn bool masks into one int64 index per masked dim."""
@@ -268,8 +270,7 @@ _NEW, _BOOL, _ELLIPSIS, _SLICE, _INT, _ADV = range(6)
 
 
 def _as_index_tensor(x, k):
-    """A list or numpy array used as an index, as a tensor on x's device."""
-    from ._factory import tensor
+    """A sequence or numpy array used as an index, as a tensor on x's device."""
     t = tensor(k, device=x._device)
     if t._dtype.is_floating_point:
         if numel(t._shape):
@@ -298,7 +299,7 @@ def _classify(x, key):
             items.append((_SLICE, k))
             consumed += 1
         else:
-            if isinstance(k, (list, np.ndarray)):
+            if isinstance(k, (list, tuple, np.ndarray)):   # x[[0, 2]], x[:, (1, 3)], x[np_array]
                 k = _as_index_tensor(x, k)
             if isinstance(k, Tensor):
                 dt = k._dtype
@@ -412,7 +413,6 @@ def setitem(x, key, value):
                 return
             value = C.full((), value, dtype=x._dtype, device=x._device)
         else:
-            from ._factory import tensor
             value = tensor(value, device=x._device)
     if adv is None:
         C.copy_(v, _strip_leading_ones(value, len(v._shape)))

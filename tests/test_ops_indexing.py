@@ -143,7 +143,8 @@ def test_scatter_add_duplicates(dtype, layout):
         i = idx(high, ishape)
         s = src if dim == 0 else rand(ishape, dtype)
         want = np_scatter(a, dim % 3, i, s, add=True)
-        got = tensor_in(a, dtype, layout).scatter_add(dim, tensor_in(i, ember.int64, layout), tensor_in(s, dtype, layout))
+        got = tensor_in(a, dtype, layout).scatter_add(dim, tensor_in(i, ember.int64, layout),
+                                                      tensor_in(s, dtype, layout))
         same(got, want)
         y = tensor_in(a, dtype, layout)
         assert y.scatter_add_(dim, ember.tensor(i), ember.tensor(s, dtype=dtype)) is y
@@ -278,7 +279,8 @@ def test_index_add_alpha(dtype):
 
 def test_index_add_0d_and_empty():
     same(ember.tensor(5.0).index_add(0, ember.tensor([0]), ember.tensor(2.0)), np.float32(7.0))
-    same(ember.ones(2, 3).index_add(1, ember.zeros(0, dtype=ember.int64), ember.ones(2, 0)), np.ones((2, 3), np.float32))
+    same(ember.ones(2, 3).index_add(1, ember.zeros(0, dtype=ember.int64), ember.ones(2, 0)),
+         np.ones((2, 3), np.float32))
 
 
 # -- masks ----------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -204,68 +205,107 @@ template <size_t N> struct CopyFrom {   // gather: the indexed operand is the so
 };
 
 // The walk shared by every kernel: for each position p of `shape`, the indexed
-// operand is addressed at p with p[dim] replaced by index[p] (its byte stride
-// along dim is `a_dim_stride`, its extent `a_dim_size`), the other operand at p.
+// operand `a` is addressed at p with p[dim] replaced by index[p] (its byte
+// stride along dim is `a_dim_stride`, its extent `a_dim_size`), the other
+// operand `b` at p. Positions are visited in row-major order, so repeated
+// indices accumulate in the order np.add.at uses.
 struct Walk {
-    std::vector<ssize> shape, sa, si, sb;  // sa[dim] is 0: the index supplies that coordinate
+    std::vector<ssize> shape, sa, si, sb;  // byte strides; sa[dim] is 0: the index supplies that coordinate
     ssize a_dim_stride = 0, a_dim_size = 0;
 };
 
 static inline int64_t load_index(const char* p) { int64_t v; std::memcpy(&v, p, 8); return v; }
 
-// Op::apply(element of the indexed operand, element of the other operand).
-// Returns false if an index outside [0, a_dim_size) was met (the walk stops there).
-template <typename Op>
-static bool walk(char* a, const char* idx, char* b, const Walk& g) {
-    const size_t nd = g.shape.size();
-    for (ssize n : g.shape) if (n == 0) return true;
-    const ssize inner = g.shape[nd - 1];
-    const ssize sa_in = g.sa[nd - 1], si_in = g.si[nd - 1], sb_in = g.sb[nd - 1];
-    ssize outer = 1;
-    for (size_t d = 0; d + 1 < nd; ++d) outer *= g.shape[d];
-    std::vector<ssize> ctr(nd, 0);
-    const uint64_t lim = static_cast<uint64_t>(g.a_dim_size);
-    for (ssize o = 0; o < outer; ++o) {
-        char* qa = a;
-        const char* qi = idx;
-        char* qb = b;
-        for (ssize k = 0; k < inner; ++k) {
-            const int64_t j = load_index(qi);
-            if (static_cast<uint64_t>(j) >= lim) return false;
-            Op::apply(qa + j * g.a_dim_stride, qb);
-            qa += sa_in; qi += si_in; qb += sb_in;
+// Drop size-1 dims and merge neighbours that are one run of memory in every
+// operand (row-major order is kept), so the inner loop runs as long as it can.
+static void coalesce(std::vector<ssize>& shape, std::vector<std::vector<ssize>*> strides) {
+    for (ssize n : shape) if (n == 0) return;
+    std::vector<ssize> ns;
+    std::vector<std::vector<ssize>> nst(strides.size());
+    for (size_t d = 0; d < shape.size(); ++d) {
+        if (shape[d] == 1) continue;
+        bool merge = !ns.empty();
+        for (size_t k = 0; merge && k < strides.size(); ++k)
+            merge = nst[k].back() == (*strides[k])[d] * shape[d];
+        if (merge) {
+            ns.back() *= shape[d];
+            for (size_t k = 0; k < strides.size(); ++k) nst[k].back() = (*strides[k])[d];
+            continue;
         }
+        ns.push_back(shape[d]);
+        for (size_t k = 0; k < strides.size(); ++k) nst[k].push_back((*strides[k])[d]);
+    }
+    if (ns.empty()) {
+        ns.push_back(1);
+        for (auto& v : nst) v.push_back(0);
+    }
+    shape = ns;
+    for (size_t k = 0; k < strides.size(); ++k) *strides[k] = nst[k];
+}
+
+// Calls row(offset_0, ..., offset_{N-1}) with the byte offsets of each operand at
+// the start of every innermost row, in row-major order; false from row stops it.
+template <size_t N, typename Row>
+static bool for_each_row(const std::vector<ssize>& shape, const std::array<const std::vector<ssize>*, N>& st, Row row) {
+    const size_t nd = shape.size();
+    for (ssize n : shape) if (n == 0) return true;
+    ssize outer = 1;
+    for (size_t d = 0; d + 1 < nd; ++d) outer *= shape[d];
+    std::vector<ssize> ctr(nd, 0);
+    std::array<ssize, N> off{};
+    for (ssize o = 0; o < outer; ++o) {
+        if (!row(off)) return false;
         for (ssize d = static_cast<ssize>(nd) - 2; d >= 0; --d) {
-            if (++ctr[d] < g.shape[d]) { a += g.sa[d]; idx += g.si[d]; b += g.sb[d]; break; }
-            a -= g.sa[d] * (g.shape[d] - 1);
-            idx -= g.si[d] * (g.shape[d] - 1);
-            b -= g.sb[d] * (g.shape[d] - 1);
+            if (++ctr[d] < shape[d]) {
+                for (size_t k = 0; k < N; ++k) off[k] += (*st[k])[d];
+                break;
+            }
+            for (size_t k = 0; k < N; ++k) off[k] -= (*st[k])[d] * (shape[d] - 1);
             ctr[d] = 0;
         }
     }
     return true;
 }
 
-// First index outside [0, n) in a strided int64 array, if any.
-static bool find_bad_index(const char* p, const std::vector<ssize>& shape, const std::vector<ssize>& st,
-                           ssize n, int64_t* bad) {
-    const size_t nd = shape.size();
-    ssize total = 1;
-    for (ssize s : shape) total *= s;
-    if (total == 0) return false;
-    std::vector<ssize> ctr(nd, 0);
-    const uint64_t lim = static_cast<uint64_t>(n);
-    for (ssize e = 0; e < total; ++e) {
-        ssize off = 0;
-        for (size_t d = 0; d < nd; ++d) off += ctr[d] * st[d];
-        const int64_t v = load_index(p + off);
-        if (static_cast<uint64_t>(v) >= lim) { *bad = v; return true; }
-        for (ssize d = static_cast<ssize>(nd) - 1; d >= 0; --d) {
-            if (++ctr[d] < shape[d]) break;
-            ctr[d] = 0;
+// Op::apply(element of the indexed operand, element of the other operand).
+// Returns false if an index outside [0, a_dim_size) was met (the walk stops there).
+template <typename Op>
+static bool walk(char* a, const char* idx, char* b, const Walk& g) {
+    const size_t last = g.shape.size() - 1;
+    const ssize inner = g.shape[last], sa_in = g.sa[last], si_in = g.si[last], sb_in = g.sb[last];
+    const ssize dstride = g.a_dim_stride;
+    const uint64_t lim = static_cast<uint64_t>(g.a_dim_size);
+    return for_each_row<3>(g.shape, {&g.sa, &g.si, &g.sb}, [&](const std::array<ssize, 3>& off) {
+        char* qa = a + off[0];
+        const char* qi = idx + off[1];
+        char* qb = b + off[2];
+        for (ssize k = 0; k < inner; ++k) {
+            const int64_t j = load_index(qi);
+            if (static_cast<uint64_t>(j) >= lim) return false;
+            Op::apply(qa + j * dstride, qb);
+            qa += sa_in; qi += si_in; qb += sb_in;
         }
-    }
-    return false;
+        return true;
+    });
+}
+
+// The first value of a strided int64 array outside [0, n), if any. Dims along
+// which the array repeats itself (stride 0) are read once.
+static bool find_bad_index(const char* p, std::vector<ssize> shape, std::vector<ssize> st, ssize n, int64_t* bad) {
+    for (size_t d = 0; d < shape.size(); ++d)
+        if (st[d] == 0 && shape[d] > 0) shape[d] = 1;
+    coalesce(shape, {&st});
+    const size_t last = shape.size() - 1;
+    const ssize inner = shape[last], s_in = st[last];
+    const uint64_t lim = static_cast<uint64_t>(n);
+    return !for_each_row<1>(shape, {&st}, [&](const std::array<ssize, 1>& off) {
+        const char* q = p + off[0];
+        for (ssize k = 0; k < inner; ++k, q += s_in) {
+            const int64_t v = load_index(q);
+            if (static_cast<uint64_t>(v) >= lim) { *bad = v; return false; }
+        }
+        return true;
+    });
 }
 
 static std::vector<ssize> dims_of(const py::array& a) { return std::vector<ssize>(a.shape(), a.shape() + a.ndim()); }
@@ -282,9 +322,9 @@ static void check_index_array(const py::array& index) {
         throw py::type_error("index must be an int64 array, got dtype " + std::string(py::str(index.dtype())));
 }
 
-static void out_of_range(int64_t bad, ssize dim, ssize size) {
-    throw py::index_error("index " + std::to_string(bad) + " is out of bounds for dimension " +
-                          std::to_string(dim) + " with size " + std::to_string(size));
+static char* writable_data(py::array& a, const char* what) {
+    if (!a.writeable()) throw py::value_error(std::string(what) + ": destination array is read-only");
+    return static_cast<char*>(a.mutable_data());
 }
 
 // Geometry of gather/scatter: `a` is indexed along dim, `b` is read or written at the index's positions.
@@ -312,68 +352,72 @@ static Walk scatter_walk(const py::array& a, ssize dim, const py::array& index, 
     return g;
 }
 
+// Check every index (before any write), then walk. The GIL is released meanwhile.
 template <typename Op>
-static void run_walk(char* a, const char* idx, char* b, const Walk& g, ssize dim,
-                     const char* index_data, const std::vector<ssize>& ishape, const std::vector<ssize>& istrides) {
+static void run_walk(char* a, const char* idx, char* b, Walk g, ssize dim,
+                     const std::vector<ssize>& ishape, const std::vector<ssize>& istrides) {
     int64_t bad = 0;
     bool found, ok = true;
     {
         py::gil_scoped_release release;
-        found = find_bad_index(index_data, ishape, istrides, g.a_dim_size, &bad);
-        if (!found) ok = walk<Op>(a, idx, b, g);
+        found = find_bad_index(idx, ishape, istrides, g.a_dim_size, &bad);
+        if (!found) {
+            coalesce(g.shape, {&g.sa, &g.si, &g.sb});
+            ok = walk<Op>(a, idx, b, g);
+        }
     }
-    if (found) out_of_range(bad, dim, g.a_dim_size);
-    if (!ok) throw py::index_error("an index changed while it was being used; no result is valid");
+    if (found)
+        throw py::index_error("index " + std::to_string(bad) + " is out of bounds for dimension " +
+                              std::to_string(dim) + " with size " + std::to_string(g.a_dim_size));
+    if (!ok) throw py::index_error("an index changed while it was being used; the result is not valid");
 }
 
 template <template <size_t> class Op>
 static void dispatch_copy(size_t itemsize, char* a, const char* idx, char* b, const Walk& g, ssize dim,
-                          const char* index_data, const std::vector<ssize>& ishape, const std::vector<ssize>& istrides) {
+                          const std::vector<ssize>& ishape, const std::vector<ssize>& istrides) {
     switch (itemsize) {
-        case 1: return run_walk<Op<1>>(a, idx, b, g, dim, index_data, ishape, istrides);
-        case 2: return run_walk<Op<2>>(a, idx, b, g, dim, index_data, ishape, istrides);
-        case 4: return run_walk<Op<4>>(a, idx, b, g, dim, index_data, ishape, istrides);
-        case 8: return run_walk<Op<8>>(a, idx, b, g, dim, index_data, ishape, istrides);
+        case 1: return run_walk<Op<1>>(a, idx, b, g, dim, ishape, istrides);
+        case 2: return run_walk<Op<2>>(a, idx, b, g, dim, ishape, istrides);
+        case 4: return run_walk<Op<4>>(a, idx, b, g, dim, ishape, istrides);
+        case 8: return run_walk<Op<8>>(a, idx, b, g, dim, ishape, istrides);
         default: throw py::type_error("unsupported item size " + std::to_string(itemsize));
     }
 }
 
-static void dispatch_add(const std::string& kind, char* a, const char* idx, char* b, const Walk& g, ssize dim,
-                         const char* index_data, const std::vector<ssize>& ishape, const std::vector<ssize>& istrides,
-                         size_t itemsize) {
+// `kind` is the Ember dtype's name; the item size is checked against it.
+static void dispatch_add(const std::string& kind, size_t itemsize, char* a, const char* idx, char* b, const Walk& g,
+                         ssize dim, const std::vector<ssize>& ishape, const std::vector<ssize>& istrides) {
     auto need = [&](size_t n) {
-        if (itemsize != n) throw py::type_error("dtype kind '" + kind + "' does not match item size " + std::to_string(itemsize));
+        if (itemsize != n)
+            throw py::type_error("dtype '" + kind + "' does not match the arrays' item size " + std::to_string(itemsize));
     };
-    if (kind == "bool") { need(1); return run_walk<AddBool>(a, idx, b, g, dim, index_data, ishape, istrides); }
-    if (kind == "uint8") { need(1); return run_walk<AddOp<uint8_t>>(a, idx, b, g, dim, index_data, ishape, istrides); }
-    if (kind == "int8") { need(1); return run_walk<AddOp<int8_t>>(a, idx, b, g, dim, index_data, ishape, istrides); }
-    if (kind == "int16") { need(2); return run_walk<AddOp<int16_t>>(a, idx, b, g, dim, index_data, ishape, istrides); }
-    if (kind == "int32") { need(4); return run_walk<AddOp<int32_t>>(a, idx, b, g, dim, index_data, ishape, istrides); }
-    if (kind == "int64") { need(8); return run_walk<AddOp<int64_t>>(a, idx, b, g, dim, index_data, ishape, istrides); }
-    if (kind == "float16") { need(2); return run_walk<AddHalf>(a, idx, b, g, dim, index_data, ishape, istrides); }
-    if (kind == "bfloat16") { need(2); return run_walk<AddBF16>(a, idx, b, g, dim, index_data, ishape, istrides); }
-    if (kind == "float32") { need(4); return run_walk<AddFloat<float>>(a, idx, b, g, dim, index_data, ishape, istrides); }
-    if (kind == "float64") { need(8); return run_walk<AddFloat<double>>(a, idx, b, g, dim, index_data, ishape, istrides); }
-    throw py::type_error("unsupported dtype kind '" + kind + "'");
+#define EMBER_ADD(name, size, Op) \
+    if (kind == name) { need(size); return run_walk<Op>(a, idx, b, g, dim, ishape, istrides); }
+    EMBER_ADD("bool", 1, AddBool)
+    EMBER_ADD("uint8", 1, AddOp<uint8_t>)
+    EMBER_ADD("int8", 1, AddOp<int8_t>)
+    EMBER_ADD("int16", 2, AddOp<int16_t>)
+    EMBER_ADD("int32", 4, AddOp<int32_t>)
+    EMBER_ADD("int64", 8, AddOp<int64_t>)
+    EMBER_ADD("float16", 2, AddHalf)
+    EMBER_ADD("bfloat16", 2, AddBF16)
+    EMBER_ADD("float32", 4, AddFloat<float>)
+    EMBER_ADD("float64", 8, AddFloat<double>)
+#undef EMBER_ADD
+    throw py::type_error("unsupported dtype '" + kind + "'");
 }
 
-static char* writable_data(py::array& a, const char* what) {
-    if (!a.writeable()) throw py::value_error(std::string(what) + ": destination array is read-only");
-    return static_cast<char*>(a.mutable_data());
-}
+static const char* cdata(const py::array& a) { return static_cast<const char*>(a.data()); }
 
 // out[p] = x[p with p[dim] = index[p]]
 static void gather_native(py::array x, ssize dim, py::array index, py::array out) {
     check_index_array(index);
-    if (out.ndim() != index.ndim())
-        throw py::value_error("gather: out must have the index's shape");
-    for (ssize d = 0; d < out.ndim(); ++d)
-        if (out.shape(d) != index.shape(d)) throw py::value_error("gather: out must have the index's shape");
+    bool same = out.ndim() == index.ndim();
+    for (ssize d = 0; same && d < out.ndim(); ++d) same = out.shape(d) == index.shape(d);
+    if (!same) throw py::value_error("gather: out must have the index's shape " + shape_str(index));
     Walk g = scatter_walk(x, dim, index, out, "gather");
     char* o = writable_data(out, "gather");
-    dispatch_copy<CopyFrom>(x.itemsize(), const_cast<char*>(static_cast<const char*>(x.data())),
-                                  static_cast<const char*>(index.data()), o, g, dim,
-                                  static_cast<const char*>(index.data()), g.shape, g.si);
+    dispatch_copy<CopyFrom>(x.itemsize(), const_cast<char*>(cdata(x)), cdata(index), o, g, dim, g.shape, g.si);
 }
 
 // self[p with p[dim] = index[p]] = src[p]
@@ -381,9 +425,7 @@ static void scatter_native(py::array self, ssize dim, py::array index, py::array
     check_index_array(index);
     Walk g = scatter_walk(self, dim, index, src, "scatter");
     char* s = writable_data(self, "scatter");
-    dispatch_copy<CopyInto>(self.itemsize(), s, static_cast<const char*>(index.data()),
-                                   const_cast<char*>(static_cast<const char*>(src.data())), g, dim,
-                                   static_cast<const char*>(index.data()), g.shape, g.si);
+    dispatch_copy<CopyInto>(self.itemsize(), s, cdata(index), const_cast<char*>(cdata(src)), g, dim, g.shape, g.si);
 }
 
 // self[p with p[dim] = index[p]] += src[p]
@@ -391,11 +433,11 @@ static void scatter_add_native(py::array self, ssize dim, py::array index, py::a
     check_index_array(index);
     Walk g = scatter_walk(self, dim, index, src, "scatter_add");
     char* s = writable_data(self, "scatter_add");
-    dispatch_add(kind, s, static_cast<const char*>(index.data()), const_cast<char*>(static_cast<const char*>(src.data())),
-                 g, dim, static_cast<const char*>(index.data()), g.shape, g.si, self.itemsize());
+    dispatch_add(kind, self.itemsize(), s, cdata(index), const_cast<char*>(cdata(src)), g, dim, g.shape, g.si);
 }
 
-// self.select(dim, index[i]) += source.select(dim, i) for every i
+// self.select(dim, index[i]) += source.select(dim, i) for every i: a scatter_add
+// whose index is the 1-d index read along dim (stride 0 elsewhere).
 static void index_add_native(py::array self, ssize dim, py::array index, py::array source, const std::string& kind) {
     check_index_array(index);
     const ssize nd = self.ndim();
@@ -413,24 +455,21 @@ static void index_add_native(py::array self, ssize dim, py::array index, py::arr
     g.shape = dims_of(source);
     g.sa = strides_of(self);
     g.sb = strides_of(source);
-    g.si.assign(nd, 0);                 // the 1-d index, read along dim only
+    g.si.assign(nd, 0);
     g.si[dim] = index.strides(0);
     g.a_dim_stride = g.sa[dim];
     g.a_dim_size = self.shape(dim);
     g.sa[dim] = 0;
     char* s = writable_data(self, "index_add");
-    const std::vector<ssize> ishape{index.shape(0)}, istrides{index.strides(0)};
-    dispatch_add(kind, s, static_cast<const char*>(index.data()), const_cast<char*>(static_cast<const char*>(source.data())),
-                 g, dim, static_cast<const char*>(index.data()), ishape, istrides, self.itemsize());
+    dispatch_add(kind, self.itemsize(), s, cdata(index), const_cast<char*>(cdata(source)), g, dim,
+                 {index.shape(0)}, {index.strides(0)});
 }
-
 
 PYBIND11_MODULE(_native, m) {
     m.doc() = "Ember cpu native kernels";
     m.def("erf", [](F64Array x) { return map_f64(x, [](double v) { return std::erf(v); }); });
     m.def("erfc", [](F64Array x) { return map_f64(x, [](double v) { return std::erfc(v); }); });
     m.def("erfinv", [](F64Array x) { return map_f64(x, erfinv); });
-
     m.def("gather", &gather_native, py::arg("x"), py::arg("dim"), py::arg("index"), py::arg("out"),
           "out[p] = x[p with p[dim] = index[p]]; IndexError for an index outside [0, x.shape[dim]).");
     m.def("scatter", &scatter_native, py::arg("self"), py::arg("dim"), py::arg("index"), py::arg("src"),
