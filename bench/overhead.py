@@ -52,16 +52,15 @@ def _cases(ex, ey, tx, ty, nx, ny):
     }
 
 
-def _time(fn, repeat: int, number: int):
-    """Median microseconds per call, or (None, reason) when the call fails."""
+def _check(fn):
+    """None when fn runs (and is warmed up), else why not."""
     if not fn:
-        return None, "not available"
+        return "not available"
     try:
-        fn()  # warm up caches, and find out whether it runs at all
+        fn()
     except Exception as e:  # noqa: BLE001  (an op that fails is reported, the rest still run)
-        return None, f"{type(e).__name__}: {e}"
-    samples = timeit.Timer(fn).repeat(repeat=repeat, number=number)
-    return statistics.median(samples) / number * 1e6, None
+        return f"{type(e).__name__}: {e}"
+    return None
 
 
 def run(repeat: int, number: int) -> dict:
@@ -71,15 +70,24 @@ def run(repeat: int, number: int) -> dict:
     ex, ey = ember.tensor(nx, device="cpu"), ember.tensor(ny, device="cpu")
     tx, ty = (torch.from_numpy(nx.copy()), torch.from_numpy(ny.copy())) if torch is not None else (None, None)
     results = []
+    libs = ("ember", "torch", "numpy")
     for op, fns in _cases(ex, ey, tx, ty, nx, ny).items():
         row = {"op": op}
-        for lib in ("ember", "torch", "numpy"):
-            us, why = _time(fns[lib], repeat, number)
-            row[f"{lib}_us"] = us
-            if why:
-                row[f"{lib}_note"] = why
-        row["ember_over_torch"] = (row["ember_us"] / row["torch_us"]
-                                   if row["ember_us"] is not None and row["torch_us"] else None)
+        notes = {lib: _check(fns[lib]) for lib in libs}
+        timers = {lib: timeit.Timer(fns[lib]) for lib in libs if notes[lib] is None}
+        # Samples of the three libraries are interleaved, so that a change in the
+        # machine's load hits all of them alike; the ratio is the median of the
+        # per-round ratios.
+        samples = {lib: [] for lib in timers}
+        for _ in range(repeat):
+            for lib, timer in timers.items():
+                samples[lib].append(timer.timeit(number) / number * 1e6)
+        for lib in libs:
+            row[f"{lib}_us"] = statistics.median(samples[lib]) if lib in samples else None
+            if notes[lib]:
+                row[f"{lib}_note"] = notes[lib]
+        row["ember_over_torch"] = (statistics.median(e / t for e, t in zip(samples["ember"], samples["torch"]))
+                                   if "ember" in samples and "torch" in samples else None)
         results.append(row)
     return {
         "shape": list(SHAPE), "dtype": "float32", "repeat": repeat, "number": number,
