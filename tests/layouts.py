@@ -67,3 +67,19 @@ def assert_close(got: ember.Tensor, want, dtype=None):
         np.testing.assert_allclose(g, w.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True)
     else:
         np.testing.assert_array_equal(g, w)
+
+
+def tensor_in(a, dtype, layout):
+    """An ember tensor holding the values of ``a``; "transposed" and "stepped" give
+    non-contiguous tensors when ``a`` has 2 or more dims."""
+    if layout == "contiguous" or a.ndim < 2:
+        return ember.tensor(a, dtype=dtype)
+    if layout == "transposed":
+        rev = tuple(range(a.ndim - 1, -1, -1))
+        t = ember.tensor(np.ascontiguousarray(a.transpose(rev)), dtype=dtype).permute(rev)
+    else:
+        big = np.zeros(tuple(2 * n + 1 for n in a.shape), dtype=a.dtype)
+        big[tuple(slice(1, None, 2) for _ in a.shape)] = a
+        t = ember.tensor(big, dtype=dtype)[tuple(slice(1, None, 2) for _ in a.shape)]
+    assert not t.is_contiguous() or a.size <= 1
+    return t

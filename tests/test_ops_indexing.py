@@ -11,26 +11,11 @@ import ember
 from ember import _indexing as ADV
 from ember.ops import indexing as OPS
 
-from layouts import random_array
+from layouts import random_array, tensor_in
 
 DTYPES = ember.dtypes.all_dtypes
 RNG = np.random.default_rng(11)
 LAYOUTS = ("contiguous", "transposed", "stepped")
-
-
-def tensor_in(a, dtype, layout):
-    """An ember tensor holding the values of ``a`` (2-d or more for the strided layouts)."""
-    if layout == "contiguous" or a.ndim < 2:
-        return ember.tensor(a, dtype=dtype)
-    if layout == "transposed":
-        rev = tuple(range(a.ndim - 1, -1, -1))
-        t = ember.tensor(np.ascontiguousarray(a.transpose(rev)), dtype=dtype).permute(rev)
-    else:
-        big = np.zeros(tuple(2 * n + 1 for n in a.shape), dtype=a.dtype)
-        big[tuple(slice(1, None, 2) for _ in a.shape)] = a
-        t = ember.tensor(big, dtype=dtype)[tuple(slice(1, None, 2) for _ in a.shape)]
-    assert not t.is_contiguous() or a.size <= 1
-    return t
 
 
 def rand(shape, dtype):

@@ -5,22 +5,11 @@ import pytest
 
 import ember
 
-from layouts import random_array
+from layouts import random_array, tensor_in
 
 DTYPES = ember.dtypes.all_dtypes
 RNG = np.random.default_rng(5)
 LAYOUTS = ("contiguous", "transposed", "stepped")
-
-
-def tensor_in(a, dtype, layout):
-    if layout == "contiguous" or a.ndim < 2:
-        return ember.tensor(a, dtype=dtype)
-    if layout == "transposed":
-        rev = tuple(range(a.ndim - 1, -1, -1))
-        return ember.tensor(np.ascontiguousarray(a.transpose(rev)), dtype=dtype).permute(rev)
-    big = np.zeros(tuple(2 * n for n in a.shape), dtype=a.dtype)
-    big[tuple(slice(None, None, 2) for _ in a.shape)] = a
-    return ember.tensor(big, dtype=dtype)[tuple(slice(None, None, 2) for _ in a.shape)]
 
 
 def with_ties(shape, dtype):
