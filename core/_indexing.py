@@ -212,10 +212,16 @@ def _index_put_meta(x, indices, values, accumulate=False):
     return Spec(x._shape, x._dtype)
 
 
-def _index_put_(x, indices, values, accumulate=False):
+def _prepare_put(x, indices, values):
+    """Checks and normalizes index_put_'s arguments, once for the kernel and the decomposition."""
     _check_put_values(x, values)
     idx, bshape, shape, p, pos = _prepare(x, indices, "index_put_")
     vals = _put_values("index_put_", I._not_aliased(x, values), shape)
+    return idx, bshape, shape, p, pos, vals
+
+
+def _index_put_(x, indices, values, accumulate=False):
+    idx, bshape, shape, p, pos, vals = _prepare_put(x, indices, values)
     if bshape is None:
         return E.add_(x, vals) if accumulate else C.copy_(x, vals)
     try:
@@ -234,9 +240,7 @@ def _index_put_(x, indices, values, accumulate=False):
 
 def _index_put_adapter(op, kernel, backend):
     def entry(x, indices, values, accumulate=False):
-        _check_put_values(x, values)
-        idx, bshape, shape, p, pos = _prepare(x, indices, "index_put_")
-        vals = _put_values("index_put_", I._not_aliased(x, values), shape)
+        idx, bshape, shape, p, pos, vals = _prepare_put(x, indices, values)
         if bshape is None:
             return E.add_(x, vals) if accumulate else C.copy_(x, vals)
         try:

@@ -6,8 +6,6 @@ import numpy as np
 
 from . import dtypes as D
 
-_DEFAULT_DTYPES = None
-
 
 def _suffix(t) -> str:
     parts = []

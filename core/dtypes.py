@@ -36,9 +36,6 @@ class DType:
     def __reduce__(self):
         return self.name
 
-    def to_real(self) -> "DType":
-        return self
-
 
 bool = DType("bool", np.bool_, "b", 0)
 uint8 = DType("uint8", np.uint8, "u", 1)

@@ -49,7 +49,6 @@ fill_ = defop("fill_(Tensor self, Scalar value) -> Tensor", meta=_fill_meta, pri
 
 
 def _copy_meta(dst, src, non_blocking=False):
-    broadcast_shapes(src._shape, dst._shape)
     if broadcast_shapes(src._shape, dst._shape) != dst._shape:
         raise ShapeError(f"copy_(): source of shape {tuple(src._shape)} cannot be broadcast to the "
                          f"destination's shape {tuple(dst._shape)}")
@@ -236,7 +235,3 @@ def ones_like(x, *, dtype=None, device=None):
 def full_like(x, fill_value, *, dtype=None, device=None):
     return full(x._shape, fill_value, dtype=dtype or x._dtype, device=device or x._device)
 
-
-def _dtype_check(dtype):
-    if dtype is not None and not isinstance(dtype, D.DType):
-        raise DTypeError(f"expected an ember dtype, got {dtype!r}")
