@@ -1,0 +1,1 @@
+"""Automatic differentiation: graph nodes, the engine, grad modes, forward AD, gradcheck."""

@@ -1,0 +1,1 @@
+"""Runtime services every device shares: caching allocator, streams and events, device selection, RNG, memory stats."""
