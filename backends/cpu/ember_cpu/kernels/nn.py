@@ -1,0 +1,111 @@
+"""Convolution and pooling windows on numpy: strided window views, one BLAS product per call.
+
+Core has normalized every pair (kernel, stride, padding, dilation) and checked
+shapes and dtypes; inputs are 4-D. float16 and bfloat16 compute in float32
+and round once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ember import dtypes as D
+
+from ..runtime import arr, wrap
+
+_F32 = np.dtype(np.float32)
+_HALF = (D.float16.np, D.bfloat16.np)
+
+
+def _padded(x, p, value=0, extra=(0, 0)):
+    if p == (0, 0) and extra == (0, 0):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (p[0], p[0] + extra[0]), (p[1], p[1] + extra[1])), constant_values=value)
+
+
+def _windows(xp, k, d, s, o):
+    """(N, C, KH, KW, OH, OW) view of the windows of a padded array."""
+    sn, sc, sh, sw = xp.strides
+    return as_strided(xp, (xp.shape[0], xp.shape[1], k[0], k[1], o[0], o[1]),
+                      (sn, sc, d[0] * sh, d[1] * sw, s[0] * sh, s[1] * sw), writeable=False)
+
+
+def conv2d(x, weight, bias, s, p, d, groups):
+    X, Wt = arr(x), arr(weight)
+    dt = X.dtype
+    if dt in _HALF:
+        X, Wt = X.astype(_F32), Wt.astype(_F32)
+    N, C, H, W = X.shape
+    O, Cg, KH, KW = Wt.shape
+    oh = (H + 2 * p[0] - d[0] * (KH - 1) - 1) // s[0] + 1
+    ow = (W + 2 * p[1] - d[1] * (KW - 1) - 1) // s[1] + 1
+    win = _windows(_padded(X, p), (KH, KW), d, s, (oh, ow))
+    L = oh * ow
+    if groups == 1:
+        # one GEMM over the whole batch: (O, C*K) @ (C*K, N*L)
+        cols = win.transpose(1, 2, 3, 0, 4, 5).reshape(C * KH * KW, N * L)
+        out = (Wt.reshape(O, -1) @ cols).reshape(O, N, oh, ow).transpose(1, 0, 2, 3)
+    else:
+        og = O // groups
+        out = np.empty((N, O, oh, ow), dtype=X.dtype)
+        for g in range(groups):
+            cols = win[:, g * Cg:(g + 1) * Cg].transpose(1, 2, 3, 0, 4, 5).reshape(Cg * KH * KW, N * L)
+            r = Wt[g * og:(g + 1) * og].reshape(og, -1) @ cols
+            out[:, g * og:(g + 1) * og] = r.reshape(og, N, oh, ow).transpose(1, 0, 2, 3)
+    out = np.ascontiguousarray(out)
+    if bias is not None:
+        out += arr(bias).astype(out.dtype).reshape(O, 1, 1)
+    return wrap(out.astype(dt, copy=False))
+
+
+def im2col(x, k, d, p, s, o):
+    X = arr(x)
+    N, C = X.shape[:2]
+    win = _windows(_padded(X, p), k, d, s, o)
+    return wrap(np.ascontiguousarray(win).reshape(N, C * k[0] * k[1], o[0] * o[1]))
+
+
+def col2im(x, out_hw, k, d, p, s, o):
+    X = arr(x)
+    dt = X.dtype
+    if dt in _HALF:
+        X = X.astype(_F32)
+    N = X.shape[0]
+    C = X.shape[1] // (k[0] * k[1])
+    H, W = out_hw
+    hp = max(H + 2 * p[0], (o[0] - 1) * s[0] + d[0] * (k[0] - 1) + 1)
+    wp = max(W + 2 * p[1], (o[1] - 1) * s[1] + d[1] * (k[1] - 1) + 1)
+    out = np.zeros((N, C, hp, wp), dtype=X.dtype)
+    cols = X.reshape(N, C, k[0], k[1], o[0], o[1])
+    for i in range(k[0]):
+        h0 = i * d[0]
+        for j in range(k[1]):
+            w0 = j * d[1]
+            out[:, :, h0:h0 + s[0] * (o[0] - 1) + 1:s[0], w0:w0 + s[1] * (o[1] - 1) + 1:s[1]] += cols[:, :, i, j]
+    out = out[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
+    return wrap(np.ascontiguousarray(out, dtype=dt))
+
+
+def max_pool2d_with_indices(x, k, s, p, d, o):
+    X = arr(x)
+    N, C, H, W = X.shape
+    low = -np.inf if X.dtype.kind == "f" or X.dtype in _HALF else np.iinfo(X.dtype).min
+    eh = max(0, (o[0] - 1) * s[0] + d[0] * (k[0] - 1) + 1 - (H + 2 * p[0]))
+    ew = max(0, (o[1] - 1) * s[1] + d[1] * (k[1] - 1) + 1 - (W + 2 * p[1]))
+    if p == (0, 0) and (eh, ew) == (0, 0) and k == s and d == (1, 1) and H == k[0] * o[0] and W == k[1] * o[1]:
+        # non-overlapping windows tiling the input: a reshape, no padding
+        win = X.reshape(N, C, o[0], k[0], o[1], k[1]).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, o[0], o[1], -1)
+    else:
+        xp = _padded(X, p, low, (eh, ew))
+        win = _windows(xp, k, d, s, o).transpose(0, 1, 4, 5, 2, 3).reshape(N, C, o[0], o[1], -1)
+    kidx = np.argmax(win, axis=-1)
+    vals = np.take_along_axis(win, kidx[..., None], -1)[..., 0]
+    kh, kw = np.divmod(kidx, k[1])
+    h = kh * d[0] + (np.arange(o[0]) * s[0] - p[0])[:, None]
+    w = kw * d[1] + (np.arange(o[1]) * s[1] - p[1])
+    return wrap(np.ascontiguousarray(vals)), wrap((h * W + w).astype(np.int64))
+
+
+KERNELS = {"conv2d": conv2d, "im2col": im2col, "col2im": col2im,
+           "max_pool2d_with_indices": max_pool2d_with_indices}
