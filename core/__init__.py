@@ -43,6 +43,9 @@ def _export_operators() -> None:
 _export_operators()
 _tensor_methods.install()
 
+from . import nn, optim, utils  # noqa: E402  (layers, optimizers, data loading: built on the operators above)
+from .serialization import SerializationError, load, save  # noqa: E402
+
 
 def is_tensor(x) -> bool:
     return isinstance(x, Tensor)
