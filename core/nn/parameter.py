@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from .._tensor import Tensor
+from ..dispatch.keys import BACKEND_MASK as _BM
 
 _FIELDS = ("_storage", "_offset", "_shape", "_strides", "_dtype", "_device", "_backend", "_keys", "_h", "_base")
 
 
 def _adopt(dst: Tensor, src: Tensor) -> None:
-    """Make ``dst`` view what ``src`` views (same storage and geometry), keeping dst's identity."""
+    """Make ``dst`` view what ``src`` views (same storage and geometry), keeping dst's identity.
+
+    dst keeps its own functionality key bits (requires-grad), taking src's backend bit."""
+    old = getattr(dst, "_keys", None)
     for f in _FIELDS:
         object.__setattr__(dst, f, getattr(src, f))
+    if old is not None:
+        dst._keys = (src._keys & _BM) | (old & ~_BM)
 
 
 def _set_requires_grad(t, flag):

@@ -1093,3 +1093,57 @@ scaled_dot_product_attention = defop(
 
 FUNCTIONS: dict = {}
 METHODS: dict = {}
+
+
+# -- derivative formulas -------------------------------------------------------------
+# Written with Ember operators, so they are differentiable again (double backward).
+# Composites not listed here get their gradients from their decompositions.
+
+def _register_derivatives(derivative):
+    @derivative("conv2d", save=("input", "weight"))
+    def _conv2d_grad(grad, input, weight, bias, stride, padding, dilation, groups):
+        s, p, dl, batched = _conv2d_meta(input, weight, None, stride, padding, dilation, groups).extra
+        x = input if batched else unsqueeze(input, 0)
+        g = grad if batched else unsqueeze(grad, 0)
+        gi = conv2d_input_grad(g, x._shape, weight, s, p, dl, groups)
+        gw = conv2d_weight_grad(g, x, weight._shape, s, p, dl, groups)
+        gb = None if bias is None else sum(g, (0, 2, 3))
+        return (gi if batched else squeeze(gi, 0)), gw, gb
+
+    @derivative("im2col", save=())
+    def _im2col_grad(grad, self, kernel_size, dilation=1, padding=0, stride=1):
+        return col2im(grad, self.shape[-2:], kernel_size, dilation, padding, stride)
+
+    @derivative("col2im", save=())
+    def _col2im_grad(grad, self, output_size, kernel_size, dilation=1, padding=0, stride=1):
+        return im2col(grad, kernel_size, dilation, padding, stride)
+
+    @derivative("max_pool2d_with_indices", save=("result",))
+    def _maxpool_grad(grads, self, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False, result=None):
+        return max_pool2d_backward(grads[0], tuple(self.shape), result[1])
+
+    @derivative("avg_pool2d", save=())
+    def _avgpool_grad(grad, self, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+                      divisor_override=None):
+        return avg_pool2d_backward(grad, tuple(self.shape), kernel_size, stride, padding, ceil_mode,
+                                   count_include_pad, divisor_override)
+
+    @derivative("constant_pad_nd", save=(), linear=("self",))
+    def _pad_grad(grad, self, pad, value=0):
+        return constant_pad_nd(grad, tuple(-q for q in pad))
+
+    @derivative("embedding", save=("indices",))
+    def _embedding_grad(grad, weight, indices, padding_idx=None):
+        return embedding_backward(grad, indices, weight.shape[0], padding_idx), None
+
+    @derivative("relu", save=("result",))
+    def _relu_grad(grad, self, result=None):
+        return mul(grad, gt(result, 0).to(grad._dtype))
+
+
+try:
+    from ..autograd.registry import derivative as _derivative
+except ImportError:  # a core without autograd: the formulas wait for it
+    _derivative = None
+if _derivative is not None:
+    _register_derivatives(_derivative)
