@@ -26,8 +26,8 @@ class _BatchNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", full((num_features,), 0, device=device, dtype=dtype))
-            self.register_buffer("running_var", full((num_features,), 1, device=device, dtype=dtype))
+            self.register_buffer("running_mean", full((num_features,), 0.0, device=device, dtype=dtype))
+            self.register_buffer("running_var", full((num_features,), 1.0, device=device, dtype=dtype))
             self.register_buffer("num_batches_tracked", full((), 0, dtype=D.int64, device=device))
         else:
             self.register_buffer("running_mean", None)
@@ -88,9 +88,9 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(full(self.normalized_shape, 1, device=device, dtype=dtype))
+            self.weight = Parameter(full(self.normalized_shape, 1.0, device=device, dtype=dtype))
             if bias:
-                self.bias = Parameter(full(self.normalized_shape, 0, device=device, dtype=dtype))
+                self.bias = Parameter(full(self.normalized_shape, 0.0, device=device, dtype=dtype))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -112,8 +112,8 @@ class GroupNorm(Module):
                              f"({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         if affine:
-            self.weight = Parameter(full((num_channels,), 1, device=device, dtype=dtype))
-            self.bias = Parameter(full((num_channels,), 0, device=device, dtype=dtype))
+            self.weight = Parameter(full((num_channels,), 1.0, device=device, dtype=dtype))
+            self.bias = Parameter(full((num_channels,), 0.0, device=device, dtype=dtype))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
