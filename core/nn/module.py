@@ -130,7 +130,7 @@ class Module:
             self._drop(name)
             d["_modules"][name] = value
         elif isinstance(value, Buffer):
-            self.register_buffer(name, value, getattr(value, "persistent", True))
+            self.register_buffer(name, value, value.__dict__.pop("_buffer_persistent"))
         elif params is not None and name in params:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' of "
@@ -176,10 +176,10 @@ class Module:
             raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign {type(tensor).__name__} as buffer '{name}' (Tensor or None expected)")
-        if isinstance(tensor, (Buffer, Parameter)):
+        if isinstance(tensor, Parameter):
             t = tensor
             tensor = object.__new__(Tensor)
-            _adopt(tensor, t)
+            _adopt(tensor, _detached(t))
         self._drop(name)
         self._buffers[name] = tensor
         if not persistent:

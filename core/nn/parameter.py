@@ -1,4 +1,9 @@
-"""Parameter: a tensor that a Module registers as learnable."""
+"""Parameter: a tensor that a Module registers as learnable.
+
+A Parameter is an ordinary Tensor object marked as a parameter (``isinstance(t,
+Parameter)`` reads the mark), not a subclass: kernels and the dispatcher keep
+their exact-type fast paths, and a parameter costs nothing extra in a step.
+"""
 
 from __future__ import annotations
 
@@ -28,11 +33,26 @@ def _set_requires_grad(t, flag):
         pass
 
 
-class Parameter(Tensor):
-    """A tensor that is a module's learnable weight: ``Parameter(ember.randn(3, 4))``.
+def _fresh_view(data: Tensor) -> Tensor:
+    detach = getattr(data, "detach", None)
+    src = detach() if detach is not None else data
+    t = object.__new__(Tensor)
+    _adopt(t, src)
+    return t
 
-    It shares the data's storage (no copy) and requires grad unless told otherwise.
-    """
+
+class _Marked(type):
+    """isinstance(t, Parameter) is true for tensors that carry the class's mark."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and cls._mark in getattr(obj, "__dict__", ())
+
+
+class Parameter(metaclass=_Marked):
+    """A module's learnable weight: ``Parameter(ember.randn(3, 4))`` shares the data's storage (no copy)
+    and requires grad unless told otherwise."""
+
+    _mark = "_is_param"
 
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
@@ -41,31 +61,20 @@ class Parameter(Tensor):
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter() expects a Tensor, got {type(data).__name__}; wrap data with "
                             f"ember.tensor(...) first")
-        detach = getattr(data, "detach", None)
-        src = detach() if detach is not None else data
-        p = object.__new__(cls)
-        _adopt(p, src)
+        p = _fresh_view(data)
+        p.__dict__["_is_param"] = True
         _set_requires_grad(p, requires_grad)
         return p
 
-    def __init__(self, data=None, requires_grad=True):
-        pass
 
-    def __repr__(self):
-        return "Parameter containing:\n" + super().__repr__()
-
-    def __reduce_ex__(self, protocol):
-        raise TypeError("Ember parameters are not pickled; save a state dict with ember.save (safetensors)")
-
-
-class Buffer(Tensor):
+class Buffer(metaclass=_Marked):
     """Marks a tensor to be registered as a buffer when assigned to a Module attribute."""
 
-    def __new__(cls, data, persistent=True):
-        b = object.__new__(cls)
-        _adopt(b, data)
-        b.persistent = persistent
-        return b
+    _mark = "_buffer_persistent"
 
-    def __init__(self, data, persistent=True):
-        pass
+    def __new__(cls, data, persistent=True):
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Buffer() expects a Tensor, got {type(data).__name__}")
+        b = _fresh_view(data)
+        b.__dict__["_buffer_persistent"] = persistent
+        return b
