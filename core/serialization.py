@@ -46,7 +46,7 @@ _ORDER = "ember.order"
 
 def _host_array(t: Tensor) -> np.ndarray:
     a = t._to_numpy_copy() if t._device.type != "cpu" else np.asarray(t.numpy())
-    return np.ascontiguousarray(a)
+    return np.ascontiguousarray(a).reshape(a.shape)  # ascontiguousarray makes 0-d arrays 1-d
 
 
 # -- save --------------------------------------------------------------------------
