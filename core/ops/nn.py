@@ -347,25 +347,32 @@ conv1d = defop("conv1d(Tensor input, Tensor weight, Tensor? bias=None, int[] str
 
 
 def conv2d_input_grad(grad, input_shape, weight, stride, padding, dilation, groups):
-    """The gradient of conv2d with respect to its (batched) input, in Ember operators."""
+    """The gradient of conv2d with respect to its (batched) input, in Ember operators.
+
+    One product per group over the whole batch: (Cg*K, O/G) @ (O/G, N*L), then col2im."""
     N, C, H, W = input_shape
     O, Cg, KH, KW = weight._shape
+    G, K = groups, KH * KW
     L = grad._shape[2] * grad._shape[3]
-    g = reshape(grad, (N, groups, O // groups, L))
-    wt = reshape(weight, (groups, O // groups, Cg * KH * KW)).transpose(1, 2)   # (G, Cg*K, O/G)
-    cols = reshape(matmul(wt, g), (N, C * KH * KW, L))
+    g = reshape(permute(reshape(grad, (N, G, O // G, L)), (1, 2, 0, 3)), (G, O // G, N * L))
+    wt = reshape(weight, (G, O // G, Cg * K)).transpose(1, 2)             # (G, Cg*K, O/G)
+    cols = matmul(wt, g)                                                   # (G, Cg*K, N*L)
+    cols = reshape(permute(reshape(cols, (G, Cg * K, N, L)), (2, 0, 1, 3)), (N, C * K, L))
     return col2im(cols, (H, W), (KH, KW), dilation, padding, stride)
 
 
 def conv2d_weight_grad(grad, input, weight_shape, stride, padding, dilation, groups):
-    """The gradient of conv2d with respect to its weight, in Ember operators."""
+    """The gradient of conv2d with respect to its weight, in Ember operators.
+
+    One product per group over the whole batch: (O/G, N*L) @ (N*L, Cg*K)."""
     O, Cg, KH, KW = weight_shape
     N = input._shape[0]
+    G, K = groups, KH * KW
     L = grad._shape[2] * grad._shape[3]
-    cols = reshape(im2col(input, (KH, KW), dilation, padding, stride), (N, groups, Cg * KH * KW, L))
-    g = reshape(grad, (N, groups, O // groups, L))
-    gw = sum(matmul(g, cols.transpose(2, 3)), 0)  # (G, O/G, Cg*K)
-    return reshape(gw, weight_shape)
+    cols = im2col(input, (KH, KW), dilation, padding, stride)             # (N, C*K, L)
+    cols = reshape(permute(reshape(cols, (N, G, Cg * K, L)), (1, 0, 3, 2)), (G, N * L, Cg * K))
+    g = reshape(permute(reshape(grad, (N, G, O // G, L)), (1, 2, 0, 3)), (G, O // G, N * L))
+    return reshape(matmul(g, cols), weight_shape)
 
 
 # -- pooling -------------------------------------------------------------------------
