@@ -50,13 +50,17 @@ class DigitsNet(nn.Module):
         return self.classifier(self.features(x))
 
 
+_BLAS_LIMIT = None
+
+
 def limit_blas_threads(n):
     """Small matrices run best on one BLAS thread; on a busy machine more threads only contend."""
+    global _BLAS_LIMIT
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return
-    threadpool_limits(n)
+    _BLAS_LIMIT = threadpool_limits(n)  # the limit lasts while this object lives
 
 
 def load_data(device, seed):

@@ -1035,11 +1035,91 @@ def _cross_entropy(x, target, weight=None, reduction="mean", ignore_index=-100, 
     return add(mul(nll, 1 - label_smoothing), mul(smooth, label_smoothing / C))
 
 
+def _ce_adapter(op, kernel, backend):
+    """Class-index targets go to the kernel; probability targets use the decomposition."""
+    decomposition = op.decomposition
+
+    def entry(x, target, weight=None, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+        cdim, C, probs = _ce_meta(x, target, weight, reduction, ignore_index, label_smoothing).extra
+        if probs:
+            return decomposition(x, target, weight, reduction, ignore_index, label_smoothing)
+        return kernel(x, target, weight, reduction, ignore_index, label_smoothing, cdim)
+    return entry
+
+
 cross_entropy = defop("cross_entropy(Tensor self, Tensor target, Tensor? weight=None, str reduction='mean', "
                       "int ignore_index=-100, float label_smoothing=0.0) -> Tensor", meta=_ce_meta,
-                      decomposition=_cross_entropy, family="nn",
+                      decomposition=_cross_entropy, adapter=_ce_adapter, family="nn",
                       doc="log_softmax over the class dim, then nll_loss (class-index targets) or -sum(t * "
-                          "log p) (probability targets), with label smoothing as in PyTorch.")
+                          "log p) (probability targets), with label smoothing as in PyTorch. A kernel serves "
+                          "class-index targets: kernel(x, target, weight, reduction, ignore_index, "
+                          "label_smoothing, class_dim) -> Tensor, and raises IndexOutOfRangeError naming a "
+                          "target outside [0, C) that is not ignore_index.")
+
+
+def _ce_backward_meta(grad, x, target, weight=None, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+    _ce_meta(x, target, weight, reduction, ignore_index, label_smoothing)
+    return Spec(x._shape, x._dtype)
+
+
+def _cross_entropy_backward(grad, x, target, weight=None, reduction="mean", ignore_index=-100,
+                            label_smoothing=0.0):
+    cdim, C, probs = _ce_meta(x, target, weight, reduction, ignore_index, label_smoothing).extra
+    eps = label_smoothing
+    dt = x._dtype
+    p = softmax(x, cdim)
+    wshape = (C,) + (1,) * (x.ndim - cdim - 1)
+    w = None if weight is None else reshape(weight, wshape)
+    if probs:
+        t = target if eps == 0 else add(mul(target, 1 - eps), eps / C)
+        wt = t if w is None else mul(t, w)
+        g = sub(mul(p, sum(wt, cdim, True)), wt)
+        if reduction == "none":
+            return mul(g, unsqueeze(grad, cdim))
+        if reduction == "mean":
+            n = numel(x._shape) // C if C else 0
+            return mul(g, true_divide(grad, n)) if n else mul(g, grad)
+        return mul(g, grad)
+    tgt = target.to(D.int64)
+    keep = ne(tgt, ignore_index)
+    safe = where(keep, tgt, 0)
+    keepf = keep.to(dt)
+    onehot = eq(reshape(arange(C, device=x._device), wshape), unsqueeze(safe, cdim)).to(dt)
+    g = sub(p, onehot)
+    if weight is not None:
+        wy = reshape(index_select(weight, 0, reshape(safe, (-1,))), safe._shape)
+        g = mul(g, unsqueeze(wy, cdim))
+    if eps > 0:
+        S = sum(weight) if weight is not None else C
+        smooth = sub(mul(p, S), w if w is not None else 1)
+        g = add(mul(g, 1 - eps), mul(smooth, eps / C))
+    g = mul(g, unsqueeze(keepf, cdim))
+    if reduction == "none":
+        return mul(g, unsqueeze(grad, cdim))
+    if reduction == "mean":
+        denom = sum(keepf) if weight is None else sum(mul(wy, keepf))
+        return mul(g, true_divide(grad, denom))
+    return mul(g, grad)
+
+
+def _ce_backward_adapter(op, kernel, backend):
+    decomposition = op.decomposition
+
+    def entry(grad, x, target, weight=None, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+        cdim, C, probs = _ce_meta(x, target, weight, reduction, ignore_index, label_smoothing).extra
+        if probs:
+            return decomposition(grad, x, target, weight, reduction, ignore_index, label_smoothing)
+        return kernel(grad, x, target, weight, reduction, ignore_index, label_smoothing, cdim)
+    return entry
+
+
+cross_entropy_backward = defop(
+    "cross_entropy_backward(Tensor grad_output, Tensor self, Tensor target, Tensor? weight=None, "
+    "str reduction='mean', int ignore_index=-100, float label_smoothing=0.0) -> Tensor",
+    meta=_ce_backward_meta, decomposition=_cross_entropy_backward, adapter=_ce_backward_adapter, family="nn",
+    doc="The gradient of cross_entropy with respect to its input (softmax minus the smoothed, weighted "
+        "targets, scaled by the reduction). A kernel serves class-index targets: kernel(grad, x, target, weight, "
+        "reduction, ignore_index, label_smoothing, class_dim) -> Tensor.")
 
 
 # -- attention -----------------------------------------------------------------------
@@ -1142,6 +1222,10 @@ def _register_derivatives(derivative):
     @derivative("embedding", save=("indices",))
     def _embedding_grad(grad, weight, indices, padding_idx=None):
         return embedding_backward(grad, indices, weight.shape[0], padding_idx), None
+
+    @derivative("cross_entropy", save=("self", "target", "weight"))
+    def _ce_grad(grad, self, target, weight=None, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+        return cross_entropy_backward(grad, self, target, weight, reduction, ignore_index, label_smoothing), None, None
 
     @derivative("relu", save=("result",))
     def _relu_grad(grad, self, result=None):

@@ -107,5 +107,81 @@ def max_pool2d_with_indices(x, k, s, p, d, o):
     return wrap(np.ascontiguousarray(vals)), wrap((h * W + w).astype(np.int64))
 
 
+def _ce_prep(x, target, weight, ignore_index, cdim):
+    """(N, C) float logits, int64 targets, keep mask, safe targets, weights; raises on a bad target."""
+    X = arr(x)
+    dt = X.dtype
+    if dt in _HALF:
+        X = X.astype(_F32)
+    C = X.shape[cdim]
+    if X.ndim != 2 or cdim != 1:
+        X = np.moveaxis(X, cdim, -1).reshape(-1, C)
+    t = arr(target).reshape(-1).astype(np.int64, copy=False)
+    keep = t != ignore_index
+    bad = keep & ((t < 0) | (t >= C))
+    if bad.any():
+        from ember.errors import IndexOutOfRangeError
+        raise IndexOutOfRangeError(f"cross_entropy(): target {t[bad][0]} is out of bounds for {C} classes "
+                                   f"(valid: 0..{C - 1}, or ignore_index={ignore_index})")
+    safe = np.where(keep, t, 0)
+    W = None if weight is None else arr(weight).astype(X.dtype, copy=False)
+    return X, dt, C, keep, safe, W
+
+
+def _log_softmax_rows(X):
+    m = X.max(axis=1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    s = X - m
+    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+
+
+def cross_entropy(x, target, weight, reduction, ignore_index, label_smoothing, cdim):
+    X, dt, C, keep, safe, W = _ce_prep(x, target, weight, ignore_index, cdim)
+    logp = _log_softmax_rows(X)
+    rows = np.arange(len(safe))
+    wy = np.ones(len(safe), X.dtype) if W is None else W[safe]
+    wy = wy * keep
+    loss = -logp[rows, safe] * wy
+    eps = label_smoothing
+    if eps > 0:
+        smooth = -(logp.sum(axis=1) if W is None else logp @ W) * keep
+        loss = loss * (1 - eps) + smooth * (eps / C)
+    if reduction == "mean":
+        r = loss.sum() / wy.sum()
+    elif reduction == "sum":
+        r = loss.sum()
+    else:
+        out_shape = tuple(n for i, n in enumerate(arr(x).shape) if i != cdim)
+        r = loss.reshape(out_shape)
+    return wrap(np.asarray(r, dtype=dt))
+
+
+def cross_entropy_backward(grad, x, target, weight, reduction, ignore_index, label_smoothing, cdim):
+    X, dt, C, keep, safe, W = _ce_prep(x, target, weight, ignore_index, cdim)
+    G = arr(grad).astype(X.dtype, copy=False)
+    p = np.exp(_log_softmax_rows(X))
+    rows = np.arange(len(safe))
+    wy = np.ones(len(safe), X.dtype) if W is None else W[safe]
+    g = p * wy[:, None] if W is not None else p.copy()
+    g[rows, safe] -= wy
+    eps = label_smoothing
+    if eps > 0:
+        S = C if W is None else W.sum()
+        g = g * (1 - eps) + (p * S - (1 if W is None else W)) * (eps / C)
+    g *= keep[:, None]
+    if reduction == "mean":
+        g *= G / (wy * keep).sum()
+    elif reduction == "sum":
+        g *= G
+    else:
+        g *= G.reshape(-1)[:, None]
+    shape = arr(x).shape
+    if len(shape) != 2 or cdim != 1:
+        moved = tuple(n for i, n in enumerate(shape) if i != cdim) + (C,)
+        g = np.moveaxis(g.reshape(moved), -1, cdim)
+    return wrap(np.ascontiguousarray(g, dtype=dt))
+
+
 KERNELS = {"conv2d": conv2d, "im2col": im2col, "col2im": col2im,
-           "max_pool2d_with_indices": max_pool2d_with_indices}
+           "max_pool2d_with_indices": max_pool2d_with_indices, "cross_entropy": cross_entropy,
+           "cross_entropy_backward": cross_entropy_backward}
