@@ -423,12 +423,13 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
                            getattr(generator, "device", None)), mean, std, generator=generator)
 
 
-def _uniform_method(self, a=0.0, b=1.0, *, generator=None, **kw):
+def _uniform_method(self, from_=0.0, to=1.0, *, generator=None, **kw):
+    """x.uniform_(from, to): PyTorch spells the first bound ``from``, a Python keyword."""
     if "from" in kw:
-        a = kw.pop("from")
+        from_ = kw.pop("from")
     if kw:
         raise TypeError(f"uniform_() got unexpected keyword arguments {sorted(kw)}")
-    return uniform_(self, a, b, generator=generator)
+    return uniform_(self, from_, to, generator=generator)
 
 
 FUNCTIONS = {"rand": rand, "randn": randn, "randint": randint, "randperm": _randperm_fn, "rand_like": rand_like,
