@@ -78,6 +78,19 @@ def ember_register_backends(register) -> None:
         (as ``cudaStreamWaitEvent``); the host does not block;
       - ``synchronize(device)`` waits for every stream of the device.
 
+      Copies between host and device respect streams when the runtime adds
+      (optional; see ``ember.runtime.copies``):
+
+      - ``copy_from_host(dst, array, non_blocking)``: queue a copy of the
+        C-contiguous numpy ``array`` into the contiguous tensor ``dst`` on the
+        current stream of ``dst.device``, keeping ``array`` alive until it ran;
+        return once done unless ``non_blocking``;
+      - ``copy_to_host(src, out, non_blocking)``: queue a copy of the
+        contiguous tensor ``src`` into the C-contiguous numpy array ``out`` on
+        the current stream; return once done unless ``non_blocking``.
+
+      Without them, copies go through ``to_numpy``/``from_numpy`` (blocking).
+
       Kernels launch on ``ember.current_stream(device).handle`` (the default
       stream unless a ``with ember.stream(s):`` block chose another), and
       ``to_numpy`` reads after the current stream's queued work. A backend
