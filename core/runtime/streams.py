@@ -117,15 +117,8 @@ class Stream:
         event.record(self)
         return event
 
-    def __eq__(self, other):
-        if not isinstance(other, Stream):
-            return NotImplemented
-        if self is other:
-            return True
-        return self.device is other.device and self._streams and self.handle is other.handle
-
-    def __hash__(self):
-        return hash((self.device, id(self.handle) if self._streams else 0))
+    # Equality and hashing are identity (fast: streams key the allocator's pools). Each
+    # device's default stream is one object; ember.Stream(...) makes a new stream each time.
 
     def __repr__(self):
         kind = "default " if self is _defaults.get(self.device) else ""
