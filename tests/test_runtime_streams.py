@@ -266,6 +266,15 @@ def test_set_device_and_device_guard(counting):
         pass
 
 
+def test_one_device_object_however_spelled(counting):
+    # Runtime state (allocators, streams, generators) is keyed by device: one object per device.
+    a = ember.device("counting", 1)
+    assert a is ember.device("counting:1")
+    b = ember.device("spelled:3")
+    assert ember.device("spelled", 3) is b
+    assert ember.default_stream(ember.device("counting", 1)) is ember.default_stream("counting:1")
+
+
 def test_device_count_and_device_modules(counting):
     assert ember.device_count("counting") == 2 == ember.counting.device_count()
     assert ember.device_count("cpu") == 1 and ember.device_count() == 1
