@@ -89,6 +89,8 @@ def implementations(counting):
         "cpu": lambda n, s, o: ember.philox_random([n], s, o).numpy().tolist(),
         "cpu-numpy": lambda n, s, o: philox_numpy(n, s, o).tolist(),
         "counting": lambda n, s, o: ember.philox_random([n], s, o, device="counting").tolist(),
+        # the decomposition a backend without a kernel runs: int64 elementwise ops only
+        "decomposition": lambda n, s, o: ember.dispatch.get("philox_random").decomposition([n], s, o).tolist(),
         "reference": words_ref,
     }
 

@@ -285,6 +285,7 @@ def test_device_count_and_device_modules(counting):
     assert ember.counting.current_stream(1) is ember.default_stream("counting:1")
     assert isinstance(ember.counting.Stream(), ember.Stream)
     assert ember.counting.Event is ember.Event
+    assert ember.counting.get_device_name(1) == "counting:1" and ember.cpu.get_device_name() == "cpu"
     free, total = ember.counting.mem_get_info()
     assert 0 <= free <= total == counting.runtime.arena(0).capacity
     with pytest.raises(NotImplementedError, match="mem_get_info"):

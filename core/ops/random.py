@@ -73,9 +73,56 @@ def _philox_adapter(op, kernel, backend):
     return entry
 
 
+_M32 = 0xFFFFFFFF
+
+
+def _mulhilo(m: int, c: Tensor):
+    """(high, low) 32-bit words of m * c for a 32-bit constant m and int64 tensor c of 32-bit words.
+
+    In 16-bit limbs, so every partial product fits int64 exactly: the result is bitwise the same everywhere.
+    """
+    mh, ml = m >> 16, m & 0xFFFF
+    ch = E.bitwise_right_shift(c, 16)
+    cl = E.bitwise_and(c, 0xFFFF)
+    mid = E.add(E.mul(cl, mh), E.mul(ch, ml))                              # < 2**33
+    lo = E.add(E.mul(cl, ml), E.bitwise_left_shift(E.bitwise_and(mid, 0xFFFF), 16))
+    hi = E.add(E.add(E.mul(ch, mh), E.bitwise_right_shift(mid, 16)), E.bitwise_right_shift(lo, 32))
+    return hi, E.bitwise_and(lo, _M32)
+
+
+def _philox_decomposition(size, seed, offset, device=None):
+    """philox_random from int64 elementwise ops: slow (hundreds of ops), exact, for backends without a kernel."""
+    spec = _philox_meta(size, seed, offset, device)
+    n = _numel(spec.shape)
+    dev = resolve(device)[1]
+    if n == 0:
+        return C.empty(spec.shape, dtype=D.int64, device=dev)
+    i = C.arange_(0, (n + 3) // 4, 1, dtype=D.int64, device=dev)            # block index, < 2**62
+    o = [(offset >> (32 * k)) & _M32 for k in range(4)]
+    s = E.add(E.bitwise_and(i, _M32), o[0])
+    c0 = E.bitwise_and(s, _M32)
+    s = E.add(E.add(E.bitwise_right_shift(i, 32), o[1]), E.bitwise_right_shift(s, 32))
+    c1 = E.bitwise_and(s, _M32)
+    s = E.add(E.bitwise_right_shift(s, 32), o[2])
+    c2 = E.bitwise_and(s, _M32)
+    c3 = E.bitwise_and(E.add(E.bitwise_right_shift(s, 32), o[3]), _M32)
+    k0, k1 = seed & _M32, (seed >> 32) & _M32
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + 0x9E3779B9) & _M32, (k1 + 0xBB67AE85) & _M32
+        hi0, lo0 = _mulhilo(0xD2511F53, c0)
+        hi1, lo1 = _mulhilo(0xCD9E8D57, c2)
+        c0, c1, c2, c3 = (E.bitwise_xor(E.bitwise_xor(hi1, c1), k0), lo1,
+                          E.bitwise_xor(E.bitwise_xor(hi0, c3), k1), lo0)
+    words = S.stack([c0, c1, c2, c3], 1).reshape(-1)
+    if words.numel() != n:
+        words = words.narrow(0, 0, n)
+    return words.reshape(spec.shape)
+
+
 philox_random = defop(
     "philox_random(int[] size, int seed, int offset, *, Device? device=None) -> Tensor",
-    meta=_philox_meta, prim=True, adapter=_philox_adapter, family="random",
+    meta=_philox_meta, prim=True, adapter=_philox_adapter, decomposition=_philox_decomposition, family="random",
     doc="kernel(out, seed, offset): fill the contiguous int64 tensor out (numel >= 1) so that element n "
         "(row-major) is word n % 4 of Philox4x32-10 at the 128-bit counter offset + n // 4 (four little-endian "
         "32-bit words, c0 lowest) with key (seed & 0xffffffff, seed >> 32), a value in [0, 2**32). "

@@ -50,6 +50,8 @@ def ember_register_backends(register) -> None:
       - ``mem_get_info(device_index) -> (free_bytes, total_bytes)``
         (optional; quoted by the out-of-memory message and
         ``ember.<type>.mem_get_info()``).
+      - ``device_name(device_index) -> str`` (optional, any backend; shown by
+        ``ember.<type>.get_device_name()``).
 
       Its ``empty(shape, dtype, device)`` calls
       ``ember.runtime.allocate(device, nbytes)`` (optionally ``stream=``) and
