@@ -34,7 +34,9 @@ def ember_register_backends(register) -> None:
       device)``, ``from_numpy(array, device)`` (host to device, a copy),
       ``to_numpy(tensor)`` (device to host, a copy), ``storage_numel(storage)``,
       ``data_ptr(tensor)``, ``synchronize(device)``, and, where memory is host
-      memory, ``as_numpy(tensor)`` (a view) and ``share_numpy(array, device)``.
+      memory, ``as_numpy(tensor)`` (a view) and ``share_numpy(array, device)``;
+      optionally ``device_name(device_index) -> str`` (for
+      ``ember.<type>.get_device_name()``).
       ``ember_cpu.runtime.CpuRuntime`` is a complete example.
 
       A backend that declares ``Capabilities(managed_memory=True)`` leaves its
@@ -50,8 +52,6 @@ def ember_register_backends(register) -> None:
       - ``mem_get_info(device_index) -> (free_bytes, total_bytes)``
         (optional; quoted by the out-of-memory message and
         ``ember.<type>.mem_get_info()``).
-      - ``device_name(device_index) -> str`` (optional, any backend; shown by
-        ``ember.<type>.get_device_name()``).
 
       Its ``empty(shape, dtype, device)`` calls
       ``ember.runtime.allocate(device, nbytes)`` (optionally ``stream=``) and
@@ -100,7 +100,10 @@ def ember_register_backends(register) -> None:
       work on it with trivial semantics.
     - ``kernels``: a mapping from operator name to kernel. Every prim
       (``ember info --ops``) should have one; any other operator may have one
-      to run faster than its decomposition. Unknown names are an error.
+      to run faster than its decomposition. Unknown names are an error. The
+      random prim ``philox_random`` has the kernel contract
+      ``kernel(out, seed, offset)`` (see ``ember.ops.random``); without a
+      kernel it runs as an exact but slow decomposition over int64 operators.
     - ``capabilities``: an ``ember.plugins.Capabilities`` (dtypes supported,
       whether memory is host memory, streams, managed memory).
     - ``indexed``: False for a device type without indices (cpu, meta).

@@ -131,7 +131,7 @@ class StreamContext:
     Restores the previous current stream and device on exit. ``ember.stream(None)`` does nothing.
     """
 
-    __slots__ = ("stream", "_prev_stream", "_prev_index", "_backend")
+    __slots__ = ("stream", "_prev_stream", "_prev_index")
 
     def __init__(self, stream: "Stream | None"):
         self.stream = stream
@@ -145,7 +145,6 @@ class StreamContext:
         cur = _tls.current
         self._prev_stream = cur.get(dev)
         cur[dev] = s
-        self._backend = resolve(dev)[0]
         self._prev_index = _dev._get_index(dev.type) if dev.index is not None else None
         if dev.index is not None:
             _dev._set_index(dev.type, dev.index)
