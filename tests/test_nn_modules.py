@@ -381,3 +381,17 @@ def test_functional_matches_modules():
     assert F.fold(F.unfold(x, 3), (6, 6), 3).shape == (2, 3, 6, 6)
     assert F.pad(x, (1, 1)).shape == (2, 3, 6, 8)
     assert F.one_hot(ember.tensor([0, 2]), 3).shape == (2, 3)
+
+
+def test_initialisation_follows_embers_seed():
+    if not hasattr(ember, "manual_seed"):
+        pytest.skip("this core has no ember.manual_seed")
+    ember.manual_seed(123)
+    a = nn.Linear(4, 3).weight.numpy().copy()
+    ember.manual_seed(123)
+    b = nn.Linear(4, 3).weight.numpy().copy()
+    np.testing.assert_array_equal(a, b)
+    ember.manual_seed(123)
+    d1 = nn.functional.dropout(ember.ones(50), 0.5).numpy().copy()
+    ember.manual_seed(123)
+    np.testing.assert_array_equal(d1, nn.functional.dropout(ember.ones(50), 0.5).numpy())

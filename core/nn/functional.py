@@ -110,7 +110,12 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
 
 
 def dropout(input, p=0.5, training=True, inplace=False, generator=None):
-    """Zero each element with probability p and scale the rest by 1/(1-p), when training."""
+    """Zero each element with probability p and scale the rest by 1/(1-p), when training.
+
+    Ember's ``dropout`` operator (over the Philox generator) does the work where the core has it."""
+    op = _dropout_op()
+    if op is not None:
+        return op(input, p, training, inplace, generator=generator)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout(): p must be a probability in [0, 1], got {p}")
     if not training or p == 0.0:
@@ -122,6 +127,12 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
                             device=input._device, generator=generator) >= p
         out = mul(input, mul(keep.to(input._dtype), 1.0 / (1.0 - p)))
     return input.copy_(out) if inplace else out
+
+
+def _dropout_op():
+    from ..dispatch import registry
+    op = registry.get("dropout")
+    return None if op is None else op.fn
 
 
 def relu(input, inplace=False):
