@@ -1182,6 +1182,84 @@ FUNCTIONS: dict = {}
 METHODS: dict = {}
 
 
+# -- optimizer updates ---------------------------------------------------------------
+# One operator per parameter update, so an optimizer step is one dispatch per parameter; the
+# decomposition is the update written out with Ember's in-place operators.
+
+def _adam_meta(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, lr=1e-3, beta1=0.9, beta2=0.999,
+               eps=1e-8, weight_decay=0.0, step=1.0, decoupled=False):
+    for name, t in (("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq),
+                    ("max_exp_avg_sq", max_exp_avg_sq)):
+        if t is not None and tuple(t._shape) != tuple(param._shape):
+            raise ShapeError(f"adam_step_(): {name} has shape {tuple(t._shape)} but the parameter has "
+                             f"{tuple(param._shape)}")
+    _check_float("adam_step_", param)
+    return Spec(param._shape, param._dtype)
+
+
+def _adam_step_(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, lr=1e-3, beta1=0.9, beta2=0.999,
+                eps=1e-8, weight_decay=0.0, step=1.0, decoupled=False):
+    _adam_meta(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
+               decoupled)
+    if weight_decay:
+        if decoupled:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            grad = add(grad, mul(param, weight_decay))
+    exp_avg.mul_(beta1).add_(mul(grad, 1 - beta1))
+    exp_avg_sq.mul_(beta2).add_(mul(mul(grad, grad), 1 - beta2))
+    bc1 = 1 - beta1 ** step
+    bc2_sqrt = math.sqrt(1 - beta2 ** step)
+    v = exp_avg_sq
+    if max_exp_avg_sq is not None:
+        max_exp_avg_sq.copy_(maximum(max_exp_avg_sq, exp_avg_sq))
+        v = max_exp_avg_sq
+    from .elementwise import sqrt
+    denom = add(true_divide(sqrt(v), bc2_sqrt), eps)
+    return param.sub_(mul(true_divide(exp_avg, denom), lr / bc1))
+
+
+adam_step_ = defop("adam_step_(Tensor self, Tensor grad, Tensor exp_avg, Tensor exp_avg_sq, Tensor? max_exp_avg_sq=None, "
+                   "float lr=0.001, float beta1=0.9, float beta2=0.999, float eps=1e-08, float weight_decay=0.0, "
+                   "float step=1.0, bool decoupled=False) -> Tensor",
+                   meta=_adam_meta, decomposition=_adam_step_, family="optim",
+                   doc="One Adam/AdamW update of self in place (PyTorch's rule; decoupled=True is AdamW's weight "
+                       "decay); exp_avg, exp_avg_sq (and max_exp_avg_sq for AMSGrad) are updated in place. "
+                       "A kernel receives the schema arguments.")
+
+
+
+def _sgd_meta(param, grad, momentum_buffer=None, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+              nesterov=False, first=False):
+    for name, t in (("grad", grad), ("momentum_buffer", momentum_buffer)):
+        if t is not None and tuple(t._shape) != tuple(param._shape):
+            raise ShapeError(f"sgd_step_(): {name} has shape {tuple(t._shape)} but the parameter has "
+                             f"{tuple(param._shape)}")
+    _check_float("sgd_step_", param)
+    return Spec(param._shape, param._dtype)
+
+
+def _sgd_step_(param, grad, momentum_buffer=None, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+               nesterov=False, first=False):
+    _sgd_meta(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, first)
+    if weight_decay:
+        grad = add(grad, mul(param, weight_decay))
+    if momentum_buffer is not None:
+        if first:
+            momentum_buffer.copy_(grad)
+        else:
+            momentum_buffer.mul_(momentum).add_(grad if dampening == 0 else mul(grad, 1 - dampening))
+        grad = add(grad, mul(momentum_buffer, momentum)) if nesterov else momentum_buffer
+    return param.sub_(mul(grad, lr))
+
+
+sgd_step_ = defop("sgd_step_(Tensor self, Tensor grad, Tensor? momentum_buffer=None, float lr=0.001, "
+                  "float momentum=0.0, float dampening=0.0, float weight_decay=0.0, bool nesterov=False, "
+                  "bool first=False) -> Tensor", meta=_sgd_meta, decomposition=_sgd_step_, family="optim",
+                  doc="One SGD update of self in place (PyTorch's rule); momentum_buffer, when given, is updated "
+                      "in place (first=True: it starts as the gradient). A kernel receives the schema arguments.")
+
+
 # -- derivative formulas -------------------------------------------------------------
 # Written with Ember operators, so they are differentiable again (double backward).
 # Composites not listed here get their gradients from their decompositions.

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 from ..ops.creation import full, zeros_like
+from ..ops.nn import adam_step_
 from .optimizer import Optimizer
 
 
@@ -34,23 +33,8 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = zeros_like(p)
         state["step"].add_(1)
         step = float(state["step"].item())
-        if wd:
-            if self._decoupled:
-                p.mul_(1 - lr * wd)
-            else:
-                grad = grad + p * wd
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m.mul_(b1).add_(grad * (1 - b1))
-        v.mul_(b2).add_(grad * grad * (1 - b2))
-        bc1 = 1 - b1 ** step
-        bc2_sqrt = math.sqrt(1 - b2 ** step)
-        if group["amsgrad"]:
-            mx = state["max_exp_avg_sq"]
-            mx.copy_(mx.maximum(v))
-            denom = (mx.sqrt() / bc2_sqrt) + eps
-        else:
-            denom = (v.sqrt() / bc2_sqrt) + eps
-        p.sub_(m / denom * (lr / bc1))
+        adam_step_(p, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"), lr, b1, b2, eps,
+                   wd, step, self._decoupled)
 
 
 class AdamW(Adam):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..ops.creation import zeros_like
+from ..ops.nn import sgd_step_
 from .optimizer import Optimizer, required
 
 
@@ -21,16 +23,12 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize))
 
     def _update(self, p, grad, group, state):
-        wd, momentum, lr = group["weight_decay"], group["momentum"], group["lr"]
-        if wd:
-            grad = grad + p * wd
+        momentum = group["momentum"]
+        buf, first = None, False
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = grad.clone()
-            else:
-                buf.mul_(momentum)
-                d = group["dampening"]
-                buf.add_(grad if d == 0 else grad * (1 - d))
-            grad = grad + buf * momentum if group["nesterov"] else buf
-        p.sub_(grad * lr)
+                buf = state["momentum_buffer"] = zeros_like(p)
+                first = True
+        sgd_step_(p, grad, buf, group["lr"], momentum, group["dampening"], group["weight_decay"], group["nesterov"],
+                  first)

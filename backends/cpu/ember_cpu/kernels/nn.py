@@ -185,3 +185,75 @@ def cross_entropy_backward(grad, x, target, weight, reduction, ignore_index, lab
 KERNELS = {"conv2d": conv2d, "im2col": im2col, "col2im": col2im,
            "max_pool2d_with_indices": max_pool2d_with_indices, "cross_entropy": cross_entropy,
            "cross_entropy_backward": cross_entropy_backward}
+
+
+def adam_step_(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
+               decoupled):
+    """One Adam/AdamW update in place, with numpy's in-place ufuncs (no temporaries beyond two)."""
+    P, G, M, V = arr(param), arr(grad), arr(exp_avg), arr(exp_avg_sq)
+    if P.dtype in _HALF:  # compute in float32, write back rounded
+        P32, G = P.astype(_F32), G.astype(_F32)
+        M32, V32 = M.astype(_F32), V.astype(_F32)
+    else:
+        P32, M32, V32 = P, M, V
+    if weight_decay:
+        if decoupled:
+            P32 *= 1 - lr * weight_decay
+        else:
+            G = G + P32 * weight_decay
+    M32 *= beta1
+    M32 += (1 - beta1) * G
+    V32 *= beta2
+    V32 += (1 - beta2) * (G * G)
+    v = V32
+    if max_exp_avg_sq is not None:
+        X = arr(max_exp_avg_sq)
+        np.maximum(X, V32, out=X, casting="unsafe")
+        v = X.astype(P32.dtype, copy=False)
+    denom = np.sqrt(v)
+    denom /= np.sqrt(1 - beta2 ** step)
+    denom += eps
+    upd = M32 / denom
+    upd *= lr / (1 - beta1 ** step)
+    P32 -= upd
+    if P32 is not P:
+        np.copyto(P, P32, casting="unsafe")
+        np.copyto(M, M32, casting="unsafe")
+        np.copyto(V, V32, casting="unsafe")
+    return param
+
+
+KERNELS["adam_step_"] = adam_step_
+
+
+def sgd_step_(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, first):
+    """One SGD update in place."""
+    P, G = arr(param), arr(grad)
+    half = P.dtype in _HALF
+    P32 = P.astype(_F32) if half else P
+    if half:
+        G = G.astype(_F32)
+    if weight_decay:
+        G = G + P32 * weight_decay
+    if momentum_buffer is not None:
+        B = arr(momentum_buffer)
+        B32 = B.astype(_F32) if half else B
+        if first:
+            np.copyto(B32, G)
+        else:
+            B32 *= momentum
+            B32 += G if dampening == 0 else G * (1 - dampening)
+        if half:
+            np.copyto(B, B32, casting="unsafe")
+        G = G + B32 * momentum if nesterov else B32
+    if half:
+        P32 -= G * lr
+        np.copyto(P, P32, casting="unsafe")
+    elif G.dtype == P.dtype:
+        P -= G * lr
+    else:
+        np.subtract(P, G * lr, out=P, casting="unsafe")
+    return param
+
+
+KERNELS["sgd_step_"] = sgd_step_
