@@ -164,12 +164,55 @@ def test_decompositions_match_kernels():
         ("max_pool2d_with_indices", (E(x), (3, 3), (2, 2), (1, 1), (1, 1), True)),
         ("max_pool2d_with_indices", (E(x), (2, 2), (2, 2), (0, 0), (1, 1), False)),
     ]
+    g, xx = E(rnd(rng, 6)), E(rnd(rng, 6, 5))
+    tgt = ember.tensor([0, 4, 2, -100, 1, 3])
+    cases += [
+        ("cross_entropy", (xx, tgt, E(rnd(rng, 5, low=0.5)), "mean", -100, 0.1)),
+        ("cross_entropy", (E(x), ember.tensor(rng.integers(0, 4, (2, 7, 6))), None, "none", 1, 0.0)),
+        ("cross_entropy_backward", (E(np.float32(1.3)), xx, tgt, E(rnd(rng, 5, low=0.5)), "mean", -100, 0.1)),
+        ("cross_entropy_backward", (g, xx, tgt, None, "none", -100, 0.0)),
+    ]
     for name, args in cases:
         op = dispatch.get(name)
         k = op.fn(*args)
         d = op.decomposition(*args)
         for a, b in zip(k if isinstance(k, tuple) else (k,), d if isinstance(d, tuple) else (d,)):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["adam_step_", "sgd_step_"])
+def test_fused_optimizer_updates_match_their_decompositions(name):
+    rng = np.random.default_rng(11)
+    base = [rnd(rng, 4, 3).astype(np.float64) for _ in range(5)]
+    base[3] = np.abs(base[3])
+    for variant in range(3):
+        outs = []
+        for fn in (dispatch.get(name).fn, dispatch.get(name).decomposition):
+            ts = [E(a.copy()) for a in base]
+            if name == "adam_step_":
+                fn(ts[0], ts[1], ts[2], ts[3], ts[4] if variant == 2 else None, 0.1, 0.8, 0.99, 1e-8,
+                   0.05 * variant, 3.0, variant == 1)
+            else:
+                fn(ts[0], ts[1], ts[2] if variant else None, 0.1, 0.9, 0.0, 0.01 * variant, variant == 2, False)
+            outs.append([t.numpy() for t in ts])
+        for a, b in zip(*outs):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@needs_autograd
+def test_double_backward_through_conv_and_pooling():
+    gg = getattr(ember.autograd, "gradgradcheck", None)
+    if gg is None:
+        pytest.skip("no gradgradcheck in this build")
+    rng = np.random.default_rng(12)
+    x = E(rng.standard_normal((1, 2, 5, 4))).requires_grad_(True)
+    w = E(rng.standard_normal((3, 2, 2, 2))).requires_grad_(True)
+    assert gg(lambda x, w: ember.conv2d(x, w, None, 1, 1), (x, w))
+    assert gg(lambda x: ember.avg_pool2d(x, 2, 1, 1), (x,))
+    assert gg(lambda x: ember.im2col(x, 2, 1, 1, 2), (x,))
+    t = ember.tensor([1, 0, 2, 1, 2])
+    z = E(rng.standard_normal((5, 3))).requires_grad_(True)
+    assert gg(lambda z: ember.cross_entropy(z, t, None, "mean", -100, 0.1), (z,))
 
 
 def test_non_contiguous_inputs():
@@ -296,6 +339,11 @@ def test_meta_device_shapes():
     assert ember.scaled_dot_product_attention(m(2, 5, 4), m(2, 6, 4), m(2, 6, 3)).shape == (2, 5, 3)
     assert ember.im2col(x, 3).shape == (2, 54, 42)
     assert ember.embedding(m(10, 3), ember.empty(2, 4, dtype=ember.int64, device="meta")).shape == (2, 4, 3)
+    lbl = ember.empty(4, dtype=ember.int64, device="meta")
+    assert ember.cross_entropy_backward(m(), m(4, 5), lbl).shape == (4, 5)
+    p = m(3, 2)
+    assert ember.adam_step_(p, m(3, 2), m(3, 2), m(3, 2)) is p
+    assert ember.sgd_step_(p, m(3, 2)) is p
 
 
 # -- bad input ---------------------------------------------------------------------------
