@@ -210,6 +210,7 @@ def test_double_backward_through_conv_and_pooling():
     assert gg(lambda x, w: ember.conv2d(x, w, None, 1, 1), (x, w))
     assert gg(lambda x: ember.avg_pool2d(x, 2, 1, 1), (x,))
     assert gg(lambda x: ember.im2col(x, 2, 1, 1, 2), (x,))
+    assert gg(lambda x, w: ember.batch_norm(x, None, None, w, None, True), (x, E(rng.standard_normal(2)).requires_grad_(True)))
     t = ember.tensor([1, 0, 2, 1, 2])
     z = E(rng.standard_normal((5, 3))).requires_grad_(True)
     assert gg(lambda z: ember.cross_entropy(z, t, None, "mean", -100, 0.1), (z,))

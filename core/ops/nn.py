@@ -23,7 +23,7 @@ from .elementwise import (abs, add, clamp, eq, erf, exp, gt, log, log1p, logical
                           neg, rsqrt, sigmoid, sub, tanh, true_divide, where)
 from .indexing import gather, index_add, index_select, masked_fill
 from .linalg import matmul
-from .reduction import amax, log_softmax, max_dim, mean, softmax, sum, var
+from .reduction import amax, log_softmax, max_dim, mean, softmax, sum, var, var_mean
 from .shape import cat
 from .views import as_strided, expand, narrow, permute, reshape, squeeze, unsqueeze
 
@@ -375,6 +375,35 @@ def conv2d_weight_grad(grad, input, weight_shape, stride, padding, dilation, gro
     return reshape(matmul(g, cols), weight_shape)
 
 
+def _conv2d_backward_meta(grad, input, weight, stride=1, padding=0, dilation=1, groups=1):
+    s, p, dl, batched = _conv2d_meta(input, weight, None, stride, padding, dilation, groups).extra
+    if not batched:
+        raise ShapeError(f"conv2d_backward(): expected a batched (4-D) input, got shape {tuple(input._shape)}")
+    return (Spec(input._shape, input._dtype), Spec(weight._shape, weight._dtype),
+            Spec((weight._shape[0],), weight._dtype, (s, p, dl)))
+
+
+def _conv2d_backward(grad, input, weight, stride=1, padding=0, dilation=1, groups=1):
+    s, p, dl = _conv2d_backward_meta(grad, input, weight, stride, padding, dilation, groups)[2].extra
+    return (conv2d_input_grad(grad, input._shape, weight, s, p, dl, groups),
+            conv2d_weight_grad(grad, input, weight._shape, s, p, dl, groups), sum(grad, (0, 2, 3)))
+
+
+def _conv2d_backward_adapter(op, kernel, backend):
+    def entry(grad, input, weight, stride=1, padding=0, dilation=1, groups=1):
+        s, p, dl = _conv2d_backward_meta(grad, input, weight, stride, padding, dilation, groups)[2].extra
+        return kernel(grad, input, weight, s, p, dl, groups)
+    return entry
+
+
+conv2d_backward = defop("conv2d_backward(Tensor grad_output, Tensor input, Tensor weight, int[] stride=1, "
+                        "int[] padding=0, int[] dilation=1, int groups=1) -> (Tensor, Tensor, Tensor)",
+                        meta=_conv2d_backward_meta, decomposition=_conv2d_backward,
+                        adapter=_conv2d_backward_adapter, family="nn",
+                        doc="(grad_input, grad_weight, grad_bias) of a batched conv2d. kernel(grad, input, weight, "
+                            "stride, padding, dilation, groups) with the pairs normalized to tuples.")
+
+
 # -- pooling -------------------------------------------------------------------------
 
 def _pool_args(opname, x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -701,21 +730,17 @@ def _batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, 
                 momentum=0.1, eps=1e-5):
     dims = _batch_norm_meta(x, running_mean, running_var, weight, bias, training, momentum, eps).extra
     C = x._shape[1]
+    if training:
+        if running_mean is not None:
+            detach = getattr(x, "detach", None)
+            xd = (detach() if detach is not None else x).to(_compute_dtype(x._dtype))
+            v, m = var_mean(xd, dims, correction=1)  # the running variance is the unbiased one
+            _update_running(running_mean, m, momentum)
+            _update_running(running_var, v, momentum)
+        return batch_norm_train(x, weight, bias, eps)
     bshape = (C,) + (1,) * (x.ndim - 2)
     xc = x.to(_compute_dtype(x._dtype))
-    if training:
-        m = mean(xc, dims, True)
-        xm = sub(xc, m)
-        v = mean(mul(xm, xm), dims, True)
-        if running_mean is not None:
-            n = numel(x._shape) // C
-            _update_running(running_mean, reshape(m, (C,)), momentum)
-            _update_running(running_var, mul(reshape(v, (C,)), n / (n - 1)), momentum)
-        out = mul(xm, rsqrt(add(v, eps)))
-    else:
-        rm = reshape(running_mean, bshape)
-        rv = reshape(running_var, bshape)
-        out = mul(sub(xc, rm), rsqrt(add(rv, eps)))
+    out = mul(sub(xc, reshape(running_mean, bshape)), rsqrt(add(reshape(running_var, bshape), eps)))
     if weight is not None:
         out = mul(out, reshape(weight, bshape))
     if bias is not None:
@@ -725,10 +750,64 @@ def _batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, 
 
 def _update_running(buf, stat, momentum):
     """buf <- (1 - momentum) * buf + momentum * stat, outside any gradient graph."""
-    detach = getattr(stat, "detach", None)
-    if detach is not None:
-        stat = detach()
-    buf.copy_(add(mul(buf, 1 - momentum), mul(stat.to(buf._dtype), momentum)))
+    buf.mul_(1 - momentum).add_(mul(stat.to(buf._dtype), momentum))
+
+
+def _bn_train_meta(x, weight=None, bias=None, eps=1e-5):
+    _batch_norm_meta(x, None, None, weight, bias, True, 0.0, eps)
+    return Spec(x._shape, x._dtype, tuple(d for d in range(x.ndim) if d != 1))
+
+
+def _batch_norm_train(x, weight=None, bias=None, eps=1e-5):
+    dims = _bn_train_meta(x, weight, bias, eps).extra
+    C = x._shape[1]
+    bshape = (C,) + (1,) * (x.ndim - 2)
+    xc = x.to(_compute_dtype(x._dtype))
+    xm = sub(xc, mean(xc, dims, True))
+    out = mul(xm, rsqrt(add(mean(mul(xm, xm), dims, True), eps)))
+    if weight is not None:
+        out = mul(out, reshape(weight, bshape))
+    if bias is not None:
+        out = add(out, reshape(bias, bshape))
+    return out.to(x._dtype)
+
+
+batch_norm_train = defop("batch_norm_train(Tensor input, Tensor? weight=None, Tensor? bias=None, float eps=1e-05) "
+                         "-> Tensor", meta=_bn_train_meta, decomposition=_batch_norm_train, family="nn",
+                         doc="Batch normalization with the batch's statistics (biased variance), no running "
+                             "stats. A kernel receives the schema arguments.")
+
+
+def _bn_train_backward_meta(grad, x, weight=None, eps=1e-5):
+    C = x._shape[1]
+    wdt = x._dtype if weight is None else weight._dtype
+    return (Spec(x._shape, x._dtype), Spec((C,), wdt), Spec((C,), wdt))
+
+
+def _batch_norm_train_backward(grad, x, weight=None, eps=1e-5):
+    """(grad_input, grad_weight, grad_bias) of batch_norm_train, in Ember operators."""
+    dims = tuple(d for d in range(x.ndim) if d != 1)
+    C = x._shape[1]
+    bshape = (C,) + (1,) * (x.ndim - 2)
+    ct = _compute_dtype(x._dtype)
+    xc, g = x.to(ct), grad.to(ct)
+    xm = sub(xc, mean(xc, dims, True))
+    rstd = rsqrt(add(mean(mul(xm, xm), dims, True), eps))
+    xhat = mul(xm, rstd)
+    gb = sum(g, dims, True)
+    gw = sum(mul(g, xhat), dims, True)
+    n = numel(x._shape) // C
+    scale = rstd if weight is None else mul(rstd, reshape(weight.to(ct), bshape))
+    gi = mul(sub(sub(g, true_divide(gb, n)), mul(xhat, true_divide(gw, n))), scale)
+    wdt = x._dtype if weight is None else weight._dtype
+    return gi.to(x._dtype), reshape(gw, (C,)).to(wdt), reshape(gb, (C,)).to(wdt)
+
+
+batch_norm_train_backward = defop(
+    "batch_norm_train_backward(Tensor grad_output, Tensor input, Tensor? weight=None, float eps=1e-05) "
+    "-> (Tensor, Tensor, Tensor)", meta=_bn_train_backward_meta, decomposition=_batch_norm_train_backward,
+    family="nn", doc="(grad_input, grad_weight, grad_bias) of batch_norm_train, statistics recomputed from input. "
+                     "A kernel receives the schema arguments.")
 
 
 batch_norm = defop("batch_norm(Tensor input, Tensor? running_mean=None, Tensor? running_var=None, "
@@ -1270,10 +1349,8 @@ def _register_derivatives(derivative):
         s, p, dl, batched = _conv2d_meta(input, weight, None, stride, padding, dilation, groups).extra
         x = input if batched else unsqueeze(input, 0)
         g = grad if batched else unsqueeze(grad, 0)
-        gi = conv2d_input_grad(g, x._shape, weight, s, p, dl, groups)
-        gw = conv2d_weight_grad(g, x, weight._shape, s, p, dl, groups)
-        gb = None if bias is None else sum(g, (0, 2, 3))
-        return (gi if batched else squeeze(gi, 0)), gw, gb
+        gi, gw, gb = conv2d_backward(g, x, weight, s, p, dl, groups)
+        return (gi if batched else squeeze(gi, 0)), gw, (None if bias is None else gb)
 
     @derivative("im2col", save=())
     def _im2col_grad(grad, self, kernel_size, dilation=1, padding=0, stride=1):
@@ -1304,6 +1381,11 @@ def _register_derivatives(derivative):
     @derivative("cross_entropy", save=("self", "target", "weight"))
     def _ce_grad(grad, self, target, weight=None, reduction="mean", ignore_index=-100, label_smoothing=0.0):
         return cross_entropy_backward(grad, self, target, weight, reduction, ignore_index, label_smoothing), None, None
+
+    @derivative("batch_norm_train", save=("input", "weight"))
+    def _bn_train_grad(grad, input, weight=None, bias=None, eps=1e-5):
+        gi, gw, gb = batch_norm_train_backward(grad, input, weight, eps)
+        return gi, (gw if weight is not None else None), (gb if bias is not None else None)
 
     @derivative("relu", save=("result",))
     def _relu_grad(grad, self, result=None):

@@ -257,3 +257,95 @@ def sgd_step_(param, grad, momentum_buffer, lr, momentum, dampening, weight_deca
 
 
 KERNELS["sgd_step_"] = sgd_step_
+
+
+def _bn_stats(X):
+    """Per-channel mean and 1/sqrt(var + eps)-ready biased variance over all dims but 1."""
+    axes = (0,) + tuple(range(2, X.ndim))
+    m = X.mean(axis=axes, keepdims=True)
+    xm = X - m
+    v = np.mean(np.square(xm), axis=axes, keepdims=True)
+    return axes, xm, v
+
+
+def batch_norm_train(x, weight, bias, eps):
+    X = arr(x)
+    dt = X.dtype
+    if dt in _HALF:
+        X = X.astype(_F32)
+    axes, xm, v = _bn_stats(X)
+    bshape = (-1,) + (1,) * (X.ndim - 2)
+    scale = 1.0 / np.sqrt(v + eps)
+    if weight is not None:
+        scale = scale * arr(weight).astype(X.dtype, copy=False).reshape(bshape)
+    out = xm
+    out *= scale
+    if bias is not None:
+        out += arr(bias).astype(X.dtype, copy=False).reshape(bshape)
+    return wrap(out.astype(dt, copy=False))
+
+
+def batch_norm_train_backward(grad, x, weight, eps):
+    X, G = arr(x), arr(grad)
+    dt = X.dtype
+    if dt in _HALF:
+        X, G = X.astype(_F32), G.astype(_F32)
+    axes, xm, v = _bn_stats(X)
+    rstd = 1.0 / np.sqrt(v + eps)
+    xhat = xm
+    xhat *= rstd
+    gb = G.sum(axis=axes, keepdims=True)
+    gw = np.sum(G * xhat, axis=axes, keepdims=True)
+    n = X.size // X.shape[1]
+    bshape = (-1,) + (1,) * (X.ndim - 2)
+    scale = rstd if weight is None else rstd * arr(weight).astype(X.dtype, copy=False).reshape(bshape)
+    gi = xhat
+    gi *= -gw / n
+    gi += G
+    gi -= gb / n
+    gi *= scale
+    wdt = dt if weight is None else arr(weight).dtype
+    return (wrap(gi.astype(dt, copy=False)), wrap(np.ascontiguousarray(gw.reshape(-1), dtype=wdt)),
+            wrap(np.ascontiguousarray(gb.reshape(-1), dtype=wdt)))
+
+
+KERNELS["batch_norm_train"] = batch_norm_train
+KERNELS["batch_norm_train_backward"] = batch_norm_train_backward
+
+
+def conv2d_backward(grad, x, weight, s, p, d, groups):
+    """(grad_input, grad_weight, grad_bias): one GEMM per group for each, over the whole batch."""
+    X, Wt, G = arr(x), arr(weight), arr(grad)
+    dt = X.dtype
+    if dt in _HALF:
+        X, Wt, G = X.astype(_F32), Wt.astype(_F32), G.astype(_F32)
+    N, C, H, W = X.shape
+    O, Cg, KH, KW = Wt.shape
+    oh, ow = G.shape[2], G.shape[3]
+    L = oh * ow
+    og = O // groups
+    win = _windows(_padded(X, p), (KH, KW), d, s, (oh, ow))            # (N, C, KH, KW, oh, ow)
+    G2 = np.ascontiguousarray(G.transpose(1, 0, 2, 3)).reshape(O, N * L)
+    hp = max(H + 2 * p[0], (oh - 1) * s[0] + d[0] * (KH - 1) + 1)
+    wp = max(W + 2 * p[1], (ow - 1) * s[1] + d[1] * (KW - 1) + 1)
+    gi = np.zeros((N, C, hp, wp), dtype=X.dtype)
+    gw = np.empty(Wt.shape, dtype=X.dtype)
+    for g in range(groups):
+        cs, os_ = slice(g * Cg, (g + 1) * Cg), slice(g * og, (g + 1) * og)
+        cols = win[:, cs].transpose(1, 2, 3, 0, 4, 5).reshape(Cg * KH * KW, N * L)
+        gw[os_] = (G2[os_] @ cols.T).reshape(og, Cg, KH, KW)
+        gc = (Wt[os_].reshape(og, -1).T @ G2[os_]).reshape(Cg, KH, KW, N, oh, ow)
+        for i in range(KH):
+            h0 = i * d[0]
+            for j in range(KW):
+                w0 = j * d[1]
+                gi[:, cs, h0:h0 + s[0] * (oh - 1) + 1:s[0], w0:w0 + s[1] * (ow - 1) + 1:s[1]] += \
+                    gc[:, i, j].transpose(1, 0, 2, 3)
+    gi = gi[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
+    gb = G.sum(axis=(0, 2, 3))
+    wdt = arr(weight).dtype
+    return (wrap(np.ascontiguousarray(gi, dtype=dt)), wrap(gw.astype(wdt, copy=False)),
+            wrap(np.ascontiguousarray(gb, dtype=wdt)))
+
+
+KERNELS["conv2d_backward"] = conv2d_backward
