@@ -172,6 +172,16 @@ def test_decompositions_match_kernels():
         ("cross_entropy_backward", (E(np.float32(1.3)), xx, tgt, E(rnd(rng, 5, low=0.5)), "mean", -100, 0.1)),
         ("cross_entropy_backward", (g, xx, tgt, None, "none", -100, 0.0)),
     ]
+    xb, wb = E(rnd(rng, 2, 4, 7, 6)), E(rnd(rng, 6, 2, 3, 2))
+    gb = ember.conv2d(xb, wb, None, (2, 1), (1, 1), (1, 2), 2)
+    cases += [
+        ("conv2d_backward", (E(rnd(rng, *gb.shape)), xb, wb, (2, 1), (1, 1), (1, 2), 2)),
+        ("conv2d_backward", (E(rnd(rng, 2, 6, 5, 4)), xb, E(rnd(rng, 6, 4, 3, 3)), 1, 0, 1, 1)),
+        ("batch_norm_train", (xb, E(rnd(rng, 4)), E(rnd(rng, 4)), 1e-5)),
+        ("batch_norm_train", (E(rnd(rng, 5, 4)), None, None, 1e-3)),
+        ("batch_norm_train_backward", (E(rnd(rng, 2, 4, 7, 6)), xb, E(rnd(rng, 4)), 1e-5)),
+        ("batch_norm_train_backward", (E(rnd(rng, 5, 4, 3)), E(rnd(rng, 5, 4, 3)), None, 1e-5)),
+    ]
     for name, args in cases:
         op = dispatch.get(name)
         k = op.fn(*args)
@@ -342,6 +352,10 @@ def test_meta_device_shapes():
     assert ember.embedding(m(10, 3), ember.empty(2, 4, dtype=ember.int64, device="meta")).shape == (2, 4, 3)
     lbl = ember.empty(4, dtype=ember.int64, device="meta")
     assert ember.cross_entropy_backward(m(), m(4, 5), lbl).shape == (4, 5)
+    gi, gw, gbias = ember.conv2d_backward(m(2, 4, 5, 5), x, m(4, 3, 3, 2), 2, 1, 1, 2)
+    assert gi.shape == x.shape and gw.shape == (4, 3, 3, 2) and gbias.shape == (4,)
+    assert ember.batch_norm_train(x, m(6), m(6)).shape == x.shape
+    assert [t.shape for t in ember.batch_norm_train_backward(x, x, m(6))] == [x.shape, (6,), (6,)]
     p = m(3, 2)
     assert ember.adam_step_(p, m(3, 2), m(3, 2), m(3, 2)) is p
     assert ember.sgd_step_(p, m(3, 2)) is p
