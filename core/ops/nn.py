@@ -1370,7 +1370,10 @@ def _register_derivatives(derivative):
         return avg_pool2d_backward(grad, tuple(self.shape), kernel_size, stride, padding, ceil_mode,
                                    count_include_pad, divisor_override)
 
-    @derivative("constant_pad_nd", save=(), linear=("self",))
+    def _pad_jvp(tangents, self, pad, value=0, result=None):  # affine in self: the padding's tangent is 0
+        return None if tangents[0] is None else constant_pad_nd(tangents[0], pad, 0)
+
+    @derivative("constant_pad_nd", save=(), jvp=_pad_jvp)
     def _pad_grad(grad, self, pad, value=0):
         return constant_pad_nd(grad, tuple(-q for q in pad))
 
