@@ -395,3 +395,32 @@ def test_initialisation_follows_embers_seed():
     d1 = nn.functional.dropout(ember.ones(50), 0.5).numpy().copy()
     ember.manual_seed(123)
     np.testing.assert_array_equal(d1, nn.functional.dropout(ember.ones(50), 0.5).numpy())
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_multihead_attention_masks(need_weights):
+    torch.manual_seed(1)
+    tm = tnn.MultiheadAttention(8, 2, batch_first=True).double()
+    em = nn.MultiheadAttention(8, 2, batch_first=True).double()
+    em.load_state_dict(to_ember_state(tm.state_dict()))
+    rng = np.random.default_rng(4)
+    q, k = rng.standard_normal((3, 4, 8)), rng.standard_normal((3, 5, 8))
+    am = rng.random((4, 5)) > 0.7
+    am[:, 0] = False
+    kpm = np.zeros((3, 5), bool)
+    kpm[1, 3:] = True
+    fm = rng.standard_normal((4, 5))
+    for mask in (am, fm):
+        eo, ew = em(ember.tensor(q), ember.tensor(k), ember.tensor(k), key_padding_mask=ember.tensor(kpm),
+                    attn_mask=ember.tensor(mask), need_weights=need_weights)
+        to, tw = tm(torch.tensor(q), torch.tensor(k), torch.tensor(k), key_padding_mask=torch.tensor(kpm),
+                    attn_mask=torch.tensor(mask), need_weights=need_weights)
+        close(eo, to, 1e-9)
+        if need_weights:
+            close(ew, tw, 1e-9)
+        else:
+            assert ew is None and tw is None
+    with pytest.raises(ember.ShapeError, match=r"attn_mask must have shape \(4, 5\)"):
+        em(ember.tensor(q), ember.tensor(k), ember.tensor(k), attn_mask=ember.zeros(3, 3, dtype=ember.bool))
+    with pytest.raises(ember.ShapeError, match="embed_dim=8"):
+        em(ember.zeros(3, 4, 6), ember.zeros(3, 4, 6), ember.zeros(3, 4, 6))
