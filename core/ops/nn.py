@@ -19,10 +19,13 @@ from ..dispatch import defop
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 from ._helpers import Spec, numel
 from .creation import arange, full
-from .elementwise import (abs, add, clamp, eq, erf, exp, gt, log, log1p, logical_not, lt, maximum, mul, ne,
-                          neg, rsqrt, sigmoid, sub, tanh, true_divide, where)
-from .indexing import gather, index_add, index_select, masked_fill
+from .._factory import tensor as _tensor
+from ._helpers import broadcast_shapes
+from .elementwise import (abs, add, eq, erf, exp, floor_divide, gt, log, log1p, logical_and, logical_not, logical_or,
+                          lt, maximum, mul, ne, neg, rsqrt, sigmoid, sqrt, sub, tanh, true_divide, where)
+from .indexing import gather, index_add, index_select, masked_fill, scatter_add
 from .linalg import matmul
+from .random import dropout as _dropout
 from .reduction import amax, log_softmax, max_dim, mean, softmax, sum, var, var_mean
 from .shape import cat
 from .views import as_strided, expand, narrow, permute, reshape, squeeze, unsqueeze
@@ -457,7 +460,7 @@ def _max_pool2d_with_indices(x, kernel_size, stride=(), padding=0, dilation=1, c
     win = reshape(_windows(xp, k, d, s, oh, ow, "lk"), (N, C, oh, ow, k[0] * k[1]))
     vals, kidx = max_dim(win, -1)
     # window position -> flat index into the unpadded H*W plane, as PyTorch reports it
-    kh = _floordiv(kidx, k[1])
+    kh = floor_divide(kidx, k[1])
     kw = sub(kidx, mul(kh, k[1]))
     h = add(mul(kh, d[0]), reshape(sub(mul(arange(oh, device=x._device), s[0]), p[0]), (oh, 1)))
     w = add(mul(kw, d[1]), sub(mul(arange(ow, device=x._device), s[1]), p[1]))
@@ -465,11 +468,6 @@ def _max_pool2d_with_indices(x, kernel_size, stride=(), padding=0, dilation=1, c
     if not batched:
         vals, idx = squeeze(vals, 0), squeeze(idx, 0)
     return vals, idx
-
-
-def _floordiv(a, n):
-    from .elementwise import floor_divide
-    return floor_divide(a, n)
 
 
 def _maxpool_adapter(op, kernel, backend):
@@ -511,7 +509,6 @@ def max_pool2d_backward(grad, x_shape, indices):
     g = reshape(grad, lead + (-1,))
     i = reshape(indices, lead + (-1,))
     out = full(lead + (H * W,), 0, dtype=grad._dtype, device=grad._device)
-    from .indexing import scatter_add
     return reshape(scatter_add(out, -1, i, g), x_shape)
 
 
@@ -559,8 +556,7 @@ def _avg_pool2d(x, kernel_size, stride=(), padding=0, ceil_mode=False, count_inc
     if div is None:
         out = true_divide(total, divisor_override)
     else:
-        from .._factory import tensor
-        out = true_divide(total, tensor(div, dtype=ct, device=x._device))
+        out = true_divide(total, _tensor(div, dtype=ct, device=x._device))
     out = out.to(x._dtype)
     return out if batched else squeeze(out, 0)
 
@@ -585,8 +581,7 @@ def avg_pool2d_backward(grad, x_shape, kernel_size, stride, padding, ceil_mode, 
     if div is None:
         g = true_divide(g, divisor_override)
     else:
-        from .._factory import tensor
-        g = true_divide(g, tensor(div, dtype=g._dtype, device=g._device))
+        g = true_divide(g, _tensor(div, dtype=g._dtype, device=g._device))
     cols = reshape(expand(reshape(g, (N, C, 1, 1, oh, ow)), (N, C, k[0], k[1], oh, ow)),
                    (N, C * k[0] * k[1], oh * ow))
     # col2im over the padded plane (ceil_mode may pad past H + 2p), then crop the padding
@@ -617,8 +612,7 @@ def _adaptive_matrix(n, o, dt, device):
     for i in range(o):
         a, b = (i * n) // o, -(-((i + 1) * n) // o)
         rows.append([1.0 / (b - a) if a <= j < b else 0.0 for j in range(n)])
-    from .._factory import tensor
-    return tensor(rows, dtype=dt, device=device)
+    return _tensor(rows, dtype=dt, device=device)
 
 
 def _adaptive_avg_pool2d(x, output_size):
@@ -947,7 +941,6 @@ def _bce_meta(x, target, weight=None, reduction="mean"):
 
 
 def _broadcast_to(opname, name, t, x):
-    from ._helpers import broadcast_shapes
     try:
         ok = broadcast_shapes(t._shape, x._shape) == tuple(x._shape)
     except ShapeError:
@@ -1022,21 +1015,11 @@ def _nll_meta(x, target, weight=None, reduction="mean", ignore_index=-100):
 
 
 def _check_targets(opname, target, C, ignore_index):
-    bad = logical_and_(ne(target, ignore_index), logical_or_(lt(target, 0), gt(target, C - 1)))
+    bad = logical_and(ne(target, ignore_index), logical_or(lt(target, 0), gt(target, C - 1)))
     if bad.any().item():
         tv = target[bad].reshape(-1)[0].item()
         raise IndexOutOfRangeError(f"{opname}(): target {tv} is out of bounds for {C} classes (valid: 0..{C - 1}"
                                    f", or ignore_index={ignore_index})")
-
-
-def logical_and_(a, b):
-    from .elementwise import logical_and
-    return logical_and(a, b)
-
-
-def logical_or_(a, b):
-    from .elementwise import logical_or
-    return logical_or(a, b)
 
 
 def _nll_loss(x, target, weight=None, reduction="mean", ignore_index=-100):
@@ -1217,7 +1200,6 @@ def _sdpa_meta(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=No
         raise ValueError("scaled_dot_product_attention(): pass either attn_mask or is_causal=True, not both")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"scaled_dot_product_attention(): dropout_p must be in [0, 1], got {dropout_p}")
-    from ._helpers import broadcast_shapes
     batch = broadcast_shapes(q._shape[:-2], k._shape[:-2], v._shape[:-2])
     L, S = q._shape[-2], k._shape[-2]
     if attn_mask is not None:
@@ -1244,8 +1226,7 @@ def _sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
             w = add(w, attn_mask)
     w = softmax(w, -1)
     if dropout_p > 0:
-        from ..nn.functional import dropout
-        w = dropout(w, dropout_p, True)
+        w = _dropout(w, dropout_p, True)
     return matmul(w, v)
 
 
@@ -1293,7 +1274,6 @@ def _adam_step_(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, lr=1e-3, 
     if max_exp_avg_sq is not None:
         max_exp_avg_sq.copy_(maximum(max_exp_avg_sq, exp_avg_sq))
         v = max_exp_avg_sq
-    from .elementwise import sqrt
     denom = add(true_divide(sqrt(v), bc2_sqrt), eps)
     return param.sub_(mul(true_divide(exp_avg, denom), lr / bc1))
 
