@@ -81,6 +81,16 @@ def _pairs():
                                                         (r.random((4, 5)) > 0.5).astype(np.float64)])
     P["BCEWithLogitsLoss"] = (nn.BCEWithLogitsLoss, tnn.BCEWithLogitsLoss,
                               lambda r: [rnd(r, 4, 5), (r.random((4, 5)) > 0.5).astype(np.float64)])
+    P["Embedding"] = (lambda: nn.Embedding(7, 4, padding_idx=2), lambda: tnn.Embedding(7, 4, padding_idx=2),
+                      lambda r: [r.integers(0, 7, (3, 5))])
+    P["CrossEntropyLoss"] = (lambda: nn.CrossEntropyLoss(label_smoothing=0.1, ignore_index=1),
+                             lambda: tnn.CrossEntropyLoss(label_smoothing=0.1, ignore_index=1),
+                             lambda r: [rnd(r, 6, 4), r.integers(0, 4, 6)])
+    P["CrossEntropyLoss_weighted_2d"] = (
+        lambda: nn.CrossEntropyLoss(weight=ember.tensor([0.5, 1.0, 2.0], dtype=ember.float64), reduction="sum"),
+        lambda: tnn.CrossEntropyLoss(weight=torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64), reduction="sum"),
+        lambda r: [rnd(r, 2, 3, 4), r.integers(0, 3, (2, 4))])
+    P["NLLLoss"] = (nn.NLLLoss, tnn.NLLLoss, lambda r: [rnd(r, 6, 4, low=-3, high=-0.1), r.integers(0, 4, 6)])
     return P
 
 
@@ -111,8 +121,9 @@ def test_module_matches_torch(name, training):
     t_in = [torch.tensor(a) for a in arrays]
     if HAS_AUTOGRAD:
         for e, t in zip(e_in, t_in):
-            e.requires_grad_(True)
-            t.requires_grad_(True)
+            if t.dtype.is_floating_point:  # indices and class targets take no gradient
+                e.requires_grad_(True)
+                t.requires_grad_(True)
     eo, to = em(*e_in), tm(*t_in)
     if isinstance(to, tuple):  # MultiheadAttention: (output, averaged weights)
         close(eo[1], to[1], 1e-9)
