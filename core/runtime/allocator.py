@@ -467,9 +467,10 @@ class CachingAllocator:
         self._drain()
         if self._pending:
             self._process_events(wait)
-        if wait and self.streams and self._free_blocks_on_several_streams():
+        if wait and self._free_blocks_on_several_streams():
             # After a device-wide synchronize no stream uses any free block: merge across streams.
-            self.runtime.synchronize(self.device)
+            if self.streams:
+                self.runtime.synchronize(self.device)
             self._merge_across_streams()
         for key, first in list(self._segments.items()):
             if first.in_pool and first.next is None and first.prev is None:
@@ -561,6 +562,8 @@ def allocator_for(device) -> CachingAllocator:
 def allocate(device, nbytes: int, stream=None) -> Allocation:
     """``nbytes`` of device memory from the caching allocator, ordered on ``stream`` (default: the current stream).
 
+    On a device without streams the stream is ignored (work is synchronous).
+
     For backends that declare ``Capabilities(managed_memory=True)``: their
     ``runtime.empty`` calls this and keeps the :class:`Allocation` in the
     tensor's storage. Raises :class:`ember.OutOfMemoryError` when the device is
@@ -569,7 +572,9 @@ def allocate(device, nbytes: int, stream=None) -> Allocation:
     a = _allocators.get(device)
     if a is None:
         a = allocator_for(device)
-    if stream is None:
+    if not a.streams:
+        stream = None               # synchronous device: one pool, no stream order to keep
+    elif stream is None:
         stream = _current_stream_of(a.device)
     return a.allocate(nbytes, stream)
 
