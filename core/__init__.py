@@ -43,6 +43,11 @@ def _export_operators() -> None:
 _export_operators()
 _tensor_methods.install()
 
+from . import autograd  # noqa: E402
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+
+autograd._install()
+
 
 def is_tensor(x) -> bool:
     return isinstance(x, Tensor)
