@@ -11,6 +11,9 @@ from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inferen
                         set_grad_enabled)
 from .engine import backward, grad
 from .graph import Node
+from .function import Function, FunctionCtx, once_differentiable
+from ._gradcheck import GradcheckError, gradcheck, gradgradcheck
+from . import forward_ad, functional
 
 __all__ = ["derivative", "FORMULAS", "NONDIFFERENTIABLE", "no_grad", "enable_grad", "set_grad_enabled",
            "inference_mode", "is_grad_enabled", "backward", "grad", "Function", "forward_ad", "functional",
@@ -29,16 +32,3 @@ def _install():
     tensor_api.install()
     kernels.install()
     _installed = True
-
-
-def __getattr__(name):
-    if name in ("forward_ad", "functional"):
-        import importlib
-        return importlib.import_module(f"{__name__}.{name}")
-    if name == "Function":
-        from .function import Function
-        return Function
-    if name in ("gradcheck", "gradgradcheck"):
-        from . import gradcheck as G
-        return getattr(G, name)
-    raise AttributeError(f"module 'ember.autograd' has no attribute {name!r}")
