@@ -21,6 +21,7 @@ from ..ops import shape as S
 from ..ops import indexing as I
 from ..ops import sorting as So
 from ..ops._helpers import wrap_dim, wrap_dims
+from .graph import TensorInfo
 from .registry import derivative
 
 
@@ -29,7 +30,8 @@ def _zeros(info, dtype=None):
 
 
 def _is_t(x):
-    return isinstance(x, Tensor)
+    """Was this argument a tensor (saved, or kept as a shape-only stand-in)?"""
+    return isinstance(x, (Tensor, TensorInfo))
 
 
 # -- unary ------------------------------------------------------------------------------

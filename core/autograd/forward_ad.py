@@ -132,6 +132,10 @@ def compute_jvp(plan, args, out):
     if plan.multi:
         for o, t in zip(out, r):
             _set_tangent(o, t)
+    elif r is None and plan.inplace:
+        m = out._ag
+        if m is not None:
+            m.fw = None   # overwritten by values without a tangent
     else:
         _set_tangent(out, r)
 

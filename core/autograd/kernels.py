@@ -252,6 +252,15 @@ def _composite_entry(op):
     fn = op.fn.positional
     inplace = op.name.endswith("_")
     plan = _Plan(op, None)
+    outer = registry.get(op.name[:-1]) if inplace else None
+    if outer is not None:
+        # self_.op(...) as self.copy_(op(self.clone(), ...)): the out-of-place op may save its input,
+        # which the in-place write would otherwise invalidate.
+        from ..ops.creation import clone, copy_
+        outer_fn = outer.fn.positional
+
+        def decomposition(self, *rest):
+            return copy_(self, outer_fn(clone(self), *rest))
 
     def entry(*args):
         edges, infos, need, tan = _scan(plan, args)

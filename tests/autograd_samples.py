@@ -1,0 +1,214 @@
+"""Sample inputs for gradient checks, one list per differentiable operator.
+
+Same form as ember_conformance.samples (so these can move there): each sample
+has a name, positional args in schema order and keyword args; tensor
+arguments are numpy arrays (floating arrays are the differentiated inputs,
+integer and bool arrays stay constant). Values sit away from kinks and
+poles (|x| not near 0 for abs, inside (-1, 1) for asin, ...), so central
+differences are accurate.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+Sample = namedtuple("Sample", ["name", "args", "kwargs"])
+
+
+def _S(name, *args, **kwargs):
+    return Sample(name, args, kwargs)
+
+
+def _u(rng, shape, lo=-1.0, hi=1.0):
+    return np.asarray(rng.uniform(lo, hi, size=shape), dtype=np.float64)
+
+
+def _away(rng, shape, lo=0.3, hi=1.2):
+    """Values with |x| in [lo, hi] and random signs: away from 0 where abs/sign kink."""
+    return np.asarray(rng.uniform(lo, hi, size=shape) * rng.choice([-1.0, 1.0], size=shape), dtype=np.float64)
+
+
+def _distinct(rng, shape):
+    """Values with no ties (for max, sort and friends)."""
+    n = int(np.prod(shape)) if shape else 1
+    return (rng.permutation(n).astype(np.float64) * 0.37 + rng.uniform(0, 0.1, n)).reshape(shape)
+
+
+_UNARY_DOMAIN = {
+    "log": (0.5, 2.0), "log2": (0.5, 2.0), "log10": (0.5, 2.0), "log1p": (-0.5, 1.5),
+    "sqrt": (0.5, 2.0), "rsqrt": (0.5, 2.0), "asin": (-0.8, 0.8), "acos": (-0.8, 0.8),
+    "atanh": (-0.8, 0.8), "erfinv": (-0.8, 0.8), "acosh": (1.3, 3.0), "reciprocal": None,
+    "tan": (-1.0, 1.0),
+}
+
+
+def _unary_samples(name, rng):
+    base = name.rstrip("_")
+    dom = _UNARY_DOMAIN.get(base, (-1.5, 1.5))
+    if base in ("abs", "reciprocal", "sign", "floor", "ceil", "round", "trunc", "frac"):
+        mk = lambda s: _away(rng, s, 0.3, 1.4) + (0.25 if base in ("floor", "ceil", "round", "trunc", "frac") else 0)
+    else:
+        mk = lambda s: _u(rng, s, *dom)
+    return [_S("2d", mk((2, 3))), _S("0d", np.asarray(mk(()))), _S("transposed", mk((3, 2)).T)]
+
+
+_BINARY_DOMAIN = {
+    "true_divide": ("any", "away"), "div": ("any", "away"), "remainder": ("pos", "pos_big"),
+    "fmod": ("pos", "pos_big"), "pow": ("pos", "any"), "atan2": ("away", "away"), "hypot": ("away", "away"),
+    "copysign": ("away", "away"), "maximum": ("distinct", "distinct2"), "minimum": ("distinct", "distinct2"),
+}
+
+
+def _mk(kind, rng, shape):
+    if kind == "any":
+        return _u(rng, shape, -1.5, 1.5)
+    if kind == "away":
+        return _away(rng, shape)
+    if kind == "pos":
+        return _u(rng, shape, 0.5, 2.0)
+    if kind == "pos_big":
+        return _u(rng, shape, 0.7, 0.9)
+    if kind == "distinct":
+        return _distinct(rng, shape)
+    if kind == "distinct2":
+        return _distinct(rng, shape) + 0.05
+    raise AssertionError(kind)
+
+
+def _binary_samples(name, rng):
+    base = name.rstrip("_")
+    ka, kb = _BINARY_DOMAIN.get(base, ("any", "any"))
+    inplace = name.endswith("_")
+    out = [_S("same", _mk(ka, rng, (2, 3)), _mk(kb, rng, (2, 3))),
+           _S("broadcast", _mk(ka, rng, (2, 3)), _mk(kb, rng, (3,))),
+           _S("scalar", _mk(ka, rng, (2, 3)), 0.8 if base not in ("maximum", "minimum") else 0.55)]
+    if not inplace:
+        out.append(_S("broadcast_self", _mk(ka, rng, (3,)), _mk(kb, rng, (2, 3))))
+    return out
+
+
+def _samples_table(rng):
+    r = rng
+    t = {}
+    # ternary and composites of elementwise ops
+    t["where"] = [_S("mask", r.random((2, 3)) > 0.5, _u(r, (2, 3)), _u(r, (3,))),
+                  _S("scalar", r.random((2, 3)) > 0.5, _u(r, (2, 3)), 0.5)]
+    t["clamp"] = [_S("both", _u(r, (2, 3), -2, 2), -0.7, 0.9), _S("min", _u(r, (2, 3), -2, 2), -0.5),
+                  _S("tensors", _u(r, (2, 3), -2, 2), _u(r, (3,), -1.9, -1.1), _u(r, (3,), 1.1, 1.9))]
+    t["clamp_"] = t["clamp"][:2]
+    t["lerp"] = [_S("tensor_w", _u(r, (2, 3)), _u(r, (2, 3)), _u(r, (2, 3))),
+                 _S("scalar_w", _u(r, (2, 3)), _u(r, (3,)), 0.3)]
+    t["addcmul"] = [_S("plain", _u(r, (2, 3)), _u(r, (2, 3)), _u(r, (3,)), value=0.5)]
+    t["addcdiv"] = [_S("plain", _u(r, (2, 3)), _u(r, (2, 3)), _away(r, (3,)), value=0.5)]
+    # copies
+    t["fill_"] = [_S("value", _u(r, (2, 3)), 1.5)]
+    t["copy_"] = [_S("same", _u(r, (2, 3)), _u(r, (2, 3))), _S("broadcast", _u(r, (2, 3)), _u(r, (3,)))]
+    t["_to_copy"] = [_S("copy", _u(r, (2, 3)))]
+    t["clone"] = [_S("plain", _u(r, (2, 3)))]
+    t["contiguous"] = [_S("transposed", _u(r, (3, 2)).T)]
+    # views
+    x23, x234 = _u(r, (2, 3)), _u(r, (2, 3, 4))
+    t["view"] = [_S("flat", x23, (6,))]
+    t["reshape"] = [_S("split", x23, (3, 2)), _S("noncontig", _u(r, (3, 2)).T, (6,))]
+    t["permute"] = [_S("perm", x234, (2, 0, 1))]
+    t["transpose"] = [_S("swap", x234, 0, 2)]
+    t["t"] = [_S("2d", x23)]
+    t["expand"] = [_S("broadcast", _u(r, (3, 1)), (2, 3, 4))]
+    t["squeeze"] = [_S("all", _u(r, (2, 1, 3))), _S("dim", _u(r, (2, 1, 3)), (1,))]
+    t["unsqueeze"] = [_S("mid", x23, 1)]
+    t["flatten"] = [_S("all", x234), _S("part", x234, 1, 2)]
+    t["narrow"] = [_S("mid", x234, 2, 1, 2)]
+    t["slice"] = [_S("step", x234, 2, 0, 4, 2), _S("dim0", x234, 0, 1, None, 1)]
+    t["select"] = [_S("neg", x234, 1, -1)]
+    t["unbind"] = [_S("dim1", x234, 1)]
+    t["diagonal"] = [_S("main", _u(r, (3, 4))), _S("offset", x234, 1, 1, 2)]
+    t["as_strided"] = [_S("window", _u(r, (6,)), (3, 2), (1, 1), 1)]
+    t["split"] = [_S("size", x234, 2, 2), _S("sections", x234, [1, 2], 1)]
+    t["chunk"] = [_S("two", x234, 2, 1)]
+    t["movedim"] = [_S("one", x234, 0, 2)]
+    # reductions
+    t["sum"] = [_S("all", x23), _S("dim", x234, (1,), True), _S("dims", x234, (0, 2))]
+    t["prod"] = [_S("all", _away(r, (2, 3))), _S("dim", _away(r, (2, 3, 2)), (1,)),
+                 _S("zero", np.array([[0.5, 0.0, 1.5], [0.7, 1.2, 0.9]]), (1,))]
+    t["amax"] = [_S("all", _distinct(r, (2, 3))), _S("dim", _distinct(r, (2, 3, 4)), (1,), True)]
+    t["amin"] = t["amax"]
+    t["cumsum"] = [_S("dim1", x234, 1), _S("neg", x23, -1)]
+    t["cumprod"] = [_S("dim1", _away(r, (2, 3)), 1)]
+    t["mean"] = [_S("all", x23), _S("dim", x234, (1, 2), True)]
+    t["var"] = [_S("all", x23), _S("dim", x234, (1,)), _S("pop", x234, (2,), correction=0, keepdim=True)]
+    t["std"] = [_S("all", x23), _S("dim", x234, (1,))]
+    t["var_mean"] = [_S("dim", x234, (1,))]
+    t["std_mean"] = [_S("dim", x234, (2,))]
+    t["logsumexp"] = [_S("dim", x234, (1,)), _S("keep", x23, (0,), True)]
+    t["softmax"] = [_S("last", x234, -1), _S("first", x23, 0)]
+    t["log_softmax"] = [_S("last", x234, -1), _S("first", x23, 0)]
+    t["max"] = [_S("all", _distinct(r, (2, 3)))]
+    t["min"] = [_S("all", _distinct(r, (2, 3)))]
+    t["max_dim"] = [_S("dim", _distinct(r, (2, 3, 4)), 1), _S("keep", _distinct(r, (2, 3)), 0, True)]
+    t["min_dim"] = t["max_dim"]
+    # linear algebra
+    t["bmm"] = [_S("batch", _u(r, (2, 2, 3)), _u(r, (2, 3, 2)))]
+    t["matmul"] = [_S("mm", _u(r, (2, 3)), _u(r, (3, 2))), _S("vv", _u(r, (3,)), _u(r, (3,))),
+                   _S("mv", _u(r, (2, 3)), _u(r, (3,))), _S("vm", _u(r, (3,)), _u(r, (3, 2))),
+                   _S("bcast", _u(r, (2, 2, 3)), _u(r, (3, 2))), _S("bcast2", _u(r, (1, 2, 3)), _u(r, (2, 3, 2)))]
+    t["mm"] = [_S("plain", _u(r, (2, 3)), _u(r, (3, 2))), _S("transposed", _u(r, (3, 2)).T, _u(r, (3, 2)))]
+    t["mv"] = [_S("plain", _u(r, (2, 3)), _u(r, (3,)))]
+    t["dot"] = [_S("plain", _u(r, (4,)), _u(r, (4,)))]
+    t["outer"] = [_S("plain", _u(r, (3,)), _u(r, (2,)))]
+    t["addmm"] = [_S("plain", _u(r, (2, 2)), _u(r, (2, 3)), _u(r, (3, 2))),
+                  _S("scaled", _u(r, (2,)), _u(r, (2, 3)), _u(r, (3, 2)), beta=0.5, alpha=2.0)]
+    t["einsum"] = [_S("mm", "ij,jk->ik", [_u(r, (2, 3)), _u(r, (3, 2))]),
+                   _S("trace", "ii->", [_u(r, (3, 3))]), _S("batch", "bij,bjk->bik", [_u(r, (2, 2, 3)), _u(r, (2, 3, 2))])]
+    # shape family
+    t["cat"] = [_S("dim0", [_u(r, (2, 3)), _u(r, (1, 3))], 0), _S("dim1", [_u(r, (2, 3)), _u(r, (2, 2))], 1)]
+    t["stack"] = [_S("new", [_u(r, (2, 3)), _u(r, (2, 3))], 1)]
+    t["flip"] = [_S("dims", x234, (0, 2))]
+    t["roll"] = [_S("dim", x234, (1,), (2,)), _S("flat", x23, (2,))]
+    t["repeat"] = [_S("tile", x23, (2, 1, 2))]
+    t["tril"] = [_S("main", _u(r, (3, 3))), _S("offset", x234, -1)]
+    t["triu"] = [_S("main", _u(r, (3, 3))), _S("offset", x234, 1)]
+    t["tril_"] = t["tril"][:1]
+    t["triu_"] = t["triu"][:1]
+    # indexing
+    idx = np.array([[0, 2, 1], [1, 0, 0]])
+    perm = np.array([[2, 0, 1], [0, 1, 2]])   # no repeats per row: scatter_ is then well defined
+    t["gather"] = [_S("dim1", _u(r, (2, 3)), 1, idx), _S("dim0", _u(r, (2, 3)), 0, np.array([[1, 0, 1]]))]
+    t["scatter"] = [_S("src", _u(r, (2, 3)), 1, perm, _u(r, (2, 3))), _S("value", _u(r, (2, 3)), 1, perm[:, :2], value=0.5)]
+    t["scatter_"] = t["scatter"]
+    t["scatter_add"] = [_S("repeats", _u(r, (2, 3)), 1, idx, _u(r, (2, 3))),
+                        _S("bigger_src", _u(r, (2, 3)), 1, idx[:, :2], _u(r, (2, 4)))]
+    t["scatter_add_"] = t["scatter_add"][:1]
+    t["index_select"] = [_S("dim1", _u(r, (2, 3)), 1, np.array([2, 0, 2]))]
+    t["index_add"] = [_S("dim0", _u(r, (3, 2)), 0, np.array([0, 2, 0, 1]), _u(r, (4, 2))),
+                      _S("alpha", _u(r, (3, 2)), 1, np.array([1, 1]), _u(r, (3, 2)), alpha=2.0)]
+    t["index_add_"] = t["index_add"]
+    mask = np.array([[True, False, True], [False, False, True]])
+    t["masked_fill"] = [_S("mask", _u(r, (2, 3)), mask, 0.5), _S("bcast", _u(r, (2, 3)), mask[0], -1.0)]
+    t["masked_fill_"] = t["masked_fill"]
+    t["masked_select"] = [_S("mask", _u(r, (2, 3)), mask)]
+    t["index"] = [_S("rows", _u(r, (3, 2)), [np.array([2, 0, 2])]),
+                  _S("pairs", _u(r, (3, 4)), [np.array([0, 2]), np.array([1, 3])]),
+                  _S("mask", _u(r, (2, 3)), [mask])]
+    t["index_put"] = [_S("rows", _u(r, (3, 2)), [np.array([2, 0])], _u(r, (2, 2))),
+                      _S("acc", _u(r, (3, 2)), [np.array([2, 2])], _u(r, (2, 2)), True)]
+    t["index_put_"] = t["index_put"]
+    t["sort"] = [_S("last", _distinct(r, (2, 3))), _S("desc", _distinct(r, (3, 2)), 0, True)]
+    t["topk"] = [_S("two", _distinct(r, (2, 4)), 2), _S("smallest", _distinct(r, (3, 2)), 1, 0, False)]
+    return t
+
+
+def sample_inputs(op_name, dtype=None, *, rng=None):
+    """Samples for one operator (an empty list when none are known)."""
+    from ember.ops.elementwise import BINARY, UNARY
+    rng = rng if rng is not None else np.random.default_rng(0)
+    base = op_name[:-1] if op_name.endswith("_") else op_name
+    table = _samples_table(rng)
+    if op_name in table:
+        return table[op_name]
+    if base in UNARY:
+        return _unary_samples(op_name, rng)
+    if base in BINARY or base == "div":
+        return _binary_samples(op_name, rng)
+    return []
