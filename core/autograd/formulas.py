@@ -87,16 +87,23 @@ def _binary(name, save, fn):
 
 derivative("add", save=(), linear=("self", "other"))(lambda g, a, b: (g, g))
 derivative("sub", save=(), linear=("self", "other"))(lambda g, a, b: (g, E.neg(g)))
-_binary("mul", ("self", "other"), lambda g, a, b: (g * b if _is_t(a) else None, g * a if _is_t(b) else None))
+def _has(x):
+    """A value the formula may compute with: a saved tensor or a Python number (not a stand-in)."""
+    return not isinstance(x, TensorInfo)
+
+
+_MUL_SAVE = {"self": ("other",), "other": ("self",)}
+_binary("mul", _MUL_SAVE, lambda g, a, b: (g * b if _is_t(a) and _has(b) else None,
+                                           g * a if _is_t(b) and _has(a) else None))
 
 
 def _div(g, a, b):
     ga = g / b if _is_t(a) else None
-    gb = E.neg(g) * a / (b * b) if _is_t(b) else None
+    gb = E.neg(g) * a / (b * b) if _is_t(b) and _has(a) else None
     return ga, gb
 
 
-_binary("true_divide", ("self", "other"), _div)
+_binary("true_divide", {"self": ("other",), "other": ("self", "other")}, _div)
 _binary("remainder", ("self", "other"),
         lambda g, a, b: (g, E.neg(g) * E.floor_divide(a, b) if _is_t(b) else None))
 _binary("fmod", ("self", "other"),
@@ -319,10 +326,11 @@ derivative("cumprod", save=("self", "result"))(_cumprod)
 # -- linear algebra -------------------------------------------------------------------------
 
 def _bmm(g, a, b):
-    return L.bmm(g, V.transpose(b, 1, 2)), L.bmm(V.transpose(a, 1, 2), g)
+    return (L.bmm(g, V.transpose(b, 1, 2)) if _has(b) else None,
+            L.bmm(V.transpose(a, 1, 2), g) if _has(a) else None)
 
 
-derivative("bmm", save=("self", "mat2"),
+derivative("bmm", save={"self": ("mat2",), "mat2": ("self",)},
            jvp=lambda t, a, b, result=None: _bilinear(L.bmm, t, a, b))(_bmm)
 
 
@@ -338,48 +346,61 @@ def _bilinear(f, tans, a, b):
 
 
 def _mm(g, a, b):
-    return L.mm(g, V.t(b)), L.mm(V.t(a), g)
+    return L.mm(g, V.t(b)) if _has(b) else None, L.mm(V.t(a), g) if _has(a) else None
 
 
-derivative("mm", save=("self", "mat2"), jvp=lambda t, a, b, result=None: _bilinear(L.mm, t, a, b))(_mm)
+derivative("mm", save={"self": ("mat2",), "mat2": ("self",)}, jvp=lambda t, a, b, result=None: _bilinear(L.mm, t, a, b))(_mm)
 
 
 def _matmul(g, a, b):
     na, nb = a.ndim, b.ndim
     if na == 1 and nb == 1:
-        return g * b, g * a
-    a2 = V.unsqueeze(a, 0) if na == 1 else a
-    b2 = V.unsqueeze(b, 1) if nb == 1 else b
+        return (g * b if _has(b) else None), (g * a if _has(a) else None)
+    a2 = V.unsqueeze(a, 0) if na == 1 and _has(a) else a
+    b2 = V.unsqueeze(b, 1) if nb == 1 and _has(b) else b
+    if not _has(a):
+        a2 = a if na != 1 else _InfoShape((1,) + a._shape)
+    if not _has(b):
+        b2 = b if nb != 1 else _InfoShape(b._shape + (1,))
     g2 = g
     if na == 1:
         g2 = V.unsqueeze(g2, -2)
     if nb == 1:
         g2 = V.unsqueeze(g2, -1)
-    ga = L.matmul(g2, V.transpose(b2, -1, -2))
-    gb = L.matmul(V.transpose(a2, -1, -2), g2)
     from .graph import sum_to
-    ga = sum_to(ga, a2._shape)
-    gb = sum_to(gb, b2._shape)
-    return V.reshape(ga, a._shape), V.reshape(gb, b._shape)
+    ga = gb = None
+    if _has(b):
+        ga = V.reshape(sum_to(L.matmul(g2, V.transpose(b2, -1, -2)), a2._shape), a._shape)
+    if _has(a):
+        gb = V.reshape(sum_to(L.matmul(V.transpose(a2, -1, -2), g2), b2._shape), b._shape)
+    return ga, gb
 
 
-derivative("matmul", save=("self", "other"),
+derivative("matmul", save={"self": ("other",), "other": ("self",)},
            jvp=lambda t, a, b, result=None: _bilinear(L.matmul, t, a, b))(_matmul)
 
 
+class _InfoShape:
+    __slots__ = ("_shape",)
+
+    def __init__(self, shape):
+        self._shape = shape
+
+
 def _dot(g, a, b):
-    return g * b, g * a
+    return (g * b if _has(b) else None), (g * a if _has(a) else None)
 
 
-derivative("dot", save=("self", "tensor"), jvp=lambda t, a, b, result=None: _bilinear(L.dot, t, a, b))(_dot)
+derivative("dot", save={"self": ("tensor",), "tensor": ("self",)}, jvp=lambda t, a, b, result=None: _bilinear(L.dot, t, a, b))(_dot)
 
 
 def _addmm(g, x, m1, m2, beta=1, alpha=1):
     gx = g * beta if beta != 1 else g
-    gm1 = L.mm(g, V.t(m2))
-    gm2 = L.mm(V.t(m1), g)
+    gm1 = L.mm(g, V.t(m2)) if _has(m2) else None
+    gm2 = L.mm(V.t(m1), g) if _has(m1) else None
     if alpha != 1:
-        gm1, gm2 = gm1 * alpha, gm2 * alpha
+        gm1 = gm1 * alpha if gm1 is not None else None
+        gm2 = gm2 * alpha if gm2 is not None else None
     return (gx if beta != 0 else None), gm1, gm2
 
 
@@ -394,7 +415,7 @@ def _addmm_jvp(tans, x, m1, m2, beta=1, alpha=1, result=None):
     return r
 
 
-derivative("addmm", save=("mat1", "mat2"), jvp=_addmm_jvp)(_addmm)
+derivative("addmm", save={"mat1": ("mat2",), "mat2": ("mat1",)}, jvp=_addmm_jvp)(_addmm)
 
 
 # -- views ----------------------------------------------------------------------------------

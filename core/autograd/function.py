@@ -101,6 +101,17 @@ class FunctionBackward(Node):
         return self.ctx._is_tensor
 
 
+_classes: dict = {}
+
+
+def _backward_class(cls):
+    """A node class named for the Function (MyFnBackward), as PyTorch names them."""
+    c = _classes.get(cls)
+    if c is None:
+        c = _classes[cls] = type(f"{cls.__name__}Backward", (FunctionBackward,), {"__slots__": ()})
+    return c
+
+
 class Function:
     """Subclass with static forward(ctx, *args) and backward(ctx, *grads); call Subclass.apply(*args)."""
 
@@ -130,7 +141,7 @@ class Function:
         outs = (out,) if single else out
         out_info = tuple(TensorInfo(o) if isinstance(o, Tensor) and o._dtype.is_floating_point
                          and id(o) not in ctx._non_diff else None for o in outs)
-        node = FunctionBackward(edges, cls, ctx, in_info, out_info)
+        node = _backward_class(cls)(edges, cls, ctx, in_info, out_info)
         new = []
         for k, o in enumerate(outs):
             if out_info[k] is None:

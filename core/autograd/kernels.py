@@ -73,7 +73,7 @@ class _Plan:
     """Per-operator facts the entry needs, computed once."""
 
     __slots__ = ("op", "fn", "tpos", "names", "save_pos", "want_result", "multi", "inplace", "is_view",
-                 "formula", "opname", "base_fn", "node_cls")
+                 "formula", "opname", "base_fn", "node_cls", "save_if")
 
     def __init__(self, op, formula):
         self.op = op
@@ -83,6 +83,16 @@ class _Plan:
         self.names = tuple(a.name for a in args)
         save = formula.save if formula is not None else None
         self.save_pos = frozenset(i for i, _ in self.tpos if save is None or self.names[i] in save)
+        # save_if: position -> edge indices of the arguments whose gradient needs it
+        self.save_if = None
+        if isinstance(save, dict):
+            edge_index = {}
+            k = 0
+            for i, is_list in self.tpos:
+                edge_index[self.names[i]] = k
+                k += 1
+            self.save_if = {self.names.index(n): tuple(edge_index[c] for c in conds)
+                            for n, conds in save.items() if n != "result" and conds is not None}
         self.want_result = save is not None and "result" in save
         r = op.schema.returns.strip()
         self.multi = r.startswith("(") or r.endswith("[]")
@@ -144,9 +154,14 @@ def _formula_entry(plan):
     return entry
 
 
-def _saved_args(plan, args):
+def _saved_args(plan, args, edges):
     saved, keep = [], []
     sp = plan.save_pos
+    if plan.save_if is not None:
+        sp = set(sp)
+        for i, conds in plan.save_if.items():
+            if not any(edges[c] is not None for c in conds):
+                sp.discard(i)
     for i, is_list in plan.tpos:
         a = args[i]
         if i in sp:
@@ -170,7 +185,7 @@ def _saved_args(plan, args):
 
 
 def _record(plan, args, out, edges, infos, self_override=None):
-    sargs, keep = _saved_args(plan, args if self_override is None else (self_override,) + tuple(args[1:]))
+    sargs, keep = _saved_args(plan, args if self_override is None else (self_override,) + tuple(args[1:]), edges)
     outs = out if plan.multi else (out,)
     out_info = tuple(TensorInfo(o) if isinstance(o, Tensor) and o._dtype.is_floating_point else None
                      for o in outs)
@@ -226,7 +241,8 @@ def _inplace(plan, args, edges, infos, need, tan):
             if bm is not None and bm.requires_grad and bm.grad_fn is None and bm.base is None:
                 raise _view_of_leaf_error(opname)
     old_self = None
-    if (need and 0 in plan.save_pos) or tan:
+    if (need and 0 in plan.save_pos and (plan.save_if is None or 0 not in plan.save_if
+                                         or any(edges[c] is not None for c in plan.save_if[0]))) or tan:
         from ..ops.creation import clone
         old_self = clone(self)  # the value before the change, with self's history, for the formula
     out = below(plan.fn, args)

@@ -18,7 +18,10 @@ where an argument gets no gradient; a list for a ``Tensor[]`` argument).
   reads. Tensor arguments not named arrive as shape-only stand-ins
   (``.shape``, ``.dtype``, ``.device``, ``.ndim``), so backward keeps no
   memory it does not need; saved tensors are checked against in-place
-  changes. ``None`` saves every tensor argument.
+  changes. ``None`` saves every tensor argument. A dict saves an argument
+  only when one of the listed arguments needs a gradient, as in PyTorch
+  (``{"self": ("other",), "other": ("self",)}`` for mul); the formula then
+  sees a stand-in for an argument whose value was not needed.
 - ``"result"`` in save passes the output as the keyword ``result=``.
 - The engine sums a gradient over broadcast dims and casts it to the input's
   dtype, so formulas may return output-shaped gradients.
@@ -44,7 +47,7 @@ class Formula:
     def __init__(self, name, fn, save, linear, elementwise, jvp):
         self.name = name
         self.fn = fn
-        self.save = None if save is None else frozenset(save)
+        self.save = None if save is None else (dict(save) if isinstance(save, dict) else frozenset(save))
         self.linear = tuple(linear) if linear else ()
         self.elementwise = elementwise
         self.jvp = jvp
