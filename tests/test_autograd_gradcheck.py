@@ -167,8 +167,6 @@ def _torch_leaves(args, kwargs):
     return out
 
 
-_COMPARED = []
-
 
 @pytest.mark.parametrize("name", [n for n in DIFF_OPS if not n.endswith("_")])
 def test_gradients_match_pytorch(name):
@@ -177,13 +175,14 @@ def test_gradients_match_pytorch(name):
     if fn is None:
         pytest.skip(f"no PyTorch function with {name}'s signature")
     rng = np.random.default_rng(4)
+    compared = 0
     for sample in sample_inputs(name, None, rng=rng):
         targs = [_torch_arg(a) for a in sample.args]
         tkw = {k: _torch_arg(v) for k, v in sample.kwargs.items()}
         try:
             tout = fn(*targs, **tkw)
-        except (TypeError, RuntimeError) as e:
-            pytest.skip(f"PyTorch's {tname} takes other arguments: {e}")
+        except (TypeError, RuntimeError):
+            continue   # PyTorch's function takes other arguments for this sample
         touts = [o for o in (tout if isinstance(tout, (tuple, list)) else (tout,))
                  if isinstance(o, torch.Tensor) and o.dtype.is_floating_point]
         weights = [np.random.default_rng(5).standard_normal(tuple(o.shape)) for o in touts]
@@ -191,8 +190,8 @@ def test_gradients_match_pytorch(name):
         tleaves = _torch_leaves(targs, tkw)
         try:
             tgrads = torch.autograd.grad(loss, tleaves, allow_unused=True)
-        except RuntimeError as e:
-            pytest.skip(f"PyTorch cannot differentiate {tname} here: {e}")
+        except RuntimeError:
+            continue   # PyTorch cannot differentiate this sample (e.g. scatter_add with a larger src)
 
         args = [_to_ember(a) for a in sample.args]
         kwargs = {k: _to_ember(v) for k, v in sample.kwargs.items()}
@@ -211,3 +210,6 @@ def test_gradients_match_pytorch(name):
                 continue
             np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-7, atol=1e-9,
                                        err_msg=f"{name}/{sample.name}: input {k}")
+        compared += 1
+    if not compared:
+        pytest.skip(f"PyTorch's {tname} takes none of the samples' arguments")
