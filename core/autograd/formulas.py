@@ -685,3 +685,44 @@ def _sort_jvp(tans, x, dim=-1, descending=False, stable=False, result=None):
 
 
 derivative("sort", save=("result",), jvp=_sort_jvp)(_sort)
+
+
+# -- composites given formulas for speed (one node instead of their decompositions' several) -------
+
+def _log_softmax(g, x, dim, dtype=None, result=None):
+    d = wrap_dim(dim, x.ndim) if x.ndim else 0
+    if not x._shape:
+        return E.mul(g, 0)
+    return g - E.exp(result) * R.sum(g, [d], True)
+
+
+def _softmax(g, x, dim, dtype=None, result=None):
+    if not x._shape:
+        return E.mul(g, 0)
+    d = wrap_dim(dim, x.ndim)
+    gy = g * result
+    return gy - result * R.sum(gy, [d], True)
+
+
+derivative("log_softmax", save=("result",))(_log_softmax)
+derivative("softmax", save=("result",))(_softmax)
+
+
+def _logsumexp(g, x, dim, keepdim=False, result=None):
+    dims = _dims(x, dim)
+    r = _expand_back(result, x, dims, keepdim)
+    return _expand_back(g, x, dims, keepdim) * E.exp(x - r)
+
+
+derivative("logsumexp", save=("self", "result"))(_logsumexp)
+
+
+def _mean(g, x, dim=None, keepdim=False, dtype=None):
+    dims = _dims(x, dim)
+    n = 1
+    for d in dims:
+        n *= x._shape[d]
+    return _expand_back(g, x, dims, keepdim) / max(n, 1) if n else _expand_back(g, x, dims, keepdim) * float("nan")
+
+
+derivative("mean", save=(), linear=("self",))(_mean)

@@ -201,6 +201,13 @@ class FormulaNode(Node):
     def name(self):
         return _node_name(self.opname)
 
+    def _unpack_result(self):
+        """The saved output(s), reattached to this node (saved detached, so node and output form no cycle)."""
+        res = self.result
+        if not self.multi:
+            return _reattach(res, self, 0, self.out_info[0])
+        return tuple(_reattach(r, self, k, info) for k, (r, info) in enumerate(zip(res, self.out_info)))
+
     def release(self):
         if self.saves:
             self.released = True
@@ -224,10 +231,31 @@ class FormulaNode(Node):
                 return [None] * len(self.edges)
         f = self.formula
         if self.result is not None:
-            r = f.fn(g, *self.args, result=self.result)
+            r = f.fn(g, *self.args, result=self._unpack_result())
         else:
             r = f.fn(g, *self.args)
         return fit_grads(r, self.in_info, len(self.edges))
+
+
+def _reattach(t, node, k, info):
+    if t is None or info is None:
+        return t
+    a = t._view(t._shape, t._strides, t._offset)
+    m = a._ag = AutogradMeta()
+    m.requires_grad = True
+    m.grad_fn = node
+    m.output_nr = k
+    a._keys |= _AG
+    return a
+
+
+def detached(t):
+    """An alias of t's data with no autograd metadata (what a node keeps of its own output)."""
+    if t is None or not hasattr(t, "_view"):
+        return t
+    a = t._view(t._shape, t._strides, t._offset)
+    a._keys &= ~_AG
+    return a
 
 
 _node_classes: dict = {}

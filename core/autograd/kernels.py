@@ -191,8 +191,9 @@ def _record(plan, args, out, edges, infos, self_override=None):
                      for o in outs)
     result = None
     if plan.want_result:
-        result = out
-        keep = keep + [o for o in outs if isinstance(o, Tensor)]
+        from .graph import detached
+        result = tuple(detached(o) for o in outs) if plan.multi else detached(out)
+        keep = keep + [r for r in (result if plan.multi else (result,)) if isinstance(r, Tensor)]
     node = plan.node_cls(edges, plan.formula, plan.opname, sargs, keep, infos, out_info, result, plan.multi)
     if plan.inplace:
         return node
