@@ -23,7 +23,7 @@ __all__ = ["AutogradMeta", "Node", "FormulaNode", "AccumulateGrad", "meta_of", "
 
 class AutogradMeta:
     __slots__ = ("requires_grad", "grad", "grad_fn", "output_nr", "acc", "hooks", "retains_grad",
-                 "base", "view_hist", "hist", "version", "fw", "fw_level", "is_view_of_leaf")
+                 "base", "view_hist", "hist", "vc", "fw", "fw_level", "is_view_of_leaf")
 
     def __init__(self):
         self.requires_grad = False
@@ -36,7 +36,7 @@ class AutogradMeta:
         self.base = None          # the tensor this one is an autograd view of
         self.view_hist = 0        # base's history counter when grad_fn was made
         self.hist = 0             # bumped whenever this tensor's history is replaced in place
-        self.version = 0          # used on storage roots only
+        self.vc = None            # version counter cell [n], on storage roots (shared by saved aliases)
         self.fw = None            # forward-mode tangent
         self.fw_level = -1
         self.is_view_of_leaf = False
@@ -54,14 +54,18 @@ def version_of(t) -> int:
     if root is None:
         root = t
     m = root._ag
-    return 0 if m is None else m.version
+    return 0 if m is None or m.vc is None else m.vc[0]
 
 
 def bump_version(t) -> None:
     root = t._base
     if root is None:
         root = t
-    meta_of(root).version += 1
+    m = meta_of(root)
+    if m.vc is None:
+        m.vc = [1]
+    else:
+        m.vc[0] += 1
 
 
 class TensorInfo:
@@ -250,11 +254,19 @@ def _reattach(t, node, k, info):
 
 
 def detached(t):
-    """An alias of t's data with no autograd metadata (what a node keeps of its own output)."""
+    """An alias of t's data sharing its version counter but not referring to t (what a node keeps of
+    its own output: referring to it would make a reference cycle through t's grad_fn)."""
     if t is None or not hasattr(t, "_view"):
         return t
+    root = t._base if t._base is not None else t
+    rm = meta_of(root)
+    if rm.vc is None:
+        rm.vc = [0]
     a = t._view(t._shape, t._strides, t._offset)
+    a._base = None
     a._keys &= ~_AG
+    m = a._ag = AutogradMeta()
+    m.vc = rm.vc
     return a
 
 
