@@ -405,3 +405,21 @@ def test_grad_flows_back_across_devices():
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
+
+
+def test_basic_index_alias_keeps_the_graph():
+    x = T(np.arange(6.0).reshape(2, 3), True)
+    y = x.t()[...]
+    assert y.grad_fn is not None
+    (y[:] * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3), 2.0))
+
+
+def test_no_grad_tensors_carry_no_autograd_key():
+    from ember.dispatch.keys import AUTOGRAD
+    x = T([1.0, 2.0])
+    for y in (x * 2, x.t(), x[0], ember.cat([x, x])):
+        assert not y._keys & AUTOGRAD.bit and y._ag is None
+    w = T([1.0, 2.0], True)
+    with ember.no_grad():
+        assert not (w * 2)._keys & AUTOGRAD.bit
