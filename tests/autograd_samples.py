@@ -194,6 +194,8 @@ def _samples_table(rng):
     t["index_put"] = [_S("rows", _u(r, (3, 2)), [np.array([2, 0])], _u(r, (2, 2))),
                       _S("acc", _u(r, (3, 2)), [np.array([2, 2])], _u(r, (2, 2)), True)]
     t["index_put_"] = t["index_put"]
+    # random: with p = 0 or in eval mode dropout is the identity, so finite differences see one function
+    t["dropout"] = [_S("p0", _u(r, (2, 3)), 0.0, True), _S("eval", _u(r, (2, 3)), 0.5, False)]
     t["sort"] = [_S("last", _distinct(r, (2, 3))), _S("desc", _distinct(r, (3, 2)), 0, True)]
     t["topk"] = [_S("two", _distinct(r, (2, 4)), 2), _S("smallest", _distinct(r, (3, 2)), 1, 0, False)]
     return t

@@ -423,3 +423,13 @@ def test_no_grad_tensors_carry_no_autograd_key():
     w = T([1.0, 2.0], True)
     with ember.no_grad():
         assert not (w * 2)._keys & AUTOGRAD.bit
+
+
+def test_dropout_gradient_is_the_scaled_mask():
+    ember.manual_seed(0)
+    x = T(np.ones((4, 50)), True)
+    y = ember.dropout(x, 0.25, True)
+    y.sum().backward()
+    keep = y.detach().numpy() != 0
+    assert 0 < keep.sum() < keep.size
+    np.testing.assert_allclose(x.grad.numpy(), keep / 0.75)

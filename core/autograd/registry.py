@@ -67,7 +67,7 @@ NONDIFFERENTIABLE = frozenset({
     "floor_divide", "trunc_divide", "floor_divide_", "trunc_divide_",
     "argmax", "argmin", "all", "any", "nonzero", "argwhere", "argsort", "one_hot",
     "empty", "full", "arange", "linspace", "eye", "philox_random", "randperm", "multinomial",
-    "bernoulli_", "uniform_", "normal_", "random_", "exponential_", "randint", "rand", "randn",
+    "bernoulli_", "bernoulli", "uniform_", "normal_", "random_", "exponential_", "randint", "rand", "randn",
     "bucketize", "searchsorted", "histc", "bincount", "unique", "equal", "allclose", "isclose",
 })
 
