@@ -14,11 +14,17 @@ from collections import namedtuple
 
 import numpy as np
 
-Sample = namedtuple("Sample", ["name", "args", "kwargs"])
+#: nograd: positions (ints) or keyword names of floating arguments that stay constant (targets,
+#: running statistics): the operator is not differentiated with respect to them.
+Sample = namedtuple("Sample", ["name", "args", "kwargs", "nograd"], defaults=((),))
 
 
 def _S(name, *args, **kwargs):
     return Sample(name, args, kwargs)
+
+
+def _C(name, nograd, *args, **kwargs):
+    return Sample(name, args, kwargs, tuple(nograd))
 
 
 def _u(rng, shape, lo=-1.0, hi=1.0):
@@ -198,6 +204,52 @@ def _samples_table(rng):
     t["dropout"] = [_S("p0", _u(r, (2, 3)), 0.0, True), _S("eval", _u(r, (2, 3)), 0.5, False)]
     t["sort"] = [_S("last", _distinct(r, (2, 3))), _S("desc", _distinct(r, (3, 2)), 0, True)]
     t["topk"] = [_S("two", _distinct(r, (2, 4)), 2), _S("smallest", _distinct(r, (3, 2)), 1, 0, False)]
+    t.update(_nn_samples(r))
+    return t
+
+
+def _nn_samples(r):
+    """The nn family (core/ops/nn.py)."""
+    t = {}
+    img = _u(r, (1, 2, 4, 4))
+    t["constant_pad_nd"] = [_S("pad", _u(r, (2, 3)), (1, 2), 0.5), _S("pad2d", img, (1, 0, 0, 1))]
+    t["im2col"] = [_S("k2", _u(r, (1, 2, 3, 3)), (2, 2))]
+    t["col2im"] = [_S("k2", _u(r, (1, 8, 4)), (3, 3), (2, 2))]
+    t["conv2d"] = [_S("bias", img, _u(r, (3, 2, 2, 2)), _u(r, (3,)), (1, 1), (1, 1)),
+                   _S("stride_groups", _u(r, (1, 2, 5, 5)), _u(r, (2, 1, 3, 3)), None, (2, 2), (0, 0), (1, 1), 2)]
+    t["conv1d"] = [_S("bias", _u(r, (2, 2, 5)), _u(r, (3, 2, 2)), _u(r, (3,)), (1,), (1,))]
+    t["max_pool2d_with_indices"] = [_S("k2", _distinct(r, (1, 2, 4, 4)), (2, 2))]
+    t["max_pool2d"] = [_S("k2", _distinct(r, (1, 2, 4, 4)), (2, 2)),
+                       _S("stride1", _distinct(r, (1, 1, 4, 4)), (3, 3), (1, 1), (1, 1))]
+    t["avg_pool2d"] = [_S("k2", img, (2, 2)), _S("pad", img, (3, 3), (2, 2), (1, 1))]
+    t["adaptive_avg_pool2d"] = [_S("out3", _u(r, (1, 2, 5, 5)), (3, 2))]
+    t["layer_norm"] = [_S("affine", _u(r, (2, 3, 4)), (4,), _u(r, (4,)), _u(r, (4,))),
+                       _S("plain", _u(r, (2, 3, 4)), (3, 4))]
+    t["group_norm"] = [_S("affine", _u(r, (2, 4, 3)), 2, _u(r, (4,)), _u(r, (4,)))]
+    t["batch_norm"] = [_C("eval", (1, 2), _u(r, (3, 2, 2)), _u(r, (2,)), _u(r, (2,), 0.5, 1.5),
+                          _u(r, (2,)), _u(r, (2,)), False),
+                       _S("train", _u(r, (4, 2, 2)), None, None, _u(r, (2,)), _u(r, (2,)), True)]
+    t["embedding"] = [_S("rows", _u(r, (5, 3)), np.array([[0, 4], [4, 2]]))]
+    t["relu"] = [_S("2d", _away(r, (2, 3)))]
+    t["gelu"] = [_S("exact", _u(r, (2, 3), -2, 2)), _S("tanh", _u(r, (2, 3), -2, 2), "tanh")]
+    t["silu"] = [_S("2d", _u(r, (2, 3), -2, 2))]
+    t["mse_loss"] = [_S("mean", _u(r, (2, 3)), _u(r, (2, 3))), _S("none", _u(r, (2, 3)), _u(r, (2, 3)), "none")]
+    t["l1_loss"] = [_S("sum", _u(r, (2, 3)), _u(r, (2, 3)) + 2.5, "sum")]
+    t["binary_cross_entropy"] = [_C("mean", (1,), _u(r, (2, 3), 0.2, 0.8), _u(r, (2, 3), 0.0, 1.0)),
+                                 _C("weight", (1, 2), _u(r, (2, 3), 0.2, 0.8), _u(r, (2, 3), 0.0, 1.0),
+                                    _u(r, (3,), 0.5, 1.5), "sum")]
+    t["binary_cross_entropy_with_logits"] = [
+        _C("mean", (1,), _u(r, (2, 3), -2, 2), _u(r, (2, 3), 0.0, 1.0)),
+        _C("pos_weight", (1, 3), _u(r, (2, 3), -2, 2), _u(r, (2, 3), 0.0, 1.0), None, _u(r, (3,), 0.5, 2.0))]
+    labels = np.array([2, 0, 1, 2])
+    t["nll_loss"] = [_S("mean", _u(r, (4, 3)), labels), _C("weight", (2,), _u(r, (4, 3)), labels, _u(r, (3,), 0.5, 1.5))]
+    t["cross_entropy"] = [_S("mean", _u(r, (4, 3)), labels),
+                          _C("smooth", (2,), _u(r, (4, 3)), labels, _u(r, (3,), 0.5, 1.5), "sum", -100, 0.1),
+                          _S("probs", _u(r, (4, 3)), _u(r, (4, 3), 0.0, 1.0) / 1.5)]
+    t["cross_entropy_backward"] = [_S("mean", np.asarray(0.7), _u(r, (4, 3)), labels)]
+    t["scaled_dot_product_attention"] = [_S("plain", _u(r, (2, 3, 4)), _u(r, (2, 5, 4)), _u(r, (2, 5, 2))),
+                                         _S("causal", _u(r, (1, 3, 4)), _u(r, (1, 3, 4)), _u(r, (1, 3, 2)),
+                                            None, 0.0, True)]
     return t
 
 

@@ -72,9 +72,19 @@ def _call(name, args, kwargs):
     return fn(*args, **kwargs)
 
 
+def _nograd(sample):
+    return getattr(sample, "nograd", ())
+
+
+def _ember_args(sample):
+    ng = _nograd(sample)
+    args = [_to_ember(a, i not in ng) for i, a in enumerate(sample.args)]
+    kwargs = {k: _to_ember(v, k not in ng) for k, v in sample.kwargs.items()}
+    return args, kwargs
+
+
 def _case(name, sample):
-    args = [_to_ember(a) for a in sample.args]
-    kwargs = {k: _to_ember(v) for k, v in sample.kwargs.items()}
+    args, kwargs = _ember_args(sample)
     flat = _flat_inputs(args)
 
     def f(*xs):
@@ -146,15 +156,20 @@ torch = pytest.importorskip("torch")
 _TORCH_NAME = {"max_dim": "max", "min_dim": "min", "true_divide": "true_divide", "_to_copy": None,
                "slice": None, "index": None, "index_put": "index_put", "einsum": None, "as_strided": "as_strided",
                "scatter_": None, "scatter_add_": None, "index_add_": None, "masked_fill_": None,
-               "index_put_": None, "clamp_": None, "tril_": None, "triu_": None, "copy_": None, "fill_": None}
+               "index_put_": None, "clamp_": None, "tril_": None, "triu_": None, "copy_": None, "fill_": None,
+               # argument orders that differ from PyTorch's functions
+               "batch_norm": None, "im2col": None, "col2im": None, "cross_entropy_backward": None,
+               "nll_loss": None, "binary_cross_entropy": None, "binary_cross_entropy_with_logits": None,
+               "cross_entropy": None, "mse_loss": None, "l1_loss": None, "dropout": None,
+               "max_pool2d_with_indices": None, "avg_pool2d": None, "gelu": None}
 
 
-def _torch_arg(a):
+def _torch_arg(a, grad=True):
     if isinstance(a, np.ndarray):
         t = torch.tensor(a.astype(np.float64) if a.dtype.kind == "f" else a)
-        return t.requires_grad_(True) if a.dtype.kind == "f" else t
+        return t.requires_grad_(True) if a.dtype.kind == "f" and grad else t
     if isinstance(a, list) and a and isinstance(a[0], np.ndarray):
-        return [_torch_arg(x) for x in a]
+        return [_torch_arg(x, grad) for x in a]
     return a
 
 
@@ -172,13 +187,16 @@ def _torch_leaves(args, kwargs):
 def test_gradients_match_pytorch(name):
     tname = _TORCH_NAME.get(name, name)
     fn = getattr(torch, tname, None) if tname else None
+    if fn is None and tname:
+        fn = getattr(torch.nn.functional, tname, None)
     if fn is None:
         pytest.skip(f"no PyTorch function with {name}'s signature")
     rng = np.random.default_rng(4)
     compared = 0
     for sample in sample_inputs(name, None, rng=rng):
-        targs = [_torch_arg(a) for a in sample.args]
-        tkw = {k: _torch_arg(v) for k, v in sample.kwargs.items()}
+        ng = _nograd(sample)
+        targs = [_torch_arg(a, i not in ng) for i, a in enumerate(sample.args)]
+        tkw = {k: _torch_arg(v, k not in ng) for k, v in sample.kwargs.items()}
         try:
             tout = fn(*targs, **tkw)
         except (TypeError, RuntimeError):
@@ -193,8 +211,7 @@ def test_gradients_match_pytorch(name):
         except RuntimeError:
             continue   # PyTorch cannot differentiate this sample (e.g. scatter_add with a larger src)
 
-        args = [_to_ember(a) for a in sample.args]
-        kwargs = {k: _to_ember(v) for k, v in sample.kwargs.items()}
+        args, kwargs = _ember_args(sample)
         out = _call(name, args, kwargs)
         outs = [o for o in (out if isinstance(out, (tuple, list)) else (out,))
                 if isinstance(o, ember.Tensor) and o.dtype.is_floating_point]
