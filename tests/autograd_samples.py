@@ -245,7 +245,7 @@ def _nn_samples(r):
     t["nll_loss"] = [_S("mean", _u(r, (4, 3)), labels), _C("weight", (2,), _u(r, (4, 3)), labels, _u(r, (3,), 0.5, 1.5))]
     t["cross_entropy"] = [_S("mean", _u(r, (4, 3)), labels),
                           _C("smooth", (2,), _u(r, (4, 3)), labels, _u(r, (3,), 0.5, 1.5), "sum", -100, 0.1),
-                          _S("probs", _u(r, (4, 3)), _u(r, (4, 3), 0.0, 1.0) / 1.5)]
+                          _C("probs", (1,), _u(r, (4, 3)), _u(r, (4, 3), 0.0, 1.0) / 1.5)]
     t["cross_entropy_backward"] = [_S("mean", np.asarray(0.7), _u(r, (4, 3)), labels)]
     t["scaled_dot_product_attention"] = [_S("plain", _u(r, (2, 3, 4)), _u(r, (2, 5, 4)), _u(r, (2, 5, 2))),
                                          _S("causal", _u(r, (1, 3, 4)), _u(r, (1, 3, 4)), _u(r, (1, 3, 2)),

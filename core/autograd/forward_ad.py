@@ -172,8 +172,11 @@ def _linear(plan, args, tans):
         else:
             t = tans[k]
             k += 1
-            if plan.names[i] in plan.formula.linear and isinstance(a, Tensor):
-                args[i] = t if t is not None else _zeros(a)
+            if plan.names[i] in plan.formula.linear:
+                if isinstance(a, Tensor):
+                    args[i] = t if t is not None else _zeros(a)
+                elif isinstance(a, (int, float)) and not isinstance(a, bool):
+                    args[i] = 0   # a number in a tensor position is a constant: its tangent is zero
     return plan.base_fn(*args)
 
 
