@@ -266,3 +266,86 @@ def sample_inputs(op_name, dtype=None, *, rng=None):
     if base in BINARY or base == "div":
         return _binary_samples(op_name, rng)
     return []
+
+
+# -- turning samples into Ember calls (shared by the tests/test_autograd_*.py sweeps) ------------
+
+import ember  # noqa: E402
+from ember.autograd import NONDIFFERENTIABLE  # noqa: E402
+from ember.dispatch import registry  # noqa: E402
+
+
+def _differentiable_ops():
+    out = []
+    for name, op in sorted(registry.items()):
+        if name in NONDIFFERENTIABLE or not any(a.is_tensor for a in op.schema.arguments):
+            continue
+        out.append(name)
+    return out
+
+
+DIFF_OPS = _differentiable_ops()
+
+
+def _to_ember(a, grad=True):
+    if isinstance(a, np.ndarray):
+        if a.dtype.kind == "f":
+            return ember.tensor(a.astype(np.float64), requires_grad=grad)
+        if a.dtype.kind == "b":
+            return ember.tensor(a)
+        return ember.tensor(a.astype(np.int64))
+    if isinstance(a, list) and a and any(isinstance(x, np.ndarray) for x in a):
+        return [_to_ember(x, grad) for x in a]
+    return a
+
+
+def _flat_inputs(args):
+    """The differentiable tensors among args (lists flattened), for gradcheck's input tuple."""
+    out = []
+    for a in args:
+        if isinstance(a, list):
+            out.extend(x for x in a if isinstance(x, ember.Tensor) and x.requires_grad)
+        elif isinstance(a, ember.Tensor) and a.requires_grad:
+            out.append(a)
+    return out
+
+
+def _rebuild(args, flat):
+    """args with their differentiable tensors replaced, in order, by flat."""
+    it = iter(flat)
+    out = []
+    for a in args:
+        if isinstance(a, list):
+            out.append([next(it) if isinstance(x, ember.Tensor) and x.requires_grad else x for x in a])
+        elif isinstance(a, ember.Tensor) and a.requires_grad:
+            out.append(next(it))
+        else:
+            out.append(a)
+    return out
+
+
+def _call(name, args, kwargs):
+    fn = registry[name].fn
+    if name.endswith("_"):  # in place: on a clone, never on the leaf itself
+        args = [args[0].clone()] + list(args[1:])
+    return fn(*args, **kwargs)
+
+
+def _nograd(sample):
+    return getattr(sample, "nograd", ())
+
+
+def _ember_args(sample):
+    ng = _nograd(sample)
+    args = [_to_ember(a, i not in ng) for i, a in enumerate(sample.args)]
+    kwargs = {k: _to_ember(v, k not in ng) for k, v in sample.kwargs.items()}
+    return args, kwargs
+
+
+def _case(name, sample):
+    args, kwargs = _ember_args(sample)
+    flat = _flat_inputs(args)
+
+    def f(*xs):
+        return _call(name, _rebuild(args, xs), kwargs)
+    return f, flat
