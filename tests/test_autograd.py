@@ -433,3 +433,20 @@ def test_dropout_gradient_is_the_scaled_mask():
     keep = y.detach().numpy() != 0
     assert 0 < keep.sum() < keep.size
     np.testing.assert_allclose(x.grad.numpy(), keep / 0.75)
+
+
+def test_views_and_inplace_survive_gradcheck_and_double_backward():
+    def f(x):
+        y = x * 1
+        y[0] = y[0].exp()
+        y[:, 1].mul_(x[:, 0])
+        return (y ** 2).sum(0)
+
+    def g(x):
+        z = ember.zeros(4, 2, dtype=ember.float64)
+        z[1:4] = x.exp()
+        z.t()[0].add_(1)
+        return z.sin()
+    x = T(np.random.default_rng(6).uniform(0.2, 1.0, (3, 2)), True)
+    assert gradcheck(f, (x,)) and gradgradcheck(f, (x,))
+    assert gradcheck(g, (x,)) and gradgradcheck(g, (x,))
