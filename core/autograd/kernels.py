@@ -14,7 +14,7 @@ from .._tensor import Tensor
 from ..dispatch.keys import AUTOGRAD
 from ..dispatch.operator import registry, state
 from . import forward_state as FW
-from .graph import FormulaNode, TensorInfo, bump_version, edge_of, meta_of, rebase
+from .graph import AutogradMeta, TensorInfo, bump_version, detached, edge_of, meta_of, rebase
 from .registry import FORMULAS, NONDIFFERENTIABLE
 
 _AG = AUTOGRAD.bit
@@ -191,7 +191,6 @@ def _record(plan, args, out, edges, infos, self_override=None):
                      for o in outs)
     result = None
     if plan.want_result:
-        from .graph import detached
         result = tuple(detached(o) for o in outs) if plan.multi else detached(out)
         keep = keep + [r for r in (result if plan.multi else (result,)) if isinstance(r, Tensor)]
     node = plan.node_cls(edges, plan.formula, plan.opname, sargs, keep, infos, out_info, result, plan.multi)
@@ -207,7 +206,7 @@ def _record(plan, args, out, edges, infos, self_override=None):
             continue
         m = o._ag
         if m is None:
-            m = o._ag = _new_meta()
+            m = o._ag = AutogradMeta()
         m.requires_grad = True
         m.grad_fn = node
         m.output_nr = k
@@ -216,11 +215,6 @@ def _record(plan, args, out, edges, infos, self_override=None):
             m.base = base
             m.view_hist = meta_of(base).hist
     return node
-
-
-def _new_meta():
-    from .graph import AutogradMeta
-    return AutogradMeta()
 
 
 def _inplace(plan, args, edges, infos, need, tan):
