@@ -450,3 +450,26 @@ def test_views_and_inplace_survive_gradcheck_and_double_backward():
     x = T(np.random.default_rng(6).uniform(0.2, 1.0, (3, 2)), True)
     assert gradcheck(f, (x,)) and gradgradcheck(f, (x,))
     assert gradcheck(g, (x,)) and gradgradcheck(g, (x,))
+
+
+def test_backward_inputs_accumulates_only_there():
+    x, w = T([1.0, 2.0], True), T([3.0, 4.0], True)
+    h = x * w
+    y = (h * h).sum()
+    y.backward(inputs=[w], retain_graph=True)
+    assert x.grad is None
+    np.testing.assert_allclose(w.grad.numpy(), [6.0, 32.0])
+    y.backward(inputs=[h])
+    np.testing.assert_allclose(h.grad.numpy(), [6.0, 16.0])
+
+
+def test_requires_grad_flag_rules():
+    x = T([1.0], True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad_(False)
+    z = T([1.0])
+    z.requires_grad = True
+    assert z.requires_grad and z.is_leaf
+    z.requires_grad = False
+    assert not (z * 2).requires_grad
