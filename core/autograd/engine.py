@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 
 from .grad_mode import is_grad_enabled, _set
 from .graph import AccumulateGrad, edge_of
@@ -16,6 +15,10 @@ def _add(a, b):
     if b is None:
         return a
     return a + b
+
+
+def _seq_key(n):
+    return n.seq
 
 
 def _collect(roots):
@@ -105,15 +108,15 @@ def _run(root_edges, root_grads, retain_graph, create_graph, inputs, accumulate)
         if buf is None:
             buf = buffers[node] = {}
         buf[nr] = _add(buf.get(nr), g)
-    ready = []
-    for n in roots:
-        if deps[n] == 0:
-            heapq.heappush(ready, (-n.seq, id(n), n))
+    # Every edge leads from a node to one made before it (a lower seq), so descending seq is a
+    # topological order of the reachable graph.
+    order = sorted(deps, key=_seq_key, reverse=True)
     user_grads = set(id(g) for g in root_grads)
     stored = set()
-    while ready:
-        _, _, node = heapq.heappop(ready)
-        buf = buffers.pop(node, {})
+    for node in order:
+        buf = buffers.pop(node, None)
+        if buf is None:
+            continue
         if node.pre_hooks:
             for nr, hooks in node.pre_hooks.items():
                 for h in list(hooks):
@@ -124,36 +127,30 @@ def _run(root_edges, root_grads, retain_graph, create_graph, inputs, accumulate)
             for nr, g in buf.items():
                 for i in capture.get((node, nr), ()):
                     results[i] = g
-        run = need is None or (node in need and not (isinstance(node, AccumulateGrad)))
-        if isinstance(node, AccumulateGrad):
+        if node.__class__ is AccumulateGrad:
             if inputs is None or (accumulate and node in targets):
                 _accumulate(node, buf.get(0), create_graph, user_grads, stored)
-            outs = []
-        elif run:
-            grads = [buf.get(i) for i in range(node.nout)]
-            outs = node.apply(grads) if any(g is not None for g in grads) else [None] * len(node.edges)
-            if node.post_hooks:
-                for h in node.post_hooks:
-                    r = h(outs, grads)
-                    if r is not None:
-                        outs = list(r)
-            if not retain_graph:
-                node.release()
-        else:
-            outs = [None] * len(node.edges)
+            continue
+        if need is not None and node not in need:
+            continue
+        grads = [buf.get(i) for i in range(node.nout)]
+        outs = node.apply(grads)
+        if node.post_hooks:
+            for h in node.post_hooks:
+                r = h(outs, grads)
+                if r is not None:
+                    outs = list(r)
+        if not retain_graph:
+            node.release()
         for e, g in zip(node.edges, outs):
-            if e is None:
+            if e is None or g is None:
                 continue
             c, nr = e
-            if g is not None:
-                b = buffers.get(c)
-                if b is None:
-                    b = buffers[c] = {}
+            b = buffers.get(c)
+            if b is None:
+                buffers[c] = {nr: g}
+            else:
                 b[nr] = _add(b.get(nr), g)
-            d = deps[c] - 1
-            deps[c] = d
-            if d == 0:
-                heapq.heappush(ready, (-c.seq, id(c), c))
     return results
 
 

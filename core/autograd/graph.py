@@ -328,12 +328,11 @@ def sum_to(g, shape):
     lead = len(gs) - len(shape)
     if lead < 0:  # a gradient smaller than its input: broadcast (e.g. a 0-d grad of a sum)
         return expand(g, shape)
-    dims = list(range(lead))
-    for i, n in enumerate(shape):
-        if n == 1 and gs[lead + i] != 1:
-            dims.append(lead + i)
-    if dims:
-        g = _sum(g, dims, True)
+    inner = [lead + i for i, n in enumerate(shape) if n == 1 and gs[lead + i] != 1]
+    if inner:
+        g = _sum(g, inner, True)
+    if lead:
+        g = _sum(g, list(range(lead)), False)  # no keepdim: no reshape (and no view) afterwards
     if g._shape != shape:
         g = reshape(g, shape)
     return g
