@@ -247,6 +247,9 @@ def _nn_samples(r):
                           _C("smooth", (2,), _u(r, (4, 3)), labels, _u(r, (3,), 0.5, 1.5), "sum", -100, 0.1),
                           _C("probs", (1,), _u(r, (4, 3)), _u(r, (4, 3), 0.0, 1.0) / 1.5)]
     t["cross_entropy_backward"] = [_S("mean", np.asarray(0.7), _u(r, (4, 3)), labels)]
+    t["conv2d_backward"] = [_S("plain", _u(r, (1, 3, 5, 5)), img, _u(r, (3, 2, 2, 2)), (1, 1), (1, 1))]
+    t["batch_norm_train"] = [_S("affine", _u(r, (4, 2, 3)), _u(r, (2,)), _u(r, (2,))), _S("plain", _u(r, (3, 2)))]
+    t["batch_norm_train_backward"] = [_S("affine", _u(r, (4, 2, 3)), _u(r, (4, 2, 3)), _u(r, (2,)))]
     t["scaled_dot_product_attention"] = [_S("plain", _u(r, (2, 3, 4)), _u(r, (2, 5, 4)), _u(r, (2, 5, 2))),
                                          _S("causal", _u(r, (1, 3, 4)), _u(r, (1, 3, 4)), _u(r, (1, 3, 2)),
                                             None, 0.0, True)]

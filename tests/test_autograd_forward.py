@@ -15,7 +15,10 @@ from autograd_samples import DIFF_OPS, _case, sample_inputs
 @pytest.mark.parametrize("name", DIFF_OPS)
 def test_forward_mode_matches_reverse_mode(name):
     import ember.autograd.forward_ad as fwAD
-    sample = sample_inputs(name, None, rng=np.random.default_rng(3))[0]
+    samples = sample_inputs(name, None, rng=np.random.default_rng(3))
+    if not samples:
+        pytest.skip(f"{name} has no samples (test_every_differentiable_operator_has_samples reports it)")
+    sample = samples[0]
     f, flat = _case(name, sample)
     jac, outs = analytical_jacobian(f, tuple(flat))
     for a, x in enumerate(flat):

@@ -42,6 +42,9 @@ _DOUBLE = [n for n in DIFF_OPS if registry[n].family in ("unary", "binary", "red
 
 @pytest.mark.parametrize("name", _DOUBLE)
 def test_gradgradcheck(name):
-    sample = sample_inputs(name, None, rng=np.random.default_rng(2))[0]
+    samples = sample_inputs(name, None, rng=np.random.default_rng(2))
+    if not samples:
+        pytest.skip(f"{name} has no samples (test_every_differentiable_operator_has_samples reports it)")
+    sample = samples[0]
     f, flat = _case(name, sample)
     assert gradgradcheck(f, tuple(flat)), f"{name}/{sample.name}"

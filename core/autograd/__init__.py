@@ -6,7 +6,7 @@ operator's derivative formula (``ember.autograd.derivative``). Formulas are
 Ember operations, so gradients are differentiable again.
 """
 
-from .registry import FORMULAS, NONDIFFERENTIABLE, derivative
+from .registry import FORMULAS, NONDIFFERENTIABLE, derivative, nondifferentiable
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
                         set_grad_enabled)
 from .engine import backward, grad
@@ -15,7 +15,7 @@ from .function import Function, FunctionCtx, once_differentiable
 from ._gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import forward_ad, functional
 
-__all__ = ["derivative", "FORMULAS", "NONDIFFERENTIABLE", "no_grad", "enable_grad", "set_grad_enabled",
+__all__ = ["derivative", "nondifferentiable", "FORMULAS", "NONDIFFERENTIABLE", "no_grad", "enable_grad", "set_grad_enabled",
            "inference_mode", "is_grad_enabled", "backward", "grad", "Function", "forward_ad", "functional",
            "gradcheck", "gradgradcheck", "Node"]
 

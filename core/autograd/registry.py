@@ -38,7 +38,7 @@ where an argument gets no gradient; a list for a ``Tensor[]`` argument).
 
 from __future__ import annotations
 
-__all__ = ["derivative", "Formula", "FORMULAS", "NONDIFFERENTIABLE", "get_formula"]
+__all__ = ["derivative", "nondifferentiable", "Formula", "FORMULAS", "NONDIFFERENTIABLE", "get_formula"]
 
 
 class Formula:
@@ -59,7 +59,7 @@ _listeners: list = []
 #: Operators with no derivative: integer or bool results, indices, predicates.
 #: Their outputs never require grad. Listed explicitly, so that a new
 #: differentiable operator without a formula or a test sample cannot slip through.
-NONDIFFERENTIABLE = frozenset({
+NONDIFFERENTIABLE = set({
     "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
     "logical_not_", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift",
     "bitwise_right_shift", "bitwise_and_", "bitwise_or_", "bitwise_xor_", "bitwise_not_",
@@ -69,6 +69,7 @@ NONDIFFERENTIABLE = frozenset({
     "empty", "full", "arange", "linspace", "eye", "philox_random", "randperm", "multinomial",
     "bernoulli_", "bernoulli", "uniform_", "normal_", "random_", "exponential_", "randint", "rand", "randn",
     "bucketize", "searchsorted", "histc", "bincount", "unique", "equal", "allclose", "isclose",
+    "adam_step_", "sgd_step_",   # optimizer updates: in-place steps on parameters, never differentiated
 })
 
 
@@ -81,6 +82,14 @@ def derivative(name: str, *, save=None, linear=None, elementwise=False, jvp=None
             listener(name)
         return fn
     return deco
+
+
+def nondifferentiable(*names: str) -> None:
+    """Declare operators that have no derivative (integer/bool results, optimizer steps, ...)."""
+    for name in names:
+        NONDIFFERENTIABLE.add(name)
+        for listener in _listeners:
+            listener(name)
 
 
 def get_formula(name: str):
