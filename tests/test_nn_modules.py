@@ -111,6 +111,7 @@ def _first(out):
     return out[0] if isinstance(out, tuple) else out
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("name", sorted(PAIRS))
 @pytest.mark.parametrize("training", [True, False])
 def test_module_matches_torch(name, training):
@@ -408,6 +409,7 @@ def test_initialisation_follows_embers_seed():
     np.testing.assert_array_equal(d1, nn.functional.dropout(ember.ones(50), 0.5).numpy())
 
 
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
 @pytest.mark.parametrize("need_weights", [True, False])
 def test_multihead_attention_masks(need_weights):
     torch.manual_seed(1)
