@@ -6,10 +6,6 @@ operators (core/ops/nn.py), so every backend runs it.
 
 from __future__ import annotations
 
-import math
-
-from .. import dtypes as D
-from .._tensor import Tensor
 from ..errors import ShapeError
 from ..ops import nn as _nn
 from ..ops import reduction as _red

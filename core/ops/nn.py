@@ -26,7 +26,7 @@ from .elementwise import (abs, add, eq, erf, exp, floor_divide, gt, log, log1p, 
 from .indexing import gather, index_add, index_select, masked_fill, scatter_add
 from .linalg import matmul
 from .random import dropout as _dropout
-from .reduction import amax, log_softmax, max_dim, mean, softmax, sum, var, var_mean
+from .reduction import log_softmax, max_dim, mean, softmax, sum, var_mean
 from .shape import cat
 from .views import as_strided, expand, narrow, permute, reshape, squeeze, unsqueeze
 

@@ -7,7 +7,7 @@ import math
 from ...ops.creation import empty
 from .. import functional as F
 from .. import init
-from ..module import Module
+from ..module import Module, _no_grad
 from ..parameter import Parameter
 
 
@@ -95,8 +95,7 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            from .module_utils import no_grad
-            with no_grad():
+            with _no_grad():
                 self.weight[self.padding_idx] = 0
 
     def forward(self, input):
