@@ -38,7 +38,7 @@ def _bind(name, dt):
 
 def _run(ctx, name, dtname):
     import ember
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
@@ -56,7 +56,8 @@ def _run(ctx, name, dtname):
     last: list = []
 
     @settings(max_examples=EXAMPLES, derandomize=ctx.certify, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
+              suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+              phases=(Phase.explicit, Phase.generate))  # no shrinking: a failing backend fails fast
     @given(st.data())
     def prop(data):
         shapes = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=4))

@@ -144,6 +144,22 @@ def run_op_sample(ctx, op, dt, sample, layout):
     if inplace and out is not args[0]:
         raise CaseFailure("an in-place operator must return its first argument (self), it returned another object")
 
+    # Inputs: untouched, except an in-place operator's self, which must hold the result in its
+    # own elements and nowhere else in its storage.
+    for j, (base, view_of, orig) in enumerate(before):
+        now = base._to_numpy_copy()
+        if inplace and j == 0:
+            mask = np.zeros(orig.shape, bool)
+            view_of(mask)[...] = True
+            if not same_bits(now[~mask], orig[~mask]):
+                bad = np.argwhere((~mask) & ~_eq(now, orig))[0].tolist()
+                raise CaseFailure(f"in-place write outside self's elements: storage element {bad} changed "
+                                  f"from {orig[tuple(bad)]!r} to {now[tuple(bad)]!r}", None, bad)
+            continue
+        if not same_bits(now, orig):
+            bad = np.argwhere(~_eq(now, orig))[0].tolist()
+            raise CaseFailure(f"input {j} was modified (element {bad} of its storage changed from "
+                              f"{orig[tuple(bad)]!r} to {now[tuple(bad)]!r})", None, bad)
     got_all = []
     for i, t in enumerate(outs):
         label = f"output {i}: " if len(outs) > 1 else ""
@@ -180,22 +196,6 @@ def run_op_sample(ctx, op, dt, sample, layout):
                 op.name in COPY_WHEN_NEEDED and not args[0].is_contiguous()):
             raise CaseFailure(f"{label}a view must share its input's storage; this result has its own memory")
 
-    # Inputs: untouched, except an in-place operator's self, which must hold the result in its
-    # own elements and nowhere else in its storage.
-    for j, (base, view_of, orig) in enumerate(before):
-        now = base._to_numpy_copy()
-        if inplace and j == 0:
-            mask = np.zeros(orig.shape, bool)
-            view_of(mask)[...] = True
-            if not same_bits(now[~mask], orig[~mask]):
-                bad = np.argwhere((~mask) & ~_eq(now, orig))[0].tolist()
-                raise CaseFailure(f"in-place write outside self's elements: storage element {bad} changed "
-                                  f"from {orig[tuple(bad)]!r} to {now[tuple(bad)]!r}", None, bad)
-            continue
-        if not same_bits(now, orig):
-            bad = np.argwhere(~_eq(now, orig))[0].tolist()
-            raise CaseFailure(f"input {j} was modified (element {bad} of its storage changed from "
-                              f"{orig[tuple(bad)]!r} to {now[tuple(bad)]!r})", None, bad)
     return got_all
 
 
