@@ -23,7 +23,9 @@ def autograd_available() -> bool:
 def _differentiable(op, dt) -> list:
     """The first samples of an operator whose float64 result is floating (so it has a gradient)."""
     from .opcase import run_meta
-    from .samples import sample_inputs
+    from .samples import GENERATORS, sample_inputs
+    if op.name not in GENERATORS:  # reported as a failing case by cases.op_cases
+        return []
     if op.name.endswith("_") or op.name in REFERENCES and REFERENCES[op.name].__name__ == "_no_values":
         return []
     out = []

@@ -22,6 +22,8 @@ class Watch:
 
     def install(self) -> None:
         from ember.device import registered_backends
+        from ember.plugins import manager
+        manager.load_all()  # every installed backend, so that a fallback to any of them is seen
         for b in registered_backends():
             if b.device_type == "meta":
                 continue
