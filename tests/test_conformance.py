@@ -155,3 +155,35 @@ def test_cpu_full_run_reaches_the_highest_available_tier(tmp_path):
     page = hp.read_text()
     assert "<th>bfloat16</th>" in page and ">addmm<" in page
     print(f"\ncpu conformance: {len(run.results)} cases in {seconds:.1f} s, tier {run.tier_reached}")
+
+
+def test_view_aliasing_is_checked_against_the_reference_geometry():
+    from ember_conformance.opcase import CaseFailure, _check_aliasing
+    op = ember.dispatch.get("transpose")
+    x = ember.tensor(np.arange(12.0).reshape(3, 4))
+    s = Sample("t", (np.zeros((3, 4)), 0, 1))
+    _check_aliasing(op, s, x, x.transpose(0, 1), 0, "")
+    with pytest.raises(CaseFailure, match=r"aliases the wrong elements: element \[0, 1\] is storage element 1"):
+        _check_aliasing(op, s, x, x.view([4, 3]), 0, "")
+
+
+def test_inplace_write_through_a_view_must_stay_inside_it():
+    """A fill_ that ignores the view's strides is caught on the stepped layout, on any backend."""
+    from ember_conformance.opcase import CaseFailure, run_op_sample
+    ctx = suite.make_context("cpu")
+    op = ember.dispatch.get("fill_")
+    s = Sample("2d", (np.zeros((3, 4), np.float32), 1.5))
+    run_op_sample(ctx, op, ember.float32, s, "stepped")
+    cpu_fill = op.kernels[ctx.backend.key.index]
+
+    def flat_fill(x, value):
+        x._storage[:x.numel()] = value
+        return x
+    op.kernels[ctx.backend.key.index] = flat_fill
+    op.rebuild()
+    try:
+        with pytest.raises(CaseFailure, match="in-place write outside self's elements"):
+            run_op_sample(ctx, op, ember.float32, s, "stepped")
+    finally:
+        op.kernels[ctx.backend.key.index] = cpu_fill
+        op.rebuild()

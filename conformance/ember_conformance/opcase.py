@@ -195,8 +195,27 @@ def run_op_sample(ctx, op, dt, sample, layout):
         if op.is_view and t._storage is not args[0]._storage and not (
                 op.name in COPY_WHEN_NEEDED and not args[0].is_contiguous()):
             raise CaseFailure(f"{label}a view must share its input's storage; this result has its own memory")
+        if op.is_view and layout == "contiguous" and t._storage is args[0]._storage:
+            _check_aliasing(op, sample, args[0], t, i, label)
 
     return got_all
+
+
+def _check_aliasing(op, sample, x, view, i, label):
+    """A view's elements must be the storage elements the reference view picks: run the reference on
+    the storage positions of x and compare with the view's own (offset, strides) geometry."""
+    pos = np.arange(x._offset, x._offset + int(np.prod(x._shape, dtype=np.int64)), dtype=np.int64)
+    want = REFERENCES[op.name](pos.reshape(x._shape), *widen(sample.args[1:]), **widen(sample.kwargs))
+    want = np.asarray(_outputs(want)[i])
+    got = np.full(tuple(view._shape), view._offset, dtype=np.int64)
+    for d, (n, st) in enumerate(zip(view._shape, view._strides)):
+        shape = [1] * len(view._shape)
+        shape[d] = n
+        got = got + (np.arange(n, dtype=np.int64) * st).reshape(shape)
+    if got.shape == want.shape and not np.array_equal(got, want):
+        bad = np.argwhere(got != want)[0].tolist()
+        raise CaseFailure(f"{label}the view aliases the wrong elements: element {bad} is storage element "
+                          f"{got[tuple(bad)]}, expected {want[tuple(bad)]}", None, bad)
 
 
 def _inplace_cast_error(op, sample, layout):
