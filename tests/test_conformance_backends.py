@@ -143,3 +143,10 @@ def test_new_backend_scaffold_installs_loads_and_fails_cleanly(tmp_path):
 def test_new_backend_rejects_a_bad_name(tmp_path):
     r = run(["-m", "ember", "new-backend", "My-Dev", "--dir", str(tmp_path)])
     assert r.returncode == 2 and "must be a lowercase identifier" in r.stderr
+
+
+def test_docs_take_a_vendor_from_scaffold_to_certificate():
+    text = (HERE.parent / "docs" / "writing-a-backend.md").read_text()
+    for needle in ("ember new-backend mydev", "ember-conformance --backend mydev", "pytest --ember-backend=mydev",
+                   "conformance-skips.txt", "--compare", "tolerances.toml"):
+        assert needle in text, needle
