@@ -103,7 +103,7 @@ class Allocation:
 
     __slots__ = ("handle", "offset", "nbytes", "device", "_block", "_owner", "__weakref__")
 
-    # Built by CachingAllocator.allocate without calling __init__ (object.__new__ plus slot stores is cheaper).
+    # Built by allocate() without calling __init__ (object.__new__ plus slot stores is cheaper).
     def __init__(self, block, nbytes, device, owner):
         self.handle = block.handle
         self.offset = block.offset
@@ -276,55 +276,9 @@ class CachingAllocator:
             }
 
     # -- allocation --------------------------------------------------------------
-    def allocate(self, nbytes: int, stream) -> Allocation:
-        """An Allocation of ``nbytes`` ordered on ``stream`` (None on a device without streams)."""
-        if nbytes.__class__ is not int:
-            nbytes = int(nbytes)
-        if nbytes < 0:
-            raise ValueError(f"cannot allocate a negative number of bytes ({nbytes})")
-        size = (nbytes + 511) & -512 or MIN_BLOCK       # round up to MIN_BLOCK (512)
-        lock = self.lock
-        lock.acquire()
-        try:
-            if self._deferred:
-                self._drain()
-            if self._pending:
-                self._process_events(False)
-            # The hot path: pop this stream's exact-size bin.
-            d = self._bins.get(stream)
-            lst = d.get(size) if d is not None else None
-            if lst:
-                block = lst.pop()
-                self._binned -= 1
-            else:
-                block = self._allocate_miss(size, stream, nbytes)
-            bs = block.size
-            n = self._n_alloc + 1
-            self._n_alloc = n
-            n -= self._n_free
-            if n > self.peak_active:
-                self.peak_active = n
-            n = self._b_alloc + bs
-            self._b_alloc = n
-            n -= self._b_free
-            if n > self.peak_allocated:
-                self.peak_allocated = n
-            n = self._r_alloc + nbytes
-            self._r_alloc = n
-            n -= self._r_free
-            if n > self.peak_requested:
-                self.peak_requested = n
-            self.pool_allocated[block.pool] += bs
-        finally:
-            lock.release()
-        a = _new(Allocation)
-        a.handle = block.handle
-        a.offset = block.offset
-        a.nbytes = nbytes
-        a.device = self.device
-        a._block = block
-        a._owner = self
-        return a
+    def allocate(self, nbytes: int, stream=None) -> Allocation:
+        """An Allocation of ``nbytes`` ordered on ``stream`` (default: the current stream); see :func:`allocate`."""
+        return allocate(self.device, nbytes, stream)
 
     def _allocate_miss(self, size, stream, nbytes):
         """The request's bin is empty: coalesce the bins, then best fit from this stream's pool, another
@@ -653,7 +607,8 @@ class CachingAllocator:
 
 # -- per-device allocators and the public functions --------------------------------------
 
-_allocators: dict = {}
+_allocators: dict = {}         # Device -> its CachingAllocator
+_allocator_ids: dict = {}      # id(Device) -> the same (devices are interned; an int key hashes in C)
 _create_lock = threading.Lock()
 
 
@@ -673,7 +628,9 @@ def allocator_for(device) -> CachingAllocator:
     with _create_lock:
         a = _allocators.get(dev)
         if a is None:
-            a = _allocators[dev] = CachingAllocator(dev, backend.runtime, bool(caps.streams))
+            a = CachingAllocator(dev, backend.runtime, bool(caps.streams))
+            _allocators[dev] = a
+            _allocator_ids[id(dev)] = a
     return a
 
 
@@ -687,14 +644,61 @@ def allocate(device, nbytes: int, stream=None) -> Allocation:
     tensor's storage. Raises :class:`ember.OutOfMemoryError` when the device is
     full even after the cache is freed.
     """
-    a = _allocators.get(device)
+    # The hot path of every device op's output: kept in one function (no method call, no kwargs).
+    a = _allocator_ids.get(id(device))
     if a is None:
         a = allocator_for(device)
     if not a.streams:
         stream = None               # synchronous device: one pool, no stream order to keep
     elif stream is None:
         stream = _current_stream_of(a.device)
-    return a.allocate(nbytes, stream)
+    if nbytes.__class__ is not int:
+        nbytes = int(nbytes)
+    if nbytes < 0:
+        raise ValueError(f"cannot allocate a negative number of bytes ({nbytes})")
+    size = (nbytes + 511) & -512 or MIN_BLOCK       # round up to MIN_BLOCK (512)
+    lock = a.lock
+    lock.acquire()
+    try:
+        if a._deferred:
+            a._drain()
+        if a._pending:
+            a._process_events(False)
+        # Pop this stream's exact-size bin; on a miss, coalesce and search (CachingAllocator._allocate_miss).
+        d = a._bins.get(stream)
+        lst = d.get(size) if d is not None else None
+        if lst:
+            block = lst.pop()
+            a._binned -= 1
+        else:
+            block = a._allocate_miss(size, stream, nbytes)
+        bs = block.size
+        n = a._n_alloc + 1
+        a._n_alloc = n
+        n -= a._n_free
+        if n > a.peak_active:
+            a.peak_active = n
+        n = a._b_alloc + bs
+        a._b_alloc = n
+        n -= a._b_free
+        if n > a.peak_allocated:
+            a.peak_allocated = n
+        n = a._r_alloc + nbytes
+        a._r_alloc = n
+        n -= a._r_free
+        if n > a.peak_requested:
+            a.peak_requested = n
+        a.pool_allocated[block.pool] += bs
+    finally:
+        lock.release()
+    al = _new(Allocation)
+    al.handle = block.handle
+    al.offset = block.offset
+    al.nbytes = nbytes
+    al.device = a.device
+    al._block = block
+    al._owner = a
+    return al
 
 
 def allocation_of(tensor) -> "Allocation | None":
