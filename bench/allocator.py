@@ -16,7 +16,12 @@ from interleaved samples (each sample times ``--number`` pairs of one
 method; the methods take turns for ``--repeat`` rounds, so machine noise hits
 them alike), and the ratio ember/raw.
 
-    python bench/allocator.py [--repeat 15] [--number 5000] [--json results.json]
+On a shared, loaded machine wall-clock samples include time spent waiting for
+a core: use many short samples (``--number 200 --repeat 201``, the default), whose median
+is mostly unpreempted, or ``--timer cpu`` (this process's CPU time, which
+waiting does not count) for figures close to an idle machine's.
+
+    python bench/allocator.py [--repeat 201] [--number 200] [--timer wall|cpu] [--json results.json]
 """
 
 from __future__ import annotations
@@ -78,33 +83,36 @@ def methods(mod, dev, nbytes):
     return {"ember": ember_pair, "raw": raw_pair, "numpy": numpy_pair}
 
 
-def measure(fns, repeat, number):
+def measure(fns, repeat, number, clock=time.perf_counter):
     samples = {name: [] for name in fns}
     for fn in fns.values():
         fn(min(number, 100))  # warm up (the first ember call makes the segment)
     for _ in range(repeat):
         for name, fn in fns.items():  # interleaved: one sample of each method per round
-            t = time.perf_counter()
+            t = clock()
             fn(number)
-            samples[name].append((time.perf_counter() - t) / number * 1e6)
+            samples[name].append((clock() - t) / number * 1e6)
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=15)
-    ap.add_argument("--number", type=int, default=5000)
+    ap.add_argument("--repeat", type=int, default=201)
+    ap.add_argument("--number", type=int, default=200)
+    ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
+                    help="wall: time.perf_counter; cpu: time.process_time (ignores time spent waiting for a core)")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
+    clock = time.process_time if args.timer == "cpu" else time.perf_counter
     mod = load_counting()
     dev = ember.device("counting:0")
     results = {}
     print(f"Ember caching allocator vs raw allocation, alloc+free per call (median of {args.repeat} interleaved "
-          f"samples x {args.number} pairs)")
+          f"samples x {args.number} pairs, {args.timer} time)")
     print(f"Python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}")
     print(f"{'size':<22}{'ember us':>10}{'raw us':>10}{'numpy us':>10}{'ember/raw':>11}")
     for label, n in SIZES.items():
-        r = measure(methods(mod, dev, n), args.repeat, args.number)
+        r = measure(methods(mod, dev, n), args.repeat, args.number, clock)
         r["ratio"] = r["ember"] / r["raw"]
         results[label] = r
         print(f"{label:<22}{r['ember']:>10.2f}{r['raw']:>10.2f}{r['numpy']:>10.2f}{r['ratio']:>11.2f}")
