@@ -394,7 +394,9 @@ class CachingAllocator:
             block.next.prev = rest
         block.next = rest
         block.size = size
-        self._insert(rest)
+        # _return, not _insert: after a cross-stream take the block's next neighbour may be a free
+        # block of the new stream, and the remainder must merge with it.
+        self._return(rest)
 
     def _insert(self, block):
         block.key = (block.size, block.seq)
