@@ -429,13 +429,26 @@ def test_managed_memory_without_streams(counting):
 
 # -- the fast path: exact-size bins ------------------------------------------------------------
 
+def n_binned(alloc):
+    return sum(len(lst) for d in alloc._bins.values() for lst in d.values())
+
+
 def check_structure(alloc):
     """Every segment is a chain of blocks that tile it; each free block is in exactly one place
     (a best-fit pool or a bin of its own stream), and no two free neighbours of one stream sit in
     the best-fit pools unmerged."""
     pooled = {id(e[2]) for pool in alloc._free for lst in pool.values() for e in lst}
     binned = {id(b): (s, size) for s, d in alloc._bins.items() for size, lst in d.items() for b in lst}
-    assert len(binned) == alloc._binned == sum(len(lst) for d in alloc._bins.values() for lst in d.values())
+    assert len(binned) == n_binned(alloc)
+    for pool, dirty in enumerate(alloc._dirty):                    # the bins a coalescing will visit
+        assert len({id(lst) for lst in dirty}) == len(dirty) and all(lst.dirty for lst in dirty)
+        for lst in dirty:
+            assert all(b.pool == pool for b in lst)
+    dirty_ids = {id(lst) for dirty in alloc._dirty for lst in dirty}
+    for d in alloc._bins.values():
+        for lst in d.values():
+            assert lst.dirty == (id(lst) in dirty_ids)
+            assert not lst or lst.dirty                            # a bin with blocks is always visited
     pending = {id(b) for _, b in alloc._pending}
     for first in alloc._segments.values():
         assert first.prev is None and first.offset == 0
@@ -467,7 +480,7 @@ def test_exact_size_bin_serves_the_same_size_without_splitting(counting, dev):
     seq_before = alloc._seq
     hits = stats(dev)["num_cache_hits"]
     del a
-    assert alloc._binned == 1                      # freed into its bin, not merged back yet
+    assert n_binned(alloc) == 1                      # freed into its bin, not merged back yet
     check_structure(alloc)
     for n in (3000, 2561, 3072):                   # every request that rounds to 3072 bytes
         b = A.allocate(dev, n)
@@ -479,7 +492,7 @@ def test_exact_size_bin_serves_the_same_size_without_splitting(counting, dev):
     assert s["allocated_bytes.all.current"] == 0 and s["requested_bytes.all.current"] == 0
     assert s["allocation.all.current"] == 0
     c = A.allocate(dev, 1000)                      # another size: the bins coalesce first
-    assert alloc._binned == 0 and (c.handle, c.offset) == (h, off)
+    assert n_binned(alloc) == 0 and (c.handle, c.offset) == (h, off)
     check_structure(alloc)
     del c
 
@@ -490,16 +503,16 @@ def test_bins_coalesce_before_a_search(counting, dev):
     xs = [A.allocate(dev, 64 << 10) for _ in range(6)]
     offs = [x.offset for x in xs]
     del xs[1:4]                                    # three neighbours, binned separately
-    assert alloc._binned == 3
+    assert n_binned(alloc) == 3
     m = A.allocate(dev, 192 << 10)                 # exactly the merged hole: best fit
-    assert m.offset == offs[1] and alloc._binned == 0
+    assert m.offset == offs[1] and n_binned(alloc) == 0
     check_structure(alloc)
     del m
     y = A.allocate(dev, 192 << 10)                 # now from the bin
     assert y.offset == offs[1]
     del y, xs
     ember.empty_cache(dev)                         # binned blocks merge into a whole segment and go back
-    assert ember.memory_reserved(dev) == 0 and not alloc._segments and alloc._binned == 0
+    assert ember.memory_reserved(dev) == 0 and not alloc._segments and n_binned(alloc) == 0
     assert raw(counting, dev)["live"] == 0
 
 
@@ -532,7 +545,7 @@ def test_record_stream_block_is_not_binned_until_the_stream_is_done(counting, de
     h, off = x.handle, x.offset
     x.record_stream(side)
     del x
-    assert alloc._binned == 0 and len(alloc._pending) == 1
+    assert n_binned(alloc) == 0 and len(alloc._pending) == 1
     z = A.allocate(dev, 4096)                      # side's event has not completed: another block
     assert (z.handle, z.offset) != (h, off) and len(alloc._pending) == 1
     del z                                          # binned, next to the pending block
@@ -589,7 +602,7 @@ def test_deferred_free_goes_to_its_bin(counting, dev):
     key = (a.handle, a.offset)
     with alloc.lock:
         del a
-        assert len(alloc._deferred) == 1 and alloc._binned == 0
+        assert len(alloc._deferred) == 1 and n_binned(alloc) == 0
     b = A.allocate(dev, 5000)                     # drained first, then served from the bin
     assert (b.handle, b.offset) == key and not alloc._deferred
     check_structure(alloc)
@@ -611,7 +624,7 @@ def test_empty_cache_lets_go_of_dead_streams_bins(counting, dev):
     assert ref() is None                           # the allocator no longer holds the stream
     assert list(alloc._bins) == [ember.current_stream(dev)]
     del keep
-    assert alloc._binned == 1
+    assert n_binned(alloc) == 1
     ember.empty_cache(dev)
     assert ember.memory_reserved(dev) == 0
 
@@ -661,7 +674,7 @@ def test_bins_on_a_device_without_streams(counting):
     assert (b.handle, b.offset) == key
     b.record_stream(ember.Stream(d))               # nothing to wait for: freed straight into its bin
     del b
-    assert alloc._binned == 1 and not alloc._pending
+    assert n_binned(alloc) == 1 and not alloc._pending
     check_structure(alloc)
     ember.empty_cache(d)
     assert ember.memory_reserved(d) == 0

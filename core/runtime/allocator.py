@@ -92,6 +92,12 @@ class Block:
         self.bin = None
 
 
+class _Bin(list):
+    """An exact-size bin: free blocks of one (stream, rounded size), most recently freed last."""
+
+    __slots__ = ("dirty",)   # had a block appended since its pool was last coalesced (is in _dirty)
+
+
 class Allocation:
     """Memory handed to a backend: ``handle`` (the raw allocation it lies in), ``offset`` (bytes into it),
     ``nbytes`` (as asked), ``size`` (the block's rounded size), ``device`` and ``stream`` (where it was allocated).
@@ -141,8 +147,11 @@ class Allocation:
                 a._r_free += self.nbytes
                 a.pool_allocated[b.pool] -= bs
                 if b.uses is None:
-                    b.bin.append(b)
-                    a._binned += 1
+                    lst = b.bin
+                    lst.append(b)
+                    if not lst.dirty:
+                        lst.dirty = True
+                        a._dirty[b.pool].append(lst)
                 else:
                     a._free_used(b)
                 if a._deferred:
@@ -197,9 +206,10 @@ class CachingAllocator:
         self.lock = threading.Lock()
         self._raw_alloc = runtime.raw_alloc
         self._raw_free = runtime.raw_free
-        # Exact-size bins: stream -> {rounded size: [free Block, ...]}; _binned counts their blocks.
+        # Exact-size bins: stream -> {rounded size: _Bin [free Block, ...]}; per pool, the bins that
+        # had a block appended since the pool's last coalescing (_flush_bins visits only those).
         self._bins = {}
-        self._binned = 0
+        self._dirty = ([], [])
         # Best-fit pools: per pool, per stream, a sorted list of (size, seq, block).
         self._free = ({}, {})
         self._segments = {}            # seq of its first block -> first Block of each raw allocation
@@ -283,13 +293,19 @@ class CachingAllocator:
     def _allocate_miss(self, size, stream, nbytes):
         """The request's bin is empty: coalesce the bins, then best fit from this stream's pool, another
         stream's (after an event), a new segment, or free-and-retry. The block is split and given its bin."""
-        if self._binned:
-            self._flush_bins()
         if size <= SMALL_SIZE:
             pool, split_min = _SMALL, MIN_BLOCK
         else:
             pool, split_min = _LARGE, SMALL_SIZE + 1
-        block = self._take(pool, size, stream)
+        if self._dirty[pool]:
+            self._flush_bins(pool)
+        block = None
+        lst = self._free[pool].get(stream)         # best fit from this stream's pool (self._take, inline)
+        if lst:
+            i = bisect_left(lst, (size, -1))
+            if i < len(lst):
+                block = lst.pop(i)[2]
+                block.in_pool = False
         if block is None:
             block = self._allocate_slow(pool, size, stream, nbytes)
         if block.size - size >= split_min:
@@ -299,7 +315,8 @@ class CachingAllocator:
             d = self._bins[stream] = {}
         lst = d.get(size)
         if lst is None:
-            lst = d[size] = []
+            lst = d[size] = _Bin()
+            lst.dirty = False
         block.bin = lst
         return block
 
@@ -394,9 +411,11 @@ class CachingAllocator:
             block.next.prev = rest
         block.next = rest
         block.size = size
-        # _return, not _insert: after a cross-stream take the block's next neighbour may be a free
-        # block of the new stream, and the remainder must merge with it.
-        self._return(rest)
+        nxt = rest.next
+        if nxt is not None and nxt.in_pool and nxt.stream is rest.stream:
+            self._return(rest)    # after a cross-stream take: merge with a free neighbour of the new stream
+        else:
+            self._insert(rest)
 
     def _insert(self, block):
         block.key = (block.size, block.seq)
@@ -426,8 +445,7 @@ class CachingAllocator:
         self._r_free += nbytes
         self.pool_allocated[block.pool] -= bs
         if block.uses is None:
-            block.bin.append(block)
-            self._binned += 1
+            self._bin(block)
         else:
             self._free_used(block)
 
@@ -436,8 +454,7 @@ class CachingAllocator:
         uses = block.uses
         block.uses = None
         if not self.streams:
-            block.bin.append(block)
-            self._binned += 1
+            self._bin(block)
             return
         rt = self.runtime
         events = []
@@ -447,16 +464,23 @@ class CachingAllocator:
             events.append(ev)
         self._pending.append((events, block))
 
-    def _flush_bins(self):
-        """Return every binned block to the best-fit pools, merged with its free neighbours."""
+    def _bin(self, block):
+        lst = block.bin
+        lst.append(block)
+        if not lst.dirty:
+            lst.dirty = True
+            self._dirty[block.pool].append(lst)
+
+    def _flush_bins(self, pool=None):
+        """Return the binned blocks of ``pool`` (None: both) to the best-fit pools, merged with free neighbours."""
         ret = self._return
-        for d in self._bins.values():
-            for lst in d.values():
-                if lst:
-                    for b in lst:
-                        ret(b)
-                    lst.clear()
-        self._binned = 0
+        for dirty in (self._dirty if pool is None else (self._dirty[pool],)):
+            for lst in dirty:
+                for b in lst:
+                    ret(b)
+                lst.clear()
+                lst.dirty = False
+            dirty.clear()
 
     def _return(self, block):
         """Put a free block back in its pool, merged with free neighbours of the same stream."""
@@ -496,8 +520,7 @@ class CachingAllocator:
             done.append(block)
         self._pending = keep
         if done:
-            if self._binned:          # so that the returning blocks merge with binned neighbours too
-                self._flush_bins()
+            self._flush_bins()        # so that the returning blocks merge with binned neighbours too
             for block in done:
                 self._return(block)
 
@@ -522,8 +545,7 @@ class CachingAllocator:
         self._drain()
         if self._pending:
             self._process_events(wait)
-        if self._binned:
-            self._flush_bins()
+        self._flush_bins()
         if wait and self._free_blocks_on_several_streams():
             # After a device-wide synchronize no stream uses any free block: merge across streams.
             if self.streams:
@@ -671,7 +693,6 @@ def allocate(device, nbytes: int, stream=None) -> Allocation:
         lst = d.get(size) if d is not None else None
         if lst:
             block = lst.pop()
-            a._binned -= 1
         else:
             block = a._allocate_miss(size, stream, nbytes)
         bs = block.size
