@@ -121,12 +121,16 @@ def test_hot_current_stream_lookup_matches_current_stream(dev, monkeypatch):
         ember.set_stream(d0)
     assert S._current_stream_of(dev) is d0 is ember.current_stream(dev)
     assert S._current_stream_of(ember.device("cpu")) is ember.default_stream("cpu")
-    a = ember.runtime.allocate(dev, 100)                 # allocate() resolves the stream the same way
-    assert a.stream is d0
-    with ember.stream(s):
-        b = ember.runtime.allocate(dev, 100)
-        assert b.stream is s
-    del a, b
+    for only_defaults in (True, False):                 # allocate() resolves the stream the same way
+        monkeypatch.setattr(S, "_only_defaults", only_defaults)
+        a = ember.runtime.allocate(dev, 100)
+        assert a.stream is d0
+        with ember.stream(s):
+            b = ember.runtime.allocate(dev, 100)
+            assert b.stream is s
+        c = ember.runtime.allocate(dev, 100)
+        assert c.stream is d0
+        del a, b, c
 
 
 def test_work_is_queued_and_runs_in_stream_order(counting, dev):

@@ -49,6 +49,7 @@ from collections import deque
 
 from ..device import Device, resolve
 from ..errors import OutOfMemoryError
+from . import streams as _streams
 from .streams import _current_stream_of
 
 __all__ = ["Allocation", "CachingAllocator", "allocate", "record_stream", "memory_stats", "memory_allocated",
@@ -203,6 +204,7 @@ class CachingAllocator:
         self.index = device.index or 0
         self.runtime = runtime
         self.streams = streams
+        self._default_stream = None    # the device's default stream, once allocate() has looked it up
         self.lock = threading.Lock()
         self._raw_alloc = runtime.raw_alloc
         self._raw_free = runtime.raw_free
@@ -675,7 +677,13 @@ def allocate(device, nbytes: int, stream=None) -> Allocation:
     if not a.streams:
         stream = None               # synchronous device: one pool, no stream order to keep
     elif stream is None:
-        stream = _current_stream_of(a.device)
+        # The current stream: while no thread has made a stream current it is the default stream
+        # (what _current_stream_of would answer, without the call).
+        stream = a._default_stream if _streams._only_defaults else None
+        if stream is None:
+            stream = _current_stream_of(a.device)
+            if _streams._only_defaults:
+                a._default_stream = stream
     if nbytes.__class__ is not int:
         nbytes = int(nbytes)
     if nbytes < 0:
