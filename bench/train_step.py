@@ -6,19 +6,19 @@ One train step = forward, cross-entropy loss, zero_grad, backward, optimizer ste
 samples are interleaved (so a noisy machine slows both alike) and the medians are compared; the ratio is
 Ember's time over PyTorch's (lower is better, 1.0 = parity). Both run on the same number of threads
 (numpy's BLAS for Ember, torch.set_num_threads for PyTorch).
+
+Where the time goes: the MLP's matrix products run on the same BLAS as PyTorch's and take the same time; the
+rest is per-operator Python (dispatch, the autograd tape, gradient accumulation), about 20 operators a step.
+The CNN adds im2col copies and per-kernel-position col2im adds in numpy, where PyTorch has direct kernels.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 
 import numpy as np
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 
 
 def _mlp(lib):
