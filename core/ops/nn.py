@@ -99,6 +99,16 @@ def _compute_dtype(dt):
     return D.float32 if dt in _HALF else dt
 
 
+def _checked_adapter(op, kernel, backend):
+    """Core checks the arguments with the op's meta function, then the kernel computes (same arguments)."""
+    meta = op.meta
+
+    def entry(*args):
+        meta(*args)
+        return kernel(*args)
+    return entry
+
+
 # -- padding -------------------------------------------------------------------------
 
 def _pad_meta(x, pad, value=0):
@@ -767,12 +777,17 @@ def _batch_norm_train(x, weight=None, bias=None, eps=1e-5):
 
 
 batch_norm_train = defop("batch_norm_train(Tensor input, Tensor? weight=None, Tensor? bias=None, float eps=1e-05) "
-                         "-> Tensor", meta=_bn_train_meta, decomposition=_batch_norm_train, family="nn",
+                         "-> Tensor", meta=_bn_train_meta, decomposition=_batch_norm_train,
+                         adapter=_checked_adapter, family="nn",
                          doc="Batch normalization with the batch's statistics (biased variance), no running "
                              "stats. A kernel receives the schema arguments.")
 
 
 def _bn_train_backward_meta(grad, x, weight=None, eps=1e-5):
+    _bn_train_meta(x, weight, None, eps)
+    if tuple(grad._shape) != tuple(x._shape):
+        raise ShapeError(f"batch_norm_train_backward(): grad_output has shape {tuple(grad._shape)} but the input "
+                         f"has {tuple(x._shape)}")
     C = x._shape[1]
     wdt = x._dtype if weight is None else weight._dtype
     return (Spec(x._shape, x._dtype), Spec((C,), wdt), Spec((C,), wdt))
@@ -800,7 +815,8 @@ def _batch_norm_train_backward(grad, x, weight=None, eps=1e-5):
 batch_norm_train_backward = defop(
     "batch_norm_train_backward(Tensor grad_output, Tensor input, Tensor? weight=None, float eps=1e-05) "
     "-> (Tensor, Tensor, Tensor)", meta=_bn_train_backward_meta, decomposition=_batch_norm_train_backward,
-    family="nn", doc="(grad_input, grad_weight, grad_bias) of batch_norm_train, statistics recomputed from input. "
+    adapter=_checked_adapter, family="nn",
+    doc="(grad_input, grad_weight, grad_bias) of batch_norm_train, statistics recomputed from input. "
                      "A kernel receives the schema arguments.")
 
 
@@ -1278,10 +1294,11 @@ def _adam_step_(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, lr=1e-3, 
     return param.sub_(mul(true_divide(exp_avg, denom), lr / bc1))
 
 
-adam_step_ = defop("adam_step_(Tensor self, Tensor grad, Tensor exp_avg, Tensor exp_avg_sq, Tensor? max_exp_avg_sq=None, "
-                   "float lr=0.001, float beta1=0.9, float beta2=0.999, float eps=1e-08, float weight_decay=0.0, "
+adam_step_ = defop("adam_step_(Tensor self, Tensor grad, Tensor exp_avg, Tensor exp_avg_sq, "
+                   "Tensor? max_exp_avg_sq=None, float lr=0.001, float beta1=0.9, float beta2=0.999, float eps=1e-08, float weight_decay=0.0, "
                    "float step=1.0, bool decoupled=False) -> Tensor",
-                   meta=_adam_meta, decomposition=_adam_step_, family="optim",
+                   meta=_adam_meta, decomposition=_adam_step_, adapter=_checked_adapter,
+                   family="optim",
                    doc="One Adam/AdamW update of self in place (PyTorch's rule; decoupled=True is AdamW's weight "
                        "decay); exp_avg, exp_avg_sq (and max_exp_avg_sq for AMSGrad) are updated in place. "
                        "A kernel receives the schema arguments.")
@@ -1314,7 +1331,8 @@ def _sgd_step_(param, grad, momentum_buffer=None, lr=1e-3, momentum=0.0, dampeni
 
 sgd_step_ = defop("sgd_step_(Tensor self, Tensor grad, Tensor? momentum_buffer=None, float lr=0.001, "
                   "float momentum=0.0, float dampening=0.0, float weight_decay=0.0, bool nesterov=False, "
-                  "bool first=False) -> Tensor", meta=_sgd_meta, decomposition=_sgd_step_, family="optim",
+                  "bool first=False) -> Tensor", meta=_sgd_meta, decomposition=_sgd_step_,
+                  adapter=_checked_adapter, family="optim",
                   doc="One SGD update of self in place (PyTorch's rule); momentum_buffer, when given, is updated "
                       "in place (first=True: it starts as the gradient). A kernel receives the schema arguments.")
 
