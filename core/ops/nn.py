@@ -28,7 +28,7 @@ from .linalg import matmul
 from .random import dropout as _dropout
 from .reduction import log_softmax, max_dim, mean, softmax, sum, var_mean
 from .shape import cat
-from .views import as_strided, expand, narrow, permute, reshape, squeeze, unsqueeze
+from .views import as_strided, expand, movedim, narrow, permute, reshape, squeeze, unsqueeze
 
 _int, _float = _b.int, _b.float
 _HALF = (D.float16, D.bfloat16)
@@ -389,9 +389,13 @@ def conv2d_weight_grad(grad, input, weight_shape, stride, padding, dilation, gro
 
 
 def _conv2d_backward_meta(grad, input, weight, stride=1, padding=0, dilation=1, groups=1):
-    s, p, dl, batched = _conv2d_meta(input, weight, None, stride, padding, dilation, groups).extra
+    spec = _conv2d_meta(input, weight, None, stride, padding, dilation, groups)
+    s, p, dl, batched = spec.extra
     if not batched:
         raise ShapeError(f"conv2d_backward(): expected a batched (4-D) input, got shape {tuple(input._shape)}")
+    if tuple(grad._shape) != tuple(spec.shape):
+        raise ShapeError(f"conv2d_backward(): grad_output has shape {tuple(grad._shape)} but the convolution's "
+                         f"output has shape {tuple(spec.shape)}")
     return (Spec(input._shape, input._dtype), Spec(weight._shape, weight._dtype),
             Spec((weight._shape[0],), weight._dtype, (s, p, dl)))
 
@@ -875,6 +879,8 @@ def _same_meta(opname, floating=True):
 
 
 def _relu(x):
+    if x._dtype is D.bool:
+        raise DTypeError("relu(): bool input is not supported")
     return maximum(x, 0)
 
 
@@ -991,14 +997,16 @@ def _bce_logits_meta(x, target, weight=None, pos_weight=None, reduction="mean"):
 
 
 def _bce_with_logits(x, target, weight=None, pos_weight=None, reduction="mean"):
-    _bce_logits_meta(x, target, weight, pos_weight, reduction)
+    dt = _bce_logits_meta(x, target, weight, pos_weight, reduction).dtype
+    ct = _compute_dtype(dt)  # float16/bfloat16 compute in float32 and round once
+    x, target = x.to(ct), target.to(ct)
     soft = add(log1p(exp(neg(abs(x)))), maximum(neg(x), 0))   # log(1 + exp(-x)), stably
     if pos_weight is not None:
-        soft = mul(soft, add(mul(sub(pos_weight, 1), target), 1))
+        soft = mul(soft, add(mul(sub(pos_weight.to(ct), 1), target), 1))
     loss = add(mul(sub(1, target), x), soft)
     if weight is not None:
-        loss = mul(loss, weight)
-    return _reduce(loss, reduction)
+        loss = mul(loss, weight.to(ct))
+    return _reduce(loss, reduction).to(dt)
 
 
 binary_cross_entropy_with_logits = defop(
@@ -1178,6 +1186,38 @@ def _cross_entropy_backward(grad, x, target, weight=None, reduction="mean", igno
         denom = sum(keepf) if weight is None else sum(mul(wy, keepf))
         return mul(g, true_divide(grad, denom))
     return mul(g, grad)
+
+
+def _ce_weight_grad(grad, x, target, weight, reduction, ignore_index, label_smoothing):
+    """The gradient of cross_entropy with respect to its class weights, in Ember operators."""
+    cdim, C, probs = _ce_meta(x, target, weight, reduction, ignore_index, label_smoothing).extra
+    eps = label_smoothing
+    logp = movedim(log_softmax(x, cdim), cdim, -1)                        # (..., C)
+    if probs:
+        t = movedim(target, cdim, -1)
+        t = t if eps == 0 else add(mul(t, 1 - eps), eps / C)
+        per = neg(mul(t, logp))                                              # d loss_i / d w_c
+        n = numel(per._shape) // C if C else 0
+        coef = grad if reduction != "mean" else true_divide(grad, _b.max(n, 1))
+        if reduction == "none":
+            return sum(mul(per, unsqueeze(grad, -1)), tuple(range(per.ndim - 1)))
+        return mul(sum(per, tuple(range(per.ndim - 1))), coef)
+    tgt = target.to(D.int64)
+    keep = ne(tgt, ignore_index)
+    safe = where(keep, tgt, 0)
+    keepf = unsqueeze(keep.to(x._dtype), -1)
+    onehot = mul(eq(arange(C, device=x._device), unsqueeze(safe, -1)).to(x._dtype), keepf)     # [y_i = c], kept
+    per = neg(add(mul(mul(onehot, logp), 1 - eps), mul(mul(logp, keepf), eps / C)))         # d loss_i / d w_c
+    dims = tuple(range(per.ndim - 1))
+    if reduction == "none":
+        return sum(mul(per, unsqueeze(grad, -1)), dims)
+    dS = sum(per, dims)
+    if reduction == "sum":
+        return mul(dS, grad)
+    wy = reshape(index_select(weight, 0, reshape(safe, (-1,))), safe._shape)
+    D_ = sum(mul(wy, keep.to(x._dtype)))
+    S = sum(mul(per, weight))
+    return mul(sub(true_divide(dS, D_), mul(true_divide(S, mul(D_, D_)), sum(onehot, dims))), grad)
 
 
 def _ce_backward_adapter(op, kernel, backend):
@@ -1381,7 +1421,10 @@ def _register_derivatives(derivative):
 
     @derivative("cross_entropy", save=("self", "target", "weight"))
     def _ce_grad(grad, self, target, weight=None, reduction="mean", ignore_index=-100, label_smoothing=0.0):
-        return cross_entropy_backward(grad, self, target, weight, reduction, ignore_index, label_smoothing), None, None
+        gi = cross_entropy_backward(grad, self, target, weight, reduction, ignore_index, label_smoothing)
+        gw = None if weight is None else _ce_weight_grad(grad, self, target, weight, reduction, ignore_index,
+                                                         label_smoothing)
+        return gi, None, gw
 
     @derivative("batch_norm_train", save=("input", "weight"))
     def _bn_train_grad(grad, input, weight=None, bias=None, eps=1e-5):
