@@ -473,3 +473,30 @@ def test_requires_grad_flag_rules():
     assert z.requires_grad and z.is_leaf
     z.requires_grad = False
     assert not (z * 2).requires_grad
+
+
+class _Square(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        ctx.x = x
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * g * x
+
+    @staticmethod
+    def jvp(ctx, t):
+        return 2 * t * ctx.x
+
+
+def test_function_in_forward_mode_needs_jvp():
+    import ember.autograd.forward_ad as fwAD
+    with fwAD.dual_level():
+        x = fwAD.make_dual(T([1.0, 3.0]), T([1.0, 0.5]))
+        y = _Square.apply(x)
+        np.testing.assert_allclose(fwAD.unpack_dual(y).tangent.numpy(), [2.0, 3.0])
+        with pytest.raises(RuntimeError, match="defines no jvp"):
+            _Cube.apply(x, 1.0)

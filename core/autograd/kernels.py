@@ -121,7 +121,7 @@ def _scan(plan, args):
                 if e is not None:
                     need = True
                 edges.append(e)
-                infos.append(TensorInfo(x) if x._dtype.is_floating_point else None)
+                infos.append(TensorInfo(x) if e is not None else None)  # only what gets a gradient
                 if fw and not tan and _tangent(x) is not None:
                     tan = True
             else:
