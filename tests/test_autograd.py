@@ -500,3 +500,10 @@ def test_function_in_forward_mode_needs_jvp():
         np.testing.assert_allclose(fwAD.unpack_dual(y).tangent.numpy(), [2.0, 3.0])
         with pytest.raises(RuntimeError, match="defines no jvp"):
             _Cube.apply(x, 1.0)
+
+
+def test_factories_take_requires_grad():
+    for t in (ember.zeros(2, 3, requires_grad=True), ember.ones(2, requires_grad=True),
+              ember.empty(2, requires_grad=True), ember.zeros_like(T([1.0]), requires_grad=True),
+              ember.full_like(T([1.0]), 2.0, requires_grad=True)):
+        assert t.requires_grad and t.is_leaf
