@@ -507,3 +507,10 @@ def test_factories_take_requires_grad():
               ember.empty(2, requires_grad=True), ember.zeros_like(T([1.0]), requires_grad=True),
               ember.full_like(T([1.0]), 2.0, requires_grad=True)):
         assert t.requires_grad and t.is_leaf
+
+
+def test_identity_results_leave_the_input_alone():
+    x = T([1.0, 2.0], True)
+    assert x.contiguous() is x and x.is_leaf and x.grad_fn is None
+    (x.contiguous() * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])

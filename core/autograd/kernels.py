@@ -145,6 +145,8 @@ def _formula_entry(plan):
         if plan.inplace:
             return _inplace(plan, args, edges, infos, need, tan)
         out = below(fn, args)
+        if out is args[0]:  # the input itself (contiguous() of a contiguous tensor): nothing to record
+            return out
         if need:
             _record(plan, args, out, edges, infos)
         if tan:
