@@ -514,3 +514,13 @@ def test_identity_results_leave_the_input_alone():
     assert x.contiguous() is x and x.is_leaf and x.grad_fn is None
     (x.contiguous() * 2).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_inplace_under_no_grad_still_counts_versions():
+    w = T([1.0, 2.0], True)
+    y = (w * w).sum()          # saves w
+    with ember.no_grad():
+        w.mul_(0.5)            # an optimizer step before backward
+    assert w._version == 1
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.backward()
