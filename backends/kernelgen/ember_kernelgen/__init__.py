@@ -12,10 +12,10 @@ from .cache import KernelCache, cache_dir
 __all__ = ["Driver", "DeviceLimits", "DIALECTS", "KernelCache", "cache_dir", "build_kernels", "render"]
 
 
-def build_kernels(driver):
+def build_kernels(driver, registered_only=True):
     """The kernel table {operator name: kernel} for every prim (and kernel-able composites) on ``driver``."""
     from .host import build_kernels as _b
-    return _b(driver)
+    return _b(driver, registered_only)
 
 
 def render(*args, **kwargs):

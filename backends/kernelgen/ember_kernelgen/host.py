@@ -249,12 +249,15 @@ def _scalar_of(v, dtype):
 
 
 def _reduce(b, op, x, dims, keepdim, dtype):
-    from .host_reduce import reduce as r
+    from .host_more import reduce as r
     return r(b, op, x, dims, keepdim, dtype)
 
 
-def build_kernels(driver) -> dict:
-    """{operator name: kernel} for ``driver`` (see the module docstring)."""
+def build_kernels(driver, registered_only: bool = True) -> dict:
+    """{operator name: kernel} for ``driver`` (see the module docstring).
+
+    registered_only=False also returns kernels for operators this core does not define yet
+    (philox_random before the runtime's operator lands)."""
     from ember.dispatch import registry
 
     b = Builder(driver)
@@ -270,9 +273,6 @@ def build_kernels(driver) -> dict:
     table["fill_"] = _fill_(b)
     from . import host_more
     table.update(host_more.kernels(b))
-    table = {k: v for k, v in table.items() if k in registry}
-    table_builder[id(table)] = b
+    if registered_only:
+        table = {k: v for k, v in table.items() if k in registry}
     return table
-
-
-table_builder: dict = {}
