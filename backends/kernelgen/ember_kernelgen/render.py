@@ -26,3 +26,18 @@ def render(desc: Kernel, dialect: str) -> str:
 def helper(name: str, comp: str) -> str:
     """A helper template (ops.HELPERS) instantiated for computation type ``comp`` (neutral C)."""
     return HELPERS[name].substitute(T=comp, S=comp)
+
+
+def render_many(descs, dialect: str) -> str:
+    """One source holding several kernels (one prelude; each helper once; names must differ)."""
+    descs = list(descs)
+    seen: dict = {}
+    for d in descs:
+        for h in d.helpers:
+            seen.setdefault(h, None)
+    helpers = qualify("".join(seen), dialect)
+    kernels = []
+    for d in descs:
+        params = ",\n    ".join(decl for _, decl in d.params)
+        kernels.append(qualify(f"KERNEL {d.name}(\n    {params})\n{{\n{d.body}\n}}\n", dialect))
+    return prelude(dialect, fp64=any(d.fp64 for d in descs)) + PRELUDE_END + helpers + "".join(kernels)
