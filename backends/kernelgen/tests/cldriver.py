@@ -124,7 +124,7 @@ class CLDriver:
     # test helpers
     def tensor(self, a, pad=0):
         """A device tensor holding numpy array a (contiguous, optionally at an element offset pad)."""
-        a = np.ascontiguousarray(a)
+        a = np.array(a, order="C", copy=True)
         dt = D.from_numpy_dtype(a.dtype)
         flat = np.concatenate([np.zeros(pad, a.dtype), a.reshape(-1)]) if pad else a.reshape(-1)
         nbytes = max(flat.nbytes, 1)
