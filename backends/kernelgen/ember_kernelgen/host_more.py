@@ -56,7 +56,8 @@ def reduce(b, op, x, dims, keepdim, dtype, out=None):
     conv = dtype.name if op in ("sum", "prod") else ("bool" if op in ("all", "any") else x._dtype.name)
     lim = b.limits(device)
     B = _pow2_floor(min(KD.BLOCK, lim.max_block))
-    if R <= 64 or M >= 4096:
+    if R <= 64 or (M >= 4096 and rst[-1] != 1):
+        # one thread per output: few values each, or many outputs whose reads coalesce across threads
         desc = b.desc(("red", op, x._dtype.name, conv, dtype.name, len(kshape), len(rshape), 0, False),
                       lambda: KD.reduction(op, x._dtype.name, conv, dtype.name, len(kshape), len(rshape), 0, False))
         args = (*b.buf(out), *xb, M, R, *kshape, *kst, *rshape, *rst)
@@ -116,7 +117,7 @@ def _arg_kernel(b, op):
         if not rshape:
             rshape, rst = (1,), (0,)
         B = _pow2_floor(min(KD.BLOCK, b.limits(device).max_block))
-        tree = 0 if (R <= 64 or M >= 4096) else B
+        tree = 0 if (R <= 64 or (M >= 4096 and rst[-1] != 1)) else B
         desc = b.desc(("arg", op, x._dtype.name, len(kshape), len(rshape), tree),
                       lambda: KD.arg_reduction(op, x._dtype.name, len(kshape), len(rshape), tree))
         args = (*b.buf(out), *b.buf(x), M, R, *kshape, *kst, *rshape, *rst)

@@ -306,6 +306,11 @@ def test_reduction_large_two_pass_nan_and_halves(drv, K):
     close(host(drv, K["sum"](drv.tensor(i), (1,), False, D.int64)), i.astype(np.int64).sum(1))
     bools = rand(5, np.bool_)
     close(host(drv, K["prod"](drv.tensor(bools), (0,), False, D.int64)), np.prod(bools.astype(np.int64)))
+    many = rand((5000, 70))                         # many outputs, each a contiguous row: one block each
+    tm = drv.tensor(many)
+    close(host(drv, K["sum"](tm, (1,), False, D.float32)), many.sum(1), rtol=1e-5, atol=1e-5)
+    close(host(drv, K["argmin"](tm, 1, False)), many.argmin(1))
+    close(host(drv, K["amax"](tm, (0,), False)), many.max(0))
     e = drv.tensor(np.zeros((3, 0), np.float32))
     close(host(drv, K["sum"](e, (1,), False, D.float32)), np.zeros(3, np.float32))
     close(host(drv, K["all"](e, (1,), False)), np.ones(3, bool))
