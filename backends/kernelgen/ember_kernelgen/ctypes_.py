@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ember import dtypes as D
-
 
 @dataclass(frozen=True)
 class CType:
@@ -107,10 +105,3 @@ def cast(e: str, src: CType, dst: CType) -> str:
         return f"{dst.load(dst.store_(f'(f32)({e})'))}"
     return f"({dst.comp})({e})"
 
-
-def scalar_sig(dtype) -> str:
-    return ct(dtype).sig
-
-
-def np_of(dtype):
-    return D.from_numpy_dtype if False else dtype.np

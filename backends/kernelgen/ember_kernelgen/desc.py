@@ -7,7 +7,7 @@ they are) written with the prelude's names and the KERNEL/GLOBAL/LOCAL words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from string import Template
 
 
@@ -70,11 +70,3 @@ def unravel(index: str, ndim: int, size: str, operands, rest: str = "r") -> list
         else:
             lines.append("{ i64 c = " + rest + ";" + "".join(f" o_{o} += c * {o}_st0;" for o in operands) + " }")
     return lines
-
-
-@dataclass
-class Launch:
-    """How the host launches a kernel: grid and block (3-tuples)."""
-    grid: tuple = (1, 1, 1)
-    block: tuple = (1, 1, 1)
-    extra: dict = field(default_factory=dict)

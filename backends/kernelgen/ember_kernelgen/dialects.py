@@ -55,7 +55,6 @@ __device__ inline u32 ek_cas32(u32* p, u32 cmp, u32 val) { return atomicCAS(p, c
 __device__ inline u64 ek_cas64(u64* p, u64 cmp, u64 val) { return atomicCAS(p, cmp, val); }
 __device__ inline f64 ek_u64_as_f64(u64 x) { return __longlong_as_double((i64)x); }
 __device__ inline u64 ek_f64_as_u64(f64 x) { return (u64)__double_as_longlong(x); }
-__device__ inline u64 ek_mulhi32(u32 a, u32 b) { return __umulhi(a, b); }
 """
 
 _CUDA_HALF = """\
@@ -69,7 +68,6 @@ __device__ inline u16 ek_f2h(f32 f) { _Float16 x = (_Float16)f; u16 h; __builtin
 """
 
 _OPENCL_TYPES = """\
-#pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable
 typedef char i8; typedef uchar u8; typedef short i16; typedef ushort u16;
 typedef int i32; typedef uint u32; typedef long i64; typedef ulong u64;
 typedef float f32;
@@ -92,8 +90,10 @@ typedef int4 i32x4; typedef long4 i64x4; typedef float4 f32x4;
 inline f32 ek_u32_as_f32(u32 x) { return as_float(x); }
 inline u32 ek_f32_as_u32(f32 x) { return as_uint(x); }
 inline u32 ek_cas32(__global u32* p, u32 cmp, u32 val) { return atomic_cmpxchg((volatile __global u32*)p, cmp, val); }
+#ifdef cl_khr_int64_base_atomics
+#pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable
 inline u64 ek_cas64(__global u64* p, u64 cmp, u64 val) { return atom_cmpxchg((volatile __global u64*)p, cmp, val); }
-inline u64 ek_mulhi32(u32 a, u32 b) { return mul_hi(a, b); }
+#endif
 inline f32 ek_h2f(u16 h) { return vload_half(0, (const __private half*)&h); }
 inline u16 ek_f2h(f32 f) { u16 h; vstore_half_rte(f, 0, (__private half*)&h); return h; }
 """
@@ -123,7 +123,7 @@ def prelude(dialect: str, fp64: bool = True) -> str:
         head = "/* ember_kernelgen: CUDA C */\n" + _CUDA_TYPES + _CUDA_HALF
     elif dialect == "hip":
         head = ("/* ember_kernelgen: HIP C */\n#include <hip/hip_runtime.h>\n"
-                + _CUDA_TYPES.replace("__uint_as_float", "__uint_as_float") + _HIP_HALF)
+                + _CUDA_TYPES + _HIP_HALF)
     elif dialect == "opencl":
         head = "/* ember_kernelgen: OpenCL C */\n" + _OPENCL_TYPES + (_OPENCL_FP64 if fp64 else "")
     else:

@@ -66,6 +66,7 @@ class Builder:
         self._compiled: dict = {}   # (device, kernel name) -> (handle, desc)
         self._descs: dict = {}      # description key -> desc
         self._limits: dict = {}
+        self._plans: dict = {}      # elementwise geometry -> launch plan
 
     # -- compile and launch -------------------------------------------------------------
     def limits(self, device):
@@ -96,11 +97,8 @@ class Builder:
 
     def launch_1d(self, desc, device, n, args, per_thread=1):
         """Grid-stride launch over n items of per_thread elements each."""
-        b = self.block(device)
-        blocks = (n + per_thread * b - 1) // (per_thread * b)
-        cap = max(1, self.limits(device).compute_units) * 64
-        g = blocks if blocks < cap else cap
-        self.d.launch(self.handle(desc, device), (max(g, 1), 1, 1), (b, 1, 1), args, self.d.stream(device))
+        grid, block = self.grid_1d(device, n, per_thread)
+        self.d.launch(self.handle(desc, device), grid, block, args, self.d.stream(device))
 
     def launch(self, desc, device, grid, block, args):
         self.d.launch(self.handle(desc, device), grid, block, args, self.d.stream(device))
@@ -114,10 +112,44 @@ class Builder:
 
     # -- elementwise ----------------------------------------------------------------------
     def elementwise(self, op, out, comp, operands, shape, device):
-        """Launch out = op(operands) over shape; operands are tensors (broadcast to shape) or scalars."""
+        """Launch out = op(operands) over shape; operands are tensors (broadcast to shape) or scalars.
+
+        The plan (modes, coalesced geometry, kernels, launch sizes) is cached per geometry, so a
+        repeated call only fetches buffers, checks alignment and launches."""
+        key = (op, comp, out._dtype, shape, out._strides, device) + tuple(
+            x.__class__ if x.__class__ in _SCALARS else (x._dtype, x._strides) for x in operands)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            plan = self._plans[key] = self._plan(op, out, comp, operands, shape, device)
+        if plan is _EMPTY:
+            return out
+        modes, fast, slow, tail_fast, tail_slow, align = plan
+        obuf = self.d.buffer(out)
+        args = list(obuf)
+        aligned = fast is not None and obuf[1] % align[0] == 0
+        for x, m, a in zip(operands, modes, align[1:]):
+            if m == "s":
+                args.append(float(x) if comp.is_floating_point else int(x))
+            else:
+                bf = self.d.buffer(x)
+                args.extend(bf)
+                if m == "t" and bf[1] % a:
+                    aligned = False
+        if aligned:
+            h, grid, block = fast
+            args.extend(tail_fast)
+        else:
+            h, grid, block = slow
+            args.extend(tail_slow)
+        self.d.launch(h, grid, block, tuple(args), self.d.stream(device))
+        return out
+
+    def _plan(self, op, out, comp, operands, shape, device):
         n = _numel(shape)
         if n == 0:
-            return out
+            return _EMPTY
         modes = []
         for x in operands:
             if isinstance(x, _SCALARS):
@@ -128,37 +160,33 @@ class Builder:
                 modes.append("t")
         walk = [out] + [x for x, m in zip(operands, modes) if m == "t"]
         cshape, cstrides = coalesce(shape, [t._strides for t in walk])
-        obuf = self.buf(out)
-        bufs = [None if m == "s" else self.buf(x) for x, m in zip(operands, modes)]
         contiguous = len(cshape) <= 1 and all(not st or st[0] == 1 for st in cstrides)
-        if contiguous:
-            isz = 4 * out._dtype.itemsize
-            aligned = obuf[1] % isz == 0 and all(
-                bf[1] % (4 * x._dtype.itemsize) == 0 for x, m, bf in zip(operands, modes, bufs) if m == "t")
-        else:
-            aligned = False
         ops_desc = tuple(Operand(x._dtype.name if not isinstance(x, _SCALARS) else comp.name, m)
                          for x, m in zip(operands, modes))
-        ndim = None if (contiguous and aligned) else max(len(cshape), 1)
-        key = ("ew", op, out._dtype.name, comp.name, ops_desc, ndim)
-        desc = self._descs.get(key)
-        if desc is None:
-            desc = self._descs[key] = KD.elementwise(op, out._dtype.name, comp.name, ops_desc, ndim)
-        args = list(obuf)
-        for x, m, bf in zip(operands, modes, bufs):
-            if m == "s":
-                args.append(float(x) if comp.is_floating_point else int(x))
-            else:
-                args.extend(bf)
-        args.append(n)
-        if ndim is not None:
-            if not cshape:
-                cshape, cstrides = (1,), [(0,) for _ in cstrides]
-            args.extend(cshape)
-            for st in cstrides:
-                args.extend(st)
-        self.launch_1d(desc, device, n, tuple(args), per_thread=KD.VEC if ndim is None else 1)
-        return out
+        align = (4 * out._dtype.itemsize,) + tuple(
+            4 * x._dtype.itemsize if m == "t" else 1 for x, m in zip(operands, modes))
+
+        def launchable(ndim, per_thread):
+            desc = self.desc(("ew", op, out._dtype.name, comp.name, ops_desc, ndim),
+                             lambda: KD.elementwise(op, out._dtype.name, comp.name, ops_desc, ndim))
+            grid, block = self.grid_1d(device, n, per_thread)
+            return self.handle(desc, device), grid, block
+
+        fast = launchable(None, KD.VEC) if contiguous else None
+        if not cshape:
+            cshape, cstrides = (1,), [(0,) for _ in cstrides]
+        slow = launchable(len(cshape), 1)
+        tail_slow = (n, *cshape) + tuple(v for st in cstrides for v in st)
+        return tuple(modes), fast, slow, (n,), tail_slow, align
+
+    def grid_1d(self, device, n, per_thread=1):
+        b = self.block(device)
+        blocks = (n + per_thread * b - 1) // (per_thread * b)
+        cap = max(1, self.limits(device).compute_units) * 64
+        return (max(min(blocks, cap), 1), 1, 1), (b, 1, 1)
+
+
+_EMPTY = object()
 
 
 def _device_of(*xs):

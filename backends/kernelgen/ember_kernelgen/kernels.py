@@ -172,7 +172,6 @@ def reduction(op: str, src: str, conv: str, out: str, kdims: int, rdims: int, tr
     fin = to.store_(cast("acc", ta, to))
     base = unravel("m", kdims, "ksize", ["x"], rest="q")
     inner = unravel("r", rdims, "rsize", ["r"], rest="q2")
-    inner = [ln.replace("r_st", "r_st") for ln in inner]
     if not tree:
         body = f"""\
     for (i64 m = ek_gid(); m < M; m += ek_gsize()) {{

@@ -133,7 +133,7 @@ def _f(fn):
     return lambda t, a: (f"{fn}({a})", ())
 
 
-def _minmax(sym, nan_first):
+def _minmax(sym):
     def e(t, a, b):
         if t.kind == "b":
             return (f"({a} {'||' if sym == '>' else '&&'} {b})", ())
@@ -216,7 +216,7 @@ BINARY = {
     "pow": _by_kind(f=lambda t, a, b: (f"pow({a}, {b})", ()),
                     i=lambda t, a, b: (f"ek_pow_{t.comp}({a}, {b})", ("ipow",)),
                     u=lambda t, a, b: (f"ek_pow_{t.comp}({a}, {b})", ("upow",))),
-    "maximum": _minmax(">", True), "minimum": _minmax("<", True),
+    "maximum": _minmax(">"), "minimum": _minmax("<"),
     "atan2": lambda t, a, b: (f"atan2({a}, {b})", ()),
     "hypot": lambda t, a, b: (f"hypot({a}, {b})", ()),
     "logaddexp": lambda t, a, b: (f"ek_logaddexp_{t.comp}({a}, {b})", ("logaddexp",)),
