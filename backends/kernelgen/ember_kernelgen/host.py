@@ -285,7 +285,7 @@ def build_kernels(driver, registered_only: bool = True) -> dict:
     """{operator name: kernel} for ``driver`` (see the module docstring).
 
     registered_only=False also returns kernels for operators this core does not define yet
-    (philox_random before the runtime's operator lands)."""
+    (philox_random, kernel(out, seed, offset), before the runtime's operator lands)."""
     from ember.dispatch import registry
 
     b = Builder(driver)

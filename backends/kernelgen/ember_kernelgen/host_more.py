@@ -249,10 +249,9 @@ def _bmm(b):
 
 
 def _philox(b):
-    def philox_random(size, seed, offset, device=None):
-        shape = tuple(size)
-        out = b.empty(shape, D.int64, device)
-        n = _numel(shape)
+    def philox_random(out, seed, offset):
+        """Fill the contiguous int64 tensor out with Philox words (the runtime's kernel contract)."""
+        n = _numel(out._shape)
         if n == 0:
             return out
         desc = b.desc(("philox",), KD.philox)
