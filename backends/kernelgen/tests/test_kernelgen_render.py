@@ -85,3 +85,26 @@ def test_nvrtc_reports_errors():
         pytest.skip(reason)
     with pytest.raises(RuntimeError, match="could not compile"):
         nvrtc.compile_ptx('extern "C" __global__ void k() { undefined_name(); }')
+
+
+def test_every_opencl_kernel_builds():
+    """The OpenCL front end (pocl in CI) accepts every OpenCL rendering."""
+    cl = pytest.importorskip("pyopencl")
+    try:
+        platforms = cl.get_platforms()
+    except cl.Error as e:
+        pytest.skip(f"no OpenCL platform: {e}")
+    if not platforms:
+        pytest.skip("no OpenCL platform (apt-get install pocl-opencl-icd)")
+    dev = platforms[0].get_devices()[0]
+    ctx = cl.Context([dev])
+    cache = KernelCache()
+    chunk = 250
+    for i in range(0, len(KERNELS), chunk):
+        src = render_many(KERNELS[i:i + chunk], "opencl")
+        if cache.get("opencl-check", dev.name, src) is not None:
+            continue
+        prog = cl.Program(ctx, src).build()
+        names = set(prog.get_info(cl.program_info.KERNEL_NAMES).split(";"))
+        assert {k.name for k in KERNELS[i:i + chunk]} <= names
+        cache.put("opencl-check", dev.name, src, (), b"ok")
