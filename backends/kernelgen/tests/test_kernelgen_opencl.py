@@ -470,3 +470,10 @@ def test_flip_arange_nonzero(drv, K):
     assert host(drv, K["nonzero"](drv.tensor(np.zeros((2, 3), np.int32)))).shape == (0, 2)
     assert host(drv, K["nonzero"](drv.tensor(np.array(3, np.int8)))).shape == (1, 0)
     assert host(drv, K["nonzero"](drv.tensor(np.zeros((0, 4), bool)))).shape == (0, 2)
+
+
+def test_philox_matches_the_cpu_backend(drv, K):
+    ref = pytest.importorskip("ember_cpu.kernels.random")
+    for seed, offset, n in ((0, 0, 9), (2 ** 64 - 1, 2 ** 100 + 5, 13), (42, 7, 1001)):
+        got = host(drv, K["philox_random"](drv.empty((n,), D.int64, None), seed, offset))
+        np.testing.assert_array_equal(got, ref.philox_numpy(n, seed, offset))
