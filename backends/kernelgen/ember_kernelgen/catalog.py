@@ -77,6 +77,7 @@ def _all(full):
         for op in ("cumsum", "cumprod"):
             out = "int64" if dt in ("bool", "uint8", "int8", "int16", "int32") else dt
             yield KD.scan(op, dt, out, 2)
+            yield KD.scan_block(op, dt, out, 1, KD.BLOCK)
             if out != dt:
                 yield KD.scan(op, dt, dt, 1)
         for kind in ("gather", "scatter", "scatter_add"):

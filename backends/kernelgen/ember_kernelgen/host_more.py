@@ -147,10 +147,17 @@ def _scan_kernel(b, op):
         L = x._shape[dim]
         M = n // L
         kshape, (xst, ost) = _lines(x._shape, dim, x._strides, out._strides)
+        args = (*b.buf(out), *b.buf(x), M, L, x._strides[dim], out._strides[dim], *kshape, *xst, *ost)
+        if L > 256 and M < 8192:
+            # long lines, few of them: one block per line
+            B = _pow2_floor(min(KD.BLOCK, b.limits(device).max_block))
+            desc = b.desc(("scanb", op, x._dtype.name, dtype.name, len(kshape), B),
+                          lambda: KD.scan_block(op, x._dtype.name, dtype.name, len(kshape), B))
+            b.launch(desc, device, (min(M, _BIG_GRID), 1, 1), (B, 1, 1), args)
+            return out
         desc = b.desc(("scan", op, x._dtype.name, dtype.name, len(kshape)),
                       lambda: KD.scan(op, x._dtype.name, dtype.name, len(kshape)))
-        b.launch_1d(desc, device, M, (*b.buf(out), *b.buf(x), M, L, x._strides[dim], out._strides[dim],
-                                      *kshape, *xst, *ost))
+        b.launch_1d(desc, device, M, args)
         return out
     kernel.__name__ = op
     return kernel

@@ -302,6 +302,47 @@ def scan(op: str, src: str, out: str, kdims: int) -> Kernel:
     return make(f"scan_{op}_{src}_{out}_k{kdims}", p, body, (), _fp64(ts, to))
 
 
+def scan_block(op: str, src: str, out: str, kdims: int, B: int) -> Kernel:
+    """cumsum/cumprod of long lines, one block of B threads per line: each thread reduces a
+    contiguous chunk, the B chunk totals are scanned in local memory (Hillis-Steele), then each
+    thread rescans its chunk from its prefix. Parameters as scan."""
+    ts, to = ct(src), ct(out)
+    ta = ct(acc_dtype(out))
+    red = "sum" if op == "cumsum" else "prod"
+    p = Params().buffer("out", to.store).buffer("x", ts.store, const=True).longs("M", "L", "x_sd", "out_sd")
+    p.longs(*[f"ksize{d}" for d in range(kdims)], *[f"x_st{d}" for d in range(kdims)],
+            *[f"out_st{d}" for d in range(kdims)])
+    base = unravel("m", kdims, "ksize", ["x", "out"], rest="q")
+    load = cast(cast(ts.load("x[o_x + j * x_sd]"), ts, to), to, ta)
+    ident = _identity(red, ta)
+    body = f"""\
+    LOCAL {ta.comp} part[{B}];
+    const i32 lid = ek_lid();
+    for (i64 m = ek_group(); m < M; m += ek_ngroups()) {{
+{indent(base, 8)}
+        const i64 chunk = (L + {B - 1}) / {B};
+        const i64 lo = lid * chunk, hi = lo + chunk < L ? lo + chunk : L;
+        {ta.comp} acc = {ident};
+        for (i64 j = lo; j < hi; ++j) {{ {ta.comp} v = {load}; acc = {_combine(red, ta, "acc", "v")}; }}
+        part[lid] = acc;
+        ek_barrier();
+        for (i32 s = 1; s < {B}; s <<= 1) {{
+            {ta.comp} v = lid >= s ? part[lid - s] : {ident};
+            ek_barrier();
+            if (lid >= s) {{ acc = part[lid]; part[lid] = {_combine(red, ta, "v", "acc")}; }}
+            ek_barrier();
+        }}
+        acc = lid > 0 ? part[lid - 1] : {ident};
+        for (i64 j = lo; j < hi; ++j) {{
+            {ta.comp} v = {load};
+            acc = {_combine(red, ta, "acc", "v")};
+            out[o_out + j * out_sd] = {to.store_(cast("acc", ta, to))};
+        }}
+        ek_barrier();
+    }}"""
+    return make(f"scanb_{op}_{src}_{out}_k{kdims}_{B}", p, body, (), _fp64(ts, to))
+
+
 # -- gather, scatter, scatter_add (index_select and index_add are these on an expanded index) -----
 
 _ATOMIC = {

@@ -338,6 +338,10 @@ def test_scans(drv, K):
     close(host(drv, K["cumprod"](tx, 2, D.float64)), np.cumprod(x.astype(np.float64), 2), rtol=1e-5)
     i = rand((3, 9), np.int8)
     close(host(drv, K["cumsum"](drv.tensor(i), 0, D.int64)), np.cumsum(i, 0, dtype=np.int64))
+    long = rand((2, 5000), np.int32, -9, 9)          # long lines: one block per line
+    close(host(drv, K["cumsum"](drv.tensor(long), 1, D.int64)), np.cumsum(long, 1, dtype=np.int64))
+    lf = rand((3000, 2)).astype(np.float64) / 3 + 1
+    close(host(drv, K["cumprod"](drv.tensor(lf), 0, D.float64)), np.cumprod(lf, 0), rtol=1e-9)
     h = rand(300).astype(np.float16)
     close(host(drv, K["cumsum"](drv.tensor(h), 0, D.float16)),
           np.cumsum(h.astype(np.float32)).astype(np.float16), rtol=1e-3)
