@@ -67,6 +67,7 @@ class Builder:
         self._descs: dict = {}      # description key -> desc
         self._limits: dict = {}
         self._plans: dict = {}      # elementwise geometry -> launch plan
+        self._rplans: dict = {}     # reduction geometry -> launch plan
 
     # -- compile and launch -------------------------------------------------------------
     def limits(self, device):

@@ -34,63 +34,80 @@ def _out_shape(shape, dims, keepdim):
 
 
 def reduce(b, op, x, dims, keepdim, dtype, out=None):
-    """sum/prod (dtype: the result dtype), amax/amin (x's dtype), all/any (bool)."""
+    """sum/prod (dtype: the result dtype), amax/amin (x's dtype), all/any (bool).
+
+    The plan (output shape, kernels, launch sizes, packed geometry) is cached per
+    (op, dtype, shape, strides, dims, keepdim); a repeated call fetches buffers and launches."""
+    key = (op, x._dtype, x._shape, x._strides, dims, keepdim, dtype, x._device)
+    plan = b._rplans.get(key)
+    if plan is None:
+        if len(b._rplans) > 4096:
+            b._rplans.clear()
+        plan = b._rplans[key] = _reduce_plan(b, op, x, dims, keepdim, dtype)
+    shape, odt, kind, steps = plan
+    if out is None:
+        out = b.empty(shape, odt, x._device)
+    if kind == "none":
+        return out
+    if kind == "fill":
+        return b.elementwise("fill", out, odt, (steps,), out._shape, x._device)
+    stream = b.d.stream(x._device)
+    if kind == "one":
+        h, grid, block, tail = steps
+        b.d.launch(h, grid, block, (*b.d.buffer(out), *b.d.buffer(x), *tail), stream)
+        return out
+    (h1, grid1, block, tail1, part_shape, acc), (h2, grid2, tail2) = steps
+    part = b.empty(part_shape, acc, x._device)
+    pb = b.d.buffer(part)
+    b.d.launch(h1, grid1, block, (*pb, *b.d.buffer(x), *tail1), stream)
+    b.d.launch(h2, grid2, block, (*b.d.buffer(out), *pb, *tail2), stream)
+    return out
+
+
+def _reduce_plan(b, op, x, dims, keepdim, dtype):
     device = x._device
     if op in ("amax", "amin"):
         dtype = x._dtype
     elif op in ("all", "any"):
         dtype = D.bool
     shape = _out_shape(x._shape, set(dims), keepdim)
-    if out is None:
-        out = b.empty(shape, dtype, device)
     M, R = _numel(shape), _numel(tuple(x._shape[d] for d in dims))
     if M == 0:
-        return out
+        return shape, dtype, "none", None
     if R == 0:
-        ident = {"sum": 0, "prod": 1, "all": True, "any": False}[op]
-        return b.elementwise("fill", out, dtype, (ident,), out._shape, device)
+        return shape, dtype, "fill", {"sum": 0, "prod": 1, "all": True, "any": False}[op]
     kshape, kst, rshape, rst = _split_dims(x, dims)
     if not rshape:
         rshape, rst = (1,), (0,)
-    xb = b.buf(x)
-    conv = dtype.name if op in ("sum", "prod") else ("bool" if op in ("all", "any") else x._dtype.name)
+    src = x._dtype.name
+    conv = dtype.name if op in ("sum", "prod") else ("bool" if op in ("all", "any") else src)
+    kd, rd = len(kshape), len(rshape)
+    tail = (M, R, *kshape, *kst, *rshape, *rst)
     lim = b.limits(device)
     B = _pow2_floor(min(KD.BLOCK, lim.max_block))
+
+    def handle(out_name, tree, split, s=src, c=conv, k=kd, r=rd):
+        desc = b.desc(("red", op, s, c, out_name, k, r, tree, split),
+                      lambda: KD.reduction(op, s, c, out_name, k, r, tree, split))
+        return b.handle(desc, device)
+
     if R <= 64 or (M >= 4096 and rst[-1] != 1):
         # one thread per output: few values each, or many outputs whose reads coalesce across threads
-        desc = b.desc(("red", op, x._dtype.name, conv, dtype.name, len(kshape), len(rshape), 0, False),
-                      lambda: KD.reduction(op, x._dtype.name, conv, dtype.name, len(kshape), len(rshape), 0, False))
-        args = (*b.buf(out), *xb, M, R, *kshape, *kst, *rshape, *rst)
-        b.launch_1d(desc, device, M, args)
-        return out
+        grid, block = b.grid_1d(device, M)
+        return shape, dtype, "one", (handle(dtype.name, 0, False), grid, block, tail)
     cu = max(1, lim.compute_units)
     splits = 1
     if M < cu * 4 and R >= B * 64:
         splits = min((R + B * 16 - 1) // (B * 16), max(1, cu * 8 // M), _BIG_GRID)
     grid_x = min(M, _BIG_GRID)
     if splits == 1:
-        desc = b.desc(("red", op, x._dtype.name, conv, dtype.name, len(kshape), len(rshape), B, False),
-                      lambda: KD.reduction(op, x._dtype.name, conv, dtype.name, len(kshape), len(rshape), B, False))
-        b.launch(desc, device, (grid_x, 1, 1), (B, 1, 1), (*b.buf(out), *xb, M, R, *kshape, *kst, *rshape, *rst))
-        return out
+        return shape, dtype, "one", (handle(dtype.name, B, False), (grid_x, 1, 1), (B, 1, 1), tail)
     # two passes: partial results (M, splits) in the accumulation dtype, then their reduction
     acc = D.bool if op in ("all", "any") else getattr(D, KD.acc_dtype(conv))
-    part = b.empty((M, splits), acc, device)
-    desc = b.desc(("red", op, x._dtype.name, conv, acc.name, len(kshape), len(rshape), B, True),
-                  lambda: KD.reduction(op, x._dtype.name, conv, acc.name, len(kshape), len(rshape), B, True))
-    b.launch(desc, device, (grid_x, splits, 1), (B, 1, 1), (*b.buf(part), *xb, M, R, *kshape, *kst, *rshape, *rst))
-    op2 = op
-    return reduce_partials(b, op2, part, out, acc, dtype, M, splits, B)
-
-
-def reduce_partials(b, op, part, out, acc, dtype, M, splits, B):
-    device = part._device
-    kdims = 1
-    desc = b.desc(("red", op, acc.name, acc.name, dtype.name, kdims, 1, B, False),
-                  lambda: KD.reduction(op, acc.name, acc.name, dtype.name, kdims, 1, B, False))
-    b.launch(desc, device, (min(M, _BIG_GRID), 1, 1), (B, 1, 1),
-             (*b.buf(out), *b.buf(part), M, splits, M, splits, splits, 1))
-    return out
+    first = (handle(acc.name, B, True), (grid_x, splits, 1), (B, 1, 1), tail, (M, splits), acc)
+    second = (handle(dtype.name, B, False, acc.name, acc.name, 1, 1), (grid_x, 1, 1),
+              (M, splits, M, splits, splits, 1))
+    return shape, dtype, "two", (first, second)
 
 
 def _reduction_kernel(b, op):
