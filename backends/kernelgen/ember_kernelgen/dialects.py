@@ -14,7 +14,7 @@ import re
 QUALIFIERS = {
     "cuda": {"KERNEL": 'extern "C" __global__ void', "GLOBAL": "", "LOCAL": "__shared__", "DEVICE": "__device__ inline"},
     "hip": {"KERNEL": 'extern "C" __global__ void', "GLOBAL": "", "LOCAL": "__shared__", "DEVICE": "__device__ inline"},
-    "opencl": {"KERNEL": "__kernel void", "GLOBAL": "__global", "LOCAL": "__local", "DEVICE": "inline"},
+    "opencl": {"KERNEL": "__kernel void", "GLOBAL": "__global", "LOCAL": "__local", "DEVICE": "static inline"},
 }
 
 _QUAL_RE = re.compile(r"\b(KERNEL|GLOBAL|LOCAL|DEVICE)\b( ?)")
@@ -87,23 +87,23 @@ typedef int4 i32x4; typedef long4 i64x4; typedef float4 f32x4;
 #define ek_barrier() barrier(CLK_LOCAL_MEM_FENCE)
 #define EK_INF as_float(0x7f800000)
 #define EK_NAN as_float(0x7fffffff)
-inline f32 ek_u32_as_f32(u32 x) { return as_float(x); }
-inline u32 ek_f32_as_u32(f32 x) { return as_uint(x); }
-inline u32 ek_cas32(__global u32* p, u32 cmp, u32 val) { return atomic_cmpxchg((volatile __global u32*)p, cmp, val); }
+static inline f32 ek_u32_as_f32(u32 x) { return as_float(x); }
+static inline u32 ek_f32_as_u32(f32 x) { return as_uint(x); }
+static inline u32 ek_cas32(__global u32* p, u32 cmp, u32 val) { return atomic_cmpxchg((volatile __global u32*)p, cmp, val); }
 #ifdef cl_khr_int64_base_atomics
 #pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable
-inline u64 ek_cas64(__global u64* p, u64 cmp, u64 val) { return atom_cmpxchg((volatile __global u64*)p, cmp, val); }
+static inline u64 ek_cas64(__global u64* p, u64 cmp, u64 val) { return atom_cmpxchg((volatile __global u64*)p, cmp, val); }
 #endif
-inline f32 ek_h2f(u16 h) { return vload_half(0, (const __private half*)&h); }
-inline u16 ek_f2h(f32 f) { u16 h; vstore_half_rte(f, 0, (__private half*)&h); return h; }
+static inline f32 ek_h2f(u16 h) { return vload_half(0, (const __private half*)&h); }
+static inline u16 ek_f2h(f32 f) { u16 h; vstore_half_rte(f, 0, (__private half*)&h); return h; }
 """
 
 _OPENCL_FP64 = """\
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double f64;
 typedef double4 f64x4;
-inline f64 ek_u64_as_f64(u64 x) { return as_double(x); }
-inline u64 ek_f64_as_u64(f64 x) { return as_ulong(x); }
+static inline f64 ek_u64_as_f64(u64 x) { return as_double(x); }
+static inline u64 ek_f64_as_u64(f64 x) { return as_ulong(x); }
 """
 
 # Shared by every dialect (after the dialect's own part): bfloat16 as 16-bit words.

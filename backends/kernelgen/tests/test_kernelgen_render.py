@@ -17,7 +17,7 @@ KERNELS = list(all_kernels())
 
 # What may differ between two dialects' bodies: these words, and nothing else.
 _QUALIFIERS = re.compile(r'extern "C" __global__ void|__kernel void|__global__|__global|__local|__shared__|'
-                         r'__device__ inline|\binline\b|__device__')
+                         r'__device__ inline|\bstatic inline\b|\binline\b|__device__')
 
 
 def _strip(line):
