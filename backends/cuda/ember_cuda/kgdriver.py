@@ -1,0 +1,85 @@
+"""The kernel generator's Driver protocol for CUDA (see ember_kernelgen.driver).
+
+ember_kernelgen renders each kernel in CUDA C and does the host side (launch
+sizes, packing shapes and strides, fast paths); this driver compiles with
+NVRTC for the device's architecture (cached on disk), loads modules into the
+device's primary context and launches through :mod:`ember_cuda.launch`.
+"""
+
+from __future__ import annotations
+
+from . import compiler
+from . import driver as _drv
+from .launch import Kernel, Launcher
+from .runtime import current_stream_handle, runtime
+
+
+class _Recorder:
+    """While ``launches`` is a list, every launch is appended to it (see ops.Replay)."""
+
+    __slots__ = ("launches",)
+
+    def __init__(self):
+        self.launches = None
+
+
+recorder = _Recorder()
+
+
+class CudaDriver:
+    dialect = "cuda"
+
+    def __init__(self):
+        self._launcher = None
+        self._limits = {}
+
+    # -- the protocol --------------------------------------------------------------------
+    def limits(self, device):
+        from ember_kernelgen import DeviceLimits
+        idx = device.index or 0
+        lim = self._limits.get(idx)
+        if lim is None:
+            d = _drv.get().device(idx)
+            lim = self._limits[idx] = DeviceLimits(max_block=256, warp=32, local_mem=48 * 1024,
+                                                   compute_units=d.sm_count, fp64=True)
+        return lim
+
+    def compile(self, source, signatures, options, device):
+        drv = _drv.get()
+        idx = device.index or 0
+        arch = drv.device(idx).arch
+        image = compiler.cached_binary(source, arch, tuple(options))
+        funcs = compiler.load(drv, idx, image, list(signatures))
+        return {name: Kernel(name, signatures[name], funcs[name], idx) for name in signatures}
+
+    def launch(self, kernel, grid, block, args, stream):
+        rec = recorder.launches
+        if rec is not None:
+            rec.append((kernel, grid, block, tuple(args), stream))
+        la = self._launcher
+        if la is None:
+            la = self._launcher = Launcher(_drv.get())
+        la.launch(kernel, grid, block, args, stream)
+
+    def stream(self, device):
+        return current_stream_handle(device)
+
+    def buffer(self, tensor):
+        return tensor._storage.ptr, tensor._offset * tensor._dtype.itemsize
+
+    def empty(self, shape, dtype, device):
+        return runtime.empty(tuple(shape), dtype, device)
+
+    def to_host(self, tensor):
+        return runtime.to_numpy(tensor)
+
+    # -- for ember_cuda itself ---------------------------------------------------------------
+    @property
+    def launcher(self) -> Launcher:
+        la = self._launcher
+        if la is None:
+            la = self._launcher = Launcher(_drv.get())
+        return la
+
+
+driver = CudaDriver()
