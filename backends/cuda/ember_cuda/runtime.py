@@ -444,6 +444,37 @@ class CudaRuntime:
         drv = _drv.get()
         drv.check(drv.stream_wait_event(stream or 0, event, 0), "cuStreamWaitEvent")
 
+    # -- DLPack (see ember._dlpack) ----------------------------------------------------------
+    def dlpack_device(self, tensor) -> tuple:
+        return (2, tensor._device.index or 0)   # kDLCUDA
+
+    def dlpack_stream(self):
+        """The stream argument for a producer: this thread's current stream (1: the legacy default)."""
+        dev = backend.device()
+        h = current_stream_handle(dev)
+        return h if h else 1
+
+    def dlpack_sync(self, tensor, stream) -> None:
+        """Make the consumer's ``stream`` (DLPack's convention: None or 1 legacy default, 2 per-thread
+        default, else a CUstream) wait for the work queued on this tensor's current stream."""
+        ours = current_stream_handle(tensor._device)
+        theirs = 0 if stream is None or stream == 1 else int(stream)
+        if ours == theirs or (ours in (0, 1) and theirs in (0, 1)):
+            return
+        drv = _drv.get()
+        idx = tensor._device.index or 0
+        drv.set_device(idx)
+        F = drv.cu.CUevent_flags
+        ev = drv._call("cuEventCreate", F.CU_EVENT_DISABLE_TIMING)
+        try:
+            drv.check(drv.event_record(int(ev), ours), "cuEventRecord")
+            drv.check(drv.stream_wait_event(theirs, int(ev), 0), "cuStreamWaitEvent")
+        finally:
+            drv.cu.cuEventDestroy(ev)
+
+    def from_dlpack_pointer(self, ptr, nbytes, shape, strides, dtype, device, owner) -> Tensor:
+        return self.wrap_pointer(ptr, nbytes, shape, strides, dtype, device, owner)
+
     # -- facts ----------------------------------------------------------------------------
     def device_name(self, index: int = 0) -> str:
         return _drv.get().device(index).name
