@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The cuda backend on a lent GPU machine, in one run of under 7 minutes:
+# install Ember's wheels, then smoke checks, benchmarks against PyTorch, the
+# cuda tests, and ember-conformance --backend cuda (when it is installed).
+# Each stage has its own timeout; a stage that fails or times out is logged
+# and the next one runs. Everything lands in $OUT:
+#   gpu_check.log  the whole log     bench.json  figures and ratios to PyTorch
+#   smoke.json     correctness checks  stages.json  each stage's exit status and time
+#   cuda.json / cuda.html  certificate and matrix from ember-conformance, when it is installed
+#
+#   usage (repository root, on the GPU machine): bash bench/gpu_check.sh [WHEEL_DIR]
+#   WHEEL_DIR defaults to .whl (made here by bench/build_gpu_wheels.sh and carried).
+set -u
+cd "$(dirname "$0")/.."
+WHL=${1:-.whl}
+OUT=${OUT:-$PWD/gpu_out}
+mkdir -p "$OUT"
+LOG="$OUT/gpu_check.log"
+STAGES="$OUT/stages.json"
+PY=${PYTHON:-python3}
+SITE=/tmp/ember_site
+T0=$(date +%s)
+DEADLINE=$((T0 + ${EMBER_GPU_CHECK_SECONDS:-400}))   # leaves margin under 7 minutes
+export PYTHONUNBUFFERED=1
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+export PATH="$SITE/bin:$PATH"
+export EMBER_KERNEL_CACHE=${EMBER_KERNEL_CACHE:-/tmp/ember_kernel_cache}
+if [ -z "${CUDA_HOME:-}" ]; then
+  for d in /usr/local/cuda-13.0 /usr/local/cuda; do [ -d "$d" ] && export CUDA_HOME=$d && break; done
+fi
+echo "{" > "$STAGES"
+
+log() { echo "$@" | tee -a "$LOG"; }
+
+# stage NAME TIMEOUT COMMAND...: run with a timeout (cut to the time left), log, record.
+stage() {
+  local name=$1 limit=$2; shift 2
+  local now left rc t1
+  now=$(date +%s); left=$((DEADLINE - now))
+  if [ "$left" -lt 10 ]; then
+    log "== $name: skipped, no time left"
+    echo "\"$name\": {\"rc\": null, \"skipped\": \"no time left\"}," >> "$STAGES"
+    return
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
+  log "== $name (timeout ${limit}s) $(date -u +%H:%M:%S)"
+  timeout -k 5 "$limit" "$@" >> "$LOG" 2>&1
+  rc=$?
+  t1=$(date +%s)
+  log "== $name: exit $rc after $((t1 - now))s"
+  echo "\"$name\": {\"rc\": $rc, \"seconds\": $((t1 - now))}," >> "$STAGES"
+}
+
+log "gpu_check $(date -u) on $(hostname)"
+stage env 20 bash -c "nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; $PY -V; \
+  $PY -c 'import torch, numpy; print(\"torch\", torch.__version__, \"numpy\", numpy.__version__)'; \
+  $PY -m pip list 2>/dev/null | grep -i -E 'cuda|nvidia-cu(blas|da-nvrtc)|pluggy|ml.dtypes|cupy|^jax ' ; ls $WHL"
+stage install 60 $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target "$SITE" "$WHL"/*.whl
+stage info 30 $PY -m ember info
+stage smoke 75 $PY bench/cuda_bench.py smoke --out "$OUT"
+for b in host add sum gemm mlp; do
+  stage "bench_$b" 60 $PY bench/cuda_bench.py bench --only $b --out "$OUT"
+done
+stage tests 45 $PY -m pytest -q -x -p no:cacheprovider tests/test_cuda_backend.py tests/test_cuda_compile.py
+if $PY -c "import ember_conformance" 2>/dev/null; then
+  stage conformance 240 $PY -m ember_conformance.cli --backend cuda --report "$OUT" -q
+else
+  log "== conformance: ember_conformance is not installed; skipped"
+fi
+$PY bench/cuda_bench.py report --out "$OUT" | tee -a "$LOG"
+echo "\"total_seconds\": $(( $(date +%s) - T0 ))}" >> "$STAGES"
+log "gpu_check done in $(( $(date +%s) - T0 ))s"
