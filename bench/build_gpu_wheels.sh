@@ -13,15 +13,27 @@ OUT=${1:-.whl}
 PY312=${PY312:-/root/.pyenv/versions/3.12.1/bin/python}
 "$PY312" -c 'import sys; assert sys.version_info[:2] == (3, 12), sys.version' || {
   echo "need Python 3.12 (set PY312=/path/to/python3.12)" >&2; exit 1; }
-rm -rf "$OUT" build/ember_wheels_tmp
+rm -rf "$OUT"
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+# Each package is built from a copy, so that no build/ or egg-info is left in a source tree.
+i=0
 for pkg in . backends/cpu backends/kernelgen conformance backends/cuda ${EMBER_EXTRA_PACKAGES:-}; do
   if [ -f "$pkg/pyproject.toml" ]; then
     echo "== wheel of $pkg"
-    "$PY312" -m pip wheel -q --no-deps -w "$OUT" "$pkg"
+    i=$((i + 1))
+    mkdir -p "$TMP/$i"
+    if [ "$pkg" = . ]; then
+      cp -r pyproject.toml README.md core "$TMP/$i/"
+    else
+      (cd "$pkg" && tar --exclude=build --exclude='*.egg-info' --exclude=__pycache__ --exclude='*.so' -cf - .) \
+        | (cd "$TMP/$i" && tar -xf -)
+    fi
+    "$PY312" -m pip wheel -q --no-deps -w "$OUT" "$TMP/$i"
   fi
 done
-rm -rf build/ *.egg-info backends/*/build backends/*/*.egg-info conformance/build conformance/*.egg-info 2>/dev/null || true
 
 # Third-party requirements the GPU machine lacks (its image's package list, as documented for it).
 PRESENT="numpy ml-dtypes pluggy pybind11 hypothesis pytest rich jinja2 safetensors cuda-bindings cuda-pathfinder

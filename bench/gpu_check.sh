@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cuda backend on a lent GPU machine, in one run of under 7 minutes:
-# install Ember's wheels, then smoke checks, benchmarks against PyTorch, the
+# install Ember's wheels, compile the generated kernels in parallel into the disk cache, then smoke checks, benchmarks against PyTorch, the
 # cuda tests, and ember-conformance --backend cuda (when it is installed).
 # Each stage has its own timeout; a stage that fails or times out is logged
 # and the next one runs. Everything lands in $OUT:
@@ -58,11 +58,12 @@ stage env 20 bash -c "nvidia-smi --query-gpu=name,driver_version,memory.total --
 stage install 60 $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target "$SITE" "$WHL"/*.whl
 stage info 30 $PY -m ember info
+stage warm 75 $PY -m ember_cuda.warm
 stage smoke 75 $PY bench/cuda_bench.py smoke --out "$OUT"
 for b in host add sum gemm mlp; do
   stage "bench_$b" 60 $PY bench/cuda_bench.py bench --only $b --out "$OUT"
 done
-stage tests 45 $PY -m pytest -q -x -p no:cacheprovider tests/test_cuda_backend.py tests/test_cuda_compile.py
+stage tests 45 $PY -m pytest -q -x -p no:cacheprovider tests/test_cuda_backend.py tests/test_cuda_dlpack.py
 if $PY -c "import ember_conformance" 2>/dev/null; then
   stage conformance 240 $PY -m ember_conformance.cli --backend cuda --report "$OUT" -q
 else

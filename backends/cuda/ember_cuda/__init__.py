@@ -6,3 +6,11 @@ a cuda device is asked for (``ember_cuda.driver.get()``), so that
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """``ember_cuda.matmul.allow_tf32`` (like ``torch.backends.cuda.matmul.allow_tf32``), loaded on first use."""
+    if name == "matmul":
+        from .blas import matmul
+        return matmul
+    raise AttributeError(f"module 'ember_cuda' has no attribute {name!r}")

@@ -117,7 +117,7 @@ class Cublas:
         L.cublasCreate_v2.argtypes = (POINTER(c_void_p),)
         L.cublasSetStream_v2.argtypes = (c_void_p, c_void_p)
         L.cublasSetMathMode.argtypes = (c_void_p, c_int)
-        L.cublasGetVersion_v2.argtypes = (c_void_p, POINTER(c_int))
+
         L.cublasGemmEx.argtypes = (c_void_p, c_int, c_int, c_int, c_int, c_int, c_void_p,
                                    c_void_p, c_int, c_int, c_void_p, c_int, c_int, c_void_p,
                                    c_void_p, c_int, c_int, c_int, c_int)
@@ -126,7 +126,7 @@ class Cublas:
                                                  c_void_p, c_int, c_int, c_int64, c_void_p,
                                                  c_void_p, c_int, c_int, c_int64, c_int, c_int, c_int)
         for f in (L.cublasCreate_v2, L.cublasSetStream_v2, L.cublasSetMathMode, L.cublasGemmEx,
-                  L.cublasGemmStridedBatchedEx, L.cublasGetVersion_v2):
+                  L.cublasGemmStridedBatchedEx):
             f.restype = c_int
         self._gemm = L.cublasGemmEx
         self._gemm_batched = L.cublasGemmStridedBatchedEx
@@ -162,10 +162,18 @@ class Cublas:
         return entry[0]
 
     def version(self) -> int:
-        h = self.handle(0, 0)
-        v = c_int()
-        self.check(self.lib.cublasGetVersion_v2(h, byref(v)), "cublasGetVersion")
-        return v.value
+        f = getattr(self.lib, "cublasGetProperty", None)   # (MAJOR_VERSION=0, MINOR=1, PATCH=2)
+        if f is None:
+            return -1
+        parts = []
+        for which in (0, 1, 2):
+            v = c_int()
+            f.argtypes = (c_int, POINTER(c_int))
+            f.restype = c_int
+            if f(which, byref(v)):
+                return -1
+            parts.append(v.value)
+        return parts[0] * 10000 + parts[1] * 100 + parts[2]
 
     def gemm(self, device_index, stream, dtype, transa, transb, m, n, k, alpha, a, lda, sa, b, ldb, sb,
              beta, c, ldc, sc, batch):

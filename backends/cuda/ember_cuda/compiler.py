@@ -197,7 +197,10 @@ def load(drv, device_index: int, image: bytes, names) -> dict:
             drv.set_device(device_index)
             data = image if image.endswith(b"\0") else image + b"\0"  # PTX must be NUL-terminated
             buf = ctypes.create_string_buffer(data, len(data))
-            mod = drv._call("cuModuleLoadData", ctypes.addressof(buf))
+            try:
+                mod = drv._call("cuModuleLoadData", ctypes.addressof(buf))
+            except TypeError:   # a cuda-python that wants a buffer object, not an address
+                mod = drv._call("cuModuleLoadData", data)
             _modules[key] = mod
     out = {}
     for n in names:

@@ -109,7 +109,7 @@ class PinnedPool:
             if lst:
                 return lst.pop()[1]
         drv = _drv.get()
-        ptr = int(drv._call("cuMemHostAlloc", size, drv.cu.CU_MEMHOSTALLOC_PORTABLE))
+        ptr = int(drv._call("cuMemHostAlloc", size, int(drv.cu.CU_MEMHOSTALLOC_PORTABLE)))
         import ctypes
         arr = np.ctypeslib.as_array((ctypes.c_ubyte * size).from_address(ptr))
         with self._lock:
@@ -121,7 +121,7 @@ class PinnedPool:
         size = arr.nbytes
         ptr = arr.ctypes.data
         drv.set_device(device_index)
-        ev = int(drv._call("cuEventCreate", drv.cu.CUevent_flags.CU_EVENT_DISABLE_TIMING))
+        ev = int(drv._call("cuEventCreate", int(drv.cu.CUevent_flags.CU_EVENT_DISABLE_TIMING)))
         drv.check(drv.event_record(ev, stream), "cuEventRecord")
         with self._lock:
             self._busy.append((ev, size, ptr, arr))
@@ -389,7 +389,7 @@ class CudaRuntime:
     def stream_create(self, device_index: int, priority: int = 0):
         drv = _drv.get()
         drv.set_device(device_index)
-        s = drv._call("cuStreamCreate", drv.cu.CUstream_flags.CU_STREAM_NON_BLOCKING)
+        s = drv._call("cuStreamCreate", int(drv.cu.CUstream_flags.CU_STREAM_NON_BLOCKING))
         return int(s)
 
     def stream_destroy(self, handle) -> None:
@@ -414,7 +414,7 @@ class CudaRuntime:
         drv.set_device(device_index)
         F = drv.cu.CUevent_flags
         flags = F.CU_EVENT_DEFAULT if enable_timing else F.CU_EVENT_DISABLE_TIMING
-        return int(drv._call("cuEventCreate", flags))
+        return int(drv._call("cuEventCreate", int(flags)))
 
     def event_destroy(self, handle) -> None:
         drv = _drv.get()
@@ -465,7 +465,7 @@ class CudaRuntime:
         idx = tensor._device.index or 0
         drv.set_device(idx)
         F = drv.cu.CUevent_flags
-        ev = drv._call("cuEventCreate", F.CU_EVENT_DISABLE_TIMING)
+        ev = drv._call("cuEventCreate", int(F.CU_EVENT_DISABLE_TIMING))
         try:
             drv.check(drv.event_record(int(ev), ours), "cuEventRecord")
             drv.check(drv.stream_wait_event(theirs, int(ev), 0), "cuStreamWaitEvent")
