@@ -64,30 +64,14 @@ def _copy_adapter(op, kernel, backend):
         if src._shape != dst._shape:
             _copy_meta(dst, src)
             src = src._view(dst._shape, broadcast_strides(src._shape, src._strides, dst._shape))
-        if src._backend is not dst._backend or src._device is not dst._device:
-            done = _copy_across(dst, src, non_blocking)
-            if done is not None:
-                return done
         if src._backend is not dst._backend:
-            # Across backends: through host memory.
+            # Across backends: through host memory (a direct path may be registered later).
             host = src._backend.runtime.to_numpy(src)
             src = dst._backend.runtime.from_numpy(host, dst._device)
         elif src._device is not dst._device:
             src = dst._backend.runtime.from_numpy(src._backend.runtime.to_numpy(src), dst._device)
         return kernel(dst, src)
     return entry
-
-
-def _copy_across(dst, src, non_blocking):
-    """A backend's direct path for a copy between devices (DMA, peer copy): ``runtime.copy_across(dst, src,
-    non_blocking)`` of the destination's backend, then of the source's; each returns dst, or None to decline."""
-    for rt in (dst._backend.runtime, src._backend.runtime):
-        direct = getattr(rt, "copy_across", None)
-        if direct is not None:
-            done = direct(dst, src, non_blocking)
-            if done is not None:
-                return done
-    return None
 
 
 copy_ = defop("copy_(Tensor self, Tensor src, bool non_blocking=False) -> Tensor", meta=_copy_meta, prim=True,

@@ -35,11 +35,6 @@ def ember_register_backends(register) -> None:
       ``to_numpy(tensor)`` (device to host, a copy), ``storage_numel(storage)``,
       ``data_ptr(tensor)``, ``synchronize(device)``, and, where memory is host
       memory, ``as_numpy(tensor)`` (a view) and ``share_numpy(array, device)``.
-      Optional: ``copy_across(dst, src, non_blocking)``, a direct copy between
-      devices (DMA to or from host memory, a peer copy) that returns ``dst``,
-      or None to leave the copy to core's path through host memory; and
-      ``to_dlpack(tensor)`` / ``dlpack_device(tensor)`` / ``from_dlpack_pointer``
-      (see ``ember._dlpack``) for zero-copy exchange with other libraries.
       ``ember_cpu.runtime.CpuRuntime`` is a complete example.
     - ``kernels``: a mapping from operator name to kernel. Every prim
       (``ember info --ops``) should have one; any other operator may have one

@@ -15,6 +15,7 @@ extension ``ember_cuda._launch`` when it was built, which also packs.
 from __future__ import annotations
 
 import ctypes
+import os
 import struct
 import threading
 
@@ -38,6 +39,17 @@ def native():
         except Exception:  # noqa: BLE001  (optional: pure-Python launches are the fallback)
             _native = None
     return _native
+
+
+def _native_packs_like_python(nat) -> bool:
+    """The native packer writes the same bytes as struct.pack_into does (checked once per process)."""
+    sig = "pqiIfdq"
+    args = (0x7F00_0000_1000, -5, -3, 4_000_000_000, 1.5, -2.25, 1 << 40)
+    a = ctypes.create_string_buffer(8 * len(sig))
+    b = ctypes.create_string_buffer(8 * len(sig))
+    nat.pack(sig, ctypes.addressof(a), args)
+    struct.pack_into(slot_format(sig), b, 0, *args)
+    return a.raw == b.raw
 
 
 def slot_format(signature: str) -> str:
@@ -90,10 +102,11 @@ class Launcher:
         self.fn_addr = ctypes.cast(fn, ctypes.c_void_p).value
         nat = native()
         self.native = None
-        if nat is not None:
+        if nat is not None and os.environ.get("EMBER_CUDA_NATIVE_LAUNCH", "1") != "0":
             try:
                 nat.init(self.fn_addr)
-                self.native = nat
+                if _native_packs_like_python(nat):
+                    self.native = nat
             except Exception:  # noqa: BLE001
                 self.native = None
 
@@ -103,7 +116,8 @@ class Launcher:
             drv.set_device(k.device_index)
         nat = self.native
         if nat is not None:
-            err = nat.launch(k.func, k.fmt, k.base, k.params_addr, grid, block, stream or 0, args)
+            err = nat.launch(k.func, k.signature, k.base, k.params_addr, grid[0], grid[1], grid[2],
+                             block[0], block[1], block[2], stream or 0, args)
         else:
             with k.lock:
                 struct.pack_into(k.fmt, k.buf, 0, *args)

@@ -319,62 +319,65 @@ class CudaRuntime:
         view = as_strided(flat, shape=shape, strides=tuple(s * isz for s in tensor._strides))
         return np.array(view, copy=True)
 
-    def copy_across(self, dst: Tensor, src: Tensor, non_blocking: bool = False):
-        """A direct copy between this backend and host memory or another cuda device, or None.
+    def copy_from_host(self, dst: Tensor, array: np.ndarray, non_blocking: bool = False) -> None:
+        """Queue a copy of the C-contiguous ``array`` into the contiguous ``dst`` on its current stream.
 
-        Handles same-dtype copies where both sides are contiguous: host -> device (from a pinned
-        buffer when non_blocking), device -> host (asynchronous into pinned memory when
-        non_blocking), and device -> device across GPUs (peer copy). Anything else returns None
-        and core's generic path runs.
-        """
+        Pageable memory is staged by the driver before the call returns; with ``non_blocking`` the
+        bytes go through a pinned buffer instead, so the host does not wait for the transfer."""
+        nbytes = array.nbytes
+        if nbytes == 0:
+            return
+        drv = _drv.get()
+        dev = dst._device
+        idx = dev.index or 0
+        drv.set_device(idx)
+        stream = current_stream_handle(dev)
+        hp = array.ctypes.data
+        if non_blocking and not pinned.is_pinned(hp, nbytes):
+            staged = pinned.get(nbytes)
+            np.copyto(staged[:nbytes], array.reshape(-1).view(np.uint8))
+            drv.check(drv.memcpy_htod_async(self.data_ptr(dst), staged.ctypes.data, nbytes, stream),
+                      "cuMemcpyHtoDAsync")
+            pinned.release(staged, stream, idx)
+            return
+        drv.check(drv.memcpy_htod_async(self.data_ptr(dst), hp, nbytes, stream), "cuMemcpyHtoDAsync")
+        if not non_blocking:
+            drv.check(drv.stream_synchronize(stream), "cuStreamSynchronize")
+
+    def copy_to_host(self, src: Tensor, out: np.ndarray, non_blocking: bool = False) -> None:
+        """Queue a copy of the contiguous ``src`` into the C-contiguous ``out`` on the current stream; wait
+        for it unless ``non_blocking`` (then ``out`` holds the values once that stream is synchronized)."""
+        nbytes = out.nbytes
+        if nbytes == 0:
+            return
+        drv = _drv.get()
+        dev = src._device
+        drv.set_device(dev.index or 0)
+        stream = current_stream_handle(dev)
+        drv.check(drv.memcpy_dtoh_async(out.ctypes.data, self.data_ptr(src), nbytes, stream), "cuMemcpyDtoHAsync")
+        if not non_blocking:
+            drv.check(drv.stream_synchronize(stream), "cuStreamSynchronize")
+
+    def copy_peer(self, dst: Tensor, src: Tensor, non_blocking: bool = False):
+        """Copy between two cuda devices without the host (contiguous, one dtype), or None to decline."""
         if dst._dtype is not src._dtype or not _contiguous(dst) or not _contiguous(src):
             return None
-        n = dst.numel()
-        nbytes = n * dst._dtype.itemsize
-        sb, db = src._backend, dst._backend
+        nbytes = dst.numel() * dst._dtype.itemsize
         if nbytes == 0:
             return dst
         drv = _drv.get()
-        if sb is backend and db is backend:  # device -> device, another GPU
-            di, si = dst._device.index or 0, src._device.index or 0
-            drv.set_device(di)
-            stream = current_stream_handle(dst._device)
-            # Order after the source's producer on its stream: wait on the source device first.
-            drv.set_device(si)
-            drv.check(drv.stream_synchronize(current_stream_handle(src._device)), "cuStreamSynchronize")
-            drv.set_device(di)
-            drv.enable_peer_access(di, si)
-            drv.check(drv.memcpy_peer_async(self.data_ptr(dst), drv.device(di).ctx, self.data_ptr(src),
-                                            drv.device(si).ctx, nbytes, stream), "cuMemcpyPeerAsync")
-            if not non_blocking:
-                drv.check(drv.stream_synchronize(stream), "cuStreamSynchronize")
-            return dst
-        if db is backend and sb.capabilities.host_memory:  # host -> device
-            host = sb.runtime.as_numpy(src)
-            dev = dst._device
-            drv.set_device(dev.index or 0)
-            stream = current_stream_handle(dev)
-            hp = host.ctypes.data
-            if non_blocking and not pinned.is_pinned(hp, nbytes):
-                staged = pinned.get(nbytes)
-                np.copyto(staged[:nbytes], host.reshape(-1).view(np.uint8))
-                drv.check(drv.memcpy_htod_async(self.data_ptr(dst), staged.ctypes.data, nbytes, stream),
-                          "cuMemcpyHtoDAsync")
-                pinned.release(staged, stream, dev.index or 0)
-            else:
-                drv.check(drv.memcpy_htod_async(self.data_ptr(dst), hp, nbytes, stream), "cuMemcpyHtoDAsync")
-            return dst
-        if sb is backend and db.capabilities.host_memory:  # device -> host
-            host = db.runtime.as_numpy(dst)
-            dev = src._device
-            drv.set_device(dev.index or 0)
-            stream = current_stream_handle(dev)
-            hp = host.ctypes.data
-            drv.check(drv.memcpy_dtoh_async(hp, self.data_ptr(src), nbytes, stream), "cuMemcpyDtoHAsync")
-            if not (non_blocking and pinned.is_pinned(hp, nbytes)):
-                drv.check(drv.stream_synchronize(stream), "cuStreamSynchronize")
-            return dst
-        return None
+        di, si = dst._device.index or 0, src._device.index or 0
+        # Order after the source's producers: its device's current stream finishes first.
+        drv.set_device(si)
+        drv.check(drv.stream_synchronize(current_stream_handle(src._device)), "cuStreamSynchronize")
+        drv.set_device(di)
+        drv.enable_peer_access(di, si)   # cuMemcpyPeer works without it, through the host, when it cannot
+        stream = current_stream_handle(dst._device)
+        drv.check(drv.memcpy_peer_async(self.data_ptr(dst), drv.device(di).ctx, self.data_ptr(src),
+                                        drv.device(si).ctx, nbytes, stream), "cuMemcpyPeerAsync")
+        if not non_blocking:
+            drv.check(drv.stream_synchronize(stream), "cuStreamSynchronize")
+        return dst
 
     def synchronize(self, device=None) -> None:
         drv = _drv.get()
