@@ -20,6 +20,7 @@ from . import driver as _drv
 from .runtime import _contig_strides, _cstrides, current_stream_handle, runtime
 
 _empty = runtime.empty
+_empty_s = runtime.empty_and_stream
 
 
 def _ptr(t: Tensor) -> int:
@@ -265,8 +266,7 @@ def make_binary(name, kernel, launcher_of):
                 e = fast.get(key)
                 if e is not None:
                     k, grid, block, args, io, ia, ib, oshape, odt = e
-                    dev = a._device
-                    o = _empty(oshape, odt, dev)
+                    o, stream = _empty_s(oshape, odt, a._device)
                     args = args[:]
                     args[io] = o._storage.ptr
                     args[ia] = a._storage.ptr
@@ -275,7 +275,7 @@ def make_binary(name, kernel, launcher_of):
                     args[ib + 1] = ob * b._dtype.itemsize
                     if launch is None:
                         launch = launcher_of().launch
-                    launch(k, grid, block, args, current_stream_handle(dev))
+                    launch(k, grid, block, args, stream)
                     return o
                 if key not in cache:
                     r = rp.learn(key, (a, b), lambda: kernel(a, b, None))
@@ -309,15 +309,14 @@ def make_unary(name, kernel, launcher_of):
                 e = fast.get(key)
                 if e is not None:
                     k, grid, block, args, io, ia, ib, oshape, odt = e
-                    dev = a._device
-                    o = _empty(oshape, odt, dev)
+                    o, stream = _empty_s(oshape, odt, a._device)
                     args = args[:]
                     args[io] = o._storage.ptr
                     args[ia] = a._storage.ptr
                     args[ia + 1] = oa * a._dtype.itemsize
                     if launch is None:
                         launch = launcher_of().launch
-                    launch(k, grid, block, args, current_stream_handle(dev))
+                    launch(k, grid, block, args, stream)
                     return o
                 if key not in cache:
                     r = rp.learn(key, (a,), lambda: kernel(a, None))

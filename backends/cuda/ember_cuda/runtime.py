@@ -265,6 +265,35 @@ class CudaRuntime:
         t._base = None
         return t
 
+    def empty_and_stream(self, shape, dtype, device):
+        """(new contiguous tensor, handle of the current stream it was allocated on): the fast paths'
+        empty(), which looks the current stream up once for the allocation and the launch."""
+        s = _current_stream_of(device) if _current_stream_of is not None else None
+        n = 1
+        for d in shape:
+            n *= d
+        isz = dtype.itemsize
+        nbytes = n * isz
+        if nbytes == 0:
+            ptr, owner = 0, None
+        elif _core_allocate is not None:
+            owner = _core_allocate(device, nbytes, s)
+            ptr = owner.handle + owner.offset
+        else:
+            ptr, owner = self._alloc(nbytes, device)
+        t = _new(Tensor)
+        t._storage = CudaStorage(ptr, nbytes, isz, device, owner)
+        t._offset = 0
+        t._shape = shape
+        t._strides = _cstrides.get(shape) or _contig_strides(shape)
+        t._dtype = dtype
+        t._device = device
+        t._backend = backend
+        t._keys = _KEY
+        t._h = None
+        t._base = None
+        return t, ((s.handle or 0) if s is not None else 0)
+
     def wrap_pointer(self, ptr: int, nbytes: int, shape, strides, dtype, device, owner, offset=0) -> Tensor:
         """A tensor over memory owned elsewhere (DLPack): ``owner`` is kept alive by the storage."""
         st = CudaStorage(ptr, nbytes, dtype.itemsize, device, owner)
