@@ -225,6 +225,9 @@ def _():
     e = ember.from_dlpack(x.__dlpack__(max_version=(1, 0)))
     assert e.device == x.device and e.data_ptr() == x.data_ptr() and e.dtype is ember.float32
     assert np.array_equal(np_(e), np.arange(6).reshape(2, 3))
+    g = ember.from_dlpack(x[1, 1:].__dlpack__())   # an unaligned address: kept as an aligned base + offset
+    assert g.data_ptr() == x.data_ptr() + 16 and g._storage.ptr % 256 == 0 and g._offset == 4, (g._offset,)
+    assert np.array_equal(host(g), [4, 5])
     class Producer:                       # a library that hands out its cuda memory
         def __dlpack_device__(self): return (2, 0)
         def __dlpack__(self, stream=None, max_version=None):

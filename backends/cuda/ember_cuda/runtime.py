@@ -296,7 +296,15 @@ class CudaRuntime:
 
     def wrap_pointer(self, ptr: int, nbytes: int, shape, strides, dtype, device, owner, offset=0) -> Tensor:
         """A tensor over memory owned elsewhere (DLPack): ``owner`` is kept alive by the storage."""
-        st = CudaStorage(ptr, nbytes, dtype.itemsize, device, owner)
+        isz = dtype.itemsize
+        # Keep the storage's address 256-byte aligned (as allocations are) and move the rest into the
+        # element offset: generated kernels pick vector loads from the offset, assuming an aligned base.
+        delta = ptr & 255
+        if delta % isz == 0:
+            ptr -= delta
+            nbytes += delta
+            offset += delta // isz
+        st = CudaStorage(ptr, nbytes, isz, device, owner)
         return Tensor._make(st, offset, tuple(shape), tuple(strides), dtype, device, backend)
 
     def storage_numel(self, storage) -> int:
