@@ -25,6 +25,7 @@ export PYTHONUNBUFFERED=1
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$SITE/bin:$PATH"
 export EMBER_KERNEL_CACHE=${EMBER_KERNEL_CACHE:-/tmp/ember_kernel_cache}
+export XLA_PYTHON_CLIENT_PREALLOCATE=false   # JAX (the DLPack check) must not take 75% of the GPU
 if [ -z "${CUDA_HOME:-}" ]; then
   for d in /usr/local/cuda-13.0 /usr/local/cuda; do [ -d "$d" ] && export CUDA_HOME=$d && break; done
 fi
