@@ -64,7 +64,7 @@ stage smoke 75 $PY bench/cuda_bench.py smoke --out "$OUT"
 for b in host add sum gemm mlp; do
   stage "bench_$b" 60 $PY bench/cuda_bench.py bench --only $b --out "$OUT"
 done
-stage tests 45 $PY -m pytest -q -x -p no:cacheprovider tests/test_cuda_backend.py tests/test_cuda_dlpack.py
+stage tests 60 $PY -m pytest -q -p no:cacheprovider tests/test_cuda_backend.py tests/test_cuda_dlpack.py
 if $PY -c "import ember_conformance" 2>/dev/null; then
   stage conformance 240 $PY -m ember_conformance.cli --backend cuda --report "$OUT" -q
 else

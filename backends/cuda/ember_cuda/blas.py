@@ -19,7 +19,6 @@ nvidia-cublas wheel (through cuda-pathfinder), the loader's search path
 from __future__ import annotations
 
 import ctypes
-import glob
 import os
 import threading
 from ctypes import POINTER, byref, c_double, c_float, c_int, c_int64, c_void_p
@@ -82,15 +81,8 @@ def _candidates():
         pass
     yield "libcublas.so.13"
     yield "libcublas.so.12"
-    roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
-             *sorted(glob.glob("/usr/local/cuda-*"), reverse=True)]
-    for r in roots:
-        if r:
-            for sub in ("lib64", "targets/x86_64-linux/lib", "lib"):
-                for name in ("libcublas.so.13", "libcublas.so.12", "libcublas.so"):
-                    p = os.path.join(r, sub, name)
-                    if os.path.exists(p):
-                        yield p
+    from .compiler import library_candidates
+    yield from library_candidates("cublas")
 
 
 class CublasError(RuntimeError):

@@ -24,13 +24,57 @@ class CompileError(RuntimeError):
     """NVRTC rejected a source: the message carries the compiler's log."""
 
 
+_checked = False
+
+
 def _nvrtc():
+    global _checked
     try:
         from cuda.bindings import nvrtc
     except ImportError as e:
         raise CompileError(f"cuda-python's NVRTC bindings are not installed ({e}); "
                            f"pip install cuda-bindings nvidia-cuda-nvrtc") from None
+    if not _checked:
+        try:
+            nvrtc.nvrtcVersion()
+        except Exception:  # noqa: BLE001  (cuda-python did not find libnvrtc: load it from where we know)
+            if preload("nvrtc"):
+                nvrtc.nvrtcVersion()
+        _checked = True
     return nvrtc
+
+
+def library_candidates(name: str):
+    """Paths of lib<name>.so.13/.12 in nvidia wheels on sys.path and in CUDA toolkits, most likely first."""
+    import glob
+    import sys
+    seen = []
+    for d in sys.path:
+        for sub in ("nvidia/cu13/lib", f"nvidia/cuda_{name}/lib", f"nvidia/{name}/lib", "nvidia/cu12/lib"):
+            seen += sorted(glob.glob(os.path.join(d or ".", sub, f"lib{name}.so.1[23]")))
+    roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
+             *sorted(glob.glob("/usr/local/cuda-*"), reverse=True)]
+    for r in roots:
+        if r:
+            for sub in ("targets/x86_64-linux/lib", "lib64", "lib"):
+                seen += sorted(glob.glob(os.path.join(r, sub, f"lib{name}.so.1[23]")))
+    out = []
+    for p in seen:
+        if p not in out and os.path.exists(p):
+            out.append(p)
+    return out
+
+
+def preload(name: str) -> str | None:
+    """Load lib<name> globally from a known place (so cuda-python finds it already loaded); its path, or None."""
+    import ctypes
+    for p in library_candidates(name):
+        try:
+            ctypes.CDLL(p, mode=ctypes.RTLD_GLOBAL)
+            return p
+        except OSError:
+            continue
+    return None
 
 
 def _ok(res, what: str, prog=None):

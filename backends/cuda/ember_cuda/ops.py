@@ -189,6 +189,7 @@ class Replay:
     """
 
     def __init__(self, name, kernel, launcher_of, arity):
+        self.fast: dict = {}
         self.name = name
         self.kernel = kernel
         self.launcher_of = launcher_of
@@ -196,6 +197,9 @@ class Replay:
         self.cache: dict = {}
 
     def learn(self, key, tensors, call):
+        if len(self.cache) > _MAX_LEARNED:   # many shapes: start over rather than grow without bound
+            self.cache.clear()
+            self.fast.clear()
         rec = []
         recorder.launches = rec
         try:
@@ -232,6 +236,9 @@ class Replay:
         return out
 
 
+_MAX_LEARNED = 2048
+
+
 def _aligned(t: Tensor) -> bool:
     return (t._offset * t._dtype.itemsize) % 16 == 0
 
@@ -251,7 +258,7 @@ def _entry(e):
 def make_binary(name, kernel, launcher_of):
     rp = Replay(name, kernel, launcher_of, 2)
     cache = rp.cache
-    fast: dict = {}
+    fast = rp.fast
     launch = None
 
     def binary(a, b, out):
@@ -295,7 +302,7 @@ def make_binary(name, kernel, launcher_of):
 def make_unary(name, kernel, launcher_of):
     rp = Replay(name, kernel, launcher_of, 1)
     cache = rp.cache
-    fast: dict = {}
+    fast = rp.fast
     launch = None
 
     def unary(a, out):
