@@ -10,6 +10,8 @@
 #
 #   usage (repository root, on the GPU machine): bash bench/gpu_check.sh [WHEEL_DIR]
 #   WHEEL_DIR defaults to .whl (made here by bench/build_gpu_wheels.sh and carried).
+#   EMBER_GPU_CHECK_ONLY="smoke bench conformance" runs only those stages (names as logged; "bench"
+#   selects every bench_*); EMBER_GPU_CHECK_SECONDS (default 400) is the overall deadline.
 set -u
 cd "$(dirname "$0")/.."
 WHL=${1:-.whl}
@@ -37,6 +39,12 @@ log() { echo "$@" | tee -a "$LOG"; }
 stage() {
   local name=$1 limit=$2; shift 2
   local now left rc t1
+  if [ -n "${EMBER_GPU_CHECK_ONLY:-}" ] && [ "$name" != install ] && [ "$name" != env ]; then
+    case " $EMBER_GPU_CHECK_ONLY " in
+      *" $name "*|*" ${name%%_*} "*) ;;
+      *) log "== $name: not selected (EMBER_GPU_CHECK_ONLY=$EMBER_GPU_CHECK_ONLY)"; return ;;
+    esac
+  fi
   now=$(date +%s); left=$((DEADLINE - now))
   if [ "$left" -lt 10 ]; then
     log "== $name: skipped, no time left"
@@ -64,12 +72,12 @@ stage smoke 75 $PY bench/cuda_bench.py smoke --out "$OUT"
 for b in host add sum gemm mlp; do
   stage "bench_$b" 60 $PY bench/cuda_bench.py bench --only $b --out "$OUT"
 done
-stage tests 60 $PY -m pytest -q -p no:cacheprovider tests/test_cuda_backend.py tests/test_cuda_dlpack.py
 if $PY -c "import ember_conformance" 2>/dev/null; then
   stage conformance 240 $PY -m ember_conformance.cli --backend cuda --report "$OUT" -q
 else
   log "== conformance: ember_conformance is not installed; skipped"
 fi
+stage tests 60 $PY -m pytest -q -p no:cacheprovider tests/test_cuda_backend.py tests/test_cuda_dlpack.py
 $PY bench/cuda_bench.py report --out "$OUT" | tee -a "$LOG"
 echo "\"total_seconds\": $(( $(date +%s) - T0 ))}" >> "$STAGES"
 log "gpu_check done in $(( $(date +%s) - T0 ))s"
