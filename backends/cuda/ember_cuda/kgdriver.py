@@ -71,7 +71,7 @@ class CudaDriver:
         return runtime.empty(tuple(shape), dtype, device)
 
     def to_host(self, tensor):
-        return runtime.to_numpy(tensor)
+        return runtime.read(tensor)
 
     # -- for ember_cuda itself ---------------------------------------------------------------
     @property

@@ -328,6 +328,11 @@ class CudaRuntime:
         return t
 
     def to_numpy(self, tensor) -> np.ndarray:
+        return self.read(tensor)
+
+    def read(self, tensor) -> np.ndarray:
+        """A numpy copy of ``tensor`` after the work queued on the current stream (what to_numpy does; kernels
+        use this one for their small readbacks: index bounds, data-dependent sizes)."""
         dt = tensor._dtype
         shape = tensor._shape
         n = 1
@@ -349,7 +354,7 @@ class CudaRuntime:
         span = _span(tensor)
         if span > 4 * n and span * isz > (16 << 20):
             # A sparse view of a big storage: gather it on the device first.
-            return self.to_numpy(_device_contiguous(tensor))
+            return self.read(_device_contiguous(tensor))
         flat = np.empty(span, dt.np)
         drv.check(drv.memcpy_dtoh_async(flat.ctypes.data, src, span * isz, stream), "cuMemcpyDtoHAsync")
         drv.check(drv.stream_synchronize(stream), "cuStreamSynchronize")
