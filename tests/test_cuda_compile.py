@@ -319,3 +319,19 @@ def test_replay_timing_on_recording_driver(monkeypatch):
     per_generic = (time.perf_counter() - t0) / (n // 5) * 1e6
     print(f"4x4 add kernel entry, no driver call: fast path {per_fast:.2f} us, generic {per_generic:.2f} us")
     assert per_fast < per_generic
+
+
+@needs_nvrtc
+def test_batched_program_keeps_every_kernel_name():
+    """warm's batches put each kernel's body in a namespace of its own after one prelude: the entry
+    points keep their plain (extern "C") names, so each kernel is found in the shared cubin."""
+    kernels, _ = _catalog()
+    from ember_kernelgen.render import render
+    from ember_cuda.warm import batch_source
+    chosen = kernels[::300][:6]
+    src = batch_source([render(k, "cuda") for k in chosen])
+    assert src is not None
+    cubin = compiler.compile_source(src, "sm_90")
+    for k in chosen:
+        assert b"\0" + k.name.encode() + b"\0" in cubin, k.name
+    assert batch_source(["no prelude marker here"]) is None

@@ -263,3 +263,41 @@ def test_backend_host_code_on_the_stand_in_driver(fake_libs, tmp_path, launch_pa
         assert results["launch_path"]["detail"] == "native"
     if launch_path == "ctypes":
         assert results["launch_path"]["detail"] == "ctypes"
+
+
+RECORD_OPS = r'''
+import ctypes, json, numpy as np, ember
+cuda = ctypes.CDLL("libcuda.so.1")
+x = ember.tensor(np.ones((5, 6), np.float32), device="cuda")
+y = ember.tensor(np.ones((5, 6), np.float32), device="cuda")
+z = x + y; w = x.t() * 2.0; s = ember.sum(x, 1); e = ember.exp(x)
+from ember_cuda import compiler
+print("RESULTS " + json.dumps({"launches": cuda.fake_launches(), "stats": compiler.stats}))
+'''
+
+
+def _run(code, env):
+    p = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], env=env, capture_output=True, text=True,
+                       timeout=600)
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULTS ")), None)
+    assert line, f"exit {p.returncode}\nstdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-5000:]}"
+    return json.loads(line[len("RESULTS "):])
+
+
+def test_recorded_kernels_are_compiled_ahead_in_batches(fake_libs, tmp_path):
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = f"{fake_libs}:{env.get('LD_LIBRARY_PATH', '')}"
+    env["EMBER_CUBLAS"] = str(fake_libs / "libcublas.so.13")
+    env["EMBER_KERNEL_CACHE"] = str(tmp_path / "kernels")
+    rec = dict(env, EMBER_CUDA_RECORD_KERNELS=str(tmp_path / "rec"))
+    first = _run(RECORD_OPS, rec)                       # records, compiles and launches nothing
+    assert first["launches"] == 0 and first["stats"]["compiled"] == 0
+    recorded = list((tmp_path / "rec").glob("*.jsonl"))
+    assert recorded and sum(1 for _ in open(recorded[0])) >= 4
+    p = subprocess.run([sys.executable, "-m", "ember_cuda.warm", "--sources", str(tmp_path / "rec"), "--no-catalog",
+                        "--jobs", "2"], env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "1 programs" in p.stdout or "2 programs" in p.stdout, p.stdout   # batched, not one program each
+    second = _run(RECORD_OPS, env)                      # the real run: every kernel comes from the cache
+    assert second["stats"]["compiled"] == 0 and second["stats"]["cache_hits"] >= 4, second
+    assert second["launches"] >= 4

@@ -210,10 +210,15 @@ def cache():
 stats = {"compiled": 0, "cache_hits": 0}
 
 
+def cache_target(arch: str) -> str:
+    """The cache's target name: the architecture and the NVRTC that built for it."""
+    return f"{arch}/nvrtc{'.'.join(map(str, nvrtc_version()))}"
+
+
 def cached_binary(source: str, arch: str, options=()) -> bytes:
     """The device code of ``source`` for ``arch``: from the disk cache, else compiled and stored."""
     options = tuple(options)
-    target = f"{arch}/nvrtc{'.'.join(map(str, nvrtc_version()))}"
+    target = cache_target(arch)
     c = cache()
     b = c.get("cuda", target, source, options)
     if b:

@@ -8,6 +8,9 @@ device's primary context and launches through :mod:`ember_cuda.launch`.
 
 from __future__ import annotations
 
+import json
+import os
+
 from . import compiler
 from . import driver as _drv
 from .launch import Kernel, Launcher
@@ -24,6 +27,26 @@ class _Recorder:
 
 
 recorder = _Recorder()
+
+
+#: EMBER_CUDA_RECORD_KERNELS=DIR: compile nothing and launch nothing; append each kernel source asked for to
+#: DIR/<pid>.jsonl, so that ``python -m ember_cuda.warm --sources DIR`` can compile them all ahead, in batches
+#: and in parallel. Results computed in this mode are meaningless (the GPU check's first pass only).
+_RECORD = os.environ.get("EMBER_CUDA_RECORD_KERNELS") or None
+_recorded: set = set()
+
+
+def _record(source, options) -> None:
+    key = (source, tuple(options))
+    if key in _recorded:
+        return
+    _recorded.add(key)
+    try:
+        os.makedirs(_RECORD, exist_ok=True)
+        with open(os.path.join(_RECORD, f"{os.getpid()}.jsonl"), "a") as f:
+            f.write(json.dumps({"source": source, "options": list(options)}) + "\n")
+    except OSError:
+        pass
 
 
 class CudaDriver:
@@ -45,6 +68,10 @@ class CudaDriver:
         return lim
 
     def compile(self, source, signatures, options, device):
+        if _RECORD:
+            _record(source, options)
+            idx = device.index or 0
+            return {name: Kernel(name, signatures[name], 0, idx) for name in signatures}   # launches are skipped
         drv = _drv.get()
         idx = device.index or 0
         arch = drv.device(idx).arch

@@ -111,6 +111,8 @@ class Launcher:
                 self.native = None
 
     def launch(self, k: Kernel, grid, block, args, stream) -> None:
+        if not k.func:   # a kernel only recorded (EMBER_CUDA_RECORD_KERNELS): nothing to run
+            return
         drv = self.drv
         if drv._tls.device != k.device_index:
             drv.set_device(k.device_index)
