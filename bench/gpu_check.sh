@@ -11,7 +11,7 @@
 #   usage (repository root, on the GPU machine): bash bench/gpu_check.sh [WHEEL_DIR]
 #   WHEEL_DIR defaults to .whl (made here by bench/build_gpu_wheels.sh and carried).
 #   EMBER_GPU_CHECK_ONLY="smoke bench conformance" runs only those stages (names as logged; "bench"
-#   selects every bench_*); EMBER_GPU_CHECK_SECONDS (default 400) is the overall deadline.
+#   selects every bench_*); EMBER_GPU_CHECK_SECONDS (default 410) is the overall deadline.
 set -u
 cd "$(dirname "$0")/.."
 WHL=${1:-.whl}
@@ -22,7 +22,7 @@ STAGES="$OUT/stages.json"
 PY=${PYTHON:-python3}
 SITE=/tmp/ember_site
 T0=$(date +%s)
-DEADLINE=$((T0 + ${EMBER_GPU_CHECK_SECONDS:-400}))   # leaves margin under 7 minutes
+DEADLINE=$((T0 + ${EMBER_GPU_CHECK_SECONDS:-410}))   # leaves margin under 7 minutes
 export PYTHONUNBUFFERED=1
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$SITE/bin:$PATH"
@@ -86,7 +86,7 @@ record_shards() {
 if $PY -c "import ember_conformance" 2>/dev/null; then
   stage record 60 bash -c "$(declare -f record_shards); PY='$PY'; record_shards"
 fi
-stage warm 90 $PY -m ember_cuda.warm --sources /tmp/ember_recorded
+stage warm 120 $PY -m ember_cuda.warm --sources /tmp/ember_recorded --batch 64
 stage smoke 75 $PY bench/cuda_bench.py smoke --out "$OUT"
 for b in host add sum gemm mlp; do
   stage "bench_$b" 60 $PY bench/cuda_bench.py bench --only $b --out "$OUT"
