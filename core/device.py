@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from .errors import BackendUnavailableError, UnknownDeviceError
 
 __all__ = ["device", "Device"]
@@ -35,10 +37,14 @@ class Device:
             raise UnknownDeviceError(f"invalid device string {s!r}: expected 'type' or 'type:index', e.g. 'cpu' or 'cuda:0'")
         if index is not None and (not isinstance(index, int) or index < 0):
             raise UnknownDeviceError(f"device index must be a non-negative integer, got {index!r}")
-        self = object.__new__(cls)
-        self.type = dtype_
-        self.index = index
-        self._str = dtype_ if index is None else f"{dtype_}:{index}"
+        # One object per device however it was spelled ("cuda:1", ("cuda", 1)): devices compare by identity.
+        self = _interned.get((dtype_, index))
+        if self is None:
+            self = object.__new__(cls)
+            self.type = dtype_
+            self.index = index
+            self._str = dtype_ if index is None else f"{dtype_}:{index}"
+            _interned[(dtype_, index)] = self
         _interned[key] = self
         _interned[(self._str, None)] = self
         return self
@@ -76,7 +82,7 @@ class Backend:
     """
 
     __slots__ = ("device_type", "key", "runtime", "capabilities", "distribution", "version",
-                 "plugin", "fallback_entry", "default_index", "indexed")
+                 "plugin", "fallback_entry", "indexed")
 
     def __init__(self, device_type, key, runtime, capabilities, distribution, version, plugin,
                  fallback_entry=None, indexed=True):
@@ -89,10 +95,14 @@ class Backend:
         self.plugin = plugin
         self.fallback_entry = fallback_entry
         self.indexed = indexed
-        self.default_index = 0
 
     def __repr__(self):
         return f"<Backend {self.device_type} from {self.distribution} {self.version}>"
+
+    @property
+    def default_index(self) -> int:
+        """This thread's current device index of this type (``ember.set_device``); 0 until set."""
+        return _current_index.__dict__.get(self.device_type, 0)
 
     def device(self, index=None) -> Device:
         """The canonical device of a tensor on this backend (cpu has no index, others do)."""
@@ -101,6 +111,8 @@ class Backend:
         return Device(self.device_type, self.default_index if index is None else index)
 
 
+#: The current device index per device type, per thread (ember.set_device, ember.device_guard).
+_current_index = threading.local()
 _backends: dict[str, Backend] = {}
 _default_device_type = "cpu"
 
