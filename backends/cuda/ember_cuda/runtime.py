@@ -281,8 +281,14 @@ class CudaRuntime:
             ptr = owner.handle + owner.offset
         else:
             ptr, owner = self._alloc(nbytes, device)
+        st = _new(CudaStorage)
+        st.ptr = ptr
+        st.nbytes = nbytes
+        st.itemsize = isz
+        st.device = device
+        st.allocation = owner
         t = _new(Tensor)
-        t._storage = CudaStorage(ptr, nbytes, isz, device, owner)
+        t._storage = st
         t._offset = 0
         t._shape = shape
         t._strides = _cstrides.get(shape) or _contig_strides(shape)
