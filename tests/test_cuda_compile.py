@@ -335,3 +335,45 @@ def test_batched_program_keeps_every_kernel_name():
     for k in chosen:
         assert b"\0" + k.name.encode() + b"\0" in cubin, k.name
     assert batch_source(["no prelude marker here"]) is None
+
+
+@pytest.mark.parametrize("mode", ["scalar", "inplace", "inplace_scalar"])
+def test_replay_of_scalar_and_in_place_calls_matches_the_generic_launch(monkeypatch, mode):
+    pytest.importorskip("ember_kernelgen")
+    import ember
+    import ember_kernelgen
+    from ember_cuda import ops
+    d = RecordingDriver()
+    table = ember_kernelgen.build_kernels(d)
+
+    class L:
+        def launch(self, k, grid, block, args, stream):
+            d.launch(k, grid, block, args, stream)
+
+    monkeypatch.setattr(ops, "_empty", d.empty)
+    monkeypatch.setattr(ops, "_empty_s", lambda shape, dtype, device: (d.empty(shape, dtype, device), 0))
+    monkeypatch.setattr(ops, "current_stream_handle", lambda device: 0)
+    mul = ops.make_binary("mul", table["mul"], lambda: L())
+
+    def call(x, y, value):
+        other = value if "scalar" in mode else y
+        return mul(x, other, x if "inplace" in mode else None)
+
+    x, y = d.empty((8, 3), ember.float32, d.dev), d.empty((8, 3), ember.float32, d.dev)
+    r1 = call(x, y, 2.5)                                      # learns
+    assert any(mul.replay.fast.values()), mul.replay.cache
+    x2, y2 = d.empty((8, 3), ember.float32, d.dev), d.empty((8, 3), ember.float32, d.dev)
+    r2 = call(x2, y2, -7.25)                                  # replays
+    fast = d.launches[-1]
+    other = -7.25 if "scalar" in mode else y2
+    r3 = table["mul"](x2, other, x2 if "inplace" in mode else None)
+    want = d.launches[-1]
+    fa, wa = list(fast[3]), list(want[3])
+    if "inplace" in mode:
+        assert r1 is x and r2 is x2 and r3 is x2
+    else:
+        assert fa[0] == r2._storage.ptr
+        fa[0] = wa[0] = None   # each call's new output
+    assert fast[0] == want[0] and fast[1:3] == want[1:3] and fa == wa
+    if "scalar" in mode:
+        assert -7.25 in fast[3]

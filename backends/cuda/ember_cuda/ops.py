@@ -255,7 +255,67 @@ def _entry(e):
     return (k, grid, block, args, io, ia, ib, oshape, odt)
 
 
+def _learn_binary(rp, key, a, b, out, scalar, inplace):
+    """Run the generic kernel once while recording; return (result, fast entry or None).
+
+    The entry: (kernel, grid, block, template args, slots, scalar slot or -1, new output shape and dtype
+    or None for in place), where slots are (argument index, 0 = a / 1 = b / 2 = the new output)."""
+    cache = rp.cache
+    if len(cache) > _MAX_LEARNED:
+        cache.clear()
+        rp.fast.clear()
+    rec = []
+    recorder.launches = rec
+    try:
+        res = rp.kernel(a, b, out)
+    finally:
+        recorder.launches = None
+    if len(rec) != 1 or not isinstance(res, Tensor) or (inplace and res is not a):
+        cache[key] = False
+        return res, None
+    k, grid, block, args, _ = rec[0]
+    sig = k.signature
+    tensors = [a] if scalar else [a, b]
+    if not inplace:
+        tensors.append(res)
+    pairs = [(t._storage.ptr, t._offset * t._dtype.itemsize) for t in tensors]
+    if len(set(pairs)) != len(pairs):
+        return res, None          # aliased operands (x + x): learn from a later call
+    if len(sig) != len(args):
+        cache[key] = False
+        return res, None
+    roles = [0] + ([] if scalar else [1]) + ([] if inplace else [2])   # pairs[j] is a, b or the new output
+    slots = []
+    for i, c in enumerate(sig):
+        if c == "p":
+            try:
+                j = pairs.index((args[i], args[i + 1]))
+            except ValueError:
+                cache[key] = False
+                return res, None
+            slots.append((i, roles[j]))
+    s_at = -1
+    if scalar:
+        # the generator passes operands after the output's (address, offset): a's pair, then the scalar
+        want = float(b) if a._dtype.is_floating_point else int(b)
+        if len(args) <= 4 or sig[4] not in "fdqiI" or args[4] != want:
+            cache[key] = False
+            return res, None
+        s_at = 4
+    have = {j for _, j in slots}
+    if 0 not in have or (not scalar and 1 not in have) or (not inplace and 2 not in have):
+        cache[key] = False
+        return res, None
+    entry = (k, tuple(grid), tuple(block), list(args), tuple(slots), s_at,
+             None if inplace else (res._shape, res._dtype))
+    cache[key] = True
+    rp.fast[key] = entry
+    return res, entry
+
+
 def make_binary(name, kernel, launcher_of):
+    """kernel(a, b, out) with a fast path for contiguous a, and b a tensor of a's shape or a Python number,
+    out None (a new result) or a itself (in place)."""
     rp = Replay(name, kernel, launcher_of, 2)
     cache = rp.cache
     fast = rp.fast
@@ -263,35 +323,44 @@ def make_binary(name, kernel, launcher_of):
 
     def binary(a, b, out):
         nonlocal launch
-        if out is None and b.__class__ is Tensor:
+        inplace = out is a
+        if out is None or inplace:
             shape = a._shape
             cs = _cstrides.get(shape) or _contig_strides(shape)
-            if a._strides == cs and b._strides == cs and b._shape == shape:
-                oa, ob = a._offset, b._offset
-                key = (a._dtype, b._dtype, shape, a._device,
-                       oa == 0 or (oa * a._dtype.itemsize) & 15 == 0, ob == 0 or (ob * b._dtype.itemsize) & 15 == 0)
+            if a._strides == cs:
+                bc = b.__class__
+                oa = a._offset
+                if bc is Tensor:
+                    if b._strides != cs or b._shape != shape:
+                        return kernel(a, b, out)
+                    ob = b._offset
+                    key = (a._dtype, b._dtype, shape, a._device, inplace,
+                           oa == 0 or (oa * a._dtype.itemsize) & 15 == 0, ob == 0 or (ob * b._dtype.itemsize) & 15 == 0)
+                elif bc is float or bc is int:
+                    key = (a._dtype, bc, shape, a._device, inplace, oa == 0 or (oa * a._dtype.itemsize) & 15 == 0)
+                else:
+                    return kernel(a, b, out)
                 e = fast.get(key)
                 if e is not None:
-                    k, grid, block, args, io, ia, ib, oshape, odt = e
-                    o, stream = _empty_s(oshape, odt, a._device)
+                    k, grid, block, args, slots, s_at, new = e
+                    if new is None:
+                        o = a
+                        stream = current_stream_handle(a._device)
+                    else:
+                        o, stream = _empty_s(new[0], new[1], a._device)
                     args = args[:]
-                    args[io] = o._storage.ptr
-                    args[ia] = a._storage.ptr
-                    args[ia + 1] = oa * a._dtype.itemsize
-                    args[ib] = b._storage.ptr
-                    args[ib + 1] = ob * b._dtype.itemsize
+                    for i, j in slots:
+                        t = a if j == 0 else (b if j == 1 else o)
+                        args[i] = t._storage.ptr
+                        args[i + 1] = t._offset * t._dtype.itemsize
+                    if s_at >= 0:
+                        args[s_at] = float(b) if a._dtype.is_floating_point else int(b)
                     if launch is None:
                         launch = launcher_of().launch
                     launch(k, grid, block, args, stream)
                     return o
                 if key not in cache:
-                    r = rp.learn(key, (a, b), lambda: kernel(a, b, None))
-                    learned = cache.get(key)
-                    if learned:
-                        e = _entry(learned)
-                        if e[4] >= 0 and e[5] >= 0 and e[6] >= 0:
-                            fast[key] = e
-                    return r
+                    return _learn_binary(rp, key, a, b, out, bc is not Tensor, inplace)[0]
         return kernel(a, b, out)
     binary.__name__ = name
     binary.replay = rp
