@@ -32,6 +32,7 @@ if [ -z "${CUDA_HOME:-}" ]; then
   for d in /usr/local/cuda-13.0 /usr/local/cuda; do [ -d "$d" ] && export CUDA_HOME=$d && break; done
 fi
 echo "{" > "$STAGES"
+rm -rf /tmp/ember_recorded
 
 log() { echo "$@" | tee -a "$LOG"; }
 
