@@ -1220,6 +1220,20 @@ def _ce_weight_grad(grad, x, target, weight, reduction, ignore_index, label_smoo
     return mul(sub(true_divide(dS, D_), mul(true_divide(S, mul(D_, D_)), sum(onehot, dims))), grad)
 
 
+def _ce_target_grad(grad, x, target, weight, reduction, label_smoothing):
+    """The gradient of cross_entropy with respect to probability targets: -(1 - eps) * w * log p, scaled."""
+    cdim, C = (0 if x.ndim == 1 else 1), x._shape[0 if x.ndim == 1 else 1]
+    g = mul(log_softmax(x, cdim), -(1 - label_smoothing))
+    if weight is not None:
+        g = mul(g, reshape(weight, (C,) + (1,) * (x.ndim - cdim - 1)))
+    if reduction == "none":
+        return mul(g, unsqueeze(grad, cdim))
+    if reduction == "mean":
+        n = numel(x._shape) // C if C else 0
+        return mul(g, true_divide(grad, _b.max(n, 1)))
+    return mul(g, grad)
+
+
 def _ce_backward_adapter(op, kernel, backend):
     decomposition = op.decomposition
 
@@ -1424,7 +1438,10 @@ def _register_derivatives(derivative):
         gi = cross_entropy_backward(grad, self, target, weight, reduction, ignore_index, label_smoothing)
         gw = None if weight is None else _ce_weight_grad(grad, self, target, weight, reduction, ignore_index,
                                                          label_smoothing)
-        return gi, None, gw
+        gt = None
+        if target._dtype.is_floating_point:  # probability targets are differentiable too
+            gt = _ce_target_grad(grad, self, target, weight, reduction, label_smoothing)
+        return gi, gt, gw
 
     @derivative("batch_norm_train", save=("input", "weight"))
     def _bn_train_grad(grad, input, weight=None, bias=None, eps=1e-5):
