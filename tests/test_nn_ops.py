@@ -433,3 +433,32 @@ def test_inf_and_nan_propagate():
     assert math.isnan(ember.relu(ember.tensor([math.nan])).item())
     lp = ember.log_softmax(ember.tensor([1000.0, 0.0]), 0)
     assert np.isfinite(lp.numpy()).all()
+
+
+@needs_autograd
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_gradients_of_probability_targets_and_weights(reduction):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((4, 3, 2))
+    p = rng.random((4, 3, 2))
+    p /= p.sum(1, keepdims=True)
+    w = rng.uniform(0.5, 2, 3)
+    et, tt = E(p).requires_grad_(True), T(p).requires_grad_(True)
+    e = ember.cross_entropy(E(x), et, E(w), reduction, -100, 0.1)
+    t = F.cross_entropy(T(x), tt, T(w), reduction=reduction, label_smoothing=0.1)
+    e.sum().backward()
+    t.sum().backward()
+    close(et.grad, tt.grad, 1e-10)
+    # class weights (PyTorch does not differentiate them): against central differences
+    labels = rng.integers(0, 3, (4, 2))
+    labels[0, 0] = -100
+    ew = E(w).requires_grad_(True)
+    ember.cross_entropy(E(x), E(labels), ew, reduction, -100, 0.2).sum().backward()
+    num = np.zeros(3)
+    for c in range(3):
+        hi, lo = w.copy(), w.copy()
+        hi[c] += 1e-6
+        lo[c] -= 1e-6
+        f = lambda v: float(ember.cross_entropy(E(x), E(labels), E(v), reduction, -100, 0.2).sum())  # noqa: E731
+        num[c] = (f(hi) - f(lo)) / 2e-6
+    np.testing.assert_allclose(ew.grad.numpy(), num, rtol=1e-5, atol=1e-6)
