@@ -396,10 +396,23 @@ def _dot(g, a, b):
 derivative("dot", save={"self": ("tensor",), "tensor": ("self",)}, jvp=lambda t, a, b, result=None: _bilinear(L.dot, t, a, b))(_dot)
 
 
+def _transposed(m):
+    """m is the transpose of a contiguous matrix (a Linear layer's weight.t())."""
+    s = m._shape
+    return len(s) == 2 and s[0] > 1 and s[1] > 1 and m._strides == (1, s[0])
+
+
 def _addmm(g, x, m1, m2, beta=1, alpha=1):
     gx = g * beta if beta != 1 else g
     gm1 = L.mm(g, V.t(m2)) if _has(m2) else None
-    gm2 = L.mm(V.t(m1), g) if _has(m1) else None
+    if not _has(m1):
+        gm2 = None
+    elif _transposed(m2):
+        # mat2 is weight.t(): compute the weight's gradient in the weight's own layout, so that t's
+        # backward hands the contiguous product itself to the weight's .grad (no copy there).
+        gm2 = V.t(L.mm(V.t(g), m1))
+    else:
+        gm2 = L.mm(V.t(m1), g)
     if alpha != 1:
         gm1 = gm1 * alpha if gm1 is not None else None
         gm2 = gm2 * alpha if gm2 is not None else None
@@ -441,7 +454,16 @@ def _permute(g, x, dims):
 derivative("permute", save=(), linear=("self",))(_permute)
 derivative("transpose", save=(), linear=("self",))(
     lambda g, x, d0, d1: V.transpose(g, d0, d1) if x.ndim else g)
-derivative("t", save=(), linear=("self",))(lambda g, x: V.t(g))
+def _t_back(g, x):
+    b = g._base
+    if (b is not None and g._ag is None and b._ag is None and len(g._shape) == 2
+            and b._shape == g._shape[::-1] and b._strides == g._strides[::-1] and b._offset == g._offset
+            and b._storage is g._storage):
+        return b   # t(t(b)) is b: hand on the tensor itself rather than a view of it
+    return V.t(g)
+
+
+derivative("t", save=(), linear=("self",))(_t_back)
 derivative("expand", save=(), linear=("self",))(lambda g, x, size: g)   # the engine sums to x's shape
 
 

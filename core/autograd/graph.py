@@ -71,9 +71,10 @@ def bump_version(t) -> None:
 class TensorInfo:
     """What backward keeps of a tensor argument it does not save: its shape, dtype and device."""
 
-    __slots__ = ("shape", "dtype", "device", "_shape", "_dtype", "_device")
+    __slots__ = ("shape", "dtype", "device", "_shape", "_dtype", "_device", "_strides")
 
     def __init__(self, t):
+        self._strides = t._strides
         self.shape = self._shape = t._shape
         self.dtype = self._dtype = t._dtype
         self.device = self._device = t._device
@@ -187,7 +188,7 @@ class FormulaNode(Node):
         self.opname = opname
         self.args = args            # schema-order arguments, unsaved tensors as TensorInfo
         self.saved = saved          # the saved tensors, for the version check
-        self.versions = tuple(version_of(t) for t in saved) if saved else ()
+        self.versions = tuple([version_of(t) for t in saved]) if saved else ()
         self.in_info = in_info      # per edge: TensorInfo of the input, for shape and dtype fitting
         self.out_info = out_info    # per output: TensorInfo, or None for a non-float output
         self.result = result
