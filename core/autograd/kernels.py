@@ -75,7 +75,7 @@ class _Plan:
     """Per-operator facts the entry needs, computed once."""
 
     __slots__ = ("op", "fn", "tpos", "names", "save_pos", "want_result", "multi", "inplace", "is_view",
-                 "formula", "opname", "base_fn", "node_cls", "save_if")
+                 "formula", "opname", "base_fn", "node_cls", "save_if", "save_if_items")
 
     def __init__(self, op, formula):
         self.op = op
@@ -95,6 +95,7 @@ class _Plan:
                 k += 1
             self.save_if = {self.names.index(n): tuple(edge_index[c] for c in conds)
                             for n, conds in save.items() if n != "result" and conds is not None}
+        self.save_if_items = tuple(self.save_if.items()) if self.save_if is not None else ()
         self.want_result = save is not None and "result" in save
         r = op.schema.returns.strip()
         self.multi = r.startswith("(") or r.endswith("[]")
@@ -165,40 +166,50 @@ def _formula_entry(plan):
 
 
 def _saved_args(plan, args, edges):
-    saved, keep = [], []
     sp = plan.save_pos
     if plan.save_if is not None:
-        sp = set(sp)
-        for i, conds in plan.save_if.items():
-            if not any(edges[c] is not None for c in conds):
-                sp.discard(i)
+        drop = ()
+        for i, conds in plan.save_if_items:
+            for c in conds:
+                if edges[c] is not None:
+                    break
+            else:
+                drop += (i,)
+        if drop:
+            sp = sp.difference(drop)
+    keep = []
+    sargs = None
     for i, is_list in plan.tpos:
         a = args[i]
         if i in sp:
-            items = a if is_list else (a,)
-            for x in items:
+            for x in (a if is_list else (a,)):
                 if isinstance(x, Tensor):
                     keep.append(x)
-                    if x._ag is None or not x._ag.requires_grad:
-                        meta_of(x)
+                    m = x._ag
+                    if m is None or not m.requires_grad:
+                        if m is None:
+                            x._ag = AutogradMeta()
                         x._keys |= _AG  # tracked, so an in-place change bumps its version
-        else:
-            if is_list:
-                saved.append((i, [TensorInfo(x) if isinstance(x, Tensor) else x for x in a]))
-            elif isinstance(a, Tensor):
-                saved.append((i, TensorInfo(a)))
-    if saved:
-        args = list(args)
-        for i, v in saved:
-            args[i] = v
-    return tuple(args), keep
+        elif is_list:
+            if sargs is None:
+                sargs = list(args)
+            sargs[i] = [TensorInfo(x) if isinstance(x, Tensor) else x for x in a]
+        elif isinstance(a, Tensor):
+            if sargs is None:
+                sargs = list(args)
+            sargs[i] = TensorInfo(a)
+    return (tuple(args) if sargs is None else tuple(sargs)), keep
 
 
 def _record(plan, args, out, edges, infos, self_override=None):
     sargs, keep = _saved_args(plan, args if self_override is None else (self_override,) + tuple(args[1:]), edges)
-    outs = out if plan.multi else (out,)
-    out_info = tuple(TensorInfo(o) if isinstance(o, Tensor) and o._dtype.is_floating_point else None
-                     for o in outs)
+    if plan.multi:
+        outs = out
+        out_info = tuple(TensorInfo(o) if isinstance(o, Tensor) and o._dtype.is_floating_point else None
+                         for o in outs)
+    else:
+        outs = (out,)
+        out_info = (TensorInfo(out) if isinstance(out, Tensor) and out._dtype.is_floating_point else None,)
     result = None
     if plan.want_result:
         result = tuple(detached(o) for o in outs) if plan.multi else detached(out)
