@@ -23,21 +23,20 @@ def _seq_key(n):
 
 def _collect(roots):
     """Every node reachable from the roots, with how many edges lead into it."""
-    deps: dict = {}
-    stack = [n for n in roots]
-    seen = set(id(n) for n in roots)
-    for n in roots:
-        deps.setdefault(n, 0)
+    deps = {n: 0 for n in roots}
+    stack = list(roots)
+    pop, push = stack.pop, stack.append
     while stack:
-        n = stack.pop()
-        for e in n.edges:
+        for e in pop().edges:
             if e is None:
                 continue
             c = e[0]
-            deps[c] = deps.get(c, 0) + 1
-            if id(c) not in seen:
-                seen.add(id(c))
-                stack.append(c)
+            d = deps.get(c)
+            if d is None:
+                deps[c] = 1
+                push(c)
+            else:
+                deps[c] = d + 1
     return deps
 
 

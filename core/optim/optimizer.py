@@ -67,6 +67,13 @@ class Optimizer:
         self.param_groups.append(g)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        if set_to_none:
+            for g in self.param_groups:
+                for p in g["params"]:
+                    m = getattr(p, "_ag", None)
+                    if m is not None:
+                        m.grad = None
+            return
         for g in self.param_groups:
             for p in g["params"]:
                 grad = getattr(p, "grad", None)

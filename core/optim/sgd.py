@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ops.creation import zeros_like
 from ..ops.nn import sgd_step_
-from .optimizer import Optimizer, required
+from .optimizer import Optimizer, _no_grad, required
 
 
 class SGD(Optimizer):
@@ -21,6 +21,34 @@ class SGD(Optimizer):
                              f"{momentum}, dampening={dampening}")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize))
+
+    def step(self, closure=None):
+        if closure is not None:
+            return super().step(closure)
+        # The per-parameter loop of Optimizer.step with the group's hyperparameters read once per group.
+        state = self.state
+        with _no_grad():
+            for group in self.param_groups:
+                lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+                weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group.get("maximize")
+                for p in group["params"]:
+                    m = p._ag
+                    grad = m.grad if m is not None else None
+                    if grad is None:
+                        continue
+                    if maximize:
+                        grad = -grad
+                    st = state.get(p)
+                    if st is None:
+                        st = state[p] = {}
+                    buf, first = None, False
+                    if momentum:
+                        buf = st.get("momentum_buffer")
+                        if buf is None:
+                            buf = st["momentum_buffer"] = zeros_like(p)
+                            first = True
+                    sgd_step_(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first)
+        return None
 
     def _update(self, p, grad, group, state):
         momentum = group["momentum"]
