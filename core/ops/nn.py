@@ -1450,7 +1450,7 @@ def _register_derivatives(derivative):
 
     @derivative("relu", save=("result",))
     def _relu_grad(grad, self, result=None):
-        return mul(grad, gt(result, 0).to(grad._dtype))
+        return where(gt(result, 0), grad, 0.0)   # two kernels (no mask cast); 0 where result <= 0 or NaN, as PyTorch
 
 
 try:
