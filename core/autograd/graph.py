@@ -319,13 +319,20 @@ def fit_grads(r, in_info, n):
     return out
 
 
+_SUM_TO_OPS = None
+
+
 def sum_to(g, shape):
     """g summed over the dims broadcasting added, to ``shape``."""
-    from ..ops.reduction import sum as _sum
-    from ..ops.views import reshape, expand
     gs = g._shape
     if gs == shape:
         return g
+    global _SUM_TO_OPS
+    if _SUM_TO_OPS is None:
+        from ..ops.reduction import sum as _s
+        from ..ops.views import reshape as _r, expand as _e
+        _SUM_TO_OPS = (_s, _r, _e)
+    _sum, reshape, expand = _SUM_TO_OPS
     lead = len(gs) - len(shape)
     if lead < 0:  # a gradient smaller than its input: broadcast (e.g. a 0-d grad of a sum)
         return expand(g, shape)
