@@ -111,6 +111,10 @@ def _run(root_edges, root_grads, retain_graph, create_graph, inputs, accumulate)
     # topological order of the reachable graph.
     order = sorted(deps, key=_seq_key, reverse=True)
     user_grads = set(id(g) for g in root_grads)
+    for g in root_grads:  # t's backward may hand on the base of a transposed gradient: it is the user's too
+        b = getattr(g, "_base", None)
+        if b is not None:
+            user_grads.add(id(b))
     stored = set()
     for node in order:
         buf = buffers.pop(node, None)
@@ -132,7 +136,8 @@ def _run(root_edges, root_grads, retain_graph, create_graph, inputs, accumulate)
             continue
         if need is not None and node not in need:
             continue
-        grads = [buf.get(i) for i in range(node.nout)]
+        nout = node.nout
+        grads = [buf.get(0)] if nout == 1 else [buf.get(i) for i in range(nout)]
         outs = node.apply(grads)
         if node.post_hooks:
             for h in node.post_hooks:

@@ -183,7 +183,10 @@ class FormulaNode(Node):
                  "released", "multi")
 
     def __init__(self, edges, formula, opname, args, saved, in_info, out_info, result, multi):
-        super().__init__(edges)
+        self.edges = edges          # Node.__init__, inlined: one node per recorded operator call
+        self.seq = next(_seq)
+        self.pre_hooks = None
+        self.post_hooks = None
         self.formula = formula
         self.opname = opname
         self.args = args            # schema-order arguments, unsaved tensors as TensorInfo
