@@ -71,6 +71,9 @@ def _all(full):
                 acc = "bool" if op in ("all", "any") else KD.acc_dtype(conv)
                 yield KD.reduction(op, dt, conv, acc, 0, 2, KD.BLOCK, True)
                 yield KD.reduction(op, acc, acc, out, 1, 1, KD.BLOCK, False)
+                yield KD.reduction_contig(op, dt, conv, out, KD.BLOCK)
+                yield KD.reduction_contig(op, dt, conv, acc, KD.BLOCK)
+                yield KD.reduction_contig(op, acc, acc, out, KD.BLOCK)
         for op in ("argmax", "argmin"):
             yield KD.arg_reduction(op, dt, 1, 1, 0)
             yield KD.arg_reduction(op, dt, 0, 2, KD.BLOCK)
