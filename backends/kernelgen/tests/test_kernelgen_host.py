@@ -158,3 +158,7 @@ def test_contiguous_reductions_fill_the_device_then_one_small_pass():
     drv.launched.clear()
     table["sum"](_T((5000, 3), D.float32)._view((3, 5000), (1, 3)), (1,), False, D.float32)
     assert not drv.launched[0][0][0].startswith("redc")     # strided rows take the general kernel
+    drv.launched.clear()
+    table["sum"](_T((1000, 70), D.float32), (1,), False, D.float32)   # short rows: 8 threads a row
+    ((k1, g1, b1, *_),) = drv.launched
+    assert k1[0] == "redc_sum_float32_float32_float32_t128_l8" and g1 == (63, 1, 1) and b1 == (128, 1, 1)
