@@ -72,6 +72,7 @@ def _all(full):
                 yield KD.reduction(op, dt, conv, acc, 0, 2, KD.BLOCK, True)
                 yield KD.reduction(op, acc, acc, out, 1, 1, KD.BLOCK, False)
                 yield KD.reduction_contig(op, dt, conv, out, KD.BLOCK)
+                yield KD.reduction_contig(op, dt, conv, out, KD.BLOCK, 8)
                 yield KD.reduction_contig(op, dt, conv, acc, KD.BLOCK)
                 yield KD.reduction_contig(op, acc, acc, out, KD.BLOCK)
         for op in ("argmax", "argmin"):

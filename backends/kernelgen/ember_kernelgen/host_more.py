@@ -18,6 +18,13 @@ def _pow2_floor(n):
     return p
 
 
+def _pow2_ceil(n):
+    p = 1
+    while p < n:
+        p *= 2
+    return p
+
+
 def _split_dims(x, dims):
     """(kept sizes, kept strides, reduced sizes, reduced strides), each coalesced (row-major order kept)."""
     dset = set(dims)
@@ -122,12 +129,19 @@ def _contig_plan(b, op, src, conv, dtype, M, R, B, cu, device):
         splits = max(1, min(want // M, (R + B * 16 - 1) // (B * 16), _BIG_GRID))
     grid_x = min(M, _BIG_GRID)
 
-    def handle(out_name, s=src, c=conv):
-        desc = b.desc(("redc", op, s, c, out_name, B),
-                      lambda: KD.reduction_contig(op, s, c, out_name, B))
+    def handle(out_name, s=src, c=conv, lanes=0):
+        desc = b.desc(("redc", op, s, c, out_name, B, lanes),
+                      lambda: KD.reduction_contig(op, s, c, out_name, B, lanes))
         return b.handle(desc, device)
 
     if splits == 1:
+        # short rows: tree / L rows a block, L threads a row, about four vectors a thread
+        size = getattr(D, src).itemsize
+        W = 16 // size if size < 4 else 4
+        L = min(B, max(4, _pow2_ceil((R + 4 * W - 1) // (4 * W))))
+        if L < B:
+            G = B // L
+            return "one", (handle(dtype.name, lanes=L), (min((M + G - 1) // G, _BIG_GRID), 1, 1), (B, 1, 1), (M, R))
         return "one", (handle(dtype.name), (grid_x, 1, 1), (B, 1, 1), (M, R))
     acc = D.bool if op in ("all", "any") else getattr(D, KD.acc_dtype(conv))
     first = (handle(acc.name), (grid_x, splits, 1), (B, 1, 1), (M, R), (M, splits), acc)

@@ -218,7 +218,7 @@ _ITEMSIZE = {"bool": 1, "uint8": 1, "int8": 1, "int16": 2, "float16": 2, "bfloat
              "int32": 4, "float32": 4, "int64": 8, "float64": 8}
 
 
-def reduction_contig(op: str, src: str, conv: str, out: str, tree: int) -> Kernel:
+def reduction_contig(op: str, src: str, conv: str, out: str, tree: int, lanes: int = 0) -> Kernel:
     """out[m * ngroups_y + group_y] = op over a slice of row m of a contiguous (M, Rn) x.
 
     The contiguous fast path of ``reduction``: the reduced extent is the trailing, contiguous
@@ -231,6 +231,10 @@ def reduction_contig(op: str, src: str, conv: str, out: str, tree: int) -> Kerne
     any multiple of the item size; the buffer itself is aligned) and before a scalar tail;
     four accumulators per thread, then a tree in local memory. Fixed order for a fixed launch:
     results are deterministic. Parameters: out, x, M, Rn.
+
+    lanes L < tree (a power of two) renders the short-row form: each block takes tree / L rows
+    at once, L threads a row (no slices: gridDim.y must be 1), so rows much shorter than the
+    block keep every thread busy.
     """
     ts, tv, to = ct(src), ct(conv), ct(out)
     ta = ct("bool") if op in ("all", "any") else ct(acc_dtype(conv))
@@ -254,13 +258,54 @@ def reduction_contig(op: str, src: str, conv: str, out: str, tree: int) -> Kerne
         v = cast(cast(ts.load(e), ts, tv), tv, ta)
         return f"{{ {a} v = {v}; {acc} = {_combine(op, ta, acc, 'v')}; }}"
 
+    L = lanes if lanes and lanes < tree else tree
     vecs = "ABCD"
-    unrolled = [f"{vec} {n} = xv[k + {i} * {tree}];" for i, n in enumerate(vecs)]
+    unrolled = [f"{vec} {n} = xv[k + {i} * {L}];" for i, n in enumerate(vecs)]
     for n in vecs:
         unrolled += [step(f"acc{e % 4}", lane(n, e)) for e in range(W)]
     single = [f"{vec} A = xv[k];"] + [step(f"acc{e % 4}", lane("A", e)) for e in range(W)]
     ident = _identity(op, ta)
     fin = to.store_(cast("acc", ta, to))
+    fold = [f"{a} acc = acc0;"] + [f"{{ {a} v = acc{j}; acc = {_combine(op, ta, 'acc', 'v')}; }}" for j in (1, 2, 3)]
+    if L < tree:
+        G = tree // L
+        body = f"""\
+    LOCAL {a} sh[{tree}];
+    const i32 lid = ek_lid();
+    const i32 tl = lid & {L - 1};
+    const i64 base = x_off / {size};
+    for (i64 m0 = ek_group() * {G}; m0 < M; m0 += ek_ngroups() * {G}) {{
+        const i64 m = m0 + lid / {L};
+        {a} acc0 = {ident}; {a} acc1 = {ident}; {a} acc2 = {ident}; {a} acc3 = {ident};
+        if (m < M) {{
+            GLOBAL const {ts.store}* row = x + m * Rn;
+            const i64 mis = (base + m * Rn) & {W - 1};
+            i64 s0 = mis ? {W} - mis : 0;
+            if (s0 > Rn) s0 = Rn;
+            for (i64 r = tl; r < s0; r += {L}) {step("acc0", "row[r]")}
+            const i64 nv = (Rn - s0) / {W};
+            GLOBAL const {vec}* xv = (GLOBAL const {vec}*)(row + s0);
+            i64 k = tl;
+            for (; k + {3 * L} < nv; k += {4 * L}) {{
+{indent(unrolled, 16)}
+            }}
+            for (; k < nv; k += {L}) {{
+{indent(single, 16)}
+            }}
+            for (i64 r = s0 + nv * {W} + tl; r < Rn; r += {L}) {step("acc1", "row[r]")}
+        }}
+{indent(fold, 8)}
+        sh[lid] = acc;
+        ek_barrier();
+        for (i32 s = {L // 2}; s > 0; s >>= 1) {{
+            if (tl < s) {{ {a} v = sh[lid + s]; acc = sh[lid]; sh[lid] = {_combine(op, ta, "acc", "v")}; }}
+            ek_barrier();
+        }}
+        if (tl == 0 && m < M) {{ acc = sh[lid]; out[m] = {fin}; }}
+        ek_barrier();
+    }}"""
+        name = f"redc_{op}_{src}_{conv}_{out}_t{tree}_l{L}"
+        return make(name, p, body, (), _fp64(ts, tv, to))
     body = f"""\
     LOCAL {a} sh[{tree}];
     const i32 lid = ek_lid();

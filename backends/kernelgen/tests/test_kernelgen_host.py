@@ -137,3 +137,28 @@ def test_float64_refused_on_devices_without_it():
     with pytest.raises(TypeError, match="float64"):
         table["neg"](_T((4,), D.float64), None)
     table["neg"](_T((4,), D.float32), None)
+
+
+def test_contiguous_reductions_fill_the_device_then_one_small_pass():
+    drv = RecordingDriver()            # 4 compute units, blocks of at most 128
+    table = kg.build_kernels(drv)
+    table["sum"](_T((1 << 20,), D.float32, offset=3), (0,), False, D.float32)
+    (k1, g1, b1, a1, _), (k2, g2, b2, a2, _) = drv.launched
+    assert k1[0].startswith("redc_sum_float32") and k2[0].startswith("redc_sum_float32")
+    assert g1 == (1, 16, 1) and b1 == (128, 1, 1)          # compute_units * 4 partials
+    assert g2 == (1, 1, 1) and a2[-2:] == (1, 16)           # one block over the 16 partials
+    drv.launched.clear()
+    table["amax"](_T((3, 5000), D.bfloat16), (1,), True)    # ceil(5000 / (128 * 16)) = 3 slices a row
+    (k1, g1, *_), (k2, g2, *_) = drv.launched
+    assert k1[0].startswith("redc_amax_bfloat16") and g1 == (3, 3, 1) and g2 == (3, 1, 1)
+    drv.launched.clear()
+    table["sum"](_T((64, 5000), D.int8), (1,), False, D.int64)   # enough rows: one pass
+    ((k1, g1, *_),) = drv.launched
+    assert k1[0] == "redc_sum_int8_int64_int64_t128" and g1 == (64, 1, 1)
+    drv.launched.clear()
+    table["sum"](_T((5000, 3), D.float32)._view((3, 5000), (1, 3)), (1,), False, D.float32)
+    assert not drv.launched[0][0][0].startswith("redc")     # strided rows take the general kernel
+    drv.launched.clear()
+    table["sum"](_T((1000, 70), D.float32), (1,), False, D.float32)   # short rows: 8 threads a row
+    ((k1, g1, b1, *_),) = drv.launched
+    assert k1[0] == "redc_sum_float32_float32_float32_t128_l8" and g1 == (63, 1, 1) and b1 == (128, 1, 1)

@@ -356,6 +356,20 @@ def test_contiguous_reductions_vector_path(drv, K, dtype, pad):
     close(host(drv, K["all"](tr, (1,), False)), _ref("all", rows, 1))
 
 
+@pytest.mark.parametrize("shape", [(1000, 70), (333, 129), (50, 1000)])
+@pytest.mark.parametrize("dtype", ["bool", "int8", "float16", "float32", "float64"])
+def test_contiguous_short_rows(drv, K, shape, dtype):
+    """Several rows a block (a few threads a row), rows starting at every alignment."""
+    dt = getattr(D, dtype)
+    a = rand(shape, dt.np, -3, 3) if dtype != "float16" else rand(shape).astype(np.float16)
+    ta = drv.tensor(a, pad=1)
+    sdt = D.int64 if dtype in ("bool", "int8") else dt
+    tol = dict(rtol=1e-5, atol=1e-4) if dtype in ("float32", "float64") else dict(rtol=2e-2, atol=0.5)
+    close(host(drv, K["sum"](ta, (1,), False, sdt)), _ref("sum", a, 1, np.dtype(sdt.np)), **tol)
+    close(host(drv, K["amin"](ta, (1,), False)), _ref("amin", a, 1))
+    close(host(drv, K["any"](ta, (1,), True)), _ref("any", a, 1)[:, None])
+
+
 def test_contiguous_reductions_edges(drv, K):
     x = rand(2 ** 20 + 3)
     x[777777] = np.nan
