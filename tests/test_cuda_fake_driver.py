@@ -238,6 +238,36 @@ def _():
     assert p.stream == 1, p.stream      # the consumer's (legacy default) stream was handed over
     assert np.array_equal(host(f), np.arange(6).reshape(2, 3).T)
 
+@check("scalar_first")
+def _():
+    # a Python number as the FIRST operand of a binary prim (1.0 - x, rsub, ...): the kernel receives
+    # (scalar, tensor); randn, linspace and binary_cross_entropy all reach it
+    import ember.nn.functional as F
+    for dt in (ember.float32, ember.float16, ember.int32):
+        x = ember.tensor((rng.random((3, 4)) * 4 + 1).astype(dt.np), device="cuda")
+        for s in (2.0, 3):
+            for op in (ember.add, ember.sub, ember.mul, ember.true_divide, ember.maximum):
+                for _ in range(3):          # the first call records, later ones replay
+                    r = op(s, x)
+                    assert r.device == x.device and r.shape == x.shape, (op, s, dt)
+            for _ in range(3):
+                (s - x, s + x, s * x, s / x, x.__rsub__(s), x.__rtruediv__(s), x.__radd__(s), x.__rmul__(s))
+        y = ember.tensor(np.ones((3, 4), dt.np), device="cuda")
+        for _ in range(3):
+            y.add_(2.0 if dt.is_floating_point else 2); y.mul_(x); y.sub_(1)
+    ember.manual_seed(0)
+    for _ in range(3):
+        r = ember.randn(5, 3, device="cuda")
+        assert r.shape == (5, 3) and r.dtype is ember.float32
+        r.normal_(1.0, 2.0)
+        assert ember.linspace(0, 1, 7, device="cuda").shape == (7,)
+        assert ember.linspace(-2.5, 4, 5, dtype=ember.float64, device="cuda").shape == (5,)
+    p = ember.tensor(rng.random((4, 3)).astype(np.float32) * 0.8 + 0.1, device="cuda")
+    t = ember.tensor((rng.random((4, 3)) > 0.5).astype(np.float32), device="cuda")
+    for red in ("mean", "sum", "none"):
+        assert F.binary_cross_entropy(p, t, reduction=red).device == p.device
+        assert F.binary_cross_entropy_with_logits(p, t, reduction=red).device == p.device
+
 print("RESULTS " + json.dumps(results))
 '''
 

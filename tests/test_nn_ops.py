@@ -462,3 +462,31 @@ def test_cross_entropy_gradients_of_probability_targets_and_weights(reduction):
         f = lambda v: float(ember.cross_entropy(E(x), E(labels), E(v), reduction, -100, 0.2).sum())  # noqa: E731
         num[c] = (f(hi) - f(lo)) / 2e-6
     np.testing.assert_allclose(ew.grad.numpy(), num, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_half_decompositions_accumulate_in_float32(dt):
+    """col2im and conv2d_backward's decompositions (what a backend without its own kernel runs) sum
+    float16/bfloat16 in float32 and round once, as PyTorch does: overlapping large values that cancel
+    stay within one rounding of the exact result."""
+    from ember.ops import nn as NN
+    dtype = getattr(ember, dt)
+    rng = np.random.default_rng(3)
+    eps = 2.0 ** -10 if dt == "float16" else 2.0 ** -7
+    x = (rng.standard_normal((2, 2 * 9, 16)) * 64).astype(np.float32)
+    x = x.astype(dtype.np).astype(np.float64)
+    xe = ember.tensor(x).to(dtype)
+    got = NN._col2im(xe, (6, 6), (3, 3), 1, 0, 1)
+    ref = ember.col2im(ember.tensor(x), (6, 6), (3, 3)).numpy()
+    assert got.dtype is dtype
+    np.testing.assert_allclose(got.to(ember.float64).numpy(), ref, rtol=eps, atol=eps * 4)
+
+    g = rng.standard_normal((2, 4, 5, 5)).astype(dtype.np)
+    inp = rng.standard_normal((2, 3, 7, 7)).astype(dtype.np)
+    w = (rng.standard_normal((4, 3, 3, 3)) * 8).astype(dtype.np)
+    got = NN._conv2d_backward(ember.tensor(g), ember.tensor(inp), ember.tensor(w), 1, 0, 1, 1)
+    ref = ember.conv2d_backward(*(ember.tensor(a.astype(np.float64)) for a in (g, inp, w)))
+    for a, b in zip(got, ref):
+        assert a.dtype is dtype
+        b = b.numpy()
+        np.testing.assert_allclose(a.to(ember.float64).numpy(), b, rtol=eps, atol=eps * np.abs(b).max())

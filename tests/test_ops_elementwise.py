@@ -258,3 +258,27 @@ def test_meta_device_shapes_and_dtypes():
         a + ember.empty(2, device="meta")
     a.add_(1)
     assert a.shape == (3, 1, 4)
+
+
+@pytest.mark.parametrize("name", ["floor", "ceil", "round", "trunc"])
+def test_inplace_rounding_of_integers_returns_self_without_a_kernel(name):
+    """Integers are already whole: op_ returns self untouched, like op's clone, and reaches no kernel
+    (C's floor/trunc overloads are only for floating types)."""
+    from ember.device import get_backend
+    from ember.dispatch import get
+    op = get(name + "_")
+    calls = []
+
+    def kernel(*a):
+        calls.append(a)
+        raise AssertionError("the kernel was reached")
+    entry = op.adapter(op, kernel, get_backend("cpu"))    # core's entry around a backend's raw kernel
+    for dt in (ember.uint8, ember.int8, ember.int16, ember.int32, ember.int64):
+        a = np.arange(12).reshape(3, 4).astype(dt.np) - (0 if dt is ember.uint8 else 6)
+        x = ember.tensor(a)
+        v = x.t()                                   # non-contiguous views too
+        assert entry(x) is x and entry(v) is v
+        assert getattr(x, name + "_")() is x
+        assert not calls and np.array_equal(x.numpy(), a) and x.dtype is dt
+    with pytest.raises(ember.DTypeError):
+        getattr(ember.tensor(np.array([True, False])), name + "_")()

@@ -232,6 +232,8 @@ def _unary_adapter(rule: str, inplace: bool = False):
             ct, ot = r
             if inplace:
                 _check_inplace(opname, a, a._shape, ot)
+                if rule == "rounding" and not dt.is_floating_point:
+                    return a  # integers are already whole: nothing to write, no kernel
                 if ct is dt and ot is dt:
                     return kernel(a, a)
                 return a.copy_(kernel(a.to(ct) if ct is not dt else a, None))

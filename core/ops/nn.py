@@ -242,10 +242,14 @@ def _col2im(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
     hp = _b.max(H + 2 * p[0], (oh - 1) * s[0] + d[0] * (k[0] - 1) + 1)
     wp = _b.max(W + 2 * p[1], (ow - 1) * s[1] + d[1] * (k[1] - 1) + 1)
     idx = _col_index(k, d, s, oh, ow, wp, x._device)
-    out = full((N, C, hp * wp), 0, dtype=x._dtype, device=x._device)
-    out = index_add(out, 2, idx, reshape(x, (N, C, -1)))
+    # overlapping windows are summed: float16/bfloat16 accumulate in float32 and round once, as PyTorch does
+    dt = x._dtype
+    ct = _compute_dtype(dt)
+    out = full((N, C, hp * wp), 0, dtype=ct, device=x._device)
+    out = index_add(out, 2, idx, reshape(x if ct is dt else x.to(ct), (N, C, -1)))
     out = reshape(out, (N, C, hp, wp))
-    return narrow(narrow(out, 2, p[0], H), 3, p[1], W)
+    out = narrow(narrow(out, 2, p[0], H), 3, p[1], W)
+    return out if ct is dt else out.to(dt)
 
 
 def _col2im_adapter(op, kernel, backend):
@@ -402,6 +406,13 @@ def _conv2d_backward_meta(grad, input, weight, stride=1, padding=0, dilation=1, 
 
 def _conv2d_backward(grad, input, weight, stride=1, padding=0, dilation=1, groups=1):
     s, p, dl = _conv2d_backward_meta(grad, input, weight, stride, padding, dilation, groups)[2].extra
+    dt = input._dtype
+    ct = _compute_dtype(dt)
+    if ct is not dt:
+        # float16/bfloat16: every product and sum (col2im's overlaps, the batch sums) in float32, each
+        # gradient rounded once, as PyTorch does
+        r = _conv2d_backward(grad.to(ct), input.to(ct), weight.to(ct), s, p, dl, groups)
+        return tuple(g.to(dt) for g in r)
     return (conv2d_input_grad(grad, input._shape, weight, s, p, dl, groups),
             conv2d_weight_grad(grad, input, weight._shape, s, p, dl, groups), sum(grad, (0, 2, 3)))
 

@@ -315,7 +315,7 @@ def _learn_binary(rp, key, a, b, out, scalar, inplace):
 
 def make_binary(name, kernel, launcher_of):
     """kernel(a, b, out) with a fast path for contiguous a, and b a tensor of a's shape or a Python number,
-    out None (a new result) or a itself (in place)."""
+    out None (a new result) or a itself (in place). a may be a Python number too (the generic kernel)."""
     rp = Replay(name, kernel, launcher_of, 2)
     cache = rp.cache
     fast = rp.fast
@@ -324,7 +324,8 @@ def make_binary(name, kernel, launcher_of):
     def binary(a, b, out):
         nonlocal launch
         inplace = out is a
-        if out is None or inplace:
+        # the replay keys on a's geometry: a Python number first (1.0 - x, rsub) takes the generic kernel
+        if (out is None or inplace) and a.__class__ is Tensor:
             shape = a._shape
             cs = _cstrides.get(shape) or _contig_strides(shape)
             if a._strides == cs:

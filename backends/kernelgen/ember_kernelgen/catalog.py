@@ -2,7 +2,9 @@
 
 ``all_kernels()`` yields one description per (family, operator, dtypes, variant), with
 representative dim counts (the dim count only repeats index arithmetic). Elementwise dtypes come
-from core's promotion rules, so only kernels a backend can be asked for are listed.
+from core's promotion rules, so only kernels a backend can be asked for are listed; in-place forms
+(out = self) use the same kernels. backends/kernelgen/tests/test_kernelgen_host.py checks that every
+elementwise kernel the table emits is listed here.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ def elementwise_cases():
                     comp, res = E._dtypes_for_rule(op, rule, dt)
                 except DTypeError:
                     continue
-                if rule == "rounding" and not dt.is_floating_point:
-                    continue   # core clones integers
+                # integer rounding is listed too: core returns integers as they are, but the table
+                # renders it (as the identity) for whoever calls the kernel, in place or not
                 yield op, res.name, comp.name, arity
 
 
@@ -52,6 +54,9 @@ def _all(full):
             if full:
                 yield KD.elementwise(op, res, comp, (Operand(comp, "t"), Operand(comp, "s")), 2)
                 yield KD.elementwise(op, res, comp, (Operand(comp, "u"), Operand(comp, "t")), None)
+                # a Python number first (1.0 - x, rsub): contiguous, and the strided kernel it also compiles
+                yield KD.elementwise(op, res, comp, (Operand(comp, "s"), Operand(comp, "t")), None)
+                yield KD.elementwise(op, res, comp, (Operand(comp, "s"), Operand(comp, "t")), 2)
     for dt in ALL:
         yield KD.elementwise("where", dt, dt, (Operand("bool", "t"), Operand(dt, "t"), Operand(dt, "s")), 2)
         yield KD.elementwise("where", dt, dt, (Operand("bool", "t"), Operand(dt, "t"), Operand(dt, "t")), None)
@@ -71,6 +76,10 @@ def _all(full):
                 acc = "bool" if op in ("all", "any") else KD.acc_dtype(conv)
                 yield KD.reduction(op, dt, conv, acc, 0, 2, KD.BLOCK, True)
                 yield KD.reduction(op, acc, acc, out, 1, 1, KD.BLOCK, False)
+                yield KD.reduction_contig(op, dt, conv, out, KD.BLOCK)
+                yield KD.reduction_contig(op, dt, conv, out, KD.BLOCK, 8)
+                yield KD.reduction_contig(op, dt, conv, acc, KD.BLOCK)
+                yield KD.reduction_contig(op, acc, acc, out, KD.BLOCK)
         for op in ("argmax", "argmin"):
             yield KD.arg_reduction(op, dt, 1, 1, 0)
             yield KD.arg_reduction(op, dt, 0, 2, KD.BLOCK)

@@ -18,6 +18,13 @@ def _pow2_floor(n):
     return p
 
 
+def _pow2_ceil(n):
+    p = 1
+    while p < n:
+        p *= 2
+    return p
+
+
 def _split_dims(x, dims):
     """(kept sizes, kept strides, reduced sizes, reduced strides), each coalesced (row-major order kept)."""
     dset = set(dims)
@@ -96,6 +103,8 @@ def _reduce_plan(b, op, x, dims, keepdim, dtype):
         grid, block = b.grid_1d(device, M)
         return shape, dtype, "one", (handle(dtype.name, 0, False), grid, block, tail)
     cu = max(1, lim.compute_units)
+    if rd == 1 and rst == (1,) and (kd == 0 or (kd == 1 and kst == (R,))):
+        return shape, dtype, *_contig_plan(b, op, src, conv, dtype, M, R, B, cu, device)
     splits = 1
     if M < cu * 4 and R >= B * 64:
         splits = min((R + B * 16 - 1) // (B * 16), max(1, cu * 8 // M), _BIG_GRID)
@@ -108,6 +117,36 @@ def _reduce_plan(b, op, x, dims, keepdim, dtype):
     second = (handle(dtype.name, B, False, acc.name, acc.name, 1, 1), (grid_x, 1, 1),
               (M, splits, M, splits, splits, 1))
     return shape, dtype, "two", (first, second)
+
+
+def _contig_plan(b, op, src, conv, dtype, M, R, B, cu, device):
+    """A contiguous x reduced over its contiguous trailing extent R (M rows; M = 1 is the full
+    reduction): vector loads, about compute_units * 4 blocks in all, each writing one partial;
+    a second pass of one block per row reduces the partials (none when the rows alone fill the device)."""
+    want = cu * 4
+    splits = 1
+    if M < want:
+        splits = max(1, min(want // M, (R + B * 16 - 1) // (B * 16), _BIG_GRID))
+    grid_x = min(M, _BIG_GRID)
+
+    def handle(out_name, s=src, c=conv, lanes=0):
+        desc = b.desc(("redc", op, s, c, out_name, B, lanes),
+                      lambda: KD.reduction_contig(op, s, c, out_name, B, lanes))
+        return b.handle(desc, device)
+
+    if splits == 1:
+        # short rows: tree / L rows a block, L threads a row, about four vectors a thread
+        size = getattr(D, src).itemsize
+        W = 16 // size if size < 4 else 4
+        L = min(B, max(4, _pow2_ceil((R + 4 * W - 1) // (4 * W))))
+        if L < B:
+            G = B // L
+            return "one", (handle(dtype.name, lanes=L), (min((M + G - 1) // G, _BIG_GRID), 1, 1), (B, 1, 1), (M, R))
+        return "one", (handle(dtype.name), (grid_x, 1, 1), (B, 1, 1), (M, R))
+    acc = D.bool if op in ("all", "any") else getattr(D, KD.acc_dtype(conv))
+    first = (handle(acc.name), (grid_x, splits, 1), (B, 1, 1), (M, R), (M, splits), acc)
+    second = (handle(dtype.name, acc.name, acc.name), (grid_x, 1, 1), (M, splits))
+    return "two", (first, second)
 
 
 def _reduction_kernel(b, op):

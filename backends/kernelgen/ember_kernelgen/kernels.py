@@ -214,6 +214,141 @@ def reduction(op: str, src: str, conv: str, out: str, kdims: int, rdims: int, tr
     return make(name, p, body, (), _fp64(ts, tv, to))
 
 
+_ITEMSIZE = {"bool": 1, "uint8": 1, "int8": 1, "int16": 2, "float16": 2, "bfloat16": 2,
+             "int32": 4, "float32": 4, "int64": 8, "float64": 8}
+
+
+def reduction_contig(op: str, src: str, conv: str, out: str, tree: int, lanes: int = 0) -> Kernel:
+    """out[m * ngroups_y + group_y] = op over a slice of row m of a contiguous (M, Rn) x.
+
+    The contiguous fast path of ``reduction``: the reduced extent is the trailing, contiguous
+    one (the full reduction is M = 1). Blocks walk rows (blockIdx.x, grid-stride); blockIdx.y
+    takes a slice of the row (one partial per slice: the host reduces them in a second pass
+    when gridDim.y > 1, else out holds the results). Within a slice each thread reads vectors
+    of W elements (16 bytes: four 32-bit words split into W lanes for 1- and 2-byte dtypes;
+    four elements for 8-byte ones), grid-stride over the block with four vectors in flight,
+    after a scalar head up to the first W-aligned index of the buffer (its byte offset may be
+    any multiple of the item size; the buffer itself is aligned) and before a scalar tail;
+    four accumulators per thread, then a tree in local memory. Fixed order for a fixed launch:
+    results are deterministic. Parameters: out, x, M, Rn.
+
+    lanes L < tree (a power of two) renders the short-row form: each block takes tree / L rows
+    at once, L threads a row (no slices: gridDim.y must be 1), so rows much shorter than the
+    block keep every thread busy.
+    """
+    ts, tv, to = ct(src), ct(conv), ct(out)
+    ta = ct("bool") if op in ("all", "any") else ct(acc_dtype(conv))
+    p = Params().buffer("out", to.store).buffer("x", ts.store, const=True).longs("M", "Rn")
+    a = ta.comp
+    size = _ITEMSIZE[src]
+    if size >= 4:
+        W, vec = 4, ts.vec4
+
+        def lane(V, e):
+            return f"{V}.{LANES[e]}"
+    else:
+        W, vec, per = 16 // size, "i32x4", 4 // size
+
+        def lane(V, e):
+            w, part = divmod(e, per)
+            word = f"((u32){V}.{LANES[w]})"
+            return f"({ts.store})({word} >> {part * size * 8})" if part else f"({ts.store})({word})"
+
+    def step(acc, e):
+        v = cast(cast(ts.load(e), ts, tv), tv, ta)
+        return f"{{ {a} v = {v}; {acc} = {_combine(op, ta, acc, 'v')}; }}"
+
+    L = lanes if lanes and lanes < tree else tree
+    vecs = "ABCD"
+    unrolled = [f"{vec} {n} = xv[k + {i} * {L}];" for i, n in enumerate(vecs)]
+    for n in vecs:
+        unrolled += [step(f"acc{e % 4}", lane(n, e)) for e in range(W)]
+    single = [f"{vec} A = xv[k];"] + [step(f"acc{e % 4}", lane("A", e)) for e in range(W)]
+    ident = _identity(op, ta)
+    fin = to.store_(cast("acc", ta, to))
+    fold = [f"{a} acc = acc0;"] + [f"{{ {a} v = acc{j}; acc = {_combine(op, ta, 'acc', 'v')}; }}" for j in (1, 2, 3)]
+    if L < tree:
+        G = tree // L
+        body = f"""\
+    LOCAL {a} sh[{tree}];
+    const i32 lid = ek_lid();
+    const i32 tl = lid & {L - 1};
+    const i64 base = x_off / {size};
+    for (i64 m0 = ek_group() * {G}; m0 < M; m0 += ek_ngroups() * {G}) {{
+        const i64 m = m0 + lid / {L};
+        {a} acc0 = {ident}; {a} acc1 = {ident}; {a} acc2 = {ident}; {a} acc3 = {ident};
+        if (m < M) {{
+            GLOBAL const {ts.store}* row = x + m * Rn;
+            const i64 mis = (base + m * Rn) & {W - 1};
+            i64 s0 = mis ? {W} - mis : 0;
+            if (s0 > Rn) s0 = Rn;
+            for (i64 r = tl; r < s0; r += {L}) {step("acc0", "row[r]")}
+            const i64 nv = (Rn - s0) / {W};
+            GLOBAL const {vec}* xv = (GLOBAL const {vec}*)(row + s0);
+            i64 k = tl;
+            for (; k + {3 * L} < nv; k += {4 * L}) {{
+{indent(unrolled, 16)}
+            }}
+            for (; k < nv; k += {L}) {{
+{indent(single, 16)}
+            }}
+            for (i64 r = s0 + nv * {W} + tl; r < Rn; r += {L}) {step("acc1", "row[r]")}
+        }}
+{indent(fold, 8)}
+        sh[lid] = acc;
+        ek_barrier();
+        for (i32 s = {L // 2}; s > 0; s >>= 1) {{
+            if (tl < s) {{ {a} v = sh[lid + s]; acc = sh[lid]; sh[lid] = {_combine(op, ta, "acc", "v")}; }}
+            ek_barrier();
+        }}
+        if (tl == 0 && m < M) {{ acc = sh[lid]; out[m] = {fin}; }}
+        ek_barrier();
+    }}"""
+        name = f"redc_{op}_{src}_{conv}_{out}_t{tree}_l{L}"
+        return make(name, p, body, (), _fp64(ts, tv, to))
+    body = f"""\
+    LOCAL {a} sh[{tree}];
+    const i32 lid = ek_lid();
+    const i64 ny = ek_ngroups_y();
+    i64 chunk = (Rn + ny - 1) / ny;
+    chunk = (chunk + {W - 1}) & ~(i64){W - 1};
+    const i64 lo = ek_group_y() * chunk;
+    const i64 hi = lo + chunk < Rn ? lo + chunk : Rn;
+    const i64 base = x_off / {size};
+    for (i64 m = ek_group(); m < M; m += ek_ngroups()) {{
+        GLOBAL const {ts.store}* row = x + m * Rn;
+        {a} acc0 = {ident}; {a} acc1 = {ident}; {a} acc2 = {ident}; {a} acc3 = {ident};
+        const i64 mis = (base + m * Rn + lo) & {W - 1};
+        i64 s0 = mis ? lo + ({W} - mis) : lo;
+        if (s0 > hi) s0 = hi;
+        for (i64 r = lo + lid; r < s0; r += {tree}) {step("acc0", "row[r]")}
+        const i64 nv = (hi - s0) / {W};
+        GLOBAL const {vec}* xv = (GLOBAL const {vec}*)(row + s0);
+        i64 k = lid;
+        for (; k + {3 * tree} < nv; k += {4 * tree}) {{
+{indent(unrolled, 12)}
+        }}
+        for (; k < nv; k += {tree}) {{
+{indent(single, 12)}
+        }}
+        for (i64 r = s0 + nv * {W} + lid; r < hi; r += {tree}) {step("acc1", "row[r]")}
+        {a} acc = acc0;
+        {{ {a} v = acc1; acc = {_combine(op, ta, "acc", "v")}; }}
+        {{ {a} v = acc2; acc = {_combine(op, ta, "acc", "v")}; }}
+        {{ {a} v = acc3; acc = {_combine(op, ta, "acc", "v")}; }}
+        sh[lid] = acc;
+        ek_barrier();
+        for (i32 s = {tree // 2}; s > 0; s >>= 1) {{
+            if (lid < s) {{ {a} v = sh[lid + s]; acc = sh[lid]; sh[lid] = {_combine(op, ta, "acc", "v")}; }}
+            ek_barrier();
+        }}
+        if (lid == 0) {{ acc = sh[0]; out[m * ny + ek_group_y()] = {fin}; }}
+        ek_barrier();
+    }}"""
+    name = f"redc_{op}_{src}_{conv}_{out}_t{tree}"
+    return make(name, p, body, (), _fp64(ts, tv, to))
+
+
 def _better(op: str, t: CType, va, ia, vb, ib) -> str:
     """Whether (vb, ib) should replace (va, ia) for argmax/argmin (first index wins; NaN is extreme)."""
     sym = ">" if op == "argmax" else "<"

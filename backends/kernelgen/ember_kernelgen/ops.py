@@ -133,6 +133,10 @@ def _f(fn):
     return lambda t, a: (f"{fn}({a})", ())
 
 
+def _same(t, a):
+    return (a, ())
+
+
 def _minmax(sym):
     def e(t, a, b):
         if t.kind == "b":
@@ -172,7 +176,9 @@ UNARY = {
     "acosh": _f("acosh"), "atanh": _f("atanh"), "erf": _f("erf"), "erfc": _f("erfc"),
     "sigmoid": _helper("sigmoid", "sigmoid"), "erfinv": _helper("erfinv", "erfinv"),
     "reciprocal": lambda t, a: (f"(({t.comp})1 / {a})", ()),
-    "floor": _f("floor"), "ceil": _f("ceil"), "round": _f("rint"), "trunc": _f("trunc"),
+    # integers and bool are already whole: the identity (C overloads floor/trunc/... only for floating types)
+    "floor": _by_kind(f=_f("floor"), i=_same), "ceil": _by_kind(f=_f("ceil"), i=_same),
+    "round": _by_kind(f=_f("rint"), i=_same), "trunc": _by_kind(f=_f("trunc"), i=_same),
     "frac": lambda t, a: (f"({a} - trunc({a}))", ()),
     "logical_not": lambda t, a: (f"(!{a})", ()),
     "bitwise_not": _by_kind(i=lambda t, a: (f"(~{a})", ()), b=lambda t, a: (f"(!{a})", ())),

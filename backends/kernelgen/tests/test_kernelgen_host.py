@@ -3,6 +3,8 @@ cache round-trips, and a Driver that only records calls sees the documented prot
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -137,3 +139,84 @@ def test_float64_refused_on_devices_without_it():
     with pytest.raises(TypeError, match="float64"):
         table["neg"](_T((4,), D.float64), None)
     table["neg"](_T((4,), D.float32), None)
+
+
+def test_contiguous_reductions_fill_the_device_then_one_small_pass():
+    drv = RecordingDriver()            # 4 compute units, blocks of at most 128
+    table = kg.build_kernels(drv)
+    table["sum"](_T((1 << 20,), D.float32, offset=3), (0,), False, D.float32)
+    (k1, g1, b1, a1, _), (k2, g2, b2, a2, _) = drv.launched
+    assert k1[0].startswith("redc_sum_float32") and k2[0].startswith("redc_sum_float32")
+    assert g1 == (1, 16, 1) and b1 == (128, 1, 1)          # compute_units * 4 partials
+    assert g2 == (1, 1, 1) and a2[-2:] == (1, 16)           # one block over the 16 partials
+    drv.launched.clear()
+    table["amax"](_T((3, 5000), D.bfloat16), (1,), True)    # ceil(5000 / (128 * 16)) = 3 slices a row
+    (k1, g1, *_), (k2, g2, *_) = drv.launched
+    assert k1[0].startswith("redc_amax_bfloat16") and g1 == (3, 3, 1) and g2 == (3, 1, 1)
+    drv.launched.clear()
+    table["sum"](_T((64, 5000), D.int8), (1,), False, D.int64)   # enough rows: one pass
+    ((k1, g1, *_),) = drv.launched
+    assert k1[0] == "redc_sum_int8_int64_int64_t128" and g1 == (64, 1, 1)
+    drv.launched.clear()
+    table["sum"](_T((5000, 3), D.float32)._view((3, 5000), (1, 3)), (1,), False, D.float32)
+    assert not drv.launched[0][0][0].startswith("redc")     # strided rows take the general kernel
+    drv.launched.clear()
+    table["sum"](_T((1000, 70), D.float32), (1,), False, D.float32)   # short rows: 8 threads a row
+    ((k1, g1, b1, *_),) = drv.launched
+    assert k1[0] == "redc_sum_float32_float32_float32_t128_l8" and g1 == (63, 1, 1) and b1 == (128, 1, 1)
+
+
+def _form(name):
+    """A kernel name without its launch geometry (contiguous "_c" or strided "_s<ndim>")."""
+    return re.sub(r"_(c|s\d+)$", "", name)
+
+
+def test_catalog_lists_every_elementwise_kernel_the_table_emits():
+    """Every elementwise prim, out of place and in place, for every dtype core's rules admit (rounding of
+    integers included: core skips it, but the table must still render for any caller), with tensor,
+    strided, broadcast and Python-number operands on either side: each kernel the table compiles is in
+    the catalog (so the NVRTC and OpenCL checks over the catalog see it)."""
+    from ember.errors import DTypeError
+    from ember.ops import elementwise as E
+    from ember_kernelgen.catalog import all_kernels
+
+    class NonZero(RecordingDriver):
+        def to_host(self, t):          # integer division's divisor check reads back "all nonzero"
+            return np.ones(t._shape, t._dtype.np)
+
+    drv = NonZero()
+    table = kg.build_kernels(drv)
+
+    def forms(dt):
+        contig = _T((4, 8), dt)
+        strided = _T((8, 4), dt)._view((4, 8), (1, 4))
+        bcast = _T((1,), dt)._view((4, 8), (0, 0))
+        return contig, strided, bcast
+
+    for names, arity in ((E.UNARY, 1), (E.BINARY, 2)):
+        for op, rule in names.items():
+            for dt in D.all_dtypes:
+                try:
+                    comp, res = E._dtypes_for_rule(op, rule, dt)
+                except DTypeError:
+                    continue
+                k = table[op]
+                c, s, u = forms(comp)
+                one = 1.5 if comp.is_floating_point else 1
+                if arity == 1:
+                    for x in (c, s):
+                        k(x, None)
+                        if res is comp:
+                            k(x, x)                        # op_ in place
+                else:
+                    for x, y in ((c, _T((4, 8), comp)), (s, c), (c, one), (s, one), (one, c), (one, s), (u, c)):
+                        k(x, y, None)
+                        if res is comp and x is not one:
+                            k(x, y, x)                     # op_ in place
+    emitted = {_form(name) for _, sigs in drv.compiled for name in sigs if name.startswith("ew_")}
+    listed = {_form(kd.name) for kd in all_kernels()}
+    missing = sorted(emitted - listed)
+    assert not missing, f"{len(missing)} kernels the table emits are not in the catalog, e.g. {missing[:8]}"
+    for op in ("floor", "ceil", "round", "trunc"):
+        for dt in ("uint8", "int8", "int16", "int32", "int64"):
+            assert f"ew_{op}_{dt}_{dt}_{dt}_t" in listed

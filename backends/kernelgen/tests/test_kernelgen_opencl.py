@@ -316,6 +316,83 @@ def test_reduction_large_two_pass_nan_and_halves(drv, K):
     close(host(drv, K["all"](e, (1,), False)), np.ones(3, bool))
 
 
+CONTIG_DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
+
+
+def _ref(op, a, axis, out_dt=None):
+    """numpy reference of a reduction over axis (halves computed in float32, rounded once)."""
+    f = a.astype(np.float32) if a.dtype in (np.float16, BF16) else a
+    if op == "sum":
+        acc = np.float64 if out_dt.kind == "f" and f.dtype == np.float64 else (
+            np.float32 if out_dt.kind == "f" or out_dt == BF16 else np.int64)
+        return f.sum(axis, dtype=acc).astype(out_dt)
+    if op == "amax":
+        return f.max(axis).astype(a.dtype)
+    if op == "amin":
+        return f.min(axis).astype(a.dtype)
+    if op == "all":
+        return (a != 0).all(axis)
+    return (a != 0).any(axis)
+
+
+@pytest.mark.parametrize("dtype", CONTIG_DTYPES)
+@pytest.mark.parametrize("pad", [0, 1, 3])
+def test_contiguous_reductions_vector_path(drv, K, dtype, pad):
+    """Full and trailing-dim reductions of contiguous inputs (vector loads, scalar head and tail,
+    many blocks and a second pass), at element offsets that break 16-byte alignment."""
+    dt = getattr(D, dtype)
+    n = 2 ** 20 + 3
+    a = rand(n, dt.np, -3, 3) if dtype not in ("float16", "bfloat16") else rand(n).astype(dt.np)
+    ta = drv.tensor(a, pad=pad)
+    sdt = dt if dtype not in ("bool", "uint8", "int8", "int16", "int32") else D.int64
+    tol = dict(rtol=1e-5, atol=1e-3) if dtype in ("float32", "float64") else dict(rtol=2e-2, atol=2.0)
+    close(host(drv, K["sum"](ta, (0,), False, sdt)), _ref("sum", a, None, np.dtype(sdt.np)), **tol)
+    for op in ("amax", "amin", "all", "any"):
+        close(host(drv, K[op](ta, (0,), False)), _ref(op, a, None))
+    rows = rand((7, 3001), dt.np, -3, 3) if dtype not in ("float16", "bfloat16") else rand((7, 3001)).astype(dt.np)
+    tr = drv.tensor(rows, pad=pad)
+    close(host(drv, K["sum"](tr, (1,), False, sdt)), _ref("sum", rows, 1, np.dtype(sdt.np)), **tol)
+    close(host(drv, K["amax"](tr, (1,), True)), _ref("amax", rows, 1)[:, None])
+    close(host(drv, K["all"](tr, (1,), False)), _ref("all", rows, 1))
+
+
+@pytest.mark.parametrize("shape", [(1000, 70), (333, 129), (50, 1000)])
+@pytest.mark.parametrize("dtype", ["bool", "int8", "float16", "float32", "float64"])
+def test_contiguous_short_rows(drv, K, shape, dtype):
+    """Several rows a block (a few threads a row), rows starting at every alignment."""
+    dt = getattr(D, dtype)
+    a = rand(shape, dt.np, -3, 3) if dtype != "float16" else rand(shape).astype(np.float16)
+    ta = drv.tensor(a, pad=1)
+    sdt = D.int64 if dtype in ("bool", "int8") else dt
+    tol = dict(rtol=1e-5, atol=1e-4) if dtype in ("float32", "float64") else dict(rtol=2e-2, atol=0.5)
+    close(host(drv, K["sum"](ta, (1,), False, sdt)), _ref("sum", a, 1, np.dtype(sdt.np)), **tol)
+    close(host(drv, K["amin"](ta, (1,), False)), _ref("amin", a, 1))
+    close(host(drv, K["any"](ta, (1,), True)), _ref("any", a, 1)[:, None])
+
+
+def test_contiguous_reductions_edges(drv, K):
+    x = rand(2 ** 20 + 3)
+    x[777777] = np.nan
+    tx = drv.tensor(x, pad=1)
+    close(host(drv, K["amax"](tx, (0,), False)), np.float32(np.nan))
+    close(host(drv, K["amin"](tx, (0,), False)), np.float32(np.nan))
+    p = (1 + rand(100003, np.float64, 0, 1) * 1e-5)
+    close(host(drv, K["prod"](drv.tensor(p, pad=1), (0,), False, D.float64)), np.prod(p), rtol=1e-9)
+    one = np.array([2.5], np.float32)
+    close(host(drv, K["sum"](drv.tensor(one), (0,), False, D.float32)), np.float32(2.5))
+    close(host(drv, K["amax"](drv.tensor(one, pad=2), (0,), False)), np.float32(2.5))
+    e = drv.tensor(np.zeros(0, np.float32))
+    close(host(drv, K["sum"](e, (0,), False, D.float32)), np.float32(0))
+    close(host(drv, K["any"](e, (0,), False)), np.bool_(False))
+    big = rand(2 ** 20 + 5, np.int32, -2 ** 31, 2 ** 31 - 1)
+    close(host(drv, K["sum"](drv.tensor(big, pad=3), (0,), False, D.int64)), big.astype(np.int64).sum())
+    # deterministic: the same launch gives the same bits
+    y = rand(2 ** 20 + 3)
+    ty = drv.tensor(y)
+    r1 = host(drv, K["sum"](ty, (0,), False, D.float32))
+    assert host(drv, K["sum"](ty, (0,), False, D.float32)).tobytes() == np.asarray(r1).tobytes()
+
+
 def test_arg_reductions(drv, K):
     x = rand((4, 70), np.int32, -3, 3)              # many ties: the first index wins
     tx = drv.tensor(x)
