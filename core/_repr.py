@@ -37,7 +37,8 @@ def tensor_repr(t) -> str:
         else:
             opts["precision"] = 4
             opts["floatmode"] = "fixed"
-            big = finite.size and (np.abs(finite).max() >= 1e8 or (np.abs(finite[finite != 0]).min(initial=1) < 1e-4))
+            mag = np.abs(finite.astype(np.float64))
+            big = finite.size and (mag.max() >= 1e8 or (mag[mag != 0].min(initial=1) < 1e-4))
             if big:
                 opts["formatter"] = {"float_kind": lambda v: f"{v:.4e}"}
     body = np.array2string(arr, **opts)

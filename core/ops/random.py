@@ -178,9 +178,15 @@ def _uniform01(gen, dev, n: int, dt) -> Tensor:
 
 def _normal01(gen, dev, n: int, dt) -> Tensor:
     """``n`` standard normal numbers of dtype ``dt`` (flat), by Box-Muller."""
-    ct = D.float64 if dt is D.float64 else D.float32
+    # The transform runs in float64 wherever the device has it, whatever ``dt`` is: the
+    # transcendental functions of two backends may differ in the last bit of a float32
+    # result, but rounding their float64 results to float32 agrees (short of a
+    # double-rounding tie), so randn is the same on every such backend.
+    ct = D.float64 if dt is D.float64 or _has_float64(dev) else D.float32
     m = (n + 1) // 2
-    u = _uniform01(gen, dev, 2 * m, ct)
+    u = _uniform01(gen, dev, 2 * m, D.float64 if dt is D.float64 else D.float32)
+    if u._dtype is not ct:
+        u = u.to(ct)                                                   # exact: 24-bit uniforms
     u1 = E.sub(1.0, u.narrow(0, 0, m))                                 # (0, 1]: log is finite
     theta = E.mul(u.narrow(0, m, m), 2.0 * math.pi)
     r = E.sqrt(E.mul(E.log(u1), -2.0))
@@ -188,6 +194,10 @@ def _normal01(gen, dev, n: int, dt) -> Tensor:
     if 2 * m != n:
         z = z.narrow(0, 0, n)
     return z if ct is dt else z.to(dt)
+
+
+def _has_float64(dev) -> bool:
+    return D.float64 in resolve(dev)[0].capabilities.dtypes
 
 
 def _words63(gen, dev, n: int) -> Tensor:
