@@ -1,0 +1,10 @@
+"""The xla kernel table: operator name -> kernel, gathered from the family modules."""
+
+from . import creation, elementwise, indexing, linalg, reduction, shape, sorting
+
+KERNELS: dict = {}
+for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting):
+    for _name, _k in _m.KERNELS.items():
+        if _name in KERNELS:
+            raise RuntimeError(f"xla kernel {_name!r} defined twice")
+        KERNELS[_name] = _k

@@ -1,0 +1,159 @@
+"""Indexing kernels: gather, scatter, scatter_add, index_select, index_add, masked_fill, nonzero.
+
+Bounds: each XLA call also returns the smallest and largest index; in eager mode the
+kernel reads them and raises IndexError before the result is stored, so a bad index
+never writes. In lazy mode no value is read back (that would be a sync point per
+call): out-of-range indices there are clipped (reads) or dropped (writes), as XLA does.
+nonzero has a data-dependent shape: it runs on the host copy of its input.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .. import _state as S
+from .._engine import read, run, write
+from ..runtime import geom, runtime, set_val, val, wrap
+
+
+def _bounds(idx):
+    if idx.size == 0:
+        return jnp.zeros((2,), jnp.int64)
+    return jnp.stack([jnp.min(idx), jnp.max(idx)]).astype(jnp.int64)
+
+
+def _check(r, dim, n):
+    if S.graphs is not None:
+        return
+    lo, hi = (int(v) for v in np.asarray(r[-1]))
+    if lo < 0 or hi >= n:
+        bad = lo if lo < 0 else hi
+        raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
+
+
+def _gather_maker(key):
+    _, gx, gi, dim = key
+
+    def fn(x, i):
+        v, idx = read(x, gx), read(i, gi)
+        n = v.shape[dim]
+        v = v[tuple(slice(None) if k == dim else slice(0, m) for k, m in enumerate(idx.shape))]
+        if n == 0:
+            out = jnp.zeros(idx.shape, v.dtype)
+        else:
+            out = jnp.take_along_axis(v, jnp.clip(idx, 0, n - 1), axis=dim)
+        return (out.reshape(-1), _bounds(idx))
+    return fn
+
+
+def gather(x, dim, index):
+    dev = x._storage.dev
+    r = run((_gather_maker, geom(x), geom(index), dim), (val(x), val(index)), dev)
+    _check(r, dim, x._shape[dim])
+    return wrap(r[0], index._shape, x._dtype, dev)
+
+
+def _coords(idx, dim):
+    return tuple(idx if k == dim else lax.broadcasted_iota(idx.dtype, idx.shape, k) for k in range(idx.ndim))
+
+
+def _scatter_maker(key):
+    _, how, gs, gi, gsrc, dim = key
+
+    def fn(s, i, src):
+        v, idx, sv = read(s, gs), read(i, gi), read(src, gsrc)
+        sv = sv[tuple(slice(0, m) for m in idx.shape)]
+        at = v.at[_coords(idx, dim)]
+        if how == "set":
+            new = at.set(sv, mode="drop")
+        elif v.dtype == jnp.bool_:
+            new = at.max(sv, mode="drop")   # adding bools is or
+        else:
+            new = at.add(sv, mode="drop")
+        return (write(s, gs, new), _bounds(idx))
+    return fn
+
+
+def _scatter(how):
+    def kernel(self, dim, index, src):
+        c = self._storage
+        r = run((_scatter_maker, how, geom(self), geom(index), geom(src), dim),
+                (val(self), val(index), val(src)), c.dev)
+        _check(r, dim, self._shape[dim])
+        set_val(c, r[0])
+        return self
+    return kernel
+
+
+def _index_select_maker(key):
+    _, gx, gi, dim = key
+
+    def fn(x, i):
+        v, idx = read(x, gx), read(i, gi)
+        n = v.shape[dim]
+        if n == 0:
+            shape = v.shape[:dim] + idx.shape + v.shape[dim + 1:]
+            out = jnp.zeros(shape, v.dtype)
+        else:
+            out = jnp.take(v, jnp.clip(idx, 0, n - 1), axis=dim)
+        return (out.reshape(-1), _bounds(idx))
+    return fn
+
+
+def index_select(x, dim, index):
+    dev = x._storage.dev
+    r = run((_index_select_maker, geom(x), geom(index), dim), (val(x), val(index)), dev)
+    _check(r, dim, x._shape[dim])
+    s = x._shape
+    return wrap(r[0], s[:dim] + index._shape + s[dim + 1:], x._dtype, dev)
+
+
+def _index_add_maker(key):
+    _, gs, gi, gsrc, dim = key
+
+    def fn(s, i, src):
+        v, idx, sv = read(s, gs), read(i, gi), read(src, gsrc)
+        at = v.at[(slice(None),) * dim + (idx,)]
+        new = at.max(sv, mode="drop") if v.dtype == jnp.bool_ else at.add(sv, mode="drop")
+        return (write(s, gs, new), _bounds(idx))
+    return fn
+
+
+def index_add_(self, dim, index, source):
+    c = self._storage
+    r = run((_index_add_maker, geom(self), geom(index), geom(source), dim),
+            (val(self), val(index), val(source)), c.dev)
+    _check(r, dim, self._shape[dim])
+    set_val(c, r[0])
+    return self
+
+
+def _masked_fill_maker(key):
+    _, gx, gm = key
+
+    def fn(x, m, value):
+        v = read(x, gx)
+        mask = jnp.broadcast_to(read(m, gm), v.shape)
+        return (write(x, gx, jnp.where(mask, jnp.asarray(value, v.dtype), v)),)
+    return fn
+
+
+def masked_fill_(x, mask, value):
+    c = x._storage
+    r = run((_masked_fill_maker, geom(x), geom(mask)), (val(x), val(mask), value), c.dev)
+    set_val(c, r[0])
+    return x
+
+
+def nonzero(x):
+    h = np.argwhere(runtime.to_numpy(x))
+    return runtime.from_numpy(np.ascontiguousarray(h, dtype=np.int64), x._device)
+
+
+KERNELS = {
+    "gather": gather, "scatter_": _scatter("set"), "scatter_add_": _scatter("add"),
+    "index_select": index_select, "index_add_": index_add_, "masked_fill_": masked_fill_,
+    "nonzero": nonzero,
+}
