@@ -14,7 +14,13 @@ _F64 = jnp.float64
 
 
 def cast(v, npdt):
-    return v if v.dtype == npdt else v.astype(npdt)
+    """A cast as numpy (and PyTorch on x86) does it: floats to narrow or unsigned integers go
+    through int64 and wrap, where XLA's direct conversion would saturate."""
+    if v.dtype == npdt:
+        return v
+    if npdt.kind in "iu" and npdt.itemsize < 8 and jnp.issubdtype(v.dtype, jnp.floating):
+        v = v.astype(jnp.int64)
+    return v.astype(npdt)
 
 
 @creation
