@@ -169,6 +169,11 @@ def host_view(t):
 class XlaRuntime:
     """Devices are JAX's (every PJRT device jax.devices() returns); memory is jax.Arrays."""
 
+    @property
+    def module_attributes(self) -> dict:
+        """What ``ember.xla`` offers beyond the functions every device type has."""
+        return {"lazy": S.lazy, "mark_step": S.mark_step, "is_lazy": S.is_lazy}
+
     def device_count(self) -> int:
         try:
             return len(E.jax_devices())
