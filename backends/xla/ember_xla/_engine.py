@@ -118,6 +118,14 @@ else:  # pragma: no cover - other jax versions
     call_jitted = _call_jitted_ctx
 
 
+def run_eager(key, args, dev=0):
+    """Run now even in lazy mode (``args`` must be concrete arrays): for data-dependent shapes."""
+    fn = _FNS.get(key)
+    if fn is None:
+        fn = _jit(key)
+    return call_jitted(fn, args)
+
+
 # -- strided views as XLA operations (trace time) ---------------------------------------
 
 def is_whole(g) -> bool:

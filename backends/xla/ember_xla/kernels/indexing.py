@@ -13,9 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ember import dtypes as D
+
 from .. import _state as S
-from .._engine import read, run, write
-from ..runtime import geom, runtime, set_val, val, wrap
+from .._engine import read, run, run_eager, write
+from ..runtime import concrete, geom, set_val, val, wrap
+
+_I64 = D.int64
 
 
 def _bounds(idx):
@@ -147,9 +151,44 @@ def masked_fill_(x, mask, value):
     return x
 
 
+def _count_maker(key):
+    g = key[1]
+
+    def fn(x):
+        v = read(x, g)
+        return (jnp.count_nonzero(v if v.dtype == jnp.bool_ else v != 0).astype(jnp.int64),)
+    return fn
+
+
+def _nonzero_maker(key):
+    _, g, size = key
+
+    def fn(x):
+        v = read(x, g)
+        coords = jnp.nonzero(v if v.dtype == jnp.bool_ else v != 0, size=size, fill_value=0)
+        return (jnp.stack(coords, axis=1).astype(jnp.int64).reshape(-1),)
+    return fn
+
+
 def nonzero(x):
-    h = np.argwhere(runtime.to_numpy(x))
-    return runtime.from_numpy(np.ascontiguousarray(h, dtype=np.int64), x._device)
+    """The count is read back first (the output shape depends on it); the coordinates are then
+    computed on the device into a power-of-two bucket, so counts share compiled kernels, and the
+    result is the first ``count`` rows of it."""
+    c = x._storage
+    g = geom(x)
+    a = concrete(c)
+    n = int(run_eager((_count_maker, g), (a,), c.dev)[0])
+    nd = len(x._shape)
+    if nd == 0 or n == 0:
+        return wrap(_empty_i64(c.dev), (n, nd), _I64, c.dev)   # no elements
+    size = 1 << (n - 1).bit_length()
+    out = wrap(run_eager((_nonzero_maker, g, size), (a,), c.dev)[0], (size, nd), _I64, c.dev)
+    return out if size == n else out._view((n, nd), (nd, 1), 0)
+
+
+def _empty_i64(dev):
+    from .creation import zeros_key
+    return run_eager(zeros_key(0, _I64, dev), (), dev)[0]
 
 
 KERNELS = {
