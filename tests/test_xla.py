@@ -395,3 +395,42 @@ def test_devices_are_jax_devices():
     assert x.device == ember.device("xla:0")
     with pytest.raises(ember.UnknownDeviceError, match="out of range"):
         ember.ones(2, device=f"xla:{len(jax.devices())}")
+
+
+# -- random numbers ------------------------------------------------------------------------
+
+def _philox_ref(counter, key):
+    """Philox4x32-10 in Python integers (the reference the INTERFACES.md contract fixes)."""
+    m = 0xFFFFFFFF
+    c = [(counter >> (32 * i)) & m for i in range(4)]
+    k0, k1 = key & m, (key >> 32) & m
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + 0x9E3779B9) & m, (k1 + 0xBB67AE85) & m
+        p0, p1 = 0xD2511F53 * c[0], 0xCD9E8D57 * c[2]
+        c = [((p1 >> 32) ^ c[1] ^ k0) & m, p1 & m, ((p0 >> 32) ^ c[3] ^ k1) & m, p0 & m]
+    return c
+
+
+def test_philox_kernel_known_answer_and_counter_carries():
+    from ember_xla.kernels.random import philox_random
+    assert _philox_ref(0, 0) == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+    seed, offset = 0x1234_5678_9ABC_DEF0, (1 << 64) - 2     # the counter carries into word 2
+    out = ember.empty(11, dtype=D.int64, device=X)
+    philox_random(out, seed, offset)
+    want = [w for j in range(3) for w in _philox_ref(offset + j, seed)][:11]
+    assert out.tolist() == want
+
+
+@pytest.mark.skipif(not hasattr(ember, "manual_seed"), reason="this ember-core has no random operators")
+def test_random_numbers_match_cpu_bit_for_bit():
+    outs = {}
+    for dev in ("cpu", X):
+        ember.manual_seed(123)
+        outs[dev] = [ember.rand(5, 3, device=dev), ember.randint(0, 100, (6,), device=dev),
+                     ember.rand(4, dtype=D.float64, device=dev), ember.philox_random([9], 5, 2**70, device=dev)]
+    for a, b in zip(outs["cpu"], outs[X]):
+        np.testing.assert_array_equal(a.numpy(), b.cpu().numpy())
+    ember.manual_seed(123)
+    z = ember.randn(1000, device=X).cpu().numpy()       # transcendentals differ by an ulp: statistics only
+    assert abs(z.mean()) < 0.1 and abs(z.std() - 1) < 0.1
