@@ -434,3 +434,32 @@ def test_random_numbers_match_cpu_bit_for_bit():
     ember.manual_seed(123)
     z = ember.randn(1000, device=X).cpu().numpy()       # transcendentals differ by an ulp: statistics only
     assert abs(z.mean()) < 0.1 and abs(z.std() - 1) < 0.1
+
+
+# -- fused optimizer updates ------------------------------------------------------------------
+
+@pytest.mark.skipif("adam_step_" not in ember.dispatch.registry, reason="this ember-core has no fused optimizer ops")
+def test_fused_optimizer_steps_match_their_decompositions():
+    rng = np.random.default_rng(12)
+    vals = [arr((3, 4), D.float32, rng) for _ in range(5)]
+    reg = ember.dispatch.registry
+
+    def state():
+        return [ember.tensor(v, device=X) for v in vals]
+
+    for first in (True, False):
+        a, b = state(), state()
+        ember.sgd_step_(a[0], a[1], a[2], 0.1, 0.9, 0.0, 0.01, True, first)
+        reg["sgd_step_"].decomposition(b[0], b[1], b[2], 0.1, 0.9, 0.0, 0.01, True, first)
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x.cpu().numpy(), y.cpu().numpy(), rtol=1e-6, atol=1e-7)
+    for ams, decoupled in ((False, False), (True, True)):
+        a, b = state(), state()
+        for t in (a, b):
+            t[3] = t[3].abs()
+            t[4] = t[4].abs()
+        ember.adam_step_(a[0], a[1], a[2], a[3], a[4] if ams else None, 0.01, 0.9, 0.999, 1e-8, 0.1, 3.0, decoupled)
+        reg["adam_step_"].decomposition(b[0], b[1], b[2], b[3], b[4] if ams else None, 0.01, 0.9, 0.999, 1e-8, 0.1,
+                                        3.0, decoupled)
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x.cpu().numpy(), y.cpu().numpy(), rtol=1e-5, atol=1e-6)
