@@ -62,8 +62,7 @@ _BOOL_UNARY = {"isnan", "isinf", "isfinite", "signbit", "logical_not"}
 
 
 def _floor_divide(a, b):
-    if jnp.issubdtype(a.dtype, jnp.floating):
-        return jnp.floor(a / b)
+    # numpy's divmod algorithm for floats (inf // 3 is nan, 1.0 // 0.1 is 9), as PyTorch.
     return jnp.floor_divide(a, b)
 
 
