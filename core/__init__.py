@@ -52,6 +52,11 @@ from .runtime.random import (Generator, default_generator, fork_rng, get_rng_sta
                              manual_seed, seed, set_rng_state)
 runtime.install()
 
+from . import autograd  # noqa: E402
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+
+autograd._install()
+
 
 def __getattr__(name):
     """``ember.<device type>`` (``ember.cuda``, ...): that type's runtime module, from the registered plugins."""
