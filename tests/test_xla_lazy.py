@@ -161,3 +161,40 @@ def test_synchronize_waits_and_runs_pending_graphs():
         ember_xla.runtime.runtime.synchronize(x.device)
         assert not isinstance(y._storage.a, S.Ref)
     assert y[0, 0].item() == 64.0
+
+
+@pytest.mark.skipif(not hasattr(ember.Tensor, "backward"), reason="this ember-core has no autograd")
+def test_autograd_training_loop_in_lazy_mode_compiles_once():
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((8, 4)).astype(np.float32) * 0.3
+    x = ember.tensor(rng.standard_normal((16, 8)).astype(np.float32), device=X)
+    y = ember.tensor(rng.standard_normal((16, 4)).astype(np.float32), device=X)
+
+    def train(lazy):
+        w = ember.tensor(w0, device=X, requires_grad=True)
+        losses, compiles = [], []
+        for _ in range(4):
+            with ember_xla.lazy() if lazy else _Nothing():
+                loss = ((x @ w - y) ** 2).mean()
+                loss.backward()
+                with ember.no_grad():
+                    w.sub_(w.grad * 0.1)
+                w.grad = None
+            losses.append(loss.item())
+            compiles.append(stats["graph_compiles"])
+        return losses, compiles, w
+
+    eager, _, we = train(False)
+    lazy, compiles, wl = train(True)
+    np.testing.assert_allclose(lazy, eager, rtol=1e-5)
+    np.testing.assert_allclose(wl.detach().cpu().numpy(), we.detach().cpu().numpy(), rtol=1e-5, atol=1e-6)
+    assert compiles[1] == compiles[3], compiles
+    assert lazy[-1] < lazy[0]
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
