@@ -198,3 +198,14 @@ class _Nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_from_numpy_never_aliases_the_callers_array():
+    a = np.arange(8, dtype=np.float32)
+    t = ember_xla.runtime.runtime.from_numpy(a, ember.device("xla:0"))
+    a[0] = 99.0
+    assert t.tolist()[0] == 0.0
+    c = ember.arange(4, dtype=ember.float32)
+    x = c.to(X)
+    c.add_(1)                                      # a cpu tensor changed after the copy
+    assert x.tolist() == [0, 1, 2, 3]

@@ -199,6 +199,8 @@ class XlaRuntime:
         dt = _np_to_ember[array.dtype]
         flat = np.array(array, copy=True, order="C").reshape(-1)
         with E._x64(True):
+            # On CPU, device_put aliases a numpy buffer (may_alias=False notwithstanding): the
+            # copy above keeps the caller's array the caller's.
             a = jax.device_put(flat, E.jax_devices()[dev])
         return wrap(a, tuple(array.shape), dt, dev)
 
