@@ -202,6 +202,7 @@ class _Nothing:
 
 def test_from_numpy_never_aliases_the_callers_array():
     a = np.arange(8, dtype=np.float32)
+    ember.ones(1, device=X)                        # the plugin is loaded
     t = ember_xla.runtime.runtime.from_numpy(a, ember.device("xla:0"))
     a[0] = 99.0
     assert t.tolist()[0] == 0.0
