@@ -23,7 +23,8 @@ def to_jax(t: Tensor) -> jax.Array:
 
 
 def from_jax(a, device=None) -> Tensor:
-    """An xla tensor holding ``a`` (no copy: arrays are immutable, so Ember's writes replace it)."""
+    """An xla tensor holding ``a``: arrays are immutable, so Ember's writes replace it rather than
+    change it. A 1-D array is taken as it is; others take one device-side reshape to flat storage."""
     if not isinstance(a, jax.Array):
         raise TypeError(f"from_jax() expects a jax.Array, got {type(a).__name__}")
     dt = _np_to_ember.get(np.dtype(a.dtype))
