@@ -210,3 +210,16 @@ def test_from_numpy_never_aliases_the_callers_array():
     x = c.to(X)
     c.add_(1)                                      # a cpu tensor changed after the copy
     assert x.tolist() == [0, 1, 2, 3]
+
+
+def test_conformance_smoke_and_skips_file():
+    """A slice of ember-conformance on xla passes, and the skips file parses with a reason per line."""
+    suite = pytest.importorskip("ember_conformance.suite", reason="ember-conformance is not installed")
+    from ember_conformance import skips as K
+    run = suite.run("xla", (0, 1, 2), only=["runtime/*", "rng/*", "op/where/float32/*", "op/sort/int64/*"],
+                    progress=suite._NoProgress())
+    failed = [(r.id, r.reason) for r in run.results if r.status == "fail"]
+    assert not failed, failed
+    assert sum(r.status == "pass" for r in run.results) > 20
+    skips, path = K.load(suite.resolve_backend("xla"))
+    assert path is not None and any(s.pattern == "rng/randn_matches_cpu" for s in skips)
