@@ -163,11 +163,9 @@ def lerp(name, dt, rng):
 @gen("addcmul", "addcdiv")
 def addc(name, dt, rng):
     div = name == "addcdiv"
-    err = TypeError if div and not is_float(dt) else None
+    err = TypeError if (div and not is_float(dt)) or dt.name == "bool" else None
     den = (lambda s: _other("true_divide", rng, s, dt)) if div else (lambda s: arr(rng, s, dt))
     value = 2 if not is_float(dt) else 0.5
-    if dt.name == "bool":
-        value = True
     return [Sample("same", (arr(rng, (3, 4), dt), arr(rng, (3, 4), dt), den((3, 4))), error=err),
             Sample("broadcast_value", (arr(rng, (3, 4), dt), arr(rng, (3, 1), dt), den((4,))), {"value": value},
                    tags=("broadcast",), error=err),
