@@ -23,6 +23,7 @@ from .ops.creation import (arange, clone, contiguous, copy_, empty_like, eye, fi
                            linspace, ones, ones_like, zeros, zeros_like)
 from .ops.creation import empty_ as empty
 from ._factory import as_tensor, from_numpy, tensor
+from ._dlpack import from_dlpack
 from . import plugins, meta as _meta
 from . import _tensor_methods
 
