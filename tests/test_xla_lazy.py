@@ -223,3 +223,14 @@ def test_conformance_smoke_and_skips_file():
     assert sum(r.status == "pass" for r in run.results) > 20
     skips, path = K.load(suite.resolve_backend("xla"))
     assert path is not None and any(s.pattern == "rng/randn_matches_cpu" for s in skips)
+
+
+@pytest.mark.skipif(not hasattr(ember.Tensor, "__dlpack__"), reason="this ember-core has no DLPack export")
+def test_core_dlpack_export_shares_memory_and_survives_writes():
+    x = ember.arange(6, dtype=ember.float32, device=X).view(2, 3)
+    n = np.from_dlpack(x)                         # zero copy: numpy reads the jax buffer
+    assert n.ctypes.data == x.data_ptr()
+    x.add_(1)                                     # a new array in the cell; the exported one stays alive
+    assert n.tolist() == [[0, 1, 2], [3, 4, 5]] and x.tolist() == [[1, 2, 3], [4, 5, 6]]
+    torch = pytest.importorskip("torch")
+    assert torch.from_dlpack(x[:, 1:]).tolist() == [[2, 3], [5, 6]]

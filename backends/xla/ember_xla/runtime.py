@@ -31,13 +31,14 @@ class Cell:
     """A tensor's storage: ``a`` is a flat jax.Array of ``n`` elements (or None before the first
     write, or a lazy Ref), of ``dtype``, on jax device ``dev``."""
 
-    __slots__ = ("a", "n", "dtype", "dev", "__weakref__")
+    __slots__ = ("a", "n", "dtype", "dev", "pins", "__weakref__")
 
     def __init__(self, a, n, dtype, dev):
         self.a = a
         self.n = n
         self.dtype = dtype
         self.dev = dev
+        self.pins = None   # arrays exported through DLPack, kept alive as long as the cell
 
     def __repr__(self):
         return f"<xla storage: {self.n} x {self.dtype.name} on xla:{self.dev}>"
@@ -217,6 +218,25 @@ class XlaRuntime:
         for a in jax.live_arrays():
             if dev is None or dev in a.devices():
                 a.block_until_ready()
+
+    def dlpack_device(self, tensor) -> tuple:
+        """(DLPack device type code, index): kDLCPU for XLA's CPU, kDLCUDA / kDLROCM for GPUs."""
+        d = E.jax_devices()[tensor._storage.dev]
+        code = {"cpu": 1, "gpu": 2, "cuda": 2, "rocm": 10}.get(d.platform)
+        if code is None:
+            raise BufferError(f"xla device {d} ({d.platform}) has no DLPack device type")
+        return code, (0 if code == 1 else getattr(d, "local_hardware_id", d.id) or 0)
+
+    def dlpack_sync(self, tensor, stream) -> None:
+        """Before an export: the array is computed, and stays alive while the exported tensor does
+        (an in-place write gives the cell a new array; the consumer keeps reading the old one)."""
+        c = tensor._storage
+        a = concrete(c)
+        a.block_until_ready()
+        if c.pins is None:
+            c.pins = [a]
+        elif c.pins[-1] is not a:
+            c.pins.append(a)
 
     def data_ptr(self, tensor) -> int:
         a = concrete(tensor._storage)
