@@ -66,6 +66,9 @@ def __getattr__(name):
         raise AttributeError(f"module 'ember' has no attribute {name!r}")
     return m
 
+from . import nn, optim, utils  # noqa: E402  (layers, optimizers, data loading: built on the operators above)
+from .serialization import SerializationError, load, save  # noqa: E402
+
 
 def is_tensor(x) -> bool:
     return isinstance(x, Tensor)
