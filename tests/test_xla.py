@@ -463,3 +463,26 @@ def test_fused_optimizer_steps_match_their_decompositions():
                                         3.0, decoupled)
         for x, y in zip(a, b):
             np.testing.assert_allclose(x.cpu().numpy(), y.cpu().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif("cross_entropy" not in ember.dispatch.registry, reason="this ember-core has no nn operators")
+def test_cross_entropy_kernel_matches_cpu_and_checks_targets():
+    import ember.nn.functional as F
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((3, 4, 2)).astype(np.float32)
+    t = rng.integers(0, 4, (3, 2))
+    t[0, 0] = -100
+    w = rng.random(4).astype(np.float32)
+    cases = []
+    for weight in (None, w):
+        for red in ("mean", "sum", "none"):
+            for eps in (0.0, 0.1):
+                cw, xw = (None, None) if weight is None else both(weight, D.float32)
+                cases.append((f"{red} {eps} {weight is not None}",
+                              lambda a, b, ww=None, r=red, e=eps: F.cross_entropy(a, b, weight=ww, reduction=r,
+                                                                                   label_smoothing=e),
+                              (*both(x, D.float32)[:1], both(t, D.int64)[0], cw),
+                              (both(x, D.float32)[1], both(t, D.int64)[1], xw)))
+    assert sweep(cases) == len(cases)
+    with pytest.raises(ember.IndexOutOfRangeError, match="target 7"):
+        F.cross_entropy(ember.tensor(x, device=X), ember.tensor(np.full((3, 2), 7), device=X))

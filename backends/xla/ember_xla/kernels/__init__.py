@@ -1,9 +1,9 @@
 """The xla kernel table: operator name -> kernel, gathered from the family modules."""
 
-from . import creation, elementwise, indexing, linalg, optim, random, reduction, shape, sorting
+from . import creation, elementwise, indexing, linalg, nn, optim, random, reduction, shape, sorting
 
 KERNELS: dict = {}
-for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting, random, optim):
+for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting, random, optim, nn):
     for _name, _k in _m.KERNELS.items():
         if _name in KERNELS:
             raise RuntimeError(f"xla kernel {_name!r} defined twice")
