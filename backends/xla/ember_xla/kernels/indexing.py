@@ -20,6 +20,7 @@ from .._engine import read, run, run_eager, write
 from ..runtime import concrete, geom, set_val, val, wrap
 
 _I64 = D.int64
+_HALF = (jnp.float16, jnp.bfloat16)
 
 
 def _bounds(idx):
@@ -69,13 +70,15 @@ def _scatter_maker(key):
     def fn(s, i, src):
         v, idx, sv = read(s, gs), read(i, gi), read(src, gsrc)
         sv = sv[tuple(slice(0, m) for m in idx.shape)]
-        at = v.at[_coords(idx, dim)]
         if how == "set":
-            new = at.set(sv, mode="drop")
+            new = v.at[_coords(idx, dim)].set(sv, mode="drop")
         elif v.dtype == jnp.bool_:
-            new = at.max(sv, mode="drop")   # adding bools is or
+            new = v.at[_coords(idx, dim)].max(sv, mode="drop")   # adding bools is or
+        elif v.dtype in _HALF:   # accumulate in float32, round once
+            new = v.astype(jnp.float32).at[_coords(idx, dim)].add(sv.astype(jnp.float32), mode="drop")
+            new = new.astype(v.dtype)
         else:
-            new = at.add(sv, mode="drop")
+            new = v.at[_coords(idx, dim)].add(sv, mode="drop")
         return (write(s, gs, new), _bounds(idx))
     return fn
 
@@ -119,8 +122,13 @@ def _index_add_maker(key):
 
     def fn(s, i, src):
         v, idx, sv = read(s, gs), read(i, gi), read(src, gsrc)
-        at = v.at[(slice(None),) * dim + (idx,)]
-        new = at.max(sv, mode="drop") if v.dtype == jnp.bool_ else at.add(sv, mode="drop")
+        where = (slice(None),) * dim + (idx,)
+        if v.dtype == jnp.bool_:
+            new = v.at[where].max(sv, mode="drop")
+        elif v.dtype in _HALF:   # accumulate in float32, round once
+            new = v.astype(jnp.float32).at[where].add(sv.astype(jnp.float32), mode="drop").astype(v.dtype)
+        else:
+            new = v.at[where].add(sv, mode="drop")
         return (write(s, gs, new), _bounds(idx))
     return fn
 
