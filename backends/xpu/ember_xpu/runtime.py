@@ -50,8 +50,11 @@ _KEY = 0        # its dispatch key bit
 # OpenCL error codes that mean "the device has no room": core frees its cache and retries.
 _OOM_CODES = (-4, -5)  # CL_MEM_OBJECT_ALLOCATION_FAILURE, CL_OUT_OF_RESOURCES
 
-#: dtypes every OpenCL device handles (bool as uchar; bfloat16 as 16-bit words, computed in float)
-_BASE_DTYPES = (D.bool, D.uint8, D.int8, D.int16, D.int32, D.int64, D.bfloat16, D.float32)
+#: dtypes every OpenCL device handles: bool as uchar; float16 and bfloat16 as 16-bit words that
+#: kernels widen to float and round back (vload_half/vstore_half are core OpenCL, so float16 needs
+#: no cl_khr_fp16: that extension only adds half arithmetic, which the kernels do not use).
+#: float64 needs cl_khr_fp64.
+_BASE_DTYPES = (D.bool, D.uint8, D.int8, D.int16, D.int32, D.int64, D.float16, D.bfloat16, D.float32)
 
 
 def _contig(shape):
@@ -137,8 +140,6 @@ class XpuDevice:
     @property
     def dtypes(self):
         dts = list(_BASE_DTYPES)
-        if self.fp16:
-            dts.insert(dts.index(D.bfloat16), D.float16)
         if self.fp64:
             dts.append(D.float64)
         return tuple(dts)
