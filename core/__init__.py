@@ -15,7 +15,7 @@ from .dtypes import (DType, bfloat16, bool, double, float, float16, float32, flo
 from .device import Device, device, get_default_device, set_default_device
 from .errors import (BackendNotInstalledError, BackendUnavailableError, DeviceMismatchError, DTypeError,
                      EmberError, IndexOutOfRangeError, InvalidReshapeError, NotImplementedForBackend,
-                     PluginError, RegistrationError, ShapeError, UnknownDeviceError)
+                     OutOfMemoryError, PluginError, RegistrationError, ShapeError, UnknownDeviceError)
 from ._tensor import Size, Tensor
 from . import dispatch, ops
 
@@ -42,6 +42,21 @@ def _export_operators() -> None:
 
 _export_operators()
 _tensor_methods.install()
+
+from . import runtime  # noqa: E402  (runtime services: allocator, streams, devices, RNG)
+from .runtime import (Event, Stream, current_device, current_stream, default_stream, device_count,  # noqa: E402
+                      device_guard, empty_cache, max_memory_allocated, max_memory_reserved, memory_allocated,
+                      memory_reserved, memory_stats, reset_peak_memory_stats, set_device, set_stream, stream,
+                      synchronize)
+runtime.install()
+
+
+def __getattr__(name):
+    """``ember.<device type>`` (``ember.cuda``, ...): that type's runtime module, from the registered plugins."""
+    m = runtime.device_module(name)
+    if m is None:
+        raise AttributeError(f"module 'ember' has no attribute {name!r}")
+    return m
 
 
 def is_tensor(x) -> bool:

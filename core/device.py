@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from .errors import BackendUnavailableError, UnknownDeviceError
 
 __all__ = ["device", "Device"]
@@ -76,7 +78,7 @@ class Backend:
     """
 
     __slots__ = ("device_type", "key", "runtime", "capabilities", "distribution", "version",
-                 "plugin", "fallback_entry", "default_index", "indexed")
+                 "plugin", "fallback_entry", "indexed")
 
     def __init__(self, device_type, key, runtime, capabilities, distribution, version, plugin,
                  fallback_entry=None, indexed=True):
@@ -89,10 +91,14 @@ class Backend:
         self.plugin = plugin
         self.fallback_entry = fallback_entry
         self.indexed = indexed
-        self.default_index = 0
 
     def __repr__(self):
         return f"<Backend {self.device_type} from {self.distribution} {self.version}>"
+
+    @property
+    def default_index(self) -> int:
+        """This thread's current device index of this type (``ember.set_device``); 0 until set."""
+        return _current_index.__dict__.get(self.device_type, 0)
 
     def device(self, index=None) -> Device:
         """The canonical device of a tensor on this backend (cpu has no index, others do)."""
@@ -101,6 +107,8 @@ class Backend:
         return Device(self.device_type, self.default_index if index is None else index)
 
 
+#: The current device index per device type, per thread (ember.set_device, ember.device_guard).
+_current_index = threading.local()
 _backends: dict[str, Backend] = {}
 _default_device_type = "cpu"
 

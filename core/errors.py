@@ -47,3 +47,11 @@ class PluginError(EmberError, RuntimeError):
 
 class RegistrationError(EmberError, RuntimeError):
     """An invalid kernel or backend registration (a duplicate, an unknown operator)."""
+
+
+class OutOfMemoryError(EmberError, RuntimeError):
+    """A device allocation failed even after the caching allocator freed its cache and retried.
+
+    Carries ``requested``, ``allocated``, ``reserved``, ``free`` and ``total`` (bytes; free/total
+    None when the backend cannot tell) and ``device``.
+    """

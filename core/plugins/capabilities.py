@@ -13,9 +13,13 @@ class Capabilities:
     dtypes: tuple = D.all_dtypes
     #: True where tensor memory is host memory, so ``Tensor.numpy()`` can share it.
     host_memory: bool = False
-    #: True where the backend's memory goes through core's caching allocator.
+    #: True where the backend's memory goes through core's caching allocator: its runtime then
+    #: has raw_alloc/raw_free (and optionally mem_get_info), and its empty() calls
+    #: ember.runtime.allocate (see hookspecs.ember_register_backends).
     managed_memory: bool = False
-    #: True where the runtime has streams and events.
+    #: True where the runtime has streams and events (stream_create, stream_default,
+    #: stream_synchronize, stream_query, event_create, event_record, event_query,
+    #: event_synchronize, event_elapsed_ms, stream_wait_event). False: work is synchronous.
     streams: bool = False
     #: Free-form facts shown by ``ember info``.
     notes: tuple = field(default=())

@@ -36,6 +36,53 @@ def ember_register_backends(register) -> None:
       ``data_ptr(tensor)``, ``synchronize(device)``, and, where memory is host
       memory, ``as_numpy(tensor)`` (a view) and ``share_numpy(array, device)``.
       ``ember_cpu.runtime.CpuRuntime`` is a complete example.
+
+      A backend that declares ``Capabilities(managed_memory=True)`` leaves its
+      memory policy to core's caching allocator (``ember.runtime.allocator``)
+      and adds:
+
+      - ``raw_alloc(nbytes, device_index) -> handle``: a fresh device
+        allocation of at least ``nbytes`` (core asks in segments of 2 MiB,
+        20 MiB, or a multiple of 2 MiB). Return None when the device is out of
+        memory: core then frees its cache and retries before raising
+        ``ember.OutOfMemoryError``. Raise for any other failure.
+      - ``raw_free(handle, device_index)``: give a raw allocation back.
+      - ``mem_get_info(device_index) -> (free_bytes, total_bytes)``
+        (optional; quoted by the out-of-memory message and
+        ``ember.<type>.mem_get_info()``).
+
+      Its ``empty(shape, dtype, device)`` calls
+      ``ember.runtime.allocate(device, nbytes)`` (optionally ``stream=``) and
+      keeps the returned ``Allocation`` as the tensor's storage, or as a
+      ``.allocation`` attribute of it. Kernels address memory as
+      ``(allocation.handle, allocation.offset + tensor offset * itemsize)``:
+      blocks are split, so the offset is not zero in general. The block goes
+      back to the cache, stream-ordered, when the Allocation is
+      garbage-collected; ``Tensor.record_stream`` protects it from reuse while
+      another stream still uses it.
+
+      A backend that declares ``Capabilities(streams=True)`` adds (handles
+      are whatever the backend likes; core only passes them back):
+
+      - ``stream_create(device_index) -> handle`` and
+        ``stream_default(device_index) -> handle`` (the device's default queue);
+      - ``stream_synchronize(handle)``, ``stream_query(handle) -> bool``
+        (True when all queued work has finished);
+      - ``event_create(device_index, enable_timing) -> handle``,
+        ``event_record(event, stream)``, ``event_query(event) -> bool``,
+        ``event_synchronize(event)``, ``event_elapsed_ms(start, end) -> float``
+        and optionally ``event_destroy(event)``; an event may be recorded
+        again, and queries answer about its latest record;
+      - ``stream_wait_event(stream, event)``: work queued on ``stream`` after
+        this call waits for the event's latest record made before this call
+        (as ``cudaStreamWaitEvent``); the host does not block;
+      - ``synchronize(device)`` waits for every stream of the device.
+
+      Kernels launch on ``ember.current_stream(device).handle`` (the default
+      stream unless a ``with ember.stream(s):`` block chose another), and
+      ``to_numpy`` reads after the current stream's queued work. A backend
+      without streams runs work synchronously; core's streams and events then
+      work on it with trivial semantics.
     - ``kernels``: a mapping from operator name to kernel. Every prim
       (``ember info --ops``) should have one; any other operator may have one
       to run faster than its decomposition. Unknown names are an error.

@@ -1,0 +1,662 @@
+"""The caching allocator: core's memory policy for every backend that declares managed memory.
+
+A backend with ``Capabilities(managed_memory=True)`` supplies only
+``raw_alloc(nbytes, device_index) -> handle | None`` and
+``raw_free(handle, device_index)`` (see ``ember.plugins.hookspecs``); its
+``runtime.empty`` asks core for memory with :func:`allocate` and keeps the
+returned :class:`Allocation` in the tensor's storage. Everything else is here,
+once, for all devices:
+
+* sizes round up to 512 bytes; requests of at most 1 MiB come from the small
+  pool (2 MiB segments), larger ones from the large pool (20 MiB segments up
+  to 10 MiB, else the size rounded up to 2 MiB);
+* a cached block is split when it is bigger than asked for, and a freed block
+  merges with free neighbours of its segment (coalescing);
+* reuse is stream-ordered: a block freed on stream S is reused on S at once;
+  on another stream T only after T waits on an event recorded on S; a block
+  that ``Tensor.record_stream`` marked as used on other streams returns to the
+  pool only once events recorded on those streams at free time complete;
+* when ``raw_alloc`` answers None the allocator frees its cache (waiting for
+  pending events) and retries, then raises :class:`ember.OutOfMemoryError`
+  with the requested, allocated, reserved and free bytes;
+* stats: allocated, reserved and requested bytes with their peaks, alloc and
+  free counts, cache hits, raw allocations, retries and OOMs
+  (:func:`memory_stats`), :func:`reset_peak_memory_stats`, :func:`empty_cache`.
+
+One lock per device, held for a few dictionary and list operations. An
+``Allocation`` returns its block when it is garbage-collected; a finalizer
+that finds the lock taken (another thread, or a collection triggered inside
+the allocator) queues the block and the next allocator call frees it.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left, insort
+from collections import deque
+
+from ..device import Device, resolve
+from ..errors import OutOfMemoryError
+
+__all__ = ["Allocation", "CachingAllocator", "allocate", "record_stream", "memory_stats", "memory_allocated",
+           "max_memory_allocated", "memory_reserved", "max_memory_reserved", "reset_peak_memory_stats",
+           "reset_accumulated_memory_stats", "empty_cache", "allocator_for", "MIN_BLOCK", "SMALL_SIZE",
+           "SMALL_SEGMENT", "LARGE_SEGMENT", "MIN_LARGE_ALLOC", "ROUND_LARGE"]
+
+MIN_BLOCK = 512                 # every size rounds up to a multiple of this
+SMALL_SIZE = 1 << 20            # requests up to 1 MiB come from the small pool
+SMALL_SEGMENT = 2 << 20         # the small pool grows by 2 MiB segments
+MIN_LARGE_ALLOC = 10 << 20      # large requests below this get a whole LARGE_SEGMENT
+LARGE_SEGMENT = 20 << 20
+ROUND_LARGE = 2 << 20           # larger requests round up to a multiple of this
+
+_SMALL, _LARGE = 0, 1
+
+
+class Block:
+    """A piece of a segment (one raw allocation): free or allocated, linked to its neighbours."""
+
+    __slots__ = ("handle", "offset", "size", "requested", "pool", "stream", "prev", "next", "allocated",
+                 "in_pool", "uses", "seq", "key")
+
+    def __init__(self, handle, offset, size, pool, stream, seq):
+        self.handle = handle
+        self.offset = offset
+        self.size = size
+        self.requested = 0
+        self.pool = pool
+        self.stream = stream      # the stream after whose queued work this block is free to reuse
+        self.prev = None
+        self.next = None
+        self.allocated = False
+        self.in_pool = False
+        self.uses = None          # streams besides self.stream that used it (Tensor.record_stream)
+        self.seq = seq
+        self.key = None           # (size, seq): its sort key in a free list
+
+
+class Allocation:
+    """Memory handed to a backend: ``handle`` (the raw allocation it lies in), ``offset`` (bytes into it),
+    ``nbytes`` (as asked), ``size`` (the block's rounded size), ``device`` and ``stream`` (where it was allocated).
+
+    Kernels address it as (handle, offset). When the Allocation is garbage-collected
+    its block returns to the cache, stream-ordered. A backend keeps it alive as
+    (or inside) the tensor's storage, so views keep it alive too.
+    """
+
+    __slots__ = ("handle", "offset", "nbytes", "device", "_block", "_owner", "__weakref__")
+
+    def __init__(self, block, nbytes, device, owner):
+        self.handle = block.handle
+        self.offset = block.offset
+        self.nbytes = nbytes
+        self.device = device
+        self._block = block
+        self._owner = owner
+
+    @property
+    def size(self) -> int:
+        return self._block.size
+
+    @property
+    def stream(self):
+        return self._block.stream
+
+    def record_stream(self, stream) -> None:
+        """Mark this memory as used by work queued on ``stream`` (see ``Tensor.record_stream``)."""
+        self._owner.record_stream(self._block, stream)
+
+    def __del__(self):
+        owner = self._owner
+        if owner is not None:
+            self._owner = None
+            try:
+                owner.free(self._block)
+            except Exception:  # noqa: BLE001  (a finalizer must not raise; interpreter shutdown)
+                pass
+
+    def __repr__(self):
+        return (f"<Allocation {self.nbytes} bytes on {self.device}: handle={self.handle!r} offset={self.offset} "
+                f"block={self._block.size}>")
+
+
+def _round(nbytes: int) -> int:
+    if nbytes < MIN_BLOCK:
+        return MIN_BLOCK
+    return (nbytes + MIN_BLOCK - 1) // MIN_BLOCK * MIN_BLOCK
+
+
+def _segment_size(size: int) -> int:
+    if size <= SMALL_SIZE:
+        return SMALL_SEGMENT
+    if size < MIN_LARGE_ALLOC:
+        return LARGE_SEGMENT
+    return (size + ROUND_LARGE - 1) // ROUND_LARGE * ROUND_LARGE
+
+
+def _fmt(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit} ({n} bytes)"
+    return f"{n} bytes"
+
+
+class CachingAllocator:
+    """The caching allocator of one device. Build it through :func:`allocator_for`."""
+
+    def __init__(self, device: Device, runtime, streams: bool):
+        self.device = device
+        self.index = device.index or 0
+        self.runtime = runtime
+        self.streams = streams
+        self.lock = threading.Lock()
+        self._raw_alloc = runtime.raw_alloc
+        self._raw_free = runtime.raw_free
+        # Free blocks: per pool, per stream, a sorted list of (size, seq, block).
+        self._free = ({}, {})
+        self._segments = {}            # seq of its first block -> first Block of each raw allocation
+        self._pending = []             # (event handles, block): freed, waiting for other streams' work
+        self._deferred = deque()       # blocks whose finalizer found the lock taken
+        self._events = []              # idle event handles to reuse
+        self._seq = 0
+        self.reset_accumulated()
+        self.allocated = self.reserved = self.requested = 0
+        self.active = self.segments = 0
+        self.pool_allocated = [0, 0]
+        self.pool_reserved = [0, 0]
+        self.reset_peaks()
+
+    # -- stats -----------------------------------------------------------------
+    def reset_accumulated(self):
+        self.num_allocs = self.num_frees = self.cache_hits = 0
+        self.num_raw_allocs = self.num_raw_frees = 0
+        self.num_retries = self.num_ooms = self.num_cross_stream = 0
+        self.bytes_allocated_total = self.bytes_freed_total = 0
+
+    def reset_peaks(self):
+        self.peak_allocated = self.allocated
+        self.peak_reserved = self.reserved
+        self.peak_requested = self.requested
+        self.peak_active = self.active
+        self.peak_segments = self.segments
+
+    def stats(self) -> dict:
+        with self.lock:
+            self._drain()
+            return {
+                "allocated_bytes.all.current": self.allocated,
+                "allocated_bytes.all.peak": self.peak_allocated,
+                "allocated_bytes.all.allocated": self.bytes_allocated_total,
+                "allocated_bytes.all.freed": self.bytes_freed_total,
+                "allocated_bytes.small_pool.current": self.pool_allocated[_SMALL],
+                "allocated_bytes.large_pool.current": self.pool_allocated[_LARGE],
+                "reserved_bytes.all.current": self.reserved,
+                "reserved_bytes.all.peak": self.peak_reserved,
+                "reserved_bytes.small_pool.current": self.pool_reserved[_SMALL],
+                "reserved_bytes.large_pool.current": self.pool_reserved[_LARGE],
+                "requested_bytes.all.current": self.requested,
+                "requested_bytes.all.peak": self.peak_requested,
+                "allocation.all.current": self.active,
+                "allocation.all.peak": self.peak_active,
+                "allocation.all.allocated": self.num_allocs,
+                "allocation.all.freed": self.num_frees,
+                "segment.all.current": self.segments,
+                "segment.all.peak": self.peak_segments,
+                "segment.all.allocated": self.num_raw_allocs,
+                "segment.all.freed": self.num_raw_frees,
+                "num_cache_hits": self.cache_hits,
+                "num_cross_stream_reuses": self.num_cross_stream,
+                "num_alloc_retries": self.num_retries,
+                "num_ooms": self.num_ooms,
+                "num_pending_frees": len(self._pending),
+            }
+
+    # -- allocation --------------------------------------------------------------
+    def allocate(self, nbytes: int, stream) -> Allocation:
+        nbytes = int(nbytes)
+        if nbytes < 0:
+            raise ValueError(f"cannot allocate a negative number of bytes ({nbytes})")
+        size = _round(nbytes)
+        pool = _SMALL if size <= SMALL_SIZE else _LARGE
+        with self.lock:
+            if self._deferred:
+                self._drain()
+            if self._pending:
+                self._process_events(False)
+            block = self._take(pool, size, stream) or self._take_other_stream(pool, size, stream)
+            if block is not None:
+                self.cache_hits += 1
+            else:
+                block = self._new_segment(pool, size, stream)
+                if block is None:
+                    # Free the cache (after waiting for pending frees; merging across idle streams)
+                    # and try again: the pools first, since merging may have made a block that fits.
+                    self.num_retries += 1
+                    self._release_cached(wait=True)
+                    block = self._take(pool, size, stream) or self._take_other_stream(pool, size, stream)
+                    if block is not None:
+                        self.cache_hits += 1
+                    else:
+                        block = self._new_segment(pool, size, stream)
+                        if block is None:
+                            self.num_ooms += 1
+                            raise self._oom(nbytes)
+            if block.size - size >= (MIN_BLOCK if pool == _SMALL else SMALL_SIZE + 1):
+                self._split(block, size)
+            block.allocated = True
+            block.requested = nbytes
+            bs = block.size
+            self.allocated += bs
+            self.pool_allocated[pool] += bs
+            self.requested += nbytes
+            self.active += 1
+            self.num_allocs += 1
+            self.bytes_allocated_total += bs
+            if self.allocated > self.peak_allocated:
+                self.peak_allocated = self.allocated
+            if self.requested > self.peak_requested:
+                self.peak_requested = self.requested
+            if self.active > self.peak_active:
+                self.peak_active = self.active
+        return Allocation(block, nbytes, self.device, self)
+
+    def _take(self, pool, size, stream):
+        """Best fit from ``stream``'s free list of ``pool``: the smallest block that holds ``size``."""
+        lst = self._free[pool].get(stream)
+        if not lst:
+            return None
+        i = bisect_left(lst, (size, -1))
+        if i == len(lst):
+            return None
+        block = lst.pop(i)[2]
+        block.in_pool = False
+        return block
+
+    def _take_other_stream(self, pool, size, stream):
+        """Best fit among other streams' free blocks; ``stream`` then waits for the block's stream."""
+        best = best_list = best_i = None
+        for s, lst in self._free[pool].items():
+            if s is stream or not lst:
+                continue
+            i = bisect_left(lst, (size, -1))
+            if i < len(lst) and (best is None or lst[i][0] < best[0]):
+                best, best_list, best_i = lst[i], lst, i
+        if best is None:
+            return None
+        del best_list[best_i]
+        block = best[2]
+        block.in_pool = False
+        if self.streams and block.stream is not None and stream is not None:
+            ev = self._event()
+            rt = self.runtime
+            rt.event_record(ev, block.stream.handle)
+            rt.stream_wait_event(stream.handle, ev)  # the wait captures the record made just now
+            self._events.append(ev)
+        block.stream = stream
+        self.num_cross_stream += 1
+        return block
+
+    def _event(self):
+        if self._events:
+            return self._events.pop()
+        return self.runtime.event_create(self.index, False)
+
+    def _new_segment(self, pool, size, stream):
+        seg = _segment_size(size)
+        handle = self._raw_alloc(seg, self.index)
+        if handle is None:
+            return None
+        self._seq += 1
+        block = Block(handle, 0, seg, pool, stream, self._seq)
+        self._segments[block.seq] = block
+        self.reserved += seg
+        self.pool_reserved[pool] += seg
+        self.segments += 1
+        self.num_raw_allocs += 1
+        if self.reserved > self.peak_reserved:
+            self.peak_reserved = self.reserved
+        if self.segments > self.peak_segments:
+            self.peak_segments = self.segments
+        return block
+
+    def _split(self, block, size):
+        self._seq += 1
+        rest = Block(block.handle, block.offset + size, block.size - size, block.pool, block.stream, self._seq)
+        rest.prev = block
+        rest.next = block.next
+        if block.next is not None:
+            block.next.prev = rest
+        block.next = rest
+        block.size = size
+        self._insert(rest)
+
+    def _insert(self, block):
+        block.key = (block.size, block.seq)
+        lst = self._free[block.pool].get(block.stream)
+        if lst is None:
+            lst = self._free[block.pool][block.stream] = []
+        insort(lst, (block.size, block.seq, block))
+        block.in_pool = True
+
+    def _remove(self, block):
+        lst = self._free[block.pool][block.stream]
+        i = bisect_left(lst, block.key)
+        del lst[i]
+        block.in_pool = False
+
+    # -- freeing -----------------------------------------------------------------
+    def free(self, block) -> None:
+        if self.lock.acquire(False):
+            try:
+                self._free_locked(block)
+                if self._deferred:
+                    self._drain()
+            finally:
+                self.lock.release()
+        else:
+            self._deferred.append(block)
+
+    def _drain(self):
+        d = self._deferred
+        while d:
+            self._free_locked(d.popleft())
+
+    def _free_locked(self, block):
+        bs = block.size
+        self.allocated -= bs
+        self.pool_allocated[block.pool] -= bs
+        self.requested -= block.requested
+        self.active -= 1
+        self.num_frees += 1
+        self.bytes_freed_total += bs
+        block.allocated = False
+        block.requested = 0
+        uses = block.uses
+        if uses:
+            block.uses = None
+            if self.streams:
+                rt = self.runtime
+                events = []
+                for s in uses:
+                    ev = self._event()
+                    rt.event_record(ev, s.handle)
+                    events.append(ev)
+                self._pending.append((events, block))
+                return
+        self._return(block)
+
+    def _return(self, block):
+        """Put a free block back in its pool, merged with free neighbours of the same stream."""
+        prev = block.prev
+        if prev is not None and prev.in_pool and prev.stream is block.stream:
+            self._remove(prev)
+            prev.size += block.size
+            prev.next = block.next
+            if block.next is not None:
+                block.next.prev = prev
+            block = prev
+        nxt = block.next
+        if nxt is not None and nxt.in_pool and nxt.stream is block.stream:
+            self._remove(nxt)
+            block.size += nxt.size
+            block.next = nxt.next
+            if nxt.next is not None:
+                nxt.next.prev = block
+        self._insert(block)
+
+    def _process_events(self, wait: bool):
+        """Return pending blocks whose streams have passed the events recorded at free time."""
+        rt = self.runtime
+        keep = []
+        for events, block in self._pending:
+            if wait:
+                for ev in events:
+                    rt.event_synchronize(ev)
+            elif not all(rt.event_query(ev) for ev in events):
+                keep.append((events, block))
+                continue
+            self._events.extend(events)
+            self._return(block)
+        self._pending = keep
+
+    def process_events(self):
+        with self.lock:
+            self._drain()
+            if self._pending:
+                self._process_events(False)
+
+    def record_stream(self, block, stream) -> None:
+        if stream is None or stream is block.stream or not block.allocated:
+            return
+        with self.lock:
+            if block.uses is None:
+                block.uses = {stream}
+            else:
+                block.uses.add(stream)
+
+    # -- releasing cached memory -------------------------------------------------------
+    def _release_cached(self, wait: bool):
+        """Give every wholly free segment back to the backend (waiting for pending frees when ``wait``)."""
+        self._drain()
+        if self._pending:
+            self._process_events(wait)
+        if wait and self.streams and self._free_blocks_on_several_streams():
+            # After a device-wide synchronize no stream uses any free block: merge across streams.
+            self.runtime.synchronize(self.device)
+            self._merge_across_streams()
+        for key, first in list(self._segments.items()):
+            if first.in_pool and first.next is None and first.prev is None:
+                self._remove(first)
+                del self._segments[key]
+                self._raw_free(first.handle, self.index)
+                self.reserved -= first.size
+                self.pool_reserved[first.pool] -= first.size
+                self.segments -= 1
+                self.num_raw_frees += 1
+        for pool in self._free:
+            for s in [s for s, lst in pool.items() if not lst]:
+                del pool[s]
+
+    def _free_blocks_on_several_streams(self) -> bool:
+        return any(len([s for s, lst in pool.items() if lst]) > 1 for pool in self._free)
+
+    def _merge_across_streams(self):
+        for first in self._segments.values():
+            b = first
+            while b is not None:
+                nxt = b.next
+                if b.in_pool and nxt is not None and nxt.in_pool:
+                    self._remove(b)
+                    self._remove(nxt)
+                    b.size += nxt.size
+                    b.next = nxt.next
+                    if nxt.next is not None:
+                        nxt.next.prev = b
+                    self._insert(b)
+                    continue
+                b = nxt
+
+    def empty_cache(self) -> None:
+        with self.lock:
+            self._release_cached(wait=True)
+
+    # -- errors ------------------------------------------------------------------------
+    def _oom(self, nbytes) -> OutOfMemoryError:
+        info = getattr(self.runtime, "mem_get_info", None)
+        free_txt = "free memory unknown (the backend has no mem_get_info)"
+        free = total = None
+        if info is not None:
+            try:
+                free, total = info(self.index)
+                free_txt = f"{_fmt(free)} free of {_fmt(total)} total on the device"
+            except Exception:  # noqa: BLE001
+                pass
+        err = OutOfMemoryError(
+            f"{self.device} is out of memory: tried to allocate {_fmt(nbytes)}; {_fmt(self.allocated)} is "
+            f"allocated by tensors and {_fmt(self.reserved)} is reserved by Ember's caching allocator "
+            f"(after freeing its cache and retrying); {free_txt}. Free tensors you no longer need "
+            f"(del x), call ember.empty_cache(), or use smaller batches.")
+        err.requested = nbytes
+        err.allocated = self.allocated
+        err.reserved = self.reserved
+        err.free = free
+        err.total = total
+        err.device = self.device
+        return err
+
+
+# -- per-device allocators and the public functions --------------------------------------
+
+_allocators: dict = {}
+_create_lock = threading.Lock()
+
+
+def allocator_for(device) -> CachingAllocator:
+    """The caching allocator of ``device`` (a managed-memory backend's device), created on first use."""
+    a = _allocators.get(device)
+    if a is not None:
+        return a
+    backend, dev = resolve(device)
+    a = _allocators.get(dev)
+    if a is not None:
+        return a
+    caps = backend.capabilities
+    if not caps.managed_memory:
+        raise TypeError(f"device type {dev.type!r} ({backend.distribution}) does not use Ember's caching "
+                        f"allocator: it registered Capabilities(managed_memory=False) and manages its own memory")
+    with _create_lock:
+        a = _allocators.get(dev)
+        if a is None:
+            a = _allocators[dev] = CachingAllocator(dev, backend.runtime, bool(caps.streams))
+    return a
+
+
+def allocate(device, nbytes: int, stream=None) -> Allocation:
+    """``nbytes`` of device memory from the caching allocator, ordered on ``stream`` (default: the current stream).
+
+    For backends that declare ``Capabilities(managed_memory=True)``: their
+    ``runtime.empty`` calls this and keeps the :class:`Allocation` in the
+    tensor's storage. Raises :class:`ember.OutOfMemoryError` when the device is
+    full even after the cache is freed.
+    """
+    a = _allocators.get(device)
+    if a is None:
+        a = allocator_for(device)
+    if stream is None:
+        from .streams import _current_stream_of
+        stream = _current_stream_of(a.device)
+    return a.allocate(nbytes, stream)
+
+
+def allocation_of(tensor) -> "Allocation | None":
+    """The Allocation behind a tensor's storage (the storage itself, or its ``.allocation``), or None."""
+    st = tensor._storage
+    if isinstance(st, Allocation):
+        return st
+    a = getattr(st, "allocation", None)
+    return a if isinstance(a, Allocation) else None
+
+
+def record_stream(tensor, stream) -> None:
+    """Mark ``tensor``'s memory as used by work queued on ``stream``, like ``torch.Tensor.record_stream``.
+
+    When the tensor is freed, its block is not reused until the work queued on
+    ``stream`` up to that moment has finished. Memory the caching allocator does
+    not manage (cpu, backends with their own allocator) needs nothing: no-op.
+    """
+    from .streams import Stream
+    if not isinstance(stream, Stream):
+        raise TypeError(f"record_stream() expects an ember.Stream, got {type(stream).__name__}")
+    if stream.device is not tensor._device:
+        raise ValueError(f"record_stream(): the stream is on {stream.device} but the tensor is on {tensor._device}")
+    a = allocation_of(tensor)
+    if a is not None:
+        a.record_stream(stream)
+
+
+def _maybe(device):
+    """The allocator of a device if it is managed and already in use (None otherwise)."""
+    from .streams import _device
+    dev = _device(device)
+    a = _allocators.get(dev)
+    if a is None:
+        backend = resolve(dev)[0]
+        if not backend.capabilities.managed_memory:
+            return None
+        a = allocator_for(dev)
+    return a
+
+
+_ZERO = None
+
+
+def memory_stats(device=None) -> dict:
+    """The allocator's statistics for ``device`` (default: the current device), PyTorch's key names.
+
+    Keys include ``allocated_bytes.all.current`` / ``.peak``,
+    ``reserved_bytes.all.current`` / ``.peak``, ``requested_bytes.all.current``,
+    ``allocation.all.allocated`` / ``.freed`` (counts), ``segment.all.allocated``
+    (raw allocations), ``num_cache_hits``, ``num_alloc_retries``, ``num_ooms``.
+    A device whose memory the allocator does not manage reports zeros.
+    """
+    a = _maybe(device)
+    if a is None:
+        global _ZERO
+        if _ZERO is None:
+            _ZERO = {k: 0 for k in CachingAllocator(Device("meta"), _NoRuntime(), False).stats()}
+        return dict(_ZERO)
+    return a.stats()
+
+
+class _NoRuntime:
+    raw_alloc = raw_free = None
+
+
+def memory_allocated(device=None) -> int:
+    """Bytes held by tensors on ``device`` (rounded block sizes, as PyTorch counts)."""
+    return memory_stats(device)["allocated_bytes.all.current"]
+
+
+def max_memory_allocated(device=None) -> int:
+    """The peak of memory_allocated since start or the last reset_peak_memory_stats."""
+    return memory_stats(device)["allocated_bytes.all.peak"]
+
+
+def memory_reserved(device=None) -> int:
+    """Bytes the caching allocator holds from the backend (allocated plus cached)."""
+    return memory_stats(device)["reserved_bytes.all.current"]
+
+
+def max_memory_reserved(device=None) -> int:
+    return memory_stats(device)["reserved_bytes.all.peak"]
+
+
+def reset_peak_memory_stats(device=None) -> None:
+    """Start the peaks (allocated, reserved, requested, counts) again from the current values."""
+    a = _maybe(device)
+    if a is not None:
+        with a.lock:
+            a._drain()
+            a.reset_peaks()
+
+
+def reset_accumulated_memory_stats(device=None) -> None:
+    """Zero the accumulated counters (allocs, frees, cache hits, raw allocations, retries, OOMs)."""
+    a = _maybe(device)
+    if a is not None:
+        with a.lock:
+            a.reset_accumulated()
+
+
+def empty_cache(device=None) -> None:
+    """Give cached, unused memory back to the backend (waits for pending stream-ordered frees).
+
+    ``device`` None: every device whose allocator is in use.
+    """
+    if device is None:
+        for a in list(_allocators.values()):
+            a.empty_cache()
+        return
+    a = _maybe(device)
+    if a is not None:
+        a.empty_cache()
