@@ -316,3 +316,73 @@ def test_driver_compile_error_carries_the_log(rt, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="OpenCL compilation failed"):
         OpenCLDriver(rt).compile("__kernel void k(__global float* x) { undefined_fn(x); }",
                                  {"k": "p"}, (), rt.devices[0].device)
+
+
+# -- through core's runtime services (ember.Stream, ember.Event, the caching allocator) ---------
+
+def test_tensors_come_from_the_caching_allocator(rt):
+    from ember.runtime import allocation_of
+    dev = "xpu:0"
+    ember.empty_cache(dev)
+    base = ember.memory_allocated(dev)
+    x = ember.empty((1000,), dtype=ember.float32, device=dev)
+    a = allocation_of(x)
+    assert a is not None and a.handle is x._storage.buf and a.offset == x._storage.base
+    assert ember.memory_allocated(dev) >= base + 4000
+    del x, a
+    assert ember.memory_allocated(dev) == base
+    assert ember.memory_reserved(dev) > 0
+    ember.empty_cache(dev)
+
+
+def test_out_of_memory_is_an_ember_error_and_recovers(rt):
+    d = rt.devices[0]
+    total = d.total
+    ember.empty_cache("xpu:0")
+    try:
+        d.total = d.raw_bytes + (64 << 20)
+        keep = ember.empty((8 << 20,), dtype=ember.float32, device="xpu:0")  # 32 MiB
+        with pytest.raises(ember.OutOfMemoryError, match="xpu"):
+            ember.empty((16 << 20,), dtype=ember.float32, device="xpu:0")  # 64 MiB more
+        del keep
+        again = ember.empty((12 << 20,), dtype=ember.float32, device="xpu:0")  # fits once freed
+        assert again.numel() == 12 << 20
+        del again
+    finally:
+        d.total = total
+        ember.empty_cache("xpu:0")
+
+
+def test_streams_and_timed_events_through_ember(rt):
+    s = ember.Stream("xpu:0")
+    assert s.handle is not rt.stream_default(0)
+    start, end = ember.Event(enable_timing=True), ember.Event(enable_timing=True)
+    a = np.arange(1 << 16, dtype=np.float32)
+    with ember.stream(s):
+        assert ember.current_stream("xpu:0") == s
+        start.record()
+        x = ember.tensor(a, device="xpu:0")
+        end.record()
+    end.synchronize()
+    assert end.query() and s.query()
+    assert start.elapsed_time(end) >= 0.0
+    s.synchronize()
+    ember.synchronize("xpu:0")
+    np.testing.assert_array_equal(x.to("cpu").numpy(), a)
+
+
+def test_non_blocking_to_and_from_xpu(rt):
+    a = np.random.default_rng(3).standard_normal((256, 33)).astype(np.float32)
+    c = ember.tensor(a)
+    x = c.to("xpu:0", non_blocking=True)
+    back = x.to("cpu", non_blocking=True)
+    ember.current_stream("xpu:0").synchronize()
+    np.testing.assert_array_equal(back.numpy(), a)
+    # a non-contiguous source goes through a contiguous staging copy
+    np.testing.assert_array_equal(c.t().to("xpu:0", non_blocking=True).to("cpu").numpy(), a.T)
+
+
+def test_ember_xpu_device_module(rt):
+    assert ember.xpu.is_available() and ember.xpu.device_count() == rt.device_count()
+    free, total = ember.xpu.mem_get_info(0) if hasattr(ember.xpu, "mem_get_info") else rt.mem_get_info(0)
+    assert 0 <= free <= total

@@ -81,7 +81,7 @@ class OpenCLDriver:
         return kernels
 
     def launch(self, kernel, grid, block, args, stream):
-        kernel(stream.q, (grid[0] * block[0], grid[1] * block[1], grid[2] * block[2]), block, *args)
+        stream.last = kernel(stream.q, (grid[0] * block[0], grid[1] * block[1], grid[2] * block[2]), block, *args)
 
     # -- memory and queues ---------------------------------------------------------
     def stream(self, device):

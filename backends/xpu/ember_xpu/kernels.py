@@ -100,7 +100,8 @@ def _clblast_bmm(fallback):
             b, lb = b.contiguous(), (False, p)
         dev = rt.dev(a._device.index)
         out = rt.empty((B, n, p), dt, a._device)
-        q = (_rt._current_stream(dev.device).handle.q if _rt._current_stream is not None else dev.queue)
+        stream = rt._stream(dev)
+        q = stream.q
         isz = dt.itemsize
         arrs = []
         for t in (a, b, out):
@@ -108,10 +109,10 @@ def _clblast_bmm(fallback):
             arrs.append((_as_cl_array(q, st, np_of[dt]), st.base // isz + t._offset))
         (A, ao), (Bm, bo), (C, co) = arrs
         if B == 1:
-            pyclblast.gemm(q, n, p, k, A, Bm, C, la[1], lb[1], p, a_transp=la[0], b_transp=lb[0],
+            stream.last = pyclblast.gemm(q, n, p, k, A, Bm, C, la[1], lb[1], p, a_transp=la[0], b_transp=lb[0],
                            a_offset=ao, b_offset=bo, c_offset=co)
         else:
-            pyclblast.gemmStridedBatched(q, n, p, k, B, A, Bm, C, la[1], lb[1], p,
+            stream.last = pyclblast.gemmStridedBatched(q, n, p, k, B, A, Bm, C, la[1], lb[1], p,
                                          a._strides[0], b._strides[0], n * p,
                                          a_transp=la[0], b_transp=lb[0], a_offset=ao, b_offset=bo, c_offset=co)
         return out

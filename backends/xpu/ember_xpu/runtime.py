@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import weakref
 
 import numpy as np
@@ -68,20 +67,22 @@ def _contig(shape):
 class XpuStorage:
     """``nbytes`` bytes at byte ``base`` of the OpenCL buffer ``buf`` on ``device``.
 
-    ``block`` is what keeps the memory alive: the caching allocator's Allocation
-    (returned to its pool when this storage is collected), or None when ``buf``
-    is a buffer of its own.
+    ``allocation`` is the caching allocator's Allocation that keeps the memory
+    alive (its block returns to the pool when this storage is collected; core
+    finds it as ``ember.runtime.allocation_of(t)``). ``own`` is used instead
+    with an ember-core that has no caching allocator: a buffer of its own.
     """
 
-    __slots__ = ("buf", "base", "nbytes", "itemsize", "device", "block", "__weakref__")
+    __slots__ = ("buf", "base", "nbytes", "itemsize", "device", "allocation", "own", "__weakref__")
 
-    def __init__(self, buf, base, nbytes, itemsize, device, block=None):
+    def __init__(self, buf, base, nbytes, itemsize, device, allocation=None, own=None):
         self.buf = buf
         self.base = base
         self.nbytes = nbytes
         self.itemsize = itemsize
         self.device = device
-        self.block = block
+        self.allocation = allocation
+        self.own = own
 
     def __repr__(self):
         return f"<XpuStorage {self.nbytes} bytes at +{self.base} on {self.device}>"
@@ -99,13 +100,18 @@ class XpuEvent:
 
 
 class XpuStream:
-    """A stream handle: an in-order OpenCL command queue (``q``) of one device."""
+    """A stream handle: an in-order OpenCL command queue (``q``) of one device.
 
-    __slots__ = ("q", "device_index", "__weakref__")
+    ``last`` is the event of the latest command Ember queued on it: the queue is
+    in order, so when that one has completed, everything before it has.
+    """
+
+    __slots__ = ("q", "device_index", "last", "__weakref__")
 
     def __init__(self, q, device_index):
         self.q = q
         self.device_index = device_index
+        self.last = None
 
     def __repr__(self):
         return f"<XpuStream queue {self.q.int_ptr:#x} on xpu:{self.device_index}>"
@@ -272,22 +278,22 @@ class XpuRuntime:
     def unavailable_reason(self):
         return None if self.devices else self.reason
 
-    def _queue(self, d):
-        """The queue work on device ``d`` goes to now: core's current stream, else the default queue."""
+    def _stream(self, d):
+        """The stream work on device ``d`` goes to now: core's current stream, else the default one."""
         if _current_stream is not None:
-            return _current_stream(d.device).handle.q
-        return d.queue
+            return _current_stream(d.device).handle
+        return d.stream
 
     def alloc_storage(self, nbytes, itemsize, d):
-        if nbytes == 0:
-            return XpuStorage(d.empty_buffer(), 0, 0, itemsize, d.device)
-        if _core_allocate is not None and backend is not None and backend.capabilities.managed_memory:
+        if _core_allocate is not None:
             a = _core_allocate(d.device, nbytes)
             return XpuStorage(a.handle, a.offset, nbytes, itemsize, d.device, a)
+        if nbytes == 0:
+            return XpuStorage(d.empty_buffer(), 0, 0, itemsize, d.device)
         buf = self.raw_alloc(nbytes, d.index)
         if buf is None:
             raise _oom(d, nbytes)
-        return XpuStorage(buf, 0, nbytes, itemsize, d.device, _RawBlock(self, buf, nbytes, d.index))
+        return XpuStorage(buf, 0, nbytes, itemsize, d.device, None, _RawBlock(self, buf, nbytes, d.index))
 
     def empty(self, shape, dtype, device):
         d = self.dev(device.index)
@@ -309,11 +315,11 @@ class XpuRuntime:
         return Tensor._make(st, 0, shape, _contig(shape), dtype, d.device, backend)
 
     def _write(self, d, buf, byte_offset, host, non_blocking):
-        q = self._queue(d)
-        ev = cl.enqueue_copy(q, buf, host, dst_offset=byte_offset, is_blocking=not non_blocking)
+        s = self._stream(d)
+        ev = s.last = cl.enqueue_copy(s.q, buf, host, dst_offset=byte_offset, is_blocking=not non_blocking)
         if non_blocking:
             self._keep(d, ev, host)
-            q.flush()
+            s.q.flush()
         return ev
 
     def _keep(self, d, ev, host):
@@ -340,18 +346,22 @@ class XpuRuntime:
         start, nbytes = self._span(t)
         if nbytes == 0:
             return None
-        q = self._queue(d)
+        s = self._stream(d)
         if t.is_contiguous():
-            ev = cl.enqueue_copy(q, out, t._storage.buf, src_offset=start, is_blocking=not non_blocking)
+            ev = s.last = cl.enqueue_copy(s.q, out, t._storage.buf, src_offset=start, is_blocking=not non_blocking)
             if non_blocking:
                 self._keep(d, ev, out)
-                q.flush()
+                s.q.flush()
             return ev
         host = np.empty(nbytes // t._dtype.itemsize, t._dtype.np)
-        cl.enqueue_copy(q, host, t._storage.buf, src_offset=start, is_blocking=True)
+        s.last = cl.enqueue_copy(s.q, host, t._storage.buf, src_offset=start, is_blocking=True)
         isz = t._dtype.itemsize
         np.copyto(out, as_strided(host, t._shape, tuple(s * isz for s in t._strides)))
         return None
+
+    def copy_to_host(self, src, out, non_blocking=False):
+        """Queue a copy of the xpu tensor ``src`` into the C-contiguous numpy array ``out``."""
+        self.read_into(src, out, non_blocking)
 
     def to_numpy(self, tensor):
         out = np.empty(tensor._shape, tensor._dtype.np)
@@ -359,7 +369,8 @@ class XpuRuntime:
         return out
 
     def copy_from_host(self, dst, array, non_blocking=False):
-        """Write the numpy ``array`` (dst's shape, dtype) into the contiguous xpu tensor ``dst``."""
+        """Queue a copy of the numpy ``array`` (dst's shape and dtype) into the contiguous xpu tensor
+        ``dst`` on the current stream; a non-blocking copy keeps ``array`` alive until it has run."""
         d = self.dev(dst._device.index)
         a = np.asarray(array, dtype=dst._dtype.np)
         if not a.flags.c_contiguous:
@@ -380,8 +391,9 @@ class XpuRuntime:
         index = getattr(device, "index", None) if device is not None else None
         devs = self.devices if index is None else [self.dev(index)]
         for d in devs:
-            for q in _all_queues(d):
-                q.finish()
+            for s in _all_streams(d):
+                s.q.finish()
+                s.last = None
             with d.lock:
                 d.pending.clear()
 
@@ -427,23 +439,20 @@ class XpuRuntime:
 
     def stream_synchronize(self, handle):
         handle.q.finish()
+        handle.last = None
 
     def stream_query(self, handle):
-        # A marker completes once everything queued before it has; an idle queue
-        # still takes a moment to retire it, so poll briefly before saying "busy".
-        ev = cl.enqueue_marker(handle.q)
+        ev = handle.last
+        if ev is None or _done(ev):
+            return True
         handle.q.flush()
-        deadline = time.perf_counter() + 0.002
-        while not _done(ev):
-            if time.perf_counter() > deadline:
-                return False
-        return True
+        return False
 
     def event_create(self, device_index, enable_timing=False):
         return XpuEvent(device_index, enable_timing)
 
     def event_record(self, event, stream):
-        event.ev = cl.enqueue_marker(stream.q)
+        event.ev = stream.last = cl.enqueue_marker(stream.q)
         stream.q.flush()
 
     def event_query(self, event):
@@ -466,7 +475,7 @@ class XpuRuntime:
 
     def stream_wait_event(self, stream, event):
         if event.ev is not None:
-            cl.enqueue_barrier(stream.q, wait_for=[event.ev])
+            stream.last = cl.enqueue_barrier(stream.q, wait_for=[event.ev])
 
 
 class _RawBlock:
@@ -494,8 +503,8 @@ def _done(ev):
 _extra_queues: dict = {}  # device index -> WeakSet of the streams stream_create made (synchronize waits on them)
 
 
-def _all_queues(d):
-    return [d.queue, *(s.q for s in list(_extra_queues.get(d.index, ())))]
+def _all_streams(d):
+    return [d.stream, *list(_extra_queues.get(d.index, ()))]
 
 
 def _oom(d, nbytes):
@@ -505,6 +514,14 @@ def _oom(d, nbytes):
                f"{d.total} bytes in use; free tensors (del) and retry")
 
 
-_current_stream = getattr(_core_runtime, "current_stream", None) if _core_runtime is not None else None
+def _find_current_stream():
+    try:
+        from ember.runtime.streams import _current_stream_of  # the hot-path form (canonical Device)
+        return _current_stream_of
+    except ImportError:
+        return getattr(_core_runtime, "current_stream", None) if _core_runtime is not None else None
+
+
+_current_stream = _find_current_stream()
 
 runtime = XpuRuntime()
