@@ -14,6 +14,8 @@ def _kernel_table():
         return build(), None
     except ImportError as e:
         return {}, f"no kernels: {e} (pip install ember-kernelgen)"
+    except Exception as e:  # noqa: BLE001  (the device still holds and copies tensors)
+        return {}, f"no kernels: building the kernel table failed: {type(e).__name__}: {e}"
 
 
 @hookimpl
@@ -43,9 +45,19 @@ def ember_info():
     for d in rt.devices:
         info[f"xpu:{d.index}"] = d.describe(full=True)
         info[f"xpu:{d.index} memory"] = (f"{d.total >> 20} MiB, largest buffer {d.max_alloc >> 20} MiB, "
-                                         f"fp64 {'yes' if d.fp64 else 'no'}, fp16 {'yes' if d.fp16 else 'no'}")
+                                         f"cl_khr_fp64 {'yes' if d.fp64 else 'no (no float64)'}, "
+                                         f"cl_khr_fp16 {'yes' if d.fp16 else 'no'} (float16 computes in float32)")
     if not rt.devices:
         info["unavailable"] = rt.reason
+    try:
+        from .kernels import _pyclblast, gemm_engine
+        cb = _pyclblast()
+        engine = gemm_engine()
+        info["GEMM"] = ("CLBlast through pyclblast (float32, float64)" if engine == "clblast" else
+                        "the generator's tiled kernel" + ("; EMBER_XPU_GEMM chose it" if cb else
+                                                          "; pyclblast is not installed"))
+    except Exception:  # noqa: BLE001  (must not raise)
+        pass
     try:
         from ember_kernelgen import cache_dir
         info["kernel cache"] = str(cache_dir())
