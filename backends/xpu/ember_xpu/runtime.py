@@ -400,10 +400,9 @@ class XpuRuntime:
     # -- managed memory: raw allocations for core's caching allocator ------------
     def raw_alloc(self, nbytes, device_index):
         d = self.dev(device_index)
-        if nbytes > d.max_alloc:
-            raise BackendUnavailableError(
-                f"xpu: one allocation of {nbytes} bytes exceeds {d.name}'s largest buffer "
-                f"(CL_DEVICE_MAX_MEM_ALLOC_SIZE = {d.max_alloc} bytes); use smaller tensors")
+        if nbytes > d.max_alloc:  # no freeing can help: say so at once
+            raise _oom(d, nbytes, f"one OpenCL buffer holds at most {d.max_alloc} bytes on this device "
+                                  f"(CL_DEVICE_MAX_MEM_ALLOC_SIZE); split the tensor into smaller ones")
         with d.lock:
             if d.raw_bytes + nbytes > d.total:
                 return None
@@ -507,11 +506,11 @@ def _all_streams(d):
     return [d.stream, *list(_extra_queues.get(d.index, ()))]
 
 
-def _oom(d, nbytes):
+def _oom(d, nbytes, why=None):
     from ember import errors
     cls = getattr(errors, "OutOfMemoryError", MemoryError)
     return cls(f"xpu: out of memory on {d.name}: asked for {nbytes} bytes with {d.raw_bytes} of "
-               f"{d.total} bytes in use; free tensors (del) and retry")
+               f"{d.total} bytes in use; " + (why or "free tensors (del) and retry"))
 
 
 def _find_current_stream():
