@@ -312,7 +312,7 @@ def test_sort_and_argsort():
             _close(ix, ic)
 
 
-@needs("index", "nonzero")
+@needs("nonzero", "gather")
 def test_advanced_indexing_and_masks():
     rng = np.random.default_rng(15)
     a = _arr((5, 4), D.float32, rng)
