@@ -48,7 +48,14 @@ from .runtime import (Event, Stream, current_device, current_stream, default_str
                       device_guard, empty_cache, max_memory_allocated, max_memory_reserved, memory_allocated,
                       memory_reserved, memory_stats, reset_peak_memory_stats, set_device, set_stream, stream,
                       synchronize)
+from .runtime.random import (Generator, default_generator, fork_rng, get_rng_state, initial_seed,  # noqa: E402
+                             manual_seed, seed, set_rng_state)
 runtime.install()
+
+from . import autograd  # noqa: E402
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+
+autograd._install()
 
 
 def __getattr__(name):

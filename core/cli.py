@@ -283,6 +283,17 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_new_backend(args) -> int:
+    from .scaffold import scaffold
+    try:
+        root = scaffold(args.name, args.dir)
+    except (ValueError, FileExistsError) as e:
+        print(f"ember new-backend: {e}", file=sys.stderr)
+        return 2
+    print(f"created {root}\n  pip install -e {root}\n  ember info\n  ember-conformance --backend {args.name} --tier 0")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ember", description="Ember: tensors on pluggable devices.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -294,6 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--traceback", action="store_true", help="show the tracebacks of failed plugins")
     p.add_argument("--plain", action="store_true", help="plain text even where rich is installed")
     p.set_defaults(func=cmd_info)
+    p = sub.add_parser("new-backend", help="scaffold a backend plugin package",
+                       description="Write ember-NAME/: a pip-installable plugin for device type NAME (entry "
+                                   "point, hook implementation, runtime and kernel stubs that raise "
+                                   "NotImplementedError, an empty conformance skips file).")
+    p.add_argument("name", help="the device type, a lowercase identifier such as 'mydev'")
+    p.add_argument("--dir", default=".", help="where to create ember-NAME/ (default: here)")
+    p.set_defaults(func=cmd_new_backend)
     return parser
 
 

@@ -37,10 +37,14 @@ class Device:
             raise UnknownDeviceError(f"invalid device string {s!r}: expected 'type' or 'type:index', e.g. 'cpu' or 'cuda:0'")
         if index is not None and (not isinstance(index, int) or index < 0):
             raise UnknownDeviceError(f"device index must be a non-negative integer, got {index!r}")
-        self = object.__new__(cls)
-        self.type = dtype_
-        self.index = index
-        self._str = dtype_ if index is None else f"{dtype_}:{index}"
+        # One object per device however it was spelled ("cuda:1", ("cuda", 1)): devices compare by identity.
+        self = _interned.get((dtype_, index))
+        if self is None:
+            self = object.__new__(cls)
+            self.type = dtype_
+            self.index = index
+            self._str = dtype_ if index is None else f"{dtype_}:{index}"
+            _interned[(dtype_, index)] = self
         _interned[key] = self
         _interned[(self._str, None)] = self
         return self

@@ -392,3 +392,36 @@ def test_counting_plugin_loads_through_its_entry_point():
     """)
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
+
+
+def test_managed_memory_without_streams(counting):
+    """counting_sync: the same allocator policy on a backend whose work is synchronous (streams=False)."""
+    d = ember.device("counting_sync:0")
+    gc.collect()
+    ember.empty_cache(d)
+    rt = counting.sync_runtime
+    before = rt.counts(0)
+    x = ember.full((1000,), 2.0, device=d)
+    assert x.tolist() == [2.0] * 1000 and x._storage.allocation.handle is not None
+    h = (x._storage.allocation.handle, x._storage.allocation.offset)
+    del x
+    y = ember.empty(1000, device=d)                        # reused, no new raw call
+    assert (y._storage.allocation.handle, y._storage.allocation.offset) == h
+    assert rt.counts(0)["raw_alloc"] == before["raw_alloc"] + 1
+    s = ember.Stream(d)
+    assert s.handle is None and s.query()
+    with ember.stream(s):
+        z = ember.empty(1000, device=d)                    # another stream object: reuse needs no event
+        z.fill_(4.0)                                       # runs at once
+        assert rt.view(z).tolist() == [4.0] * 1000
+    z.record_stream(ember.default_stream(d))
+    del y, z
+    assert stats(d)["num_pending_frees"] == 0 and ember.memory_allocated(d) == 0
+    e1, e2 = ember.Event(enable_timing=True), ember.Event(enable_timing=True)
+    e1.record(ember.default_stream(d))
+    e2.record(s)
+    assert e1.elapsed_time(e2) >= 0.0 and e2.query()
+    ember.empty_cache(d)
+    assert rt.counts(0)["live"] == 0 and ember.memory_reserved(d) == 0
+    with pytest.raises(ember.OutOfMemoryError, match="counting_sync:0 is out of memory"):
+        ember.empty(rt.arena(0).capacity, device=d)

@@ -30,6 +30,8 @@ class _State(threading.local):
 
 state = _State()
 registry: dict[str, "Operator"] = {}
+#: Called with each newly defined operator (autograd installs its entry this way).
+_define_hooks: list = []
 
 
 class Operator:
@@ -162,7 +164,10 @@ def _generate_function(op: Operator):
             star = True
         params.append(f"{a.name}={a.default!r}" if a.has_default else a.name)
         call.append(a.name)
-        if a.is_tensor and not (first_only and key_terms):
+        if a.is_tensor and first_only and key_terms:
+            # other tensors may sit on other devices: only their functionality keys (Autograd) count
+            key_terms.append(f"(getattr({a.name}, '_keys', 0) & _FM)")
+        elif a.is_tensor:
             key_terms.append(f"_lk({a.name})" if a.is_list else f"getattr({a.name}, '_keys', 0)")
         elif a.type == "Device":
             device_arg = a.name
@@ -179,10 +184,14 @@ def _generate_function(op: Operator):
         f"    return _T[ks.bit_length() - 1]({', '.join(call)})",
     ]
     src = "\n".join(lines)
+    # The same body with every parameter positional: redispatch (autograd) passes schema order.
+    pos_params = [p for p in params if p != "*"]
+    src_pos = src.replace(f"def {op.name}({', '.join(params)}):", f"def _pos_({', '.join(pos_params)}):", 1)
     ns = {"_S": state, "_op": op, "_T": op._table, "_BM": K.BACKEND_MASK, "_lk": _list_keys,
-          "_mismatch": _mismatch, "_dk": device_keys}
-    exec(compile(src, f"<ember op {op.name}>", "exec"), ns)
+          "_mismatch": _mismatch, "_dk": device_keys, "_FM": K.FUNCTIONALITY_MASK}
+    exec(compile(src + "\n" + src_pos, f"<ember op {op.name}>", "exec"), ns)
     fn = ns[op.name]
+    fn.positional = ns["_pos_"]
     fn.op = op
     fn.__doc__ = f"{op.schema}\n\n{op.doc}".strip()
     fn.__module__ = "ember"
@@ -203,6 +212,8 @@ def defop(schema: str, *, meta, decomposition=None, prim=False, view=False, fami
     registry[s.name] = op
     op.fn = _generate_function(op)
     op.rebuild()
+    for hook in _define_hooks:
+        hook(op)
     return op.fn
 
 

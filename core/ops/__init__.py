@@ -2,6 +2,7 @@
 
 from . import creation, elementwise, views  # noqa: F401  (order: later families use earlier ones)
 from . import reduction, linalg, shape, indexing, sorting  # noqa: F401
+from . import random  # noqa: F401
 from ._helpers import Spec  # noqa: F401
 
-FAMILIES = (creation, elementwise, views, reduction, linalg, shape, indexing, sorting)
+FAMILIES = (creation, elementwise, views, reduction, linalg, shape, indexing, sorting, random)

@@ -57,6 +57,7 @@ def _copy_meta(dst, src, non_blocking=False):
 
 def _copy_adapter(op, kernel, backend):
     from ._helpers import broadcast_strides
+    from ..runtime.copies import cross_device_copy
 
     def entry(dst, src, non_blocking=False):
         if not isinstance(src, Tensor):
@@ -64,12 +65,9 @@ def _copy_adapter(op, kernel, backend):
         if src._shape != dst._shape:
             _copy_meta(dst, src)
             src = src._view(dst._shape, broadcast_strides(src._shape, src._strides, dst._shape))
-        if src._backend is not dst._backend:
-            # Across backends: through host memory (a direct path may be registered later).
-            host = src._backend.runtime.to_numpy(src)
-            src = dst._backend.runtime.from_numpy(host, dst._device)
-        elif src._device is not dst._device:
-            src = dst._backend.runtime.from_numpy(src._backend.runtime.to_numpy(src), dst._device)
+        if src._device is not dst._device:
+            # Across devices: stream-ordered when the backends can (ember.runtime.copies), else via host memory.
+            return cross_device_copy(kernel, dst, src, non_blocking)
         return kernel(dst, src)
     return entry
 

@@ -34,7 +34,9 @@ def ember_register_backends(register) -> None:
       device)``, ``from_numpy(array, device)`` (host to device, a copy),
       ``to_numpy(tensor)`` (device to host, a copy), ``storage_numel(storage)``,
       ``data_ptr(tensor)``, ``synchronize(device)``, and, where memory is host
-      memory, ``as_numpy(tensor)`` (a view) and ``share_numpy(array, device)``.
+      memory, ``as_numpy(tensor)`` (a view) and ``share_numpy(array, device)``;
+      optionally ``device_name(device_index) -> str`` (for
+      ``ember.<type>.get_device_name()``).
       ``ember_cpu.runtime.CpuRuntime`` is a complete example.
 
       A backend that declares ``Capabilities(managed_memory=True)`` leaves its
@@ -78,6 +80,19 @@ def ember_register_backends(register) -> None:
         (as ``cudaStreamWaitEvent``); the host does not block;
       - ``synchronize(device)`` waits for every stream of the device.
 
+      Copies between host and device respect streams when the runtime adds
+      (optional; see ``ember.runtime.copies``):
+
+      - ``copy_from_host(dst, array, non_blocking)``: queue a copy of the
+        C-contiguous numpy ``array`` into the contiguous tensor ``dst`` on the
+        current stream of ``dst.device``, keeping ``array`` alive until it ran;
+        return once done unless ``non_blocking``;
+      - ``copy_to_host(src, out, non_blocking)``: queue a copy of the
+        contiguous tensor ``src`` into the C-contiguous numpy array ``out`` on
+        the current stream; return once done unless ``non_blocking``.
+
+      Without them, copies go through ``to_numpy``/``from_numpy`` (blocking).
+
       Kernels launch on ``ember.current_stream(device).handle`` (the default
       stream unless a ``with ember.stream(s):`` block chose another), and
       ``to_numpy`` reads after the current stream's queued work. A backend
@@ -85,7 +100,10 @@ def ember_register_backends(register) -> None:
       work on it with trivial semantics.
     - ``kernels``: a mapping from operator name to kernel. Every prim
       (``ember info --ops``) should have one; any other operator may have one
-      to run faster than its decomposition. Unknown names are an error.
+      to run faster than its decomposition. Unknown names are an error. The
+      random prim ``philox_random`` has the kernel contract
+      ``kernel(out, seed, offset)`` (see ``ember.ops.random``); without a
+      kernel it runs as an exact but slow decomposition over int64 operators.
     - ``capabilities``: an ``ember.plugins.Capabilities`` (dtypes supported,
       whether memory is host memory, streams, managed memory).
     - ``indexed``: False for a device type without indices (cpu, meta).

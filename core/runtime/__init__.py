@@ -13,18 +13,20 @@ Backends supply mechanisms (raw alloc/free, queues, events; see
 
 from __future__ import annotations
 
-from . import allocator, device, streams
+from . import allocator, copies, device, random, streams
 from .allocator import (Allocation, CachingAllocator, allocate, allocation_of, empty_cache, max_memory_allocated,
                         max_memory_reserved, memory_allocated, memory_reserved, memory_stats, record_stream,
                         reset_accumulated_memory_stats, reset_peak_memory_stats)
 from .device import DeviceModule, current_device, device_count, device_guard, device_module, is_available, set_device
+from .random import Generator, default_generator, fork_rng, manual_seed
 from .streams import Event, Stream, current_stream, default_stream, set_stream, stream, synchronize
 
 __all__ = ["Allocation", "CachingAllocator", "allocate", "allocation_of", "empty_cache", "max_memory_allocated",
            "max_memory_reserved", "memory_allocated", "memory_reserved", "memory_stats", "record_stream",
            "reset_accumulated_memory_stats", "reset_peak_memory_stats", "DeviceModule", "current_device",
            "device_count", "device_guard", "device_module", "is_available", "set_device", "Event", "Stream",
-           "current_stream", "default_stream", "set_stream", "stream", "synchronize"]
+           "current_stream", "default_stream", "set_stream", "stream", "synchronize", "Generator",
+           "default_generator", "fork_rng", "manual_seed"]
 
 
 def install() -> None:

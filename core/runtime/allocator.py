@@ -37,6 +37,7 @@ from collections import deque
 
 from ..device import Device, resolve
 from ..errors import OutOfMemoryError
+from .streams import _current_stream_of
 
 __all__ = ["Allocation", "CachingAllocator", "allocate", "record_stream", "memory_stats", "memory_allocated",
            "max_memory_allocated", "memory_reserved", "max_memory_reserved", "reset_peak_memory_stats",
@@ -213,52 +214,75 @@ class CachingAllocator:
 
     # -- allocation --------------------------------------------------------------
     def allocate(self, nbytes: int, stream) -> Allocation:
-        nbytes = int(nbytes)
+        if nbytes.__class__ is not int:
+            nbytes = int(nbytes)
         if nbytes < 0:
             raise ValueError(f"cannot allocate a negative number of bytes ({nbytes})")
-        size = _round(nbytes)
-        pool = _SMALL if size <= SMALL_SIZE else _LARGE
+        size = (nbytes + 511) & -512 or MIN_BLOCK       # round up to MIN_BLOCK (512)
+        if size <= SMALL_SIZE:
+            pool, split_min = _SMALL, MIN_BLOCK
+        else:
+            pool, split_min = _LARGE, SMALL_SIZE + 1
         with self.lock:
             if self._deferred:
                 self._drain()
             if self._pending:
                 self._process_events(False)
-            block = self._take(pool, size, stream) or self._take_other_stream(pool, size, stream)
-            if block is not None:
-                self.cache_hits += 1
-            else:
-                block = self._new_segment(pool, size, stream)
-                if block is None:
-                    # Free the cache (after waiting for pending frees; merging across idle streams)
-                    # and try again: the pools first, since merging may have made a block that fits.
-                    self.num_retries += 1
-                    self._release_cached(wait=True)
-                    block = self._take(pool, size, stream) or self._take_other_stream(pool, size, stream)
-                    if block is not None:
-                        self.cache_hits += 1
-                    else:
-                        block = self._new_segment(pool, size, stream)
-                        if block is None:
-                            self.num_ooms += 1
-                            raise self._oom(nbytes)
-            if block.size - size >= (MIN_BLOCK if pool == _SMALL else SMALL_SIZE + 1):
+            # The hot path, inline: best fit from this stream's free list.
+            block = None
+            lst = self._free[pool].get(stream)
+            if lst:
+                i = bisect_left(lst, (size, -1))
+                if i < len(lst):
+                    block = lst.pop(i)[2]
+                    block.in_pool = False
+                    self.cache_hits += 1
+            if block is None:
+                block = self._allocate_slow(pool, size, stream, nbytes)
+            if block.size - size >= split_min:
                 self._split(block, size)
             block.allocated = True
             block.requested = nbytes
             bs = block.size
-            self.allocated += bs
+            a = self.allocated + bs
+            self.allocated = a
+            if a > self.peak_allocated:
+                self.peak_allocated = a
+            r = self.requested + nbytes
+            self.requested = r
+            if r > self.peak_requested:
+                self.peak_requested = r
+            n = self.active + 1
+            self.active = n
+            if n > self.peak_active:
+                self.peak_active = n
             self.pool_allocated[pool] += bs
-            self.requested += nbytes
-            self.active += 1
             self.num_allocs += 1
             self.bytes_allocated_total += bs
-            if self.allocated > self.peak_allocated:
-                self.peak_allocated = self.allocated
-            if self.requested > self.peak_requested:
-                self.peak_requested = self.requested
-            if self.active > self.peak_active:
-                self.peak_active = self.active
         return Allocation(block, nbytes, self.device, self)
+
+    def _allocate_slow(self, pool, size, stream, nbytes):
+        """No block on this stream fits: another stream's (after an event), a new segment, or free-and-retry."""
+        block = self._take_other_stream(pool, size, stream)
+        if block is not None:
+            self.cache_hits += 1
+            return block
+        block = self._new_segment(pool, size, stream)
+        if block is not None:
+            return block
+        # Free the cache (after waiting for pending frees; merging across idle streams) and try
+        # again: the pools first, since merging may have made a block that fits.
+        self.num_retries += 1
+        self._release_cached(wait=True)
+        block = self._take(pool, size, stream) or self._take_other_stream(pool, size, stream)
+        if block is not None:
+            self.cache_hits += 1
+            return block
+        block = self._new_segment(pool, size, stream)
+        if block is None:
+            self.num_ooms += 1
+            raise self._oom(nbytes)
+        return block
 
     def _take(self, pool, size, stream):
         """Best fit from ``stream``'s free list of ``pool``: the smallest block that holds ``size``."""
@@ -387,21 +411,24 @@ class CachingAllocator:
 
     def _return(self, block):
         """Put a free block back in its pool, merged with free neighbours of the same stream."""
+        stream = block.stream
         prev = block.prev
-        if prev is not None and prev.in_pool and prev.stream is block.stream:
+        if prev is not None and prev.in_pool and prev.stream is stream:
             self._remove(prev)
             prev.size += block.size
-            prev.next = block.next
-            if block.next is not None:
-                block.next.prev = prev
+            nxt = prev.next = block.next
+            if nxt is not None:
+                nxt.prev = prev
             block = prev
         nxt = block.next
-        if nxt is not None and nxt.in_pool and nxt.stream is block.stream:
-            self._remove(nxt)
+        if nxt is not None and nxt.in_pool and nxt.stream is stream:
+            lst = self._free[nxt.pool][stream]
+            del lst[bisect_left(lst, nxt.key)]
+            nxt.in_pool = False
             block.size += nxt.size
-            block.next = nxt.next
-            if nxt.next is not None:
-                nxt.next.prev = block
+            after = block.next = nxt.next
+            if after is not None:
+                after.prev = block
         self._insert(block)
 
     def _process_events(self, wait: bool):
@@ -440,9 +467,10 @@ class CachingAllocator:
         self._drain()
         if self._pending:
             self._process_events(wait)
-        if wait and self.streams and self._free_blocks_on_several_streams():
+        if wait and self._free_blocks_on_several_streams():
             # After a device-wide synchronize no stream uses any free block: merge across streams.
-            self.runtime.synchronize(self.device)
+            if self.streams:
+                self.runtime.synchronize(self.device)
             self._merge_across_streams()
         for key, first in list(self._segments.items()):
             if first.in_pool and first.next is None and first.prev is None:
@@ -534,6 +562,8 @@ def allocator_for(device) -> CachingAllocator:
 def allocate(device, nbytes: int, stream=None) -> Allocation:
     """``nbytes`` of device memory from the caching allocator, ordered on ``stream`` (default: the current stream).
 
+    On a device without streams the stream is ignored (work is synchronous).
+
     For backends that declare ``Capabilities(managed_memory=True)``: their
     ``runtime.empty`` calls this and keeps the :class:`Allocation` in the
     tensor's storage. Raises :class:`ember.OutOfMemoryError` when the device is
@@ -542,8 +572,9 @@ def allocate(device, nbytes: int, stream=None) -> Allocation:
     a = _allocators.get(device)
     if a is None:
         a = allocator_for(device)
-    if stream is None:
-        from .streams import _current_stream_of
+    if not a.streams:
+        stream = None               # synchronous device: one pool, no stream order to keep
+    elif stream is None:
         stream = _current_stream_of(a.device)
     return a.allocate(nbytes, stream)
 

@@ -181,6 +181,13 @@ class DeviceModule(types.ModuleType):
         from .streams import synchronize
         synchronize(self._dev(device))
 
+    def get_device_name(self, device=None) -> str:
+        """The device's name from the backend's optional ``device_name(index)``, else ``"<type>:<index>"``."""
+        d = self._dev(device)
+        rt = resolve(d)[0].runtime
+        name = getattr(rt, "device_name", None)
+        return str(name(d.index or 0)) if name is not None else str(d)
+
     # -- streams --------------------------------------------------------------
     def Stream(self, device=None, priority: int = 0):  # noqa: N802  (mirrors torch.cuda.Stream)
         from .streams import Stream

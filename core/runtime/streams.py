@@ -117,15 +117,8 @@ class Stream:
         event.record(self)
         return event
 
-    def __eq__(self, other):
-        if not isinstance(other, Stream):
-            return NotImplemented
-        if self is other:
-            return True
-        return self.device is other.device and self._streams and self.handle is other.handle
-
-    def __hash__(self):
-        return hash((self.device, id(self.handle) if self._streams else 0))
+    # Equality and hashing are identity (fast: streams key the allocator's pools). Each
+    # device's default stream is one object; ember.Stream(...) makes a new stream each time.
 
     def __repr__(self):
         kind = "default " if self is _defaults.get(self.device) else ""
@@ -138,7 +131,7 @@ class StreamContext:
     Restores the previous current stream and device on exit. ``ember.stream(None)`` does nothing.
     """
 
-    __slots__ = ("stream", "_prev_stream", "_prev_index", "_backend")
+    __slots__ = ("stream", "_prev_stream", "_prev_index")
 
     def __init__(self, stream: "Stream | None"):
         self.stream = stream
@@ -152,7 +145,6 @@ class StreamContext:
         cur = _tls.current
         self._prev_stream = cur.get(dev)
         cur[dev] = s
-        self._backend = resolve(dev)[0]
         self._prev_index = _dev._get_index(dev.type) if dev.index is not None else None
         if dev.index is not None:
             _dev._set_index(dev.type, dev.index)

@@ -465,11 +465,49 @@ static void index_add_native(py::array self, ssize dim, py::array index, py::arr
                  {index.shape(0)}, {index.strides(0)});
 }
 
+// Philox4x32-10 (Salmon et al., Random123). Element n of out is word n % 4 of the block at the
+// 128-bit counter (off_hi:off_lo) + n / 4 under key (k0, k1); see ember.ops.random.philox_random.
+static inline void philox4x32_10(uint32_t c[4], uint32_t k0, uint32_t k1) {
+    for (int r = 0; r < 10; ++r) {
+        if (r) {
+            k0 += 0x9E3779B9u;
+            k1 += 0xBB67AE85u;
+        }
+        const uint64_t p0 = uint64_t(0xD2511F53u) * c[0];
+        const uint64_t p1 = uint64_t(0xCD9E8D57u) * c[2];
+        const uint32_t n0 = uint32_t(p1 >> 32) ^ c[1] ^ k0;
+        const uint32_t n2 = uint32_t(p0 >> 32) ^ c[3] ^ k1;
+        c[1] = uint32_t(p1);
+        c[3] = uint32_t(p0);
+        c[0] = n0;
+        c[2] = n2;
+    }
+}
+
+static void philox_fill(py::array_t<int64_t, py::array::c_style> out, uint64_t seed, uint64_t off_lo,
+                        uint64_t off_hi) {
+    int64_t* o = out.mutable_data();
+    const py::ssize_t n = out.size();
+    const uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+    py::gil_scoped_release release;
+    for (py::ssize_t b = 0; b * 4 < n; ++b) {
+        const uint64_t lo = off_lo + uint64_t(b);
+        const uint64_t hi = off_hi + (lo < off_lo ? 1u : 0u);
+        uint32_t c[4] = {uint32_t(lo), uint32_t(lo >> 32), uint32_t(hi), uint32_t(hi >> 32)};
+        philox4x32_10(c, k0, k1);
+        const py::ssize_t base = b * 4;
+        const py::ssize_t m = n - base < 4 ? n - base : 4;
+        for (py::ssize_t j = 0; j < m; ++j) o[base + j] = int64_t(c[j]);
+    }
+}
+
 PYBIND11_MODULE(_native, m) {
     m.doc() = "Ember cpu native kernels";
     m.def("erf", [](F64Array x) { return map_f64(x, [](double v) { return std::erf(v); }); });
     m.def("erfc", [](F64Array x) { return map_f64(x, [](double v) { return std::erfc(v); }); });
     m.def("erfinv", [](F64Array x) { return map_f64(x, erfinv); });
+    m.def("philox_fill", &philox_fill, py::arg("out"), py::arg("seed"), py::arg("off_lo"), py::arg("off_hi"),
+          "Fill the contiguous int64 array out with Philox4x32-10 words from counter (off_hi:off_lo), key seed.");
     m.def("gather", &gather_native, py::arg("x"), py::arg("dim"), py::arg("index"), py::arg("out"),
           "out[p] = x[p with p[dim] = index[p]]; IndexError for an index outside [0, x.shape[dim]).");
     m.def("scatter", &scatter_native, py::arg("self"), py::arg("dim"), py::arg("index"), py::arg("src"),

@@ -1,0 +1,549 @@
+"""The reference of every operator: numpy, in float64 (int64 for integers), independent of Ember.
+
+``REFERENCES[op](*args, **kwargs)`` takes a sample's arguments with floating
+arrays widened to float64 and integer arrays to int64 (bool stays bool) and
+returns the exact answer as numpy arrays: one array, or a tuple/list of them
+for operators with several outputs. The runner rounds it once to the result
+dtype core's meta function names, then compares. ``None`` means "values not
+checked" (``empty``, random operators: their shape, dtype and device still are).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+F64 = np.float64
+REFERENCES: dict = {}
+
+
+def ref(*names):
+    def deco(fn):
+        for n in names:
+            REFERENCES[n] = fn
+        return fn
+    return deco
+
+
+def F(x):
+    return np.asarray(x, dtype=F64)
+
+
+def N(x):
+    """Booleans as int64 for arithmetic; other arrays as they are."""
+    x = np.asarray(x)
+    return x.astype(np.int64) if x.dtype == np.bool_ else x
+
+
+_erf = np.vectorize(math.erf, otypes=[F64])
+_erfc = np.vectorize(math.erfc, otypes=[F64])
+
+
+def erfinv(y):
+    y = F(y)
+    out = np.full(y.shape, np.nan)
+    ok = np.abs(y) < 1
+    out[y == 1] = np.inf
+    out[y == -1] = -np.inf
+    v = y[ok]
+    a = 0.147  # Winitzki's approximation, then Newton
+    ln = np.log((1.0 - v) * (1.0 + v))
+    t = 2 / (math.pi * a) + ln / 2
+    x = np.sign(v) * np.sqrt(np.sqrt(t * t - ln / a) - t)
+    for _ in range(4):  # Newton on erf(x) = v: converges to float64 precision from this start
+        x = x - (_erf(x) - v) / (2 / math.sqrt(math.pi) * np.exp(-x * x))
+    out[ok] = x
+    return out
+
+
+# -- elementwise ------------------------------------------------------------------------
+
+_UNARY = {
+    "neg": lambda x: -N(x), "abs": lambda x: np.abs(N(x)), "sign": lambda x: np.sign(N(x)),
+    "square": lambda x: N(x) * N(x), "exp": lambda x: np.exp(F(x)), "exp2": lambda x: np.exp2(F(x)),
+    "expm1": lambda x: np.expm1(F(x)), "log": lambda x: np.log(F(x)), "log2": lambda x: np.log2(F(x)),
+    "log10": lambda x: np.log10(F(x)), "log1p": lambda x: np.log1p(F(x)), "sqrt": lambda x: np.sqrt(F(x)),
+    "rsqrt": lambda x: 1.0 / np.sqrt(F(x)), "sin": lambda x: np.sin(F(x)), "cos": lambda x: np.cos(F(x)),
+    "tan": lambda x: np.tan(F(x)), "asin": lambda x: np.arcsin(F(x)), "acos": lambda x: np.arccos(F(x)),
+    "atan": lambda x: np.arctan(F(x)), "sinh": lambda x: np.sinh(F(x)), "cosh": lambda x: np.cosh(F(x)),
+    "tanh": lambda x: np.tanh(F(x)), "asinh": lambda x: np.arcsinh(F(x)), "acosh": lambda x: np.arccosh(F(x)),
+    "atanh": lambda x: np.arctanh(F(x)), "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-F(x))),
+    "erf": lambda x: _erf(F(x)), "erfc": lambda x: _erfc(F(x)), "erfinv": erfinv,
+    "reciprocal": lambda x: 1.0 / F(x), "floor": np.floor, "ceil": np.ceil, "round": np.round, "trunc": np.trunc,
+    "frac": lambda x: F(x) - np.trunc(F(x)), "logical_not": lambda x: np.asarray(x) == 0,
+    "bitwise_not": np.invert, "isnan": lambda x: np.isnan(F(x)), "isinf": lambda x: np.isinf(F(x)),
+    "isfinite": lambda x: np.isfinite(F(x)), "signbit": lambda x: np.signbit(F(x)),
+}
+
+
+def _tdiv(a, b):
+    a, b = N(a), N(b)
+    if np.asarray(a).dtype.kind == "f" or np.asarray(b).dtype.kind == "f" or isinstance(b, float):
+        return np.trunc(F(a) / F(b))
+    return np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b))
+
+
+_BINARY = {
+    "add": lambda a, b: np.add(a, b), "sub": lambda a, b: np.subtract(N(a), N(b)),
+    "mul": lambda a, b: np.multiply(a, b), "true_divide": lambda a, b: F(a) / F(b),
+    "floor_divide": lambda a, b: np.floor_divide(N(a), N(b)), "trunc_divide": _tdiv,
+    "remainder": lambda a, b: np.remainder(N(a), N(b)), "fmod": lambda a, b: np.fmod(N(a), N(b)),
+    "pow": lambda a, b: np.power(N(a), N(b)), "maximum": np.maximum, "minimum": np.minimum,
+    "atan2": lambda a, b: np.arctan2(F(a), F(b)), "hypot": lambda a, b: np.hypot(F(a), F(b)),
+    "logaddexp": lambda a, b: np.logaddexp(F(a), F(b)), "copysign": lambda a, b: np.copysign(F(a), F(b)),
+    "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater,
+    "ge": np.greater_equal, "logical_and": lambda a, b: np.logical_and(a, b),
+    "logical_or": lambda a, b: np.logical_or(a, b), "logical_xor": lambda a, b: np.logical_xor(a, b),
+    "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or, "bitwise_xor": np.bitwise_xor,
+    "bitwise_left_shift": lambda a, b: np.left_shift(N(a), N(b)),
+    "bitwise_right_shift": lambda a, b: np.right_shift(N(a), N(b)),
+}
+
+for _n, _f in _UNARY.items():
+    REFERENCES[_n] = REFERENCES[_n + "_"] = (lambda f: lambda x: f(x))(_f)
+for _n, _f in _BINARY.items():
+    REFERENCES[_n] = REFERENCES[_n + "_"] = (lambda f: lambda a, b: f(a, b))(_f)
+
+
+@ref("where")
+def _where(c, a, b):
+    return np.where(c, a, b)
+
+
+@ref("clamp", "clamp_")
+def _clamp(x, lo=None, hi=None):
+    out = x
+    if lo is not None:
+        out = np.maximum(out, lo)
+    if hi is not None:
+        out = np.minimum(out, hi)
+    return np.broadcast_to(out, np.broadcast_shapes(*[np.shape(v) for v in (x, lo, hi) if v is not None]))
+
+
+@ref("lerp")
+def _lerp(a, b, w):
+    return F(a) + F(w) * (F(b) - F(a))
+
+
+@ref("addcmul")
+def _addcmul(x, t1, t2, value=1):
+    return x + value * (t1 * t2) if np.asarray(x).dtype != np.bool_ else x | (bool(value) & t1 & t2)
+
+
+@ref("addcdiv")
+def _addcdiv(x, t1, t2, value=1):
+    return F(x) + value * (F(t1) / F(t2))
+
+
+@ref("div")
+def _div(a, b, rounding_mode=None):
+    if rounding_mode is None:
+        return F(a) / F(b)
+    if rounding_mode == "trunc":
+        return _tdiv(a, b)
+    return np.floor_divide(N(a), N(b))
+
+
+# -- reductions ----------------------------------------------------------------------------
+
+def _axes(x, dim):
+    if dim is None or np.ndim(x) == 0:
+        return None
+    return tuple(int(d) for d in ([dim] if isinstance(dim, int) else dim))
+
+
+def _cast(x, dtype):
+    return x if dtype is None else np.asarray(x).astype(dtype.np).astype(F64 if dtype.is_floating_point else np.int64)
+
+
+@ref("sum")
+def _sum(x, dim=None, keepdim=False, dtype=None):
+    return np.sum(N(_cast(x, dtype)), axis=_axes(x, dim), keepdims=keepdim)
+
+
+@ref("prod")
+def _prod(x, dim=None, keepdim=False, dtype=None):
+    return np.prod(N(_cast(x, dtype)), axis=_axes(x, dim), keepdims=keepdim)
+
+
+@ref("amax")
+def _amax(x, dim=None, keepdim=False):
+    return np.max(x, axis=_axes(x, dim), keepdims=keepdim)
+
+
+@ref("amin")
+def _amin(x, dim=None, keepdim=False):
+    return np.min(x, axis=_axes(x, dim), keepdims=keepdim)
+
+
+@ref("all")
+def _all(x, dim=None, keepdim=False):
+    return np.all(np.asarray(x) != 0, axis=_axes(x, dim), keepdims=keepdim)
+
+
+@ref("any")
+def _any(x, dim=None, keepdim=False):
+    return np.any(np.asarray(x) != 0, axis=_axes(x, dim), keepdims=keepdim)
+
+
+@ref("mean")
+def _mean(x, dim=None, keepdim=False, dtype=None):
+    return np.mean(F(x), axis=_axes(x, dim), keepdims=keepdim)
+
+
+def _ddof(correction):
+    return 1 if correction is None else correction
+
+
+@ref("var")
+def _var(x, dim=None, correction=None, keepdim=False):
+    return np.var(F(x), axis=_axes(x, dim), ddof=_ddof(correction), keepdims=keepdim)
+
+
+@ref("std")
+def _std(x, dim=None, correction=None, keepdim=False):
+    return np.sqrt(_var(x, dim, correction, keepdim))
+
+
+@ref("var_mean")
+def _var_mean(x, dim=None, correction=None, keepdim=False):
+    return _var(x, dim, correction, keepdim), _mean(x, dim, keepdim)
+
+
+@ref("std_mean")
+def _std_mean(x, dim=None, correction=None, keepdim=False):
+    return _std(x, dim, correction, keepdim), _mean(x, dim, keepdim)
+
+
+@ref("logsumexp")
+def _logsumexp(x, dim, keepdim=False):
+    x = F(x)
+    ax = _axes(x, dim)
+    if x.size == 0:
+        return np.log(np.sum(np.exp(x), axis=ax, keepdims=keepdim))
+    m = np.max(x, axis=ax, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True)) + m
+    return out if keepdim or ax is None else np.squeeze(out, axis=ax)
+
+
+def _arg(fn, x, dim=None, keepdim=False):
+    x = N(x)
+    if dim is None:
+        i = np.asarray(fn(x))
+        return i.reshape((1,) * x.ndim) if keepdim else i
+    if x.ndim == 0:
+        return np.asarray(0)
+    return fn(x, axis=dim, keepdims=keepdim)
+
+
+@ref("argmax")
+def _argmax(x, dim=None, keepdim=False):
+    return _arg(np.argmax, x, dim, keepdim)
+
+
+@ref("argmin")
+def _argmin(x, dim=None, keepdim=False):
+    return _arg(np.argmin, x, dim, keepdim)
+
+
+@ref("max")
+def _max(x):
+    return np.max(x)
+
+
+@ref("min")
+def _min(x):
+    return np.min(x)
+
+
+@ref("max_dim")
+def _max_dim(x, dim, keepdim=False):
+    if np.ndim(x) == 0:
+        return x, np.asarray(0)
+    return np.max(x, axis=dim, keepdims=keepdim), np.argmax(N(x), axis=dim, keepdims=keepdim)
+
+
+@ref("min_dim")
+def _min_dim(x, dim, keepdim=False):
+    if np.ndim(x) == 0:
+        return x, np.asarray(0)
+    return np.min(x, axis=dim, keepdims=keepdim), np.argmin(N(x), axis=dim, keepdims=keepdim)
+
+
+@ref("cumsum")
+def _cumsum(x, dim, dtype=None):
+    x = N(_cast(x, dtype))
+    return x if x.ndim == 0 else np.cumsum(x, axis=dim)
+
+
+@ref("cumprod")
+def _cumprod(x, dim, dtype=None):
+    x = N(_cast(x, dtype))
+    return x if x.ndim == 0 else np.cumprod(x, axis=dim)
+
+
+@ref("softmax")
+def _softmax(x, dim, dtype=None):
+    x = F(x)
+    if x.ndim == 0:
+        return np.ones(())
+    if x.size == 0:
+        return x
+    e = np.exp(x - np.max(x, axis=dim, keepdims=True))
+    return e / np.sum(e, axis=dim, keepdims=True)
+
+
+@ref("log_softmax")
+def _log_softmax(x, dim, dtype=None):
+    x = F(x)
+    if x.ndim == 0:
+        return np.zeros(())
+    if x.size == 0:
+        return x
+    m = np.max(x, axis=dim, keepdims=True)
+    return x - m - np.log(np.sum(np.exp(x - m), axis=dim, keepdims=True))
+
+
+# -- views ------------------------------------------------------------------------------
+
+def _expand(x, size):
+    x = np.asarray(x)
+    lead = len(size) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(size))
+    return np.broadcast_to(x, shape)
+
+
+def _squeeze(x, dim=None):
+    dims = range(np.ndim(x)) if dim is None else [d % max(np.ndim(x), 1) for d in dim]
+    return np.squeeze(x, axis=tuple(d for d in dims if np.ndim(x) and x.shape[d] == 1))
+
+
+def _flatten(x, start_dim=0, end_dim=-1):
+    x = np.asarray(x)
+    if x.ndim == 0:
+        return x.reshape(1)
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:]) if x.size else x.reshape(
+        x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
+
+
+def _along(x, dim, sl):
+    return x[(slice(None),) * (dim % np.ndim(x)) + (sl,)]
+
+
+def _split(x, size, dim=0):
+    n = x.shape[dim]
+    if isinstance(size, int):
+        bounds = list(range(size, n, size))
+    else:
+        bounds = list(np.cumsum(size)[:-1])
+    return list(np.split(x, bounds, axis=dim))
+
+
+def _as_strided(x, size, stride, storage_offset=None):
+    flat = np.ascontiguousarray(x).reshape(-1)[storage_offset or 0:]
+    return np.lib.stride_tricks.as_strided(flat, tuple(size), tuple(s * flat.itemsize for s in stride))
+
+
+REFERENCES.update({
+    "view": lambda x, size: np.reshape(x, tuple(size)),
+    "reshape": lambda x, shape: np.reshape(x, tuple(shape)),
+    "permute": lambda x, dims: np.transpose(x, tuple(dims)),
+    "transpose": lambda x, a, b: np.swapaxes(x, a, b),
+    "t": lambda x: np.transpose(x),
+    "expand": _expand, "squeeze": _squeeze,
+    "unsqueeze": lambda x, dim: np.expand_dims(x, dim),
+    "flatten": _flatten,
+    "narrow": lambda x, dim, start, length: _along(x, dim, slice(start, start + length)),
+    "slice": lambda x, dim=0, start=None, end=None, step=1: _along(x, dim, slice(start, end, step)),
+    "select": lambda x, dim, index: _along(x, dim, index),
+    "unbind": lambda x, dim=0: tuple(_along(x, dim, i) for i in range(x.shape[dim])),
+    "diagonal": lambda x, offset=0, dim1=0, dim2=1: np.diagonal(x, offset, dim1, dim2),
+    "as_strided": _as_strided,
+    "split": _split,
+    "chunk": lambda x, chunks, dim=0: _split(x, max(-(-x.shape[dim] // chunks), 1), dim),
+    "movedim": lambda x, src, dst: np.moveaxis(x, src, dst),
+})
+
+
+# -- creation and copies ---------------------------------------------------------------------
+
+REFERENCES.update({
+    "arange": lambda start, end, step=1, dtype=None, device=None: np.arange(start, end, step),
+    "empty": lambda size, dtype=None, device=None: None,
+    "full": lambda size, value, dtype=None, device=None: np.full(tuple(size), value),
+    "eye": lambda n, m=None, dtype=None, device=None: np.eye(n, m),
+    "linspace": lambda start, end, steps, dtype=None, device=None: np.linspace(start, end, steps),
+    "fill_": lambda x, value: np.full(np.shape(x), value),
+    "copy_": lambda dst, src, non_blocking=False: np.broadcast_to(src, np.shape(dst)),
+    "_to_copy": lambda x, dtype=None, device=None, non_blocking=False: x,
+    "clone": lambda x: x, "contiguous": lambda x: x,
+})
+
+
+# -- indexing --------------------------------------------------------------------------------
+
+def _coords(index, dim):
+    c = list(np.indices(index.shape, sparse=True))
+    c[dim] = index
+    return tuple(c)
+
+
+def _scatter(x, dim, index, src=None, value=None, reduce=None):
+    out = np.array(x, copy=True)
+    dim %= out.ndim
+    vals = value if src is None or not isinstance(src, np.ndarray) else src[tuple(slice(0, n) for n in index.shape)]
+    if src is not None and not isinstance(src, np.ndarray):
+        vals = src
+    if reduce == "add":
+        np.add.at(out, _coords(index, dim), vals)
+    else:
+        out[_coords(index, dim)] = vals
+    return out
+
+
+def _scatter_add(x, dim, index, src):
+    return _scatter(x, dim, index, src, reduce="add")
+
+
+def _index_add(x, dim, index, source, alpha=1):
+    out = np.array(N(x), copy=True)
+    for i, j in enumerate(index.reshape(-1)):
+        _along(out, dim, int(j))[...] += alpha * _along(N(source), dim, i)
+    return out if np.asarray(x).dtype != np.bool_ else out != 0
+
+
+def _index_put(x, indices, values, accumulate=False):
+    out = np.array(N(x) if accumulate else x, copy=True)
+    idx = tuple(indices)
+    if accumulate:
+        np.add.at(out, idx, N(values))
+        return out if np.asarray(x).dtype != np.bool_ else out != 0
+    out[idx] = values
+    return out
+
+
+def _masked_select(x, mask):
+    shape = np.broadcast_shapes(np.shape(x), np.shape(mask)) or (1,)
+    return np.broadcast_to(x, shape)[np.broadcast_to(mask, shape)]
+
+
+REFERENCES.update({
+    "gather": lambda x, dim, index, sparse_grad=False: np.take_along_axis(x, index, dim) if index.size else
+    np.zeros(index.shape, np.asarray(x).dtype),
+    "scatter": _scatter, "scatter_": _scatter, "scatter_add": _scatter_add, "scatter_add_": _scatter_add,
+    "index_select": lambda x, dim, index: np.take(x, index.reshape(-1), axis=dim),
+    "index_add": _index_add, "index_add_": _index_add, "index_put": _index_put, "index_put_": _index_put,
+    "index": lambda x, indices: np.asarray(x)[tuple(indices)],
+    "masked_fill": lambda x, mask, value: np.where(mask, value, x),
+    "masked_fill_": lambda x, mask, value: np.where(mask, value, x),
+    "masked_select": _masked_select,
+    "nonzero": lambda x, as_tuple=False: np.argwhere(np.asarray(x) != 0),
+    "argwhere": lambda x: np.argwhere(np.asarray(x) != 0),
+})
+
+
+# -- linear algebra -------------------------------------------------------------------------
+
+def _mat(a, b):
+    if np.asarray(a).dtype == np.bool_:
+        return np.matmul(N(a), N(b)) != 0
+    return np.matmul(a, b)
+
+
+REFERENCES.update({
+    "mm": _mat, "bmm": _mat, "matmul": _mat, "mv": _mat, "dot": _mat,
+    "outer": lambda a, b: np.multiply.outer(a, b),
+    "addmm": lambda x, m1, m2, beta=1, alpha=1: (beta * N(x) + alpha * N(_mat(m1, m2))
+                                                 if np.asarray(x).dtype != np.bool_ else x | _mat(m1, m2)),
+    "einsum": lambda eq, tensors: np.einsum(eq, *[N(t) for t in tensors]),
+})
+
+
+# -- shape --------------------------------------------------------------------------------------
+
+def _one_hot(x, num_classes=-1):
+    n = int(np.max(x)) + 1 if num_classes == -1 else num_classes
+    return (np.asarray(x)[..., None] == np.arange(n)).astype(np.int64)
+
+
+REFERENCES.update({
+    "cat": lambda tensors, dim=0: np.concatenate(tensors, axis=dim),
+    "stack": lambda tensors, dim=0: np.stack(tensors, axis=dim),
+    "flip": lambda x, dims: np.flip(x, axis=tuple(dims)) if len(dims) else np.asarray(x),
+    "one_hot": _one_hot,
+    "repeat": lambda x, repeats: np.tile(x, tuple(repeats)),
+    "roll": lambda x, shifts, dims=None: np.roll(x, tuple(shifts) if dims else shifts[0],
+                                                 axis=tuple(dims) if dims else None),
+    "tril": lambda x, diagonal=0: np.tril(x, diagonal), "tril_": lambda x, diagonal=0: np.tril(x, diagonal),
+    "triu": lambda x, diagonal=0: np.triu(x, diagonal), "triu_": lambda x, diagonal=0: np.triu(x, diagonal),
+})
+
+
+# -- sorting ----------------------------------------------------------------------------------
+
+def _order(x, dim, descending):
+    key = N(x)
+    if descending:
+        key = -key.astype(F64) if key.dtype.kind == "f" else -key
+    return np.argsort(key, axis=dim, kind="stable")
+
+
+@ref("sort")
+def _sort(x, dim=-1, descending=False, stable=False):
+    if np.ndim(x) == 0:
+        return x, np.asarray(0)
+    i = _order(x, dim, descending)
+    return np.take_along_axis(x, i, dim), i
+
+
+@ref("argsort")
+def _argsort(x, dim=-1, descending=False, stable=False):
+    return _sort(x, dim, descending, stable)[1]
+
+
+@ref("topk")
+def _topk(x, k, dim=-1, largest=True, sorted=True):
+    i = np.take(_order(x, dim, largest), np.arange(k), axis=dim)
+    return np.take_along_axis(x, i, dim), i
+
+
+# -- random ------------------------------------------------------------------------------------
+
+_M0, _M1, _W0, _W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
+_MASK = 0xFFFFFFFF
+
+
+def philox4x32_10(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 on uint64 arrays holding 32-bit words; returns the four output words."""
+    c0, c1, c2, c3 = (np.asarray(c, dtype=np.uint64) for c in (c0, c1, c2, c3))
+    k0, k1 = np.uint64(k0), np.uint64(k1)
+    for r in range(10):
+        if r:
+            k0, k1 = np.uint64((int(k0) + _W0) & _MASK), np.uint64((int(k1) + _W1) & _MASK)
+        p0, p1 = np.uint64(_M0) * c0, np.uint64(_M1) * c2
+        hi0, lo0, hi1, lo1 = p0 >> np.uint64(32), p0 & np.uint64(_MASK), p1 >> np.uint64(32), p1 & np.uint64(_MASK)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return c0, c1, c2, c3
+
+
+@ref("philox_random")
+def _philox_random(size, seed, offset, device=None):
+    n = int(np.prod(size)) if len(size) else 1
+    idx = np.arange(n, dtype=np.uint64)
+    ctr = np.uint64(offset) + idx // np.uint64(4)
+    lo, hi = ctr & np.uint64(_MASK), ctr >> np.uint64(32)
+    zero = np.zeros(n, np.uint64)
+    words = np.stack(philox4x32_10(lo, hi, zero, zero, seed & _MASK, (seed >> 32) & _MASK))
+    return words[(idx % np.uint64(4)).astype(np.intp), np.arange(n)].astype(np.int64).reshape(tuple(size))
+
+
+def _no_values(*args, **kwargs):
+    return None
+
+
+for _n in ("rand", "randn", "randint", "randperm", "normal_", "uniform_", "bernoulli_", "dropout", "bernoulli",
+           "normal", "multinomial", "rand_like", "randn_like", "randint_like", "exponential_"):
+    REFERENCES[_n] = _no_values
