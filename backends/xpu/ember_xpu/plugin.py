@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ember.plugins import API_VERSION, Capabilities, hookimpl
 
 from . import __version__, runtime as _rt
@@ -41,7 +43,7 @@ def ember_info():
         info["pyopencl"] = f"not importable: {_rt._IMPORT_ERROR}"
     else:
         info["pyopencl"] = _rt.cl.VERSION_TEXT
-    info[_rt.PLATFORM_ENV] = _rt.os.environ.get(_rt.PLATFORM_ENV) or "(unset: Intel GPUs only)"
+    info[_rt.PLATFORM_ENV] = os.environ.get(_rt.PLATFORM_ENV) or "(unset: Intel GPUs only)"
     for d in rt.devices:
         info[f"xpu:{d.index}"] = d.describe(full=True)
         info[f"xpu:{d.index} memory"] = (f"{d.total >> 20} MiB, largest buffer {d.max_alloc >> 20} MiB, "
