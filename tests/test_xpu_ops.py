@@ -349,3 +349,12 @@ def test_float64_follows_the_device(xpu):
     assert x.dtype is D.float64
     if _has_kernel("add"):
         assert (x + x).to("cpu").numpy().tolist() == [2.0, 2.0, 2.0]
+
+
+@needs("ceil_", "floor_", "round_", "trunc_")
+def test_in_place_rounding_leaves_integers_whole(xpu):
+    a = np.arange(-3, 3).astype(np.int32)
+    for name in ("ceil_", "floor_", "round_", "trunc_"):
+        x = ember.tensor(a, device="xpu")
+        assert getattr(x, name)() is x
+        np.testing.assert_array_equal(x.to("cpu").numpy(), a)
