@@ -14,9 +14,15 @@ the median time per alloc+free pair of
 
 from interleaved samples (each sample times ``--number`` pairs of one
 method; the methods take turns for ``--repeat`` rounds, so machine noise hits
-them alike), and the ratio ember/raw.
+them alike), and the ratio ember/raw. A last line times ember alone on
+patterns beyond one size (see ``workloads``).
 
-    python bench/allocator.py [--repeat 15] [--number 5000] [--json results.json]
+On a shared, loaded machine wall-clock samples include time spent waiting for
+a core: use many short samples (``--number 200 --repeat 201``, the default), whose median
+is mostly unpreempted, or ``--timer cpu`` (this process's CPU time, which
+waiting does not count) for figures close to an idle machine's.
+
+    python bench/allocator.py [--repeat 201] [--number 200] [--timer wall|cpu] [--json results.json]
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import argparse
 import importlib.util
 import json
 import platform
+import random
 import statistics
 import sys
 import time
@@ -78,36 +85,94 @@ def methods(mod, dev, nbytes):
     return {"ember": ember_pair, "raw": raw_pair, "numpy": numpy_pair}
 
 
-def measure(fns, repeat, number):
+def workloads(dev):
+    """Patterns beyond one size, ember only, time per allocator call (an allocation or a free):
+
+    - ``no stream``: one size, ``allocate(dev, n)`` (the current stream looked up, as backends call it);
+    - ``8 sizes``: a loop that allocates eight sizes (both pools) then frees them, as a training step does;
+    - ``random``: uniformly random sizes from 18 size classes, at most 13 live, random frees (few exact
+      repeats: the worst case for exact-size reuse).
+    """
+    allocate = A.allocate
+    stream = ember.current_stream(dev)
+    steady_sizes = [512, 4096, 65536, 300_000, 1 << 20, 3 << 20, 8192, 128 << 10]
+    rng = random.Random(0)
+    mixed_sizes = [512, 4096, 65536, 300_000, 1 << 20, 3 << 20]
+    plan = []
+    live = 0
+    for _ in range(20_000):                       # a fixed sequence of ("alloc", size) / ("free", index)
+        if live and (rng.random() < 0.5 or live > 12):
+            plan.append((False, rng.randrange(live)))
+            live -= 1
+        else:
+            plan.append((True, rng.choice(mixed_sizes) + rng.randrange(3) * 512))
+            live += 1
+
+    def no_stream(k):
+        for _ in range(k // 2):
+            a = allocate(dev, 4096)
+            del a
+
+    def steady(k):
+        for _ in range(k // 16):
+            live = [allocate(dev, n, stream) for n in steady_sizes]
+            live.clear()
+
+    state = {"i": 0, "live": []}
+
+    def mixed(k):
+        i, live = state["i"], state["live"]
+        for _ in range(k):
+            is_alloc, x = plan[i]
+            if is_alloc:
+                live.append(allocate(dev, x, stream))
+            else:
+                live.pop(x)
+            i += 1
+            if i == len(plan):
+                i = 0
+                live.clear()
+        state["i"] = i
+
+    return {"no stream": no_stream, "8 sizes": steady, "random": mixed}
+
+
+def measure(fns, repeat, number, clock=time.perf_counter):
     samples = {name: [] for name in fns}
     for fn in fns.values():
         fn(min(number, 100))  # warm up (the first ember call makes the segment)
     for _ in range(repeat):
         for name, fn in fns.items():  # interleaved: one sample of each method per round
-            t = time.perf_counter()
+            t = clock()
             fn(number)
-            samples[name].append((time.perf_counter() - t) / number * 1e6)
+            samples[name].append((clock() - t) / number * 1e6)
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=15)
-    ap.add_argument("--number", type=int, default=5000)
+    ap.add_argument("--repeat", type=int, default=201)
+    ap.add_argument("--number", type=int, default=200)
+    ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
+                    help="wall: time.perf_counter; cpu: time.process_time (ignores time spent waiting for a core)")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
+    clock = time.process_time if args.timer == "cpu" else time.perf_counter
     mod = load_counting()
     dev = ember.device("counting:0")
     results = {}
     print(f"Ember caching allocator vs raw allocation, alloc+free per call (median of {args.repeat} interleaved "
-          f"samples x {args.number} pairs)")
+          f"samples x {args.number} pairs, {args.timer} time)")
     print(f"Python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}")
     print(f"{'size':<22}{'ember us':>10}{'raw us':>10}{'numpy us':>10}{'ember/raw':>11}")
     for label, n in SIZES.items():
-        r = measure(methods(mod, dev, n), args.repeat, args.number)
+        r = measure(methods(mod, dev, n), args.repeat, args.number, clock)
         r["ratio"] = r["ember"] / r["raw"]
         results[label] = r
         print(f"{label:<22}{r['ember']:>10.2f}{r['raw']:>10.2f}{r['numpy']:>10.2f}{r['ratio']:>11.2f}")
+    w = measure(workloads(dev), args.repeat, args.number, clock)
+    results["workloads"] = w
+    print("ember us per call (an allocation or a free): " + ", ".join(f"{k} {v:.2f}" for k, v in w.items()))
     s = ember.memory_stats(dev)
     print(f"cache hits {s['num_cache_hits']}, raw allocations {s['segment.all.allocated']}")
     if args.json:

@@ -7,6 +7,10 @@ busy machine slows both alike; the ratio of the medians is printed (lower is
 better for Ember). Gradients are checked against PyTorch's first.
 
     python bench/mlp.py [--repeat 9] [--number 10] [--threads 1] [--json out.json]
+
+On a shared machine, compare one thread each (steadier than two contending BLAS pools):
+
+    OPENBLAS_NUM_THREADS=1 python bench/mlp.py --threads 1
 """
 
 from __future__ import annotations

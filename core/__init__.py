@@ -23,6 +23,7 @@ from .ops.creation import (arange, clone, contiguous, copy_, empty_like, eye, fi
                            linspace, ones, ones_like, zeros, zeros_like)
 from .ops.creation import empty_ as empty
 from ._factory import as_tensor, from_numpy, tensor
+from ._dlpack import from_dlpack
 from . import plugins, meta as _meta
 from . import _tensor_methods
 
@@ -64,6 +65,9 @@ def __getattr__(name):
     if m is None:
         raise AttributeError(f"module 'ember' has no attribute {name!r}")
     return m
+
+from . import nn, optim, utils  # noqa: E402  (layers, optimizers, data loading: built on the operators above)
+from .serialization import SerializationError, load, save  # noqa: E402
 
 
 def is_tensor(x) -> bool:

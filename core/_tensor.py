@@ -193,6 +193,16 @@ class Tensor:
                             f"got dtype {self._dtype.name} with shape {tuple(self._shape)}")
         return int(self.item())
 
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """Export as a DLPack capsule (no copy), for torch.from_dlpack, cupy.from_dlpack, jax.dlpack, numpy."""
+        from ._dlpack import to_dlpack
+        return to_dlpack(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self):
+        """(DLPack device type code, device index) of this tensor's memory."""
+        from ._dlpack import dlpack_device
+        return dlpack_device(self)
+
     def __array__(self, dtype=None, copy=None):
         arr = self._to_numpy_copy()
         return arr if dtype is None else arr.astype(dtype)

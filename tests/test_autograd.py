@@ -473,3 +473,54 @@ def test_requires_grad_flag_rules():
     assert z.requires_grad and z.is_leaf
     z.requires_grad = False
     assert not (z * 2).requires_grad
+
+
+class _Square(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        ctx.x = x
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * g * x
+
+    @staticmethod
+    def jvp(ctx, t):
+        return 2 * t * ctx.x
+
+
+def test_function_in_forward_mode_needs_jvp():
+    import ember.autograd.forward_ad as fwAD
+    with fwAD.dual_level():
+        x = fwAD.make_dual(T([1.0, 3.0]), T([1.0, 0.5]))
+        y = _Square.apply(x)
+        np.testing.assert_allclose(fwAD.unpack_dual(y).tangent.numpy(), [2.0, 3.0])
+        with pytest.raises(RuntimeError, match="defines no jvp"):
+            _Cube.apply(x, 1.0)
+
+
+def test_factories_take_requires_grad():
+    for t in (ember.zeros(2, 3, requires_grad=True), ember.ones(2, requires_grad=True),
+              ember.empty(2, requires_grad=True), ember.zeros_like(T([1.0]), requires_grad=True),
+              ember.full_like(T([1.0]), 2.0, requires_grad=True)):
+        assert t.requires_grad and t.is_leaf
+
+
+def test_identity_results_leave_the_input_alone():
+    x = T([1.0, 2.0], True)
+    assert x.contiguous() is x and x.is_leaf and x.grad_fn is None
+    (x.contiguous() * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_inplace_under_no_grad_still_counts_versions():
+    w = T([1.0, 2.0], True)
+    y = (w * w).sum()          # saves w
+    with ember.no_grad():
+        w.mul_(0.5)            # an optimizer step before backward
+    assert w._version == 1
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.backward()

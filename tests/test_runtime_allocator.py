@@ -425,3 +425,256 @@ def test_managed_memory_without_streams(counting):
     assert rt.counts(0)["live"] == 0 and ember.memory_reserved(d) == 0
     with pytest.raises(ember.OutOfMemoryError, match="counting_sync:0 is out of memory"):
         ember.empty(rt.arena(0).capacity, device=d)
+
+
+# -- the fast path: exact-size bins ------------------------------------------------------------
+
+def n_binned(alloc):
+    return sum(len(lst) for d in alloc._bins.values() for lst in d.values())
+
+
+def check_structure(alloc):
+    """Every segment is a chain of blocks that tile it; each free block is in exactly one place
+    (a best-fit pool or a bin of its own stream), and no two free neighbours of one stream sit in
+    the best-fit pools unmerged."""
+    pooled = {id(e[2]) for pool in alloc._free for lst in pool.values() for e in lst}
+    binned = {id(b): (s, size) for s, d in alloc._bins.items() for size, lst in d.items() for b in lst}
+    assert len(binned) == n_binned(alloc)
+    for pool, dirty in enumerate(alloc._dirty):                    # the bins a coalescing will visit
+        assert len({id(lst) for lst in dirty}) == len(dirty) and all(lst.dirty for lst in dirty)
+        for lst in dirty:
+            assert all(b.pool == pool for b in lst)
+    dirty_ids = {id(lst) for dirty in alloc._dirty for lst in dirty}
+    for d in alloc._bins.values():
+        for lst in d.values():
+            assert lst.dirty == (id(lst) in dirty_ids)
+            assert not lst or lst.dirty                            # a bin with blocks is always visited
+    pending = {id(b) for _, b in alloc._pending}
+    for first in alloc._segments.values():
+        assert first.prev is None and first.offset == 0
+        b, end = first, 0
+        while b is not None:
+            assert b.offset == end and b.handle == first.handle and b.size >= A.MIN_BLOCK
+            assert b.pool == first.pool
+            end += b.size
+            places = (id(b) in pooled) + (id(b) in binned) + (id(b) in pending)
+            assert places <= 1 and b.in_pool == (id(b) in pooled)
+            if id(b) in binned:
+                s, size = binned[id(b)]
+                assert s is b.stream and size <= b.size and b.bin is alloc._bins[s][size]
+            nxt = b.next
+            if nxt is not None:
+                assert nxt.prev is b
+                assert not (b.in_pool and nxt.in_pool and b.stream is nxt.stream), "unmerged free neighbours"
+            b = nxt
+        if first.pool == 0:
+            assert end == A.SMALL_SEGMENT
+        else:
+            assert end == A.LARGE_SEGMENT or (end >= A.MIN_LARGE_ALLOC and end % A.ROUND_LARGE == 0)
+
+
+def test_exact_size_bin_serves_the_same_size_without_splitting(counting, dev):
+    alloc = A.allocator_for(dev)
+    a = A.allocate(dev, 3000)
+    h, off, size = a.handle, a.offset, a.size
+    seq_before = alloc._seq
+    hits = stats(dev)["num_cache_hits"]
+    del a
+    assert n_binned(alloc) == 1                      # freed into its bin, not merged back yet
+    check_structure(alloc)
+    for n in (3000, 2561, 3072):                   # every request that rounds to 3072 bytes
+        b = A.allocate(dev, n)
+        assert (b.handle, b.offset, b.size, b.nbytes) == (h, off, size, n)
+        assert alloc._seq == seq_before            # no split, no new block
+        del b
+    assert stats(dev)["num_cache_hits"] == hits + 3
+    s = stats(dev)
+    assert s["allocated_bytes.all.current"] == 0 and s["requested_bytes.all.current"] == 0
+    assert s["allocation.all.current"] == 0
+    c = A.allocate(dev, 1000)                      # another size: the bins coalesce first
+    assert n_binned(alloc) == 0 and (c.handle, c.offset) == (h, off)
+    check_structure(alloc)
+    del c
+
+
+def test_bins_coalesce_before_a_search(counting, dev):
+    """Freed neighbours sit in their bins; a request of another size merges them first."""
+    alloc = A.allocator_for(dev)
+    xs = [A.allocate(dev, 64 << 10) for _ in range(6)]
+    offs = [x.offset for x in xs]
+    del xs[1:4]                                    # three neighbours, binned separately
+    assert n_binned(alloc) == 3
+    m = A.allocate(dev, 192 << 10)                 # exactly the merged hole: best fit
+    assert m.offset == offs[1] and n_binned(alloc) == 0
+    check_structure(alloc)
+    del m
+    y = A.allocate(dev, 192 << 10)                 # now from the bin
+    assert y.offset == offs[1]
+    del y, xs
+    ember.empty_cache(dev)                         # binned blocks merge into a whole segment and go back
+    assert ember.memory_reserved(dev) == 0 and not alloc._segments and n_binned(alloc) == 0
+    assert raw(counting, dev)["live"] == 0
+
+
+def test_bins_are_per_stream(counting, dev):
+    """A block binned on one stream is not handed to another stream without an event wait."""
+    alloc = A.allocator_for(dev)
+    s1, s2 = ember.Stream(dev), ember.Stream(dev)
+    a = A.allocate(dev, 8192, s1)
+    h, off = a.handle, a.offset
+    del a
+    assert alloc._bins[s1][8192] and s2 not in alloc._bins
+    cross = stats(dev)["num_cross_stream_reuses"]
+    n_log = len(counting.runtime.log)
+    b = A.allocate(dev, 8192, s2)                  # s2's bin is empty: coalesce, then take s1's block
+    assert (b.handle, b.offset) == (h, off) and b.stream is s2
+    assert stats(dev)["num_cross_stream_reuses"] == cross + 1
+    assert [e[:2] for e in counting.runtime.log[n_log:]] == [("wait", s2.handle)]
+    del b
+    assert alloc._bins[s2][8192] and not alloc._bins.get(s1, {}).get(8192)
+    c = A.allocate(dev, 8192, s2)                  # back on s2: from its bin, no event
+    assert (c.handle, c.offset) == (h, off) and len(counting.runtime.log) == n_log + 1
+    check_structure(alloc)
+    del c
+
+
+def test_record_stream_block_is_not_binned_until_the_stream_is_done(counting, dev):
+    alloc = A.allocator_for(dev)
+    side = ember.Stream(dev)
+    x = A.allocate(dev, 4096)
+    h, off = x.handle, x.offset
+    x.record_stream(side)
+    del x
+    assert n_binned(alloc) == 0 and len(alloc._pending) == 1
+    z = A.allocate(dev, 4096)                      # side's event has not completed: another block
+    assert (z.handle, z.offset) != (h, off) and len(alloc._pending) == 1
+    del z                                          # binned, next to the pending block
+    side.synchronize()
+    y = A.allocate(dev, 4096)                      # the pending block returns, merged, before the search
+    assert (y.handle, y.offset) == (h, off) and not alloc._pending
+    check_structure(alloc)
+    del y
+
+
+def test_large_block_bigger_than_its_size_class_is_rebinned(counting, dev):
+    """A large-pool block keeps a remainder too small to split; freed, it serves its size class again."""
+    alloc = A.allocator_for(dev)
+    a = A.allocate(dev, 19 << 20)                  # a 20 MiB segment; 1 MiB left is too small to split off
+    assert a.size == A.LARGE_SEGMENT
+    ember.reset_peak_memory_stats(dev)
+    h = a.handle
+    del a
+    b = A.allocate(dev, (19 << 20) - 100)          # same rounded size: the whole 20 MiB block from its bin
+    assert b.handle == h and b.size == A.LARGE_SEGMENT
+    s = stats(dev)
+    assert s["allocated_bytes.large_pool.current"] == A.LARGE_SEGMENT == s["allocated_bytes.all.peak"]
+    assert s["requested_bytes.all.current"] == (19 << 20) - 100
+    del b
+    assert stats(dev)["allocated_bytes.all.current"] == 0
+    check_structure(alloc)
+
+
+def test_stats_counters_with_bins_and_resets(counting, dev):
+    A.reset_accumulated_memory_stats(dev)
+    ember.reset_peak_memory_stats(dev)
+    live = [A.allocate(dev, 1 << 10) for _ in range(3)]
+    del live[0]
+    s = stats(dev)
+    assert s["allocation.all.allocated"] == 3 and s["allocation.all.freed"] == 1
+    assert s["allocation.all.current"] == 2 and s["allocation.all.peak"] == 3
+    assert s["allocated_bytes.all.allocated"] == 3 << 10 and s["allocated_bytes.all.freed"] == 1 << 10
+    assert s["allocated_bytes.small_pool.current"] == 2 << 10 and s["requested_bytes.all.peak"] == 3 << 10
+    A.reset_accumulated_memory_stats(dev)         # counts start again; current values stay
+    live.append(A.allocate(dev, 1 << 10))         # from the bin: a cache hit
+    s = stats(dev)
+    assert s["allocation.all.allocated"] == 1 and s["allocation.all.freed"] == 0
+    assert s["allocation.all.current"] == 3 and s["num_cache_hits"] == 1
+    assert s["allocated_bytes.all.allocated"] == 1 << 10 and s["allocated_bytes.all.freed"] == 0
+    live.clear()
+    s = stats(dev)
+    assert s["allocation.all.freed"] == 3 and s["allocated_bytes.all.freed"] == 3 << 10
+    assert s["allocated_bytes.all.current"] == 0 and s["allocation.all.peak"] == 3
+
+
+def test_deferred_free_goes_to_its_bin(counting, dev):
+    alloc = A.allocator_for(dev)
+    a = A.allocate(dev, 5000)
+    key = (a.handle, a.offset)
+    with alloc.lock:
+        del a
+        assert len(alloc._deferred) == 1 and n_binned(alloc) == 0
+    b = A.allocate(dev, 5000)                     # drained first, then served from the bin
+    assert (b.handle, b.offset) == key and not alloc._deferred
+    check_structure(alloc)
+    del b
+
+
+def test_empty_cache_lets_go_of_dead_streams_bins(counting, dev):
+    import weakref
+    alloc = A.allocator_for(dev)
+    s = ember.Stream(dev)
+    ref = weakref.ref(s)
+    a = A.allocate(dev, 2048, s)
+    del a
+    assert s in alloc._bins
+    keep = A.allocate(dev, 4096)                  # a live block on the default stream keeps its bin
+    del s
+    ember.empty_cache(dev)
+    gc.collect()
+    assert ref() is None                           # the allocator no longer holds the stream
+    assert list(alloc._bins) == [ember.current_stream(dev)]
+    del keep
+    assert n_binned(alloc) == 1
+    ember.empty_cache(dev)
+    assert ember.memory_reserved(dev) == 0
+
+
+def test_random_mix_keeps_the_structure(counting, dev):
+    """Random sizes, streams, frees and record_stream: the block structure stays consistent."""
+    alloc = A.allocator_for(dev)
+    rng = random.Random(1)
+    streams = [ember.current_stream(dev), ember.Stream(dev), ember.Stream(dev)]
+    sizes = [1, 700, 4096, 4096, 50_000, 200_000, (1 << 20) + 1, 3 << 20]
+    live = []
+    for i in range(3000):
+        if live and (rng.random() < 0.45 or len(live) > 20):
+            live.pop(rng.randrange(len(live)))
+        else:
+            s = rng.choice(streams)
+            a = A.allocate(dev, rng.choice(sizes), s)
+            if rng.random() < 0.05:
+                a.record_stream(rng.choice(streams))
+            live.append(a)
+        if i % 100 == 0:
+            check_structure(alloc)
+            if rng.random() < 0.3:
+                streams[rng.randrange(1, 3)].synchronize()
+    a = None
+    spans = sorted((a.handle + a.offset, a.handle + a.offset + a.size) for a in live)
+    for (_, e0), (s1, _) in zip(spans, spans[1:]):
+        assert e0 <= s1, "two live allocations overlap"
+    assert ember.memory_allocated(dev) == sum(a.size for a in live)
+    live.clear()
+    ember.synchronize(dev)
+    assert ember.memory_allocated(dev) == 0
+    ember.empty_cache(dev)
+    assert ember.memory_reserved(dev) == 0 and raw(counting, dev)["live"] == 0
+
+
+def test_bins_on_a_device_without_streams(counting):
+    d = ember.device("counting_sync:0")
+    gc.collect()
+    ember.empty_cache(d)
+    alloc = A.allocator_for(d)
+    a = A.allocate(d, 1000, ember.Stream(d))      # the stream is ignored: one pool, one set of bins
+    key = (a.handle, a.offset)
+    del a
+    assert list(alloc._bins) == [None]
+    b = A.allocate(d, 1000)
+    assert (b.handle, b.offset) == key
+    b.record_stream(ember.Stream(d))               # nothing to wait for: freed straight into its bin
+    del b
+    assert n_binned(alloc) == 1 and not alloc._pending
+    check_structure(alloc)
+    ember.empty_cache(d)
+    assert ember.memory_reserved(d) == 0

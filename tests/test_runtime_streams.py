@@ -91,6 +91,48 @@ def test_current_stream_is_per_thread(dev):
     assert seen == [ember.default_stream(dev)]
 
 
+def test_hot_current_stream_lookup_matches_current_stream(dev, monkeypatch):
+    """``_current_stream_of`` (per launch and allocation): before any thread made a stream current it
+    reads only the defaults; after, the calling thread's own current stream."""
+    from ember.runtime import streams as S
+    d0, d1 = ember.default_stream(dev), ember.default_stream("counting:1")
+    dev1 = ember.device("counting:1")
+    monkeypatch.setattr(S, "_only_defaults", True)        # as in a process that never used a stream
+    assert S._current_stream_of(dev) is d0 and S._current_stream_of(dev1) is d1
+    s = ember.Stream(dev)
+    assert S._only_defaults                              # creating a stream changes nothing
+    with ember.stream(s):
+        assert not S._only_defaults
+        assert S._current_stream_of(dev) is s is ember.current_stream(dev)
+        assert S._current_stream_of(dev1) is d1          # other devices keep their default
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(S._current_stream_of(dev)))
+        t.start()
+        t.join()
+        assert seen == [d0]                              # other threads keep theirs
+    assert S._current_stream_of(dev) is d0
+    monkeypatch.setattr(S, "_only_defaults", True)
+    ember.set_stream(d0)                                 # making the default current changes nothing
+    assert S._only_defaults
+    ember.set_stream(s)
+    try:
+        assert not S._only_defaults and S._current_stream_of(dev) is s
+    finally:
+        ember.set_stream(d0)
+    assert S._current_stream_of(dev) is d0 is ember.current_stream(dev)
+    assert S._current_stream_of(ember.device("cpu")) is ember.default_stream("cpu")
+    for only_defaults in (True, False):                 # allocate() resolves the stream the same way
+        monkeypatch.setattr(S, "_only_defaults", only_defaults)
+        a = ember.runtime.allocate(dev, 100)
+        assert a.stream is d0
+        with ember.stream(s):
+            b = ember.runtime.allocate(dev, 100)
+            assert b.stream is s
+        c = ember.runtime.allocate(dev, 100)
+        assert c.stream is d0
+        del a, b, c
+
+
 def test_work_is_queued_and_runs_in_stream_order(counting, dev):
     s = ember.Stream(dev)
     x = ember.zeros(4, device=dev)

@@ -163,11 +163,9 @@ def lerp(name, dt, rng):
 @gen("addcmul", "addcdiv")
 def addc(name, dt, rng):
     div = name == "addcdiv"
-    err = TypeError if div and not is_float(dt) else None
+    err = TypeError if (div and not is_float(dt)) or dt.name == "bool" else None
     den = (lambda s: _other("true_divide", rng, s, dt)) if div else (lambda s: arr(rng, s, dt))
     value = 2 if not is_float(dt) else 0.5
-    if dt.name == "bool":
-        value = True
     return [Sample("same", (arr(rng, (3, 4), dt), arr(rng, (3, 4), dt), den((3, 4))), error=err),
             Sample("broadcast_value", (arr(rng, (3, 4), dt), arr(rng, (3, 1), dt), den((4,))), {"value": value},
                    tags=("broadcast",), error=err),
@@ -816,3 +814,277 @@ def random_op(name, dt, rng):
     args, kwargs = _schema_args(op, dt, rng)
     dev = any(a.type == "Device" for a in op.schema.arguments)
     return [Sample("schema", args, kwargs, device_arg=dev, tags=("random",))]
+
+
+# -- nn family (core/ops/nn.py) ------------------------------------------------------------
+# Floating operators give an error sample (DTypeError is a TypeError) for other dtypes.
+
+@gen("constant_pad_nd")
+def constant_pad_nd(name, dt, rng):
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    v = 1 if dt.name != "bool" else True
+    return [Sample("last", (x((3, 4)), [1, 2], v)), Sample("two_dims_crop", (x((2, 3, 4)), [1, 0, -1, 2])),
+            Sample("odd_pad", (x((3, 4)), [1]), error=ValueError)]
+
+
+@gen("im2col")
+def im2col(name, dt, rng):
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    return [Sample("k2", (x((1, 2, 4, 5)), [2, 2])),
+            Sample("all_args", (x((2, 2, 6, 5)), [3, 2], [2, 1], [1, 0], [1, 2])),
+            Sample("not_4d", (x((2, 4, 5)), [2, 2]), error=ValueError)]
+
+
+@gen("col2im")
+def col2im(name, dt, rng):
+    if dt.name == "bool":
+        return []
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    return [Sample("k2", (x((1, 8, 12)), [4, 5], [2, 2])),
+            Sample("all_args", (x((2, 12, 12)), [6, 5], [3, 2], [2, 1], [1, 0], [1, 2])),
+            Sample("wrong_columns", (x((1, 8, 10)), [4, 5], [2, 2]), error=ValueError)]
+
+
+def _conv_samples(rng, dt):
+    x = lambda s: arr(rng, s, dt, -1, 1)  # noqa: E731
+    return [Sample("bias_pad", (x((2, 3, 5, 4)), x((4, 3, 3, 2)), x((4,)), [1, 1], [1, 1])),
+            Sample("stride_dilation_groups", (x((1, 4, 7, 6)), x((6, 2, 3, 2)), None, [2, 1], [1, 0], [1, 2], 2)),
+            Sample("unbatched", (x((3, 5, 5)), x((2, 3, 2, 2)))),
+            Sample("channels", (x((1, 3, 5, 5)), x((2, 2, 3, 3))), error=ValueError)]
+
+
+@gen("conv2d")
+def conv2d(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (1, 2, 4, 4), dt), arr(rng, (2, 2, 2, 2), dt)), error=TypeError)]
+    return _conv_samples(rng, dt)
+
+
+@gen("conv1d")
+def conv1d(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (1, 2, 4), dt), arr(rng, (2, 2, 2), dt)), error=TypeError)]
+    x = lambda s: arr(rng, s, dt, -1, 1)  # noqa: E731
+    return [Sample("bias_pad", (x((2, 3, 7)), x((4, 3, 3)), x((4,)), [1], [1])),
+            Sample("stride_groups", (x((1, 4, 9)), x((6, 2, 3)), None, [2], [0], [2], 2))]
+
+
+@gen("conv2d_backward")
+def conv2d_backward(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (1, 2, 3, 3), dt), arr(rng, (1, 2, 4, 4), dt),
+                                        arr(rng, (2, 2, 2, 2), dt)), error=TypeError)]
+    x = lambda s: arr(rng, s, dt, -1, 1)  # noqa: E731
+    return [Sample("pad", (x((2, 4, 5, 5)), x((2, 3, 5, 4)), x((4, 3, 3, 2)), [1, 1], [1, 1])),
+            Sample("stride_dilation_groups", (x((1, 6, 4, 4)), x((1, 4, 7, 6)), x((6, 2, 3, 2)), [2, 1], [1, 0],
+                                              [1, 2], 2)),
+            Sample("grad_shape", (x((2, 4, 5, 3)), x((2, 3, 5, 4)), x((4, 3, 3, 2)), [1, 1], [1, 1]),
+                   error=ValueError)]
+
+
+def _pool_input(rng, dt, shape):
+    if is_float(dt):  # distinct values: the position of the maximum is unambiguous
+        return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.25 - 3).astype(dt.np)
+    return arr(rng, shape, dt)
+
+
+@gen("max_pool2d_with_indices", "max_pool2d")
+def max_pool2d(name, dt, rng):
+    if dt.name == "bool":
+        return [Sample("bool", (arr(rng, (1, 2, 4, 4), dt), [2, 2]), error=TypeError)]
+    if not is_float(dt):
+        return [Sample("k2", (_pool_input(rng, dt, (1, 2, 4, 4)), [2, 2]))] if name == "max_pool2d" else []
+    return [Sample("k2", (_pool_input(rng, dt, (2, 3, 4, 6)), [2, 2])),
+            Sample("pad_ceil", (_pool_input(rng, dt, (1, 2, 7, 6)), [3, 3], [2, 2], [1, 1], [1, 1], True)),
+            Sample("dilated_unbatched", (_pool_input(rng, dt, (2, 7, 7)), [2, 3], [1, 2], [0, 1], [2, 1])),
+            Sample("big_padding", (_pool_input(rng, dt, (1, 1, 4, 4)), [2, 2], [2, 2], [2, 2]), error=ValueError)]
+
+
+@gen("avg_pool2d")
+def avg_pool2d(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (1, 2, 4, 4), dt), [2, 2]), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    return [Sample("k2", (x((2, 3, 4, 6)), [2, 2])),
+            Sample("pad_ceil", (x((1, 2, 7, 6)), [3, 3], [2, 2], [1, 1], True)),
+            Sample("exclude_pad", (x((1, 2, 7, 6)), [3, 3], [2, 2], [1, 1], True, False)),
+            Sample("divisor", (x((1, 2, 4, 4)), [2, 2], [], [0, 0], False, True, 3))]
+
+
+@gen("adaptive_avg_pool2d")
+def adaptive_avg_pool2d(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (1, 2, 4, 4), dt), [2, 2]), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    return [Sample("uneven", (x((2, 3, 7, 5)), [3, 2])), Sample("one", (x((1, 2, 4, 4)), [1, 1])),
+            Sample("unbatched", (x((2, 5, 5)), [5, 3]))]
+
+
+@gen("layer_norm")
+def layer_norm(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (2, 3), dt), [3]), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    return [Sample("affine", (x((2, 3, 4)), [4], x((4,)), x((4,)))), Sample("two_dims", (x((2, 3, 4)), [3, 4])),
+            Sample("bad_shape", (x((2, 3, 4)), [3]), error=ValueError)]
+
+
+@gen("group_norm")
+def group_norm(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (2, 4, 3), dt), 2), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    return [Sample("affine", (x((2, 4, 3)), 2, x((4,)), x((4,)))), Sample("image", (x((2, 6, 3, 2)), 3)),
+            Sample("groups", (x((2, 4, 3)), 3), error=ValueError)]
+
+
+@gen("batch_norm")
+def batch_norm(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (4, 2), dt),), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    # training with running stats updates them in place (an input): the train sample has none
+    return [Sample("train", (x((4, 3, 2)), None, None, x((3,)), x((3,)), True)),
+            Sample("eval", (x((4, 3, 2, 2)), x((3,)), arr(rng, (3,), dt, 0.5, 2), x((3,)), x((3,)), False)),
+            Sample("one_per_channel", (x((1, 3)), None, None, None, None, True), error=ValueError)]
+
+
+@gen("batch_norm_train")
+def batch_norm_train(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (4, 2), dt),), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    return [Sample("affine", (x((4, 3, 2)), x((3,)), x((3,)))), Sample("plain", (x((5, 2)),))]
+
+
+@gen("batch_norm_train_backward")
+def batch_norm_train_backward(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (4, 2), dt), arr(rng, (4, 2), dt)), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    return [Sample("affine", (x((4, 3, 2)), x((4, 3, 2)), x((3,)))), Sample("plain", (x((5, 2)), x((5, 2))))]
+
+
+@gen("embedding")
+def embedding(name, dt, rng):
+    w = arr(rng, (5, 3), dt)
+    return [Sample("rows", (w, _idx(rng, (2, 4), 5))), Sample("padding_idx", (w, _idx(rng, (3,), 5), 1)),
+            Sample("float_indices", (w, np.zeros(3)), error=TypeError)]
+
+
+@gen("relu")
+def relu(name, dt, rng):
+    if dt.name == "bool":
+        return [Sample("bool", (arr(rng, (3, 4), dt),), error=TypeError)]
+    return [Sample("2d", (arr(rng, (3, 4), dt),)), Sample("empty", (arr(rng, (0, 4), dt),), tags=("empty",))]
+
+
+@gen("gelu", "silu")
+def gelu_silu(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (3, 4), dt),), error=TypeError)]
+    out = [Sample("2d", (arr(rng, (3, 4), dt),))]
+    if name == "gelu":
+        out += [Sample("tanh", (arr(rng, (3, 4), dt), "tanh")),
+                Sample("bad_mode", (arr(rng, (3, 4), dt), "fast"), error=ValueError)]
+    return out
+
+
+@gen("mse_loss", "l1_loss")
+def pointwise_loss(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (3, 4), dt), arr(rng, (3, 4), dt)), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    return [Sample("mean", (x((3, 4)), x((3, 4)))), Sample("sum", (x((3, 4)), x((3, 4)), "sum")),
+            Sample("none", (x((3, 4)), x((3, 4)), "none")),
+            Sample("shapes", (x((3, 4)), x((4, 3))), error=ValueError)]
+
+
+@gen("binary_cross_entropy")
+def bce(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (3, 4), dt), arr(rng, (3, 4), dt)), error=TypeError)]
+    p, t = arr(rng, (3, 4), dt, 0.1, 0.9), arr(rng, (3, 4), dt, 0, 1)
+    return [Sample("mean", (p, t)), Sample("weight_sum", (p, t, arr(rng, (4,), dt, 0.5, 2), "sum"))]
+
+
+@gen("binary_cross_entropy_with_logits")
+def bce_logits(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (3, 4), dt), arr(rng, (3, 4), dt)), error=TypeError)]
+    x, t = arr(rng, (3, 4), dt), arr(rng, (3, 4), dt, 0, 1)
+    return [Sample("mean", (x, t)), Sample("pos_weight", (x, t, None, arr(rng, (4,), dt, 0.5, 2), "none"))]
+
+
+def _targets(rng, shape, n):
+    t = _idx(rng, shape, n)
+    t.reshape(-1)[0] = -100  # ignore_index
+    return t
+
+
+@gen("nll_loss")
+def nll_loss(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (4, 3), dt), _idx(rng, (4,), 3)), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    return [Sample("mean", (x((4, 3)), _targets(rng, (4,), 3))),
+            Sample("weight_sum", (x((4, 3, 2)), _targets(rng, (4, 2), 3), arr(rng, (3,), dt, 0.5, 2), "sum")),
+            Sample("out_of_range", (x((2, 3)), np.array([0, 3], I64)), error=IndexError)]
+
+
+@gen("cross_entropy")
+def cross_entropy(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (4, 3), dt), _idx(rng, (4,), 3)), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    p = rng.random((4, 3))
+    return [Sample("mean", (x((4, 3)), _targets(rng, (4,), 3))),
+            Sample("smooth_weight", (x((4, 3, 2)), _targets(rng, (4, 2), 3), arr(rng, (3,), dt, 0.5, 2), "none",
+                                     -100, 0.2)),
+            Sample("probabilities", (x((4, 3)), (p / p.sum(1, keepdims=True)).astype(dt.np), None, "sum")),
+            Sample("out_of_range", (x((2, 3)), np.array([0, 3], I64)), error=IndexError)]
+
+
+@gen("cross_entropy_backward")
+def cross_entropy_backward(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (), dt), arr(rng, (4, 3), dt), _idx(rng, (4,), 3)), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    return [Sample("mean", (x(()), x((4, 3)), _targets(rng, (4,), 3))),
+            Sample("smooth_weight_none", (x((4, 2)), x((4, 3, 2)), _targets(rng, (4, 2), 3),
+                                          arr(rng, (3,), dt, 0.5, 2), "none", -100, 0.2))]
+
+
+@gen("scaled_dot_product_attention")
+def sdpa(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (2, 3, 4), dt),) * 3, error=TypeError)]
+    x = lambda s: arr(rng, s, dt, -1, 1)  # noqa: E731
+    m = rng.random((3, 5)) > 0.3
+    m[:, 0] = True
+    return [Sample("plain", (x((2, 3, 4)), x((2, 5, 4)), x((2, 5, 2)))),
+            Sample("causal", (x((1, 3, 4)), x((1, 3, 4)), x((1, 3, 2)), None, 0.0, True)),
+            Sample("bool_mask", (x((2, 3, 4)), x((2, 5, 4)), x((2, 5, 2)), m)),
+            Sample("float_mask_scale", (x((2, 3, 4)), x((2, 5, 4)), x((2, 5, 2)), x((3, 5))), {"scale": 0.3}),
+            Sample("head_dims", (x((2, 3, 4)), x((2, 5, 3)), x((2, 5, 2))), error=ValueError)]
+
+
+@gen("sgd_step_")
+def sgd_step_(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (3, 4), dt), arr(rng, (3, 4), dt)), error=TypeError)]
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    # with a momentum buffer the update also writes the buffer (an input), so value samples have none
+    return [Sample("plain", (x((3, 4)), x((3, 4)), None, 0.1)),
+            Sample("weight_decay", (x((3, 4)), x((3, 4)), None, 0.1, 0.0, 0.0, 0.01)),
+            Sample("shapes", (x((3, 4)), x((4, 3))), error=ValueError)]
+
+
+@gen("adam_step_")
+def adam_step_(name, dt, rng):
+    # every Adam update writes its moment buffers (inputs), so only argument checks are samples here;
+    # tests/test_optim.py checks the values against PyTorch
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    if not is_float(dt):
+        return [Sample("not_floating", (x((3, 4)), x((3, 4)), x((3, 4)), x((3, 4))), error=TypeError)]
+    return [Sample("shapes", (x((3, 4)), x((3, 4)), x((4, 3)), x((3, 4))), error=ValueError)]

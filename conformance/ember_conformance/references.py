@@ -547,3 +547,365 @@ def _no_values(*args, **kwargs):
 for _n in ("rand", "randn", "randint", "randperm", "normal_", "uniform_", "bernoulli_", "dropout", "bernoulli",
            "normal", "multinomial", "rand_like", "randn_like", "randint_like", "exponential_"):
     REFERENCES[_n] = _no_values
+
+
+# -- nn family (core/ops/nn.py): PyTorch's semantics, written out in numpy -------------------
+
+def _pair(v, n=2):
+    v = tuple(v) if isinstance(v, (list, tuple)) else (v,)
+    return v * n if len(v) == 1 else v
+
+
+@ref("constant_pad_nd")
+def _constant_pad_nd(x, pad, value=0):
+    x = np.asarray(x)
+    for i in range(len(pad) // 2):
+        d = x.ndim - 1 - i
+        lo, hi = pad[2 * i], pad[2 * i + 1]
+        sl = [slice(None)] * x.ndim
+        sl[d] = slice(max(-lo, 0), x.shape[d] - max(-hi, 0))
+        x = x[tuple(sl)]
+        widths = [(0, 0)] * x.ndim
+        widths[d] = (max(lo, 0), max(hi, 0))
+        x = np.pad(x, widths, constant_values=value)
+    return x
+
+
+def _out(n, k, s, p, d, ceil=False):
+    span = n + 2 * p - d * (k - 1) - 1
+    o = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
+@ref("im2col")
+def _im2col(x, kernel_size, dilation=1, padding=0, stride=1):
+    k, d, p, s = _pair(kernel_size), _pair(dilation), _pair(padding), _pair(stride)
+    x = np.asarray(x)
+    N, C, H, W = x.shape
+    oh, ow = _out(H, k[0], s[0], p[0], d[0]), _out(W, k[1], s[1], p[1], d[1])
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
+    cols = np.empty((N, C, k[0], k[1], oh, ow), x.dtype)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            cols[:, :, i, j] = xp[:, :, i * d[0]:i * d[0] + s[0] * (oh - 1) + 1:s[0],
+                                  j * d[1]:j * d[1] + s[1] * (ow - 1) + 1:s[1]]
+    return cols.reshape(N, C * k[0] * k[1], oh * ow)
+
+
+@ref("col2im")
+def _col2im(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    k, d, p, s = _pair(kernel_size), _pair(dilation), _pair(padding), _pair(stride)
+    H, W = _pair(output_size)
+    x = np.asarray(x)
+    N = x.shape[0]
+    C = x.shape[1] // (k[0] * k[1])
+    oh, ow = _out(H, k[0], s[0], p[0], d[0]), _out(W, k[1], s[1], p[1], d[1])
+    hp = max(H + 2 * p[0], (oh - 1) * s[0] + d[0] * (k[0] - 1) + 1)
+    wp = max(W + 2 * p[1], (ow - 1) * s[1] + d[1] * (k[1] - 1) + 1)
+    out = np.zeros((N, C, hp, wp), x.dtype)
+    cols = x.reshape(N, C, k[0], k[1], oh, ow)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            out[:, :, i * d[0]:i * d[0] + s[0] * (oh - 1) + 1:s[0],
+                j * d[1]:j * d[1] + s[1] * (ow - 1) + 1:s[1]] += cols[:, :, i, j]
+    return out[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
+
+
+@ref("conv2d")
+def _conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    x, w = F(x), F(w)
+    batched = x.ndim == 4
+    x = x if batched else x[None]
+    N = x.shape[0]
+    O, Cg, KH, KW = w.shape
+    cols = _im2col(x, (KH, KW), dilation, padding, stride)                 # (N, C*K, L)
+    s, p, d = _pair(stride), _pair(padding), _pair(dilation)
+    oh, ow = _out(x.shape[2], KH, s[0], p[0], d[0]), _out(x.shape[3], KW, s[1], p[1], d[1])
+    cols = cols.reshape(N, groups, Cg * KH * KW, oh * ow)
+    wg = w.reshape(groups, O // groups, Cg * KH * KW)
+    out = np.einsum("gok,ngkl->ngol", wg, cols).reshape(N, O, oh, ow)
+    if b is not None:
+        out = out + F(b).reshape(O, 1, 1)
+    return out if batched else out[0]
+
+
+@ref("conv1d")
+def _conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    out = _conv2d(F(x)[..., None, :], F(w)[..., None, :], b, (1,) + _pair(stride, 1), (0,) + _pair(padding, 1),
+                  (1,) + _pair(dilation, 1), groups)
+    return out[..., 0, :]
+
+
+@ref("conv2d_backward")
+def _conv2d_backward(g, x, w, stride=1, padding=0, dilation=1, groups=1):
+    g, x, w = F(g), F(x), F(w)
+    N, C, H, W = x.shape
+    O, Cg, KH, KW = w.shape
+    L = g.shape[2] * g.shape[3]
+    gg = g.reshape(N, groups, O // groups, L)
+    cols = _im2col(x, (KH, KW), dilation, padding, stride).reshape(N, groups, Cg * KH * KW, L)
+    gw = np.einsum("ngol,ngkl->gok", gg, cols).reshape(w.shape)
+    gcols = np.einsum("gok,ngol->ngkl", w.reshape(groups, O // groups, Cg * KH * KW), gg)
+    gi = _col2im(gcols.reshape(N, C * KH * KW, L), (H, W), (KH, KW), dilation, padding, stride)
+    return gi, gw, g.sum(axis=(0, 2, 3))
+
+
+def _pool_windows(x, k, s, p, d, ceil, fill):
+    """(N, C, OH, OW, KH*KW) windows of a padded input, and the flat input position of each element."""
+    N, C, H, W = x.shape
+    oh, ow = _out(H, k[0], s[0], p[0], d[0], ceil), _out(W, k[1], s[1], p[1], d[1], ceil)
+    vals = np.full((N, C, oh, ow, k[0] * k[1]), fill, dtype=F64 if fill is not None else x.dtype)
+    pos = np.full((oh, ow, k[0] * k[1]), -1, np.int64)
+    for a in range(oh):
+        for b in range(ow):
+            for i in range(k[0]):
+                for j in range(k[1]):
+                    h, w_ = a * s[0] - p[0] + i * d[0], b * s[1] - p[1] + j * d[1]
+                    if 0 <= h < H and 0 <= w_ < W:
+                        vals[:, :, a, b, i * k[1] + j] = x[:, :, h, w_]
+                        pos[a, b, i * k[1] + j] = h * W + w_
+    return vals, pos
+
+
+@ref("max_pool2d_with_indices")
+def _max_pool2d_with_indices(x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    x = np.asarray(x)
+    batched = x.ndim == 4
+    x4 = (x if batched else x[None]).astype(F64)
+    k = _pair(kernel_size)
+    s = _pair(stride) if len(_pair(stride) if isinstance(stride, (list, tuple)) else (stride,)) else k
+    vals, pos = _pool_windows(x4, k, s, _pair(padding), _pair(dilation), ceil_mode, -np.inf)
+    i = np.argmax(vals, axis=-1)
+    v = np.take_along_axis(vals, i[..., None], -1)[..., 0]
+    idx = np.take_along_axis(np.broadcast_to(pos, vals.shape), i[..., None], -1)[..., 0]
+    return (v, idx) if batched else (v[0], idx[0])
+
+
+REFERENCES["max_pool2d"] = lambda *a, **k: _max_pool2d_with_indices(*a, **k)[0]
+
+
+@ref("avg_pool2d")
+def _avg_pool2d(x, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+                divisor_override=None):
+    x = F(x)
+    batched = x.ndim == 4
+    x4 = x if batched else x[None]
+    k = _pair(kernel_size)
+    s = _pair(stride) if (stride if isinstance(stride, (list, tuple)) else (stride,)) else k
+    p = _pair(padding)
+    N, C, H, W = x4.shape
+    oh, ow = _out(H, k[0], s[0], p[0], 1, ceil_mode), _out(W, k[1], s[1], p[1], 1, ceil_mode)
+    out = np.zeros((N, C, oh, ow))
+    for a in range(oh):
+        hs = a * s[0] - p[0]
+        he = min(hs + k[0], H + p[0])
+        for b in range(ow):
+            ws = b * s[1] - p[1]
+            we = min(ws + k[1], W + p[1])
+            size = (he - hs) * (we - ws)
+            h0, h1, w0, w1 = max(hs, 0), min(he, H), max(ws, 0), min(we, W)
+            total = x4[:, :, h0:h1, w0:w1].sum(axis=(2, 3))
+            div = divisor_override or (size if count_include_pad else (h1 - h0) * (w1 - w0))
+            out[:, :, a, b] = total / div
+    return out if batched else out[0]
+
+
+@ref("adaptive_avg_pool2d")
+def _adaptive_avg_pool2d(x, output_size):
+    x = F(x)
+    H, W = x.shape[-2:]
+    oh, ow = _pair(output_size)
+    out = np.zeros(x.shape[:-2] + (oh, ow))
+    for a in range(oh):
+        h0, h1 = (a * H) // oh, -(-((a + 1) * H) // oh)
+        for b in range(ow):
+            w0, w1 = (b * W) // ow, -(-((b + 1) * W) // ow)
+            out[..., a, b] = x[..., h0:h1, w0:w1].mean(axis=(-2, -1))
+    return out
+
+
+@ref("layer_norm")
+def _layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    x = F(x)
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    m, v = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    out = (x - m) / np.sqrt(v + eps)
+    return out * (1 if weight is None else F(weight)) + (0 if bias is None else F(bias))
+
+
+def _channel_shape(x):
+    return (-1,) + (1,) * (np.ndim(x) - 2)
+
+
+@ref("group_norm")
+def _group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    x = F(x)
+    g = x.reshape(x.shape[0], num_groups, -1)
+    out = ((g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + eps)).reshape(x.shape)
+    cs = _channel_shape(x)
+    return out * (1 if weight is None else F(weight).reshape(cs)) + (0 if bias is None else F(bias).reshape(cs))
+
+
+def _bn(x, m, v, weight, bias, eps):
+    cs = _channel_shape(x)
+    out = (F(x) - m.reshape(cs)) / np.sqrt(v.reshape(cs) + eps)
+    return out * (1 if weight is None else F(weight).reshape(cs)) + (0 if bias is None else F(bias).reshape(cs))
+
+
+def _batch_axes(x):
+    return (0,) + tuple(range(2, np.ndim(x)))
+
+
+@ref("batch_norm")
+def _batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training=False, momentum=0.1,
+                eps=1e-5):
+    if training:
+        ax = _batch_axes(x)
+        return _bn(x, F(x).mean(axis=ax), F(x).var(axis=ax), weight, bias, eps)
+    return _bn(x, F(running_mean), F(running_var), weight, bias, eps)
+
+
+@ref("batch_norm_train")
+def _batch_norm_train(x, weight=None, bias=None, eps=1e-5):
+    return _batch_norm(x, None, None, weight, bias, True, 0.0, eps)
+
+
+@ref("batch_norm_train_backward")
+def _batch_norm_train_backward(g, x, weight=None, eps=1e-5):
+    g, x = F(g), F(x)
+    ax = _batch_axes(x)
+    cs = _channel_shape(x)
+    n = x.size // x.shape[1]
+    m, v = x.mean(axis=ax, keepdims=True), x.var(axis=ax, keepdims=True)
+    rstd = 1 / np.sqrt(v + eps)
+    xhat = (x - m) * rstd
+    gb, gw = g.sum(axis=ax), (g * xhat).sum(axis=ax)
+    w = 1 if weight is None else F(weight).reshape(cs)
+    gi = w * rstd * (g - gb.reshape(cs) / n - xhat * gw.reshape(cs) / n)
+    return gi, gw, gb
+
+
+REFERENCES.update({
+    "embedding": lambda w, idx, padding_idx=None: np.asarray(w)[np.asarray(idx)],
+    "relu": lambda x: np.maximum(N(x), 0),
+    "gelu": lambda x, approximate="none": (0.5 * F(x) * (1 + np.tanh(math.sqrt(2 / math.pi) *
+                                                                    (F(x) + 0.044715 * F(x) ** 3)))
+                                           if approximate == "tanh" else 0.5 * F(x) * (1 + _erf(F(x) / math.sqrt(2)))),
+    "silu": lambda x: F(x) / (1 + np.exp(-F(x))),
+})
+
+
+def _reduce(loss, reduction):
+    return loss.mean() if reduction == "mean" else (loss.sum() if reduction == "sum" else loss)
+
+
+REFERENCES.update({
+    "mse_loss": lambda x, t, reduction="mean": _reduce((F(x) - F(t)) ** 2, reduction),
+    "l1_loss": lambda x, t, reduction="mean": _reduce(np.abs(F(x) - F(t)), reduction),
+    "binary_cross_entropy": lambda x, t, weight=None, reduction="mean": _reduce(
+        -(F(t) * np.maximum(np.log(F(x)), -100) + (1 - F(t)) * np.maximum(np.log(1 - F(x)), -100))
+        * (1 if weight is None else F(weight)), reduction),
+    "binary_cross_entropy_with_logits": lambda x, t, weight=None, pos_weight=None, reduction="mean": _reduce(
+        ((1 - F(t)) * F(x) + (1 + ((0 if pos_weight is None else F(pos_weight)) - (0 if pos_weight is None else 1))
+                              * F(t)) * np.logaddexp(0, -F(x))) * (1 if weight is None else F(weight)), reduction),
+})
+
+
+def _log_softmax(x, axis):
+    x = F(x)
+    return x - x.max(axis=axis, keepdims=True) - np.log(np.exp(x - x.max(axis=axis, keepdims=True)).sum(
+        axis=axis, keepdims=True))
+
+
+def _class_targets(x, target, weight, ignore_index):
+    """Per-element (picked log-prob, target weight, keep mask) with the class dim moved last."""
+    cd = 0 if np.ndim(x) == 1 else 1
+    lp = np.moveaxis(x, cd, -1)
+    t = np.asarray(target).astype(np.int64)
+    keep = t != ignore_index
+    safe = np.where(keep, t, 0)
+    C = lp.shape[-1]
+    w = np.ones(C) if weight is None else F(weight)
+    return lp, safe, keep, w, C, cd
+
+
+@ref("nll_loss")
+def _nll_loss(x, target, weight=None, reduction="mean", ignore_index=-100):
+    lp, safe, keep, w, C, _ = _class_targets(F(x), target, weight, ignore_index)
+    picked = np.take_along_axis(lp, safe[..., None], -1)[..., 0]
+    wt = w[safe] * keep
+    loss = -picked * wt
+    return loss.sum() / wt.sum() if reduction == "mean" else _reduce(loss, reduction)
+
+
+@ref("cross_entropy")
+def _cross_entropy(x, target, weight=None, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+    x = F(x)
+    cd = 0 if x.ndim == 1 else 1
+    logp = _log_softmax(x, cd)
+    C = x.shape[cd]
+    w = np.ones(C) if weight is None else F(weight)
+    if np.asarray(target).dtype.kind == "f":
+        t = F(target) * (1 - label_smoothing) + label_smoothing / C
+        loss = -(np.moveaxis(logp * t, cd, -1) * w).sum(-1)
+        return loss.sum() / loss.size if reduction == "mean" else _reduce(loss, reduction)
+    lp, safe, keep, w, C, _ = _class_targets(logp, target, weight, ignore_index)
+    wt = w[safe] * keep
+    nll = -np.take_along_axis(lp, safe[..., None], -1)[..., 0] * wt
+    smooth = -(lp * w).sum(-1) * keep
+    loss = nll * (1 - label_smoothing) + smooth * label_smoothing / C
+    return loss.sum() / wt.sum() if reduction == "mean" else _reduce(loss, reduction)
+
+
+@ref("cross_entropy_backward")
+def _cross_entropy_backward(g, x, target, weight=None, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+    x = F(x)
+    cd = 0 if x.ndim == 1 else 1
+    C = x.shape[cd]
+    p = np.moveaxis(np.exp(_log_softmax(x, cd)), cd, -1)
+    t = np.asarray(target).astype(np.int64)
+    keep = t != ignore_index
+    safe = np.where(keep, t, 0)
+    w = np.ones(C) if weight is None else F(weight)
+    onehot = np.eye(C)[safe]
+    wy = w[safe]
+    eps = label_smoothing
+    grad = (1 - eps) * wy[..., None] * (p - onehot) + eps / C * (p * w.sum() - w)
+    grad = grad * keep[..., None]
+    if reduction == "mean":
+        grad = grad * F(g) / (wy * keep).sum()
+    elif reduction == "sum":
+        grad = grad * F(g)
+    else:
+        grad = grad * F(g)[..., None]
+    return np.moveaxis(grad, -1, cd)
+
+
+@ref("scaled_dot_product_attention")
+def _sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    q, k, v = F(q), F(k), F(v)
+    L, S = q.shape[-2], k.shape[-2]
+    sc = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    a = q @ np.swapaxes(k, -1, -2) * sc
+    if is_causal:
+        a = np.where(np.tril(np.ones((L, S), bool)), a, -np.inf)
+    elif attn_mask is not None:
+        m = np.asarray(attn_mask)
+        a = np.where(m, a, -np.inf) if m.dtype == np.bool_ else a + F(m)
+    a = np.exp(a - a.max(-1, keepdims=True))
+    return (a / a.sum(-1, keepdims=True)) @ v
+
+
+@ref("sgd_step_")
+def _sgd_step(p, g, momentum_buffer=None, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+              first=False):
+    d = F(g) + weight_decay * F(p)
+    if momentum_buffer is not None:
+        b = d if first else momentum * F(momentum_buffer) + (1 - dampening) * d
+        d = d + momentum * b if nesterov else b
+    return F(p) - lr * d
+
+
+REFERENCES["adam_step_"] = _no_values  # its samples are argument checks only (see opsamples.adam_step_)

@@ -228,6 +228,8 @@ def _expand_back(g, info, dims, keepdim):
 
 
 def _dims(x, dim):
+    if not x.ndim:   # a 0-d input: dim 0 (or -1) names the tensor itself; nothing to broadcast back over
+        return ()
     return wrap_dims(dim, x.ndim, "sum") if dim is not None else tuple(range(x.ndim))
 
 

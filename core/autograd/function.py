@@ -123,6 +123,10 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError("a Function subclass must implement backward(ctx, *grads) to be differentiated")
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        raise NotImplementedError("a Function subclass must implement jvp(ctx, *tangents) for forward mode")
+
     @classmethod
     def apply(cls, *args, **kwargs):
         from .grad_mode import is_grad_enabled
@@ -132,6 +136,7 @@ class Function:
         ctx.needs_input_grad = tuple(bool(t and a.requires_grad) for a, t in zip(args, is_t))
         with no_grad():
             out = cls.forward(ctx, *args, **kwargs)
+        out = _forward_mode(cls, ctx, args, out)
         if not (is_grad_enabled() and any(ctx.needs_input_grad)):
             return out
         tensors = [a for a in args if isinstance(a, Tensor)]
@@ -156,6 +161,37 @@ class Function:
             o._keys |= _AG
             new.append(o)
         return new[0] if single else tuple(new)
+
+
+def _forward_mode(cls, ctx, args, out):
+    """Dual inputs: the output's tangent from cls.jvp(ctx, *tangents), which forward mode needs."""
+    from . import forward_state as FW
+    from .kernels import _tangent
+    if FW.state.level < 0 or FW.state.busy:
+        return out
+    tans = [(_tangent(a) if isinstance(a, Tensor) else None) for a in args]
+    if all(t is None for t in tans):
+        return out
+    jvp = getattr(cls, "jvp", None)
+    if jvp is None or jvp is Function.jvp:
+        raise RuntimeError(f"{cls.__name__} got dual tensors (forward-mode AD) but defines no jvp(ctx, *tangents); "
+                           f"add a static jvp method to use it in forward mode")
+    from .forward_ad import _set_tangent
+    FW.state.busy = True
+    try:
+        with no_grad():
+            r = jvp(ctx, *tans)
+    finally:
+        FW.state.busy = False
+    outs = out if isinstance(out, tuple) else (out,)
+    rs = r if isinstance(r, tuple) else (r,)
+    res = []
+    for o, t in zip(outs, rs):
+        if isinstance(o, Tensor) and t is not None:
+            o = o._view(o._shape, o._strides, o._offset)   # a new tensor to carry the tangent
+            _set_tangent(o, t)
+        res.append(o)
+    return tuple(res) if isinstance(out, tuple) else res[0]
 
 
 def once_differentiable(fn):

@@ -23,7 +23,12 @@ def is_grad_enabled() -> bool:
 
 
 def _set(enabled: bool) -> None:
-    state.allowed = (state.allowed | _AG) if enabled else (state.allowed & ~_AG)
+    if enabled:
+        state.allowed |= _AG
+        state.inplace_keys = 0
+    else:
+        state.allowed &= ~_AG
+        state.inplace_keys = _AG   # in-place ops still reach Autograd, to bump version counters
 
 
 class _Mode:

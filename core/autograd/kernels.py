@@ -25,12 +25,14 @@ __all__ = ["install", "install_op", "below"]
 def below(fn, args):
     """Run fn with the Autograd key excluded (the redispatch below this key)."""
     S = state
-    prev = S.allowed
+    prev, prev_inplace = S.allowed, S.inplace_keys
     S.allowed = prev & _NOT_AG
+    S.inplace_keys = 0
     try:
         return fn(*args)
     finally:
         S.allowed = prev
+        S.inplace_keys = prev_inplace
 
 
 def _clean(out):
@@ -121,7 +123,7 @@ def _scan(plan, args):
                 if e is not None:
                     need = True
                 edges.append(e)
-                infos.append(TensorInfo(x) if x._dtype.is_floating_point else None)
+                infos.append(TensorInfo(x) if e is not None else None)  # only what gets a gradient
                 if fw and not tan and _tangent(x) is not None:
                     tan = True
             else:
@@ -134,17 +136,25 @@ def _formula_entry(plan):
     opname = plan.opname
     fn = plan.fn
 
+    inplace = plan.inplace
+
     def entry(*args):
+        if inplace and not state.allowed & _AG:  # under no_grad: only the version counter moves
+            out = below(fn, args)
+            bump_version(args[0])
+            return out
         edges, infos, need, tan = _scan(plan, args)
         if not need and not tan:
             out = below(fn, args)
-            if plan.inplace:
+            if inplace:
                 bump_version(args[0])
                 return out
             return _clean(out)
         if plan.inplace:
             return _inplace(plan, args, edges, infos, need, tan)
         out = below(fn, args)
+        if out is args[0]:  # the input itself (contiguous() of a contiguous tensor): nothing to record
+            return out
         if need:
             _record(plan, args, out, edges, infos)
         if tan:
@@ -274,6 +284,10 @@ def _composite_entry(op):
             return copy_(self, outer_fn(clone(self), *rest))
 
     def entry(*args):
+        if inplace and not state.allowed & _AG:
+            out = below(fn, args)
+            bump_version(args[0])
+            return out
         edges, infos, need, tan = _scan(plan, args)
         if need or tan:
             return decomposition(*args)

@@ -26,6 +26,7 @@ class _State(threading.local):
     def __init__(self):
         self.included = 0
         self.allowed = -1
+        self.inplace_keys = 0   # keys in-place ops reach though not allowed (Autograd under no_grad)
 
 
 state = _State()
@@ -178,6 +179,8 @@ def _generate_function(op: Operator):
         lines.append(f"    if {device_arg} is not None: ks = (ks & ~_BM) | _dk({device_arg})")
         lines.append(f"    elif not ks & _BM: ks = _dk(None)")
     lines += [
+        # An in-place op reaches the Autograd key even under no_grad, to bump version counters.
+        "    ks = (ks | _S.included) & (_S.allowed | _S.inplace_keys) & _op._mask" if op.name.endswith("_") else
         "    ks = (ks | _S.included) & _S.allowed & _op._mask",
         "    b = ks & _BM",
         f"    if b & (b - 1): _mismatch(_op, ({', '.join(call)},))",

@@ -3,6 +3,7 @@
 from . import creation, elementwise, views  # noqa: F401  (order: later families use earlier ones)
 from . import reduction, linalg, shape, indexing, sorting  # noqa: F401
 from . import random  # noqa: F401
+from . import nn  # noqa: F401
 from ._helpers import Spec  # noqa: F401
 
-FAMILIES = (creation, elementwise, views, reduction, linalg, shape, indexing, sorting, random)
+FAMILIES = (creation, elementwise, views, reduction, linalg, shape, indexing, sorting, random, nn)

@@ -340,14 +340,20 @@ def _float_only(opname, *ts):
 
 
 def _addc_meta(x, t1, t2, value=1):
-    return Spec(broadcast_shapes(x._shape, t1._shape, t2._shape), D.result_type(x, t1, t2))
+    dtype = D.result_type(x, t1, t2)
+    if dtype is D.bool:
+        raise DTypeError("addcmul()/addcdiv() do not support bool tensors (as PyTorch); "
+                         "convert them first, e.g. t.to(ember.int64)")
+    return Spec(broadcast_shapes(x._shape, t1._shape, t2._shape), dtype)
 
 
 def _addcmul(x, t1, t2, value=1):
+    _addc_meta(x, t1, t2, value)
     return add(x, mul(mul(t1, t2), value))
 
 
 def _addcdiv(x, t1, t2, value=1):
+    _addc_meta(x, t1, t2, value)
     if not D.result_type(t1, t2).is_floating_point:
         raise DTypeError("addcdiv(): integer division with addcdiv is not supported; use floating tensors")
     return add(x, mul(true_divide(t1, t2), value))

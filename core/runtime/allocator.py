@@ -23,7 +23,19 @@ once, for all devices:
   free counts, cache hits, raw allocations, retries and OOMs
   (:func:`memory_stats`), :func:`reset_peak_memory_stats`, :func:`empty_cache`.
 
-One lock per device, held for a few dictionary and list operations. An
+The fast path. A training loop asks for the same sizes on the same stream
+over and over, so a freed block first goes to an *exact-size bin*: a list per
+(stream, rounded request size), appended to on free and popped on the next
+request of that size, with no search, no split and no merge. Binned blocks are
+coalesced lazily: the first request that its bin cannot serve returns every
+binned block to the best-fit pools (merging each with its free neighbours, as
+an eager free would have), then searches them. So the allocator places blocks
+as an eagerly coalescing best-fit allocator does, except that a request whose
+size class has a cached block takes that block (an exact fit). Returning
+record_stream blocks, empty_cache, the out-of-memory retry and cross-stream
+reuse all see fully coalesced pools.
+
+One lock per device, taken once per allocation and once per free. An
 ``Allocation`` returns its block when it is garbage-collected; a finalizer
 that finds the lock taken (another thread, or a collection triggered inside
 the allocator) queues the block and the next allocator call frees it.
@@ -37,6 +49,7 @@ from collections import deque
 
 from ..device import Device, resolve
 from ..errors import OutOfMemoryError
+from . import streams as _streams
 from .streams import _current_stream_of
 
 __all__ = ["Allocation", "CachingAllocator", "allocate", "record_stream", "memory_stats", "memory_allocated",
@@ -55,25 +68,35 @@ _SMALL, _LARGE = 0, 1
 
 
 class Block:
-    """A piece of a segment (one raw allocation): free or allocated, linked to its neighbours."""
+    """A piece of a segment (one raw allocation): allocated, binned, pending or in a best-fit pool.
 
-    __slots__ = ("handle", "offset", "size", "requested", "pool", "stream", "prev", "next", "allocated",
-                 "in_pool", "uses", "seq", "key")
+    ``bin`` is the exact-size bin the block goes to when freed: the list for
+    (its stream, the rounded size it was last allocated for). A large-pool
+    block may be bigger than that size (a remainder too small to split off).
+    """
+
+    __slots__ = ("handle", "offset", "size", "pool", "stream", "prev", "next", "in_pool", "uses", "seq", "key",
+                 "bin")
 
     def __init__(self, handle, offset, size, pool, stream, seq):
         self.handle = handle
         self.offset = offset
         self.size = size
-        self.requested = 0
         self.pool = pool
         self.stream = stream      # the stream after whose queued work this block is free to reuse
         self.prev = None
         self.next = None
-        self.allocated = False
-        self.in_pool = False
+        self.in_pool = False      # in a best-fit free list (self._free)
         self.uses = None          # streams besides self.stream that used it (Tensor.record_stream)
         self.seq = seq
         self.key = None           # (size, seq): its sort key in a free list
+        self.bin = None
+
+
+class _Bin(list):
+    """An exact-size bin: free blocks of one (stream, rounded size), most recently freed last."""
+
+    __slots__ = ("dirty",)   # had a block appended since its pool was last coalesced (is in _dirty)
 
 
 class Allocation:
@@ -87,6 +110,7 @@ class Allocation:
 
     __slots__ = ("handle", "offset", "nbytes", "device", "_block", "_owner", "__weakref__")
 
+    # Built by allocate() without calling __init__ (object.__new__ plus slot stores is cheaper).
     def __init__(self, block, nbytes, device, owner):
         self.handle = block.handle
         self.offset = block.offset
@@ -108,17 +132,42 @@ class Allocation:
         self._owner.record_stream(self._block, stream)
 
     def __del__(self):
-        owner = self._owner
-        if owner is not None:
-            self._owner = None
+        # The free fast path, inline (CachingAllocator._free_locked is the same for deferred frees):
+        # stats, then the block goes to its exact-size bin. A finalizer must never raise.
+        try:
+            a = self._owner
+            b = self._block
+            lock = a.lock
+            if not lock.acquire(False):
+                a._deferred.append((b, self.nbytes))
+                return
             try:
-                owner.free(self._block)
-            except Exception:  # noqa: BLE001  (a finalizer must not raise; interpreter shutdown)
-                pass
+                bs = b.size
+                a._n_free += 1
+                a._b_free += bs
+                a._r_free += self.nbytes
+                a.pool_allocated[b.pool] -= bs
+                if b.uses is None:
+                    lst = b.bin
+                    lst.append(b)
+                    if not lst.dirty:
+                        lst.dirty = True
+                        a._dirty[b.pool].append(lst)
+                else:
+                    a._free_used(b)
+                if a._deferred:
+                    a._drain()
+            finally:
+                lock.release()
+        except Exception:  # noqa: BLE001  (interpreter shutdown, a failing backend event call)
+            pass
 
     def __repr__(self):
         return (f"<Allocation {self.nbytes} bytes on {self.device}: handle={self.handle!r} offset={self.offset} "
                 f"block={self._block.size}>")
+
+
+_new = object.__new__
 
 
 def _round(nbytes: int) -> int:
@@ -143,36 +192,60 @@ def _fmt(n: int) -> str:
 
 
 class CachingAllocator:
-    """The caching allocator of one device. Build it through :func:`allocator_for`."""
+    """The caching allocator of one device. Build it through :func:`allocator_for`.
+
+    Counters on the hot path are plain ints that only grow (``_n_alloc``/``_n_free``: counts,
+    ``_b_alloc``/``_b_free``: block bytes, ``_r_alloc``/``_r_free``: requested bytes); current
+    values are their differences, and :meth:`stats` builds PyTorch's dictionary from them.
+    """
 
     def __init__(self, device: Device, runtime, streams: bool):
         self.device = device
         self.index = device.index or 0
         self.runtime = runtime
         self.streams = streams
+        self._default_stream = None    # the device's default stream, once allocate() has looked it up
         self.lock = threading.Lock()
         self._raw_alloc = runtime.raw_alloc
         self._raw_free = runtime.raw_free
-        # Free blocks: per pool, per stream, a sorted list of (size, seq, block).
+        # Exact-size bins: stream -> {rounded size: _Bin [free Block, ...]}; per pool, the bins that
+        # had a block appended since the pool's last coalescing (_flush_bins visits only those).
+        self._bins = {}
+        self._dirty = ([], [])
+        # Best-fit pools: per pool, per stream, a sorted list of (size, seq, block).
         self._free = ({}, {})
         self._segments = {}            # seq of its first block -> first Block of each raw allocation
         self._pending = []             # (event handles, block): freed, waiting for other streams' work
-        self._deferred = deque()       # blocks whose finalizer found the lock taken
+        self._deferred = deque()       # (block, nbytes) whose finalizer found the lock taken
         self._events = []              # idle event handles to reuse
         self._seq = 0
-        self.reset_accumulated()
-        self.allocated = self.reserved = self.requested = 0
-        self.active = self.segments = 0
+        self._n_alloc = self._n_free = 0
+        self._b_alloc = self._b_free = 0
+        self._r_alloc = self._r_free = 0
+        self._new_seg_allocs = 0       # allocations served by a new segment (the cache misses)
+        self.reserved = self.segments = 0
         self.pool_allocated = [0, 0]
         self.pool_reserved = [0, 0]
+        self.reset_accumulated()
         self.reset_peaks()
 
     # -- stats -----------------------------------------------------------------
+    @property
+    def allocated(self) -> int:
+        return self._b_alloc - self._b_free
+
+    @property
+    def requested(self) -> int:
+        return self._r_alloc - self._r_free
+
+    @property
+    def active(self) -> int:
+        return self._n_alloc - self._n_free
+
     def reset_accumulated(self):
-        self.num_allocs = self.num_frees = self.cache_hits = 0
+        self._base = (self._n_alloc, self._n_free, self._b_alloc, self._b_free, self._new_seg_allocs)
         self.num_raw_allocs = self.num_raw_frees = 0
         self.num_retries = self.num_ooms = self.num_cross_stream = 0
-        self.bytes_allocated_total = self.bytes_freed_total = 0
 
     def reset_peaks(self):
         self.peak_allocated = self.allocated
@@ -184,11 +257,13 @@ class CachingAllocator:
     def stats(self) -> dict:
         with self.lock:
             self._drain()
+            n_alloc0, n_free0, b_alloc0, b_free0, new_seg0 = self._base
+            num_allocs = self._n_alloc - n_alloc0
             return {
                 "allocated_bytes.all.current": self.allocated,
                 "allocated_bytes.all.peak": self.peak_allocated,
-                "allocated_bytes.all.allocated": self.bytes_allocated_total,
-                "allocated_bytes.all.freed": self.bytes_freed_total,
+                "allocated_bytes.all.allocated": self._b_alloc - b_alloc0,
+                "allocated_bytes.all.freed": self._b_free - b_free0,
                 "allocated_bytes.small_pool.current": self.pool_allocated[_SMALL],
                 "allocated_bytes.large_pool.current": self.pool_allocated[_LARGE],
                 "reserved_bytes.all.current": self.reserved,
@@ -199,13 +274,13 @@ class CachingAllocator:
                 "requested_bytes.all.peak": self.peak_requested,
                 "allocation.all.current": self.active,
                 "allocation.all.peak": self.peak_active,
-                "allocation.all.allocated": self.num_allocs,
-                "allocation.all.freed": self.num_frees,
+                "allocation.all.allocated": num_allocs,
+                "allocation.all.freed": self._n_free - n_free0,
                 "segment.all.current": self.segments,
                 "segment.all.peak": self.peak_segments,
                 "segment.all.allocated": self.num_raw_allocs,
                 "segment.all.freed": self.num_raw_frees,
-                "num_cache_hits": self.cache_hits,
+                "num_cache_hits": num_allocs - (self._new_seg_allocs - new_seg0),
                 "num_cross_stream_reuses": self.num_cross_stream,
                 "num_alloc_retries": self.num_retries,
                 "num_ooms": self.num_ooms,
@@ -213,62 +288,48 @@ class CachingAllocator:
             }
 
     # -- allocation --------------------------------------------------------------
-    def allocate(self, nbytes: int, stream) -> Allocation:
-        if nbytes.__class__ is not int:
-            nbytes = int(nbytes)
-        if nbytes < 0:
-            raise ValueError(f"cannot allocate a negative number of bytes ({nbytes})")
-        size = (nbytes + 511) & -512 or MIN_BLOCK       # round up to MIN_BLOCK (512)
+    def allocate(self, nbytes: int, stream=None) -> Allocation:
+        """An Allocation of ``nbytes`` ordered on ``stream`` (default: the current stream); see :func:`allocate`."""
+        return allocate(self.device, nbytes, stream)
+
+    def _allocate_miss(self, size, stream, nbytes):
+        """The request's bin is empty: coalesce the bins, then best fit from this stream's pool, another
+        stream's (after an event), a new segment, or free-and-retry. The block is split and given its bin."""
         if size <= SMALL_SIZE:
             pool, split_min = _SMALL, MIN_BLOCK
         else:
             pool, split_min = _LARGE, SMALL_SIZE + 1
-        with self.lock:
-            if self._deferred:
-                self._drain()
-            if self._pending:
-                self._process_events(False)
-            # The hot path, inline: best fit from this stream's free list.
-            block = None
-            lst = self._free[pool].get(stream)
-            if lst:
-                i = bisect_left(lst, (size, -1))
-                if i < len(lst):
-                    block = lst.pop(i)[2]
-                    block.in_pool = False
-                    self.cache_hits += 1
-            if block is None:
-                block = self._allocate_slow(pool, size, stream, nbytes)
-            if block.size - size >= split_min:
-                self._split(block, size)
-            block.allocated = True
-            block.requested = nbytes
-            bs = block.size
-            a = self.allocated + bs
-            self.allocated = a
-            if a > self.peak_allocated:
-                self.peak_allocated = a
-            r = self.requested + nbytes
-            self.requested = r
-            if r > self.peak_requested:
-                self.peak_requested = r
-            n = self.active + 1
-            self.active = n
-            if n > self.peak_active:
-                self.peak_active = n
-            self.pool_allocated[pool] += bs
-            self.num_allocs += 1
-            self.bytes_allocated_total += bs
-        return Allocation(block, nbytes, self.device, self)
+        if self._dirty[pool]:
+            self._flush_bins(pool)
+        block = None
+        lst = self._free[pool].get(stream)         # best fit from this stream's pool (self._take, inline)
+        if lst:
+            i = bisect_left(lst, (size, -1))
+            if i < len(lst):
+                block = lst.pop(i)[2]
+                block.in_pool = False
+        if block is None:
+            block = self._allocate_slow(pool, size, stream, nbytes)
+        if block.size - size >= split_min:
+            self._split(block, size)
+        d = self._bins.get(stream)
+        if d is None:
+            d = self._bins[stream] = {}
+        lst = d.get(size)
+        if lst is None:
+            lst = d[size] = _Bin()
+            lst.dirty = False
+        block.bin = lst
+        return block
 
     def _allocate_slow(self, pool, size, stream, nbytes):
         """No block on this stream fits: another stream's (after an event), a new segment, or free-and-retry."""
         block = self._take_other_stream(pool, size, stream)
         if block is not None:
-            self.cache_hits += 1
             return block
         block = self._new_segment(pool, size, stream)
         if block is not None:
+            self._new_seg_allocs += 1
             return block
         # Free the cache (after waiting for pending frees; merging across idle streams) and try
         # again: the pools first, since merging may have made a block that fits.
@@ -276,12 +337,12 @@ class CachingAllocator:
         self._release_cached(wait=True)
         block = self._take(pool, size, stream) or self._take_other_stream(pool, size, stream)
         if block is not None:
-            self.cache_hits += 1
             return block
         block = self._new_segment(pool, size, stream)
         if block is None:
             self.num_ooms += 1
             raise self._oom(nbytes)
+        self._new_seg_allocs += 1
         return block
 
     def _take(self, pool, size, stream):
@@ -352,7 +413,11 @@ class CachingAllocator:
             block.next.prev = rest
         block.next = rest
         block.size = size
-        self._insert(rest)
+        nxt = rest.next
+        if nxt is not None and nxt.in_pool and nxt.stream is rest.stream:
+            self._return(rest)    # after a cross-stream take: merge with a free neighbour of the new stream
+        else:
+            self._insert(rest)
 
     def _insert(self, block):
         block.key = (block.size, block.seq)
@@ -369,45 +434,55 @@ class CachingAllocator:
         block.in_pool = False
 
     # -- freeing -----------------------------------------------------------------
-    def free(self, block) -> None:
-        if self.lock.acquire(False):
-            try:
-                self._free_locked(block)
-                if self._deferred:
-                    self._drain()
-            finally:
-                self.lock.release()
-        else:
-            self._deferred.append(block)
-
     def _drain(self):
         d = self._deferred
         while d:
-            self._free_locked(d.popleft())
+            self._free_locked(*d.popleft())
 
-    def _free_locked(self, block):
+    def _free_locked(self, block, nbytes):
+        """Free a block (lock held): what Allocation.__del__ does inline."""
         bs = block.size
-        self.allocated -= bs
+        self._n_free += 1
+        self._b_free += bs
+        self._r_free += nbytes
         self.pool_allocated[block.pool] -= bs
-        self.requested -= block.requested
-        self.active -= 1
-        self.num_frees += 1
-        self.bytes_freed_total += bs
-        block.allocated = False
-        block.requested = 0
+        if block.uses is None:
+            self._bin(block)
+        else:
+            self._free_used(block)
+
+    def _free_used(self, block):
+        """Free a block that record_stream marked: it waits for events on those streams before reuse."""
         uses = block.uses
-        if uses:
-            block.uses = None
-            if self.streams:
-                rt = self.runtime
-                events = []
-                for s in uses:
-                    ev = self._event()
-                    rt.event_record(ev, s.handle)
-                    events.append(ev)
-                self._pending.append((events, block))
-                return
-        self._return(block)
+        block.uses = None
+        if not self.streams:
+            self._bin(block)
+            return
+        rt = self.runtime
+        events = []
+        for s in uses:
+            ev = self._event()
+            rt.event_record(ev, s.handle)
+            events.append(ev)
+        self._pending.append((events, block))
+
+    def _bin(self, block):
+        lst = block.bin
+        lst.append(block)
+        if not lst.dirty:
+            lst.dirty = True
+            self._dirty[block.pool].append(lst)
+
+    def _flush_bins(self, pool=None):
+        """Return the binned blocks of ``pool`` (None: both) to the best-fit pools, merged with free neighbours."""
+        ret = self._return
+        for dirty in (self._dirty if pool is None else (self._dirty[pool],)):
+            for lst in dirty:
+                for b in lst:
+                    ret(b)
+                lst.clear()
+                lst.dirty = False
+            dirty.clear()
 
     def _return(self, block):
         """Put a free block back in its pool, merged with free neighbours of the same stream."""
@@ -435,6 +510,7 @@ class CachingAllocator:
         """Return pending blocks whose streams have passed the events recorded at free time."""
         rt = self.runtime
         keep = []
+        done = []
         for events, block in self._pending:
             if wait:
                 for ev in events:
@@ -443,8 +519,12 @@ class CachingAllocator:
                 keep.append((events, block))
                 continue
             self._events.extend(events)
-            self._return(block)
+            done.append(block)
         self._pending = keep
+        if done:
+            self._flush_bins()        # so that the returning blocks merge with binned neighbours too
+            for block in done:
+                self._return(block)
 
     def process_events(self):
         with self.lock:
@@ -453,7 +533,7 @@ class CachingAllocator:
                 self._process_events(False)
 
     def record_stream(self, block, stream) -> None:
-        if stream is None or stream is block.stream or not block.allocated:
+        if stream is None or stream is block.stream:
             return
         with self.lock:
             if block.uses is None:
@@ -467,6 +547,7 @@ class CachingAllocator:
         self._drain()
         if self._pending:
             self._process_events(wait)
+        self._flush_bins()
         if wait and self._free_blocks_on_several_streams():
             # After a device-wide synchronize no stream uses any free block: merge across streams.
             if self.streams:
@@ -484,6 +565,23 @@ class CachingAllocator:
         for pool in self._free:
             for s in [s for s, lst in pool.items() if not lst]:
                 del pool[s]
+        self._prune_bins()
+
+    def _prune_bins(self):
+        """Drop the (empty) bins no live block will return to, so dead streams and old sizes are let go."""
+        used = set()
+        for first in self._segments.values():
+            b = first
+            while b is not None:
+                if not b.in_pool and b.bin is not None:
+                    used.add(id(b.bin))
+                b = b.next
+        bins = {}
+        for s, d in self._bins.items():
+            kept = {size: lst for size, lst in d.items() if id(lst) in used}
+            if kept:
+                bins[s] = kept
+        self._bins = bins
 
     def _free_blocks_on_several_streams(self) -> bool:
         return any(len([s for s, lst in pool.items() if lst]) > 1 for pool in self._free)
@@ -535,7 +633,8 @@ class CachingAllocator:
 
 # -- per-device allocators and the public functions --------------------------------------
 
-_allocators: dict = {}
+_allocators: dict = {}         # Device -> its CachingAllocator
+_allocator_ids: dict = {}      # id(Device) -> the same (devices are interned; an int key hashes in C)
 _create_lock = threading.Lock()
 
 
@@ -555,7 +654,9 @@ def allocator_for(device) -> CachingAllocator:
     with _create_lock:
         a = _allocators.get(dev)
         if a is None:
-            a = _allocators[dev] = CachingAllocator(dev, backend.runtime, bool(caps.streams))
+            a = CachingAllocator(dev, backend.runtime, bool(caps.streams))
+            _allocators[dev] = a
+            _allocator_ids[id(dev)] = a
     return a
 
 
@@ -569,14 +670,66 @@ def allocate(device, nbytes: int, stream=None) -> Allocation:
     tensor's storage. Raises :class:`ember.OutOfMemoryError` when the device is
     full even after the cache is freed.
     """
-    a = _allocators.get(device)
+    # The hot path of every device op's output: kept in one function (no method call, no kwargs).
+    a = _allocator_ids.get(id(device))
     if a is None:
         a = allocator_for(device)
     if not a.streams:
         stream = None               # synchronous device: one pool, no stream order to keep
     elif stream is None:
-        stream = _current_stream_of(a.device)
-    return a.allocate(nbytes, stream)
+        # The current stream: while no thread has made a stream current it is the default stream
+        # (what _current_stream_of would answer, without the call).
+        stream = a._default_stream if _streams._only_defaults else None
+        if stream is None:
+            stream = _current_stream_of(a.device)
+            if _streams._only_defaults:
+                a._default_stream = stream
+    if nbytes.__class__ is not int:
+        nbytes = int(nbytes)
+    if nbytes < 0:
+        raise ValueError(f"cannot allocate a negative number of bytes ({nbytes})")
+    size = (nbytes + 511) & -512 or MIN_BLOCK       # round up to MIN_BLOCK (512)
+    lock = a.lock
+    lock.acquire()
+    try:
+        if a._deferred:
+            a._drain()
+        if a._pending:
+            a._process_events(False)
+        # Pop this stream's exact-size bin; on a miss, coalesce and search (CachingAllocator._allocate_miss).
+        d = a._bins.get(stream)
+        lst = d.get(size) if d is not None else None
+        if lst:
+            block = lst.pop()
+        else:
+            block = a._allocate_miss(size, stream, nbytes)
+        bs = block.size
+        n = a._n_alloc + 1
+        a._n_alloc = n
+        n -= a._n_free
+        if n > a.peak_active:
+            a.peak_active = n
+        n = a._b_alloc + bs
+        a._b_alloc = n
+        n -= a._b_free
+        if n > a.peak_allocated:
+            a.peak_allocated = n
+        n = a._r_alloc + nbytes
+        a._r_alloc = n
+        n -= a._r_free
+        if n > a.peak_requested:
+            a.peak_requested = n
+        a.pool_allocated[block.pool] += bs
+    finally:
+        lock.release()
+    al = _new(Allocation)
+    al.handle = block.handle
+    al.offset = block.offset
+    al.nbytes = nbytes
+    al.device = a.device
+    al._block = block
+    al._owner = a
+    return al
 
 
 def allocation_of(tensor) -> "Allocation | None":

@@ -31,13 +31,18 @@ __all__ = ["Stream", "Event", "stream", "current_stream", "default_stream", "set
 
 class _TLS(threading.local):
     def __init__(self):
-        self.current = {}      # Device -> Stream (absent: the device's default stream)
+        self.current = {}      # id(Device) -> Stream (absent: the device's default stream)
         self.ctx_devices = []  # devices of the enclosing ``with ember.stream(s)`` blocks, innermost last
 
 
 _tls = _TLS()
 _defaults: dict = {}          # Device -> its default Stream
+_default_ids: dict = {}       # id(Device) -> its default Stream (devices are interned: ids are stable)
 _defaults_lock = threading.Lock()
+# True until some thread makes a stream current (``with ember.stream(s)``, ``set_stream``): until then
+# every thread's current stream is its device's default, and the per-launch lookup skips the
+# thread-local state. It only ever goes from True to False, so no lock is needed.
+_only_defaults = True
 
 
 def _device(device) -> Device:
@@ -141,10 +146,12 @@ class StreamContext:
         if s is None:
             return None
         from . import device as _dev
+        global _only_defaults
+        _only_defaults = False
         dev = s.device
         cur = _tls.current
-        self._prev_stream = cur.get(dev)
-        cur[dev] = s
+        self._prev_stream = cur.get(id(dev))
+        cur[id(dev)] = s
         self._prev_index = _dev._get_index(dev.type) if dev.index is not None else None
         if dev.index is not None:
             _dev._set_index(dev.type, dev.index)
@@ -159,9 +166,9 @@ class StreamContext:
         dev = s.device
         _tls.ctx_devices.pop()
         if self._prev_stream is None:
-            _tls.current.pop(dev, None)
+            _tls.current.pop(id(dev), None)
         else:
-            _tls.current[dev] = self._prev_stream
+            _tls.current[id(dev)] = self._prev_stream
         if self._prev_index is not None:
             _dev._set_index(dev.type, self._prev_index)
         return False
@@ -192,39 +199,52 @@ Stream.__exit__ = _stream_exit
 def default_stream(device=None) -> Stream:
     """The default stream of ``device`` (default: the current device)."""
     dev = _device(device)
-    s = _defaults.get(dev)
+    s = _default_ids.get(id(dev))
     if s is None:
         with _defaults_lock:
             s = _defaults.get(dev)
             if s is None:
-                s = _defaults[dev] = Stream(dev, _default=True)
+                s = Stream(dev, _default=True)
+                _defaults[dev] = s
+                _default_ids[id(dev)] = s
     return s
 
 
 def current_stream(device=None) -> Stream:
     """The stream that work on ``device`` is queued on in this thread (default: the device's default stream)."""
     dev = _device(device)
-    s = _tls.current.get(dev)
+    s = _tls.current.get(id(dev))
     return s if s is not None else default_stream(dev)
 
 
 def _current_stream_of(dev: Device) -> Stream:
-    """current_stream for a canonical device (the hot path of allocation and kernel launch)."""
-    s = _tls.current.get(dev)
-    if s is not None:
-        return s
-    s = _defaults.get(dev)
-    return s if s is not None else default_stream(dev)
+    """current_stream for a canonical device (the hot path of allocation and kernel launch).
+
+    Dictionaries here are keyed by ``id(dev)``: devices are interned (one object each, kept
+    for the life of the process), and an int hashes without calling ``Device.__hash__``.
+    """
+    if _only_defaults:
+        s = _default_ids.get(id(dev))
+        return s if s is not None else default_stream(dev)
+    k = id(dev)
+    s = _tls.current.get(k)
+    if s is None:
+        s = _default_ids.get(k)
+        if s is None:
+            s = default_stream(dev)
+    return s
 
 
 def set_stream(s: Stream) -> None:
     """Make ``s`` the current stream of its device in this thread (prefer ``with ember.stream(s)``)."""
+    global _only_defaults
     if not isinstance(s, Stream):
         raise TypeError(f"set_stream() expects an ember.Stream, got {type(s).__name__}")
     if s is _defaults.get(s.device):
-        _tls.current.pop(s.device, None)
+        _tls.current.pop(id(s.device), None)
     else:
-        _tls.current[s.device] = s
+        _only_defaults = False
+        _tls.current[id(s.device)] = s
 
 
 def synchronize(device=None) -> None:

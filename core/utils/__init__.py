@@ -1,1 +1,3 @@
-"""Utilities: data loading."""
+"""Utilities: data loading (ember.utils.data)."""
+
+from . import data  # noqa: F401

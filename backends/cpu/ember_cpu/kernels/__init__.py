@@ -1,9 +1,9 @@
 """The cpu kernel table: operator name -> kernel, gathered from the family modules."""
 
-from . import creation, elementwise, indexing, linalg, random, reduction, shape, sorting
+from . import creation, elementwise, indexing, linalg, nn, random, reduction, shape, sorting
 
 KERNELS: dict = {}
-for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting, random):
+for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting, random, nn):
     for _name, _k in _m.KERNELS.items():
         if _name in KERNELS:
             raise RuntimeError(f"cpu kernel {_name!r} defined twice")

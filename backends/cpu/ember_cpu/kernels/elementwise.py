@@ -82,7 +82,8 @@ UNARY = {
 
 def _floor_divide(a, b):
     if isinstance(a, np.ndarray) and a.dtype.kind == "f" or isinstance(b, float):
-        return np.floor(np.true_divide(a, b))
+        # numpy's floor_divide is divmod's quotient, as PyTorch: 1.0 // 0.1 is 9, inf // 3 is nan.
+        return np.floor_divide(a, b)
     return _int_divide(np.floor_divide, a, b)
 
 

@@ -1,0 +1,351 @@
+"""Convolution and pooling windows on numpy: strided window views, one BLAS product per call.
+
+Core has normalized every pair (kernel, stride, padding, dilation) and checked
+shapes and dtypes; inputs are 4-D. float16 and bfloat16 compute in float32
+and round once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ember import dtypes as D
+
+from ..runtime import arr, wrap
+
+_F32 = np.dtype(np.float32)
+_HALF = (D.float16.np, D.bfloat16.np)
+
+
+def _padded(x, p, value=0, extra=(0, 0)):
+    if p == (0, 0) and extra == (0, 0):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (p[0], p[0] + extra[0]), (p[1], p[1] + extra[1])), constant_values=value)
+
+
+def _windows(xp, k, d, s, o):
+    """(N, C, KH, KW, OH, OW) view of the windows of a padded array."""
+    sn, sc, sh, sw = xp.strides
+    return as_strided(xp, (xp.shape[0], xp.shape[1], k[0], k[1], o[0], o[1]),
+                      (sn, sc, d[0] * sh, d[1] * sw, s[0] * sh, s[1] * sw), writeable=False)
+
+
+def conv2d(x, weight, bias, s, p, d, groups):
+    X, Wt = arr(x), arr(weight)
+    dt = X.dtype
+    if dt in _HALF:
+        X, Wt = X.astype(_F32), Wt.astype(_F32)
+    N, C, H, W = X.shape
+    O, Cg, KH, KW = Wt.shape
+    oh = (H + 2 * p[0] - d[0] * (KH - 1) - 1) // s[0] + 1
+    ow = (W + 2 * p[1] - d[1] * (KW - 1) - 1) // s[1] + 1
+    win = _windows(_padded(X, p), (KH, KW), d, s, (oh, ow))
+    L = oh * ow
+    if groups == 1:
+        # one GEMM over the whole batch: (O, C*K) @ (C*K, N*L)
+        cols = win.transpose(1, 2, 3, 0, 4, 5).reshape(C * KH * KW, N * L)
+        out = (Wt.reshape(O, -1) @ cols).reshape(O, N, oh, ow).transpose(1, 0, 2, 3)
+    else:
+        og = O // groups
+        out = np.empty((N, O, oh, ow), dtype=X.dtype)
+        for g in range(groups):
+            cols = win[:, g * Cg:(g + 1) * Cg].transpose(1, 2, 3, 0, 4, 5).reshape(Cg * KH * KW, N * L)
+            r = Wt[g * og:(g + 1) * og].reshape(og, -1) @ cols
+            out[:, g * og:(g + 1) * og] = r.reshape(og, N, oh, ow).transpose(1, 0, 2, 3)
+    out = np.ascontiguousarray(out)
+    if bias is not None:
+        out += arr(bias).astype(out.dtype).reshape(O, 1, 1)
+    return wrap(out.astype(dt, copy=False))
+
+
+def im2col(x, k, d, p, s, o):
+    X = arr(x)
+    N, C = X.shape[:2]
+    win = _windows(_padded(X, p), k, d, s, o)
+    return wrap(np.ascontiguousarray(win).reshape(N, C * k[0] * k[1], o[0] * o[1]))
+
+
+def col2im(x, out_hw, k, d, p, s, o):
+    X = arr(x)
+    dt = X.dtype
+    if dt in _HALF:
+        X = X.astype(_F32)
+    N = X.shape[0]
+    C = X.shape[1] // (k[0] * k[1])
+    H, W = out_hw
+    hp = max(H + 2 * p[0], (o[0] - 1) * s[0] + d[0] * (k[0] - 1) + 1)
+    wp = max(W + 2 * p[1], (o[1] - 1) * s[1] + d[1] * (k[1] - 1) + 1)
+    out = np.zeros((N, C, hp, wp), dtype=X.dtype)
+    cols = X.reshape(N, C, k[0], k[1], o[0], o[1])
+    for i in range(k[0]):
+        h0 = i * d[0]
+        for j in range(k[1]):
+            w0 = j * d[1]
+            out[:, :, h0:h0 + s[0] * (o[0] - 1) + 1:s[0], w0:w0 + s[1] * (o[1] - 1) + 1:s[1]] += cols[:, :, i, j]
+    out = out[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
+    return wrap(np.ascontiguousarray(out, dtype=dt))
+
+
+def max_pool2d_with_indices(x, k, s, p, d, o):
+    X = arr(x)
+    N, C, H, W = X.shape
+    low = -np.inf if X.dtype.kind == "f" or X.dtype in _HALF else np.iinfo(X.dtype).min
+    eh = max(0, (o[0] - 1) * s[0] + d[0] * (k[0] - 1) + 1 - (H + 2 * p[0]))
+    ew = max(0, (o[1] - 1) * s[1] + d[1] * (k[1] - 1) + 1 - (W + 2 * p[1]))
+    if p == (0, 0) and (eh, ew) == (0, 0) and k == s and d == (1, 1) and H == k[0] * o[0] and W == k[1] * o[1]:
+        # non-overlapping windows tiling the input: a reshape, no padding
+        win = X.reshape(N, C, o[0], k[0], o[1], k[1]).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, o[0], o[1], -1)
+    else:
+        xp = _padded(X, p, low, (eh, ew))
+        win = _windows(xp, k, d, s, o).transpose(0, 1, 4, 5, 2, 3).reshape(N, C, o[0], o[1], -1)
+    kidx = np.argmax(win, axis=-1)
+    vals = np.take_along_axis(win, kidx[..., None], -1)[..., 0]
+    kh, kw = np.divmod(kidx, k[1])
+    h = kh * d[0] + (np.arange(o[0]) * s[0] - p[0])[:, None]
+    w = kw * d[1] + (np.arange(o[1]) * s[1] - p[1])
+    return wrap(np.ascontiguousarray(vals)), wrap((h * W + w).astype(np.int64))
+
+
+def _ce_prep(x, target, weight, ignore_index, cdim):
+    """(N, C) float logits, int64 targets, keep mask, safe targets, weights; raises on a bad target."""
+    X = arr(x)
+    dt = X.dtype
+    if dt in _HALF:
+        X = X.astype(_F32)
+    C = X.shape[cdim]
+    if X.ndim != 2 or cdim != 1:
+        X = np.moveaxis(X, cdim, -1).reshape(-1, C)
+    t = arr(target).reshape(-1).astype(np.int64, copy=False)
+    keep = t != ignore_index
+    bad = keep & ((t < 0) | (t >= C))
+    if bad.any():
+        from ember.errors import IndexOutOfRangeError
+        raise IndexOutOfRangeError(f"cross_entropy(): target {t[bad][0]} is out of bounds for {C} classes "
+                                   f"(valid: 0..{C - 1}, or ignore_index={ignore_index})")
+    safe = np.where(keep, t, 0)
+    W = None if weight is None else arr(weight).astype(X.dtype, copy=False)
+    return X, dt, C, keep, safe, W
+
+
+def _log_softmax_rows(X):
+    m = X.max(axis=1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    s = X - m
+    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+
+
+def cross_entropy(x, target, weight, reduction, ignore_index, label_smoothing, cdim):
+    X, dt, C, keep, safe, W = _ce_prep(x, target, weight, ignore_index, cdim)
+    logp = _log_softmax_rows(X)
+    rows = np.arange(len(safe))
+    wy = np.ones(len(safe), X.dtype) if W is None else W[safe]
+    wy = wy * keep
+    loss = -logp[rows, safe] * wy
+    eps = label_smoothing
+    if eps > 0:
+        smooth = -(logp.sum(axis=1) if W is None else logp @ W) * keep
+        loss = loss * (1 - eps) + smooth * (eps / C)
+    if reduction == "mean":
+        r = loss.sum() / wy.sum()
+    elif reduction == "sum":
+        r = loss.sum()
+    else:
+        out_shape = tuple(n for i, n in enumerate(arr(x).shape) if i != cdim)
+        r = loss.reshape(out_shape)
+    return wrap(np.asarray(r, dtype=dt))
+
+
+def cross_entropy_backward(grad, x, target, weight, reduction, ignore_index, label_smoothing, cdim):
+    X, dt, C, keep, safe, W = _ce_prep(x, target, weight, ignore_index, cdim)
+    G = arr(grad).astype(X.dtype, copy=False)
+    p = np.exp(_log_softmax_rows(X))
+    rows = np.arange(len(safe))
+    wy = np.ones(len(safe), X.dtype) if W is None else W[safe]
+    g = p * wy[:, None] if W is not None else p.copy()
+    g[rows, safe] -= wy
+    eps = label_smoothing
+    if eps > 0:
+        S = C if W is None else W.sum()
+        g = g * (1 - eps) + (p * S - (1 if W is None else W)) * (eps / C)
+    g *= keep[:, None]
+    if reduction == "mean":
+        g *= G / (wy * keep).sum()
+    elif reduction == "sum":
+        g *= G
+    else:
+        g *= G.reshape(-1)[:, None]
+    shape = arr(x).shape
+    if len(shape) != 2 or cdim != 1:
+        moved = tuple(n for i, n in enumerate(shape) if i != cdim) + (C,)
+        g = np.moveaxis(g.reshape(moved), -1, cdim)
+    return wrap(np.ascontiguousarray(g, dtype=dt))
+
+
+KERNELS = {"conv2d": conv2d, "im2col": im2col, "col2im": col2im,
+           "max_pool2d_with_indices": max_pool2d_with_indices, "cross_entropy": cross_entropy,
+           "cross_entropy_backward": cross_entropy_backward}
+
+
+def adam_step_(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
+               decoupled):
+    """One Adam/AdamW update in place, with numpy's in-place ufuncs (no temporaries beyond two)."""
+    P, G, M, V = arr(param), arr(grad), arr(exp_avg), arr(exp_avg_sq)
+    if P.dtype in _HALF:  # compute in float32, write back rounded
+        P32, G = P.astype(_F32), G.astype(_F32)
+        M32, V32 = M.astype(_F32), V.astype(_F32)
+    else:
+        P32, M32, V32 = P, M, V
+    if weight_decay:
+        if decoupled:
+            P32 *= 1 - lr * weight_decay
+        else:
+            G = G + P32 * weight_decay
+    M32 *= beta1
+    M32 += (1 - beta1) * G
+    V32 *= beta2
+    V32 += (1 - beta2) * (G * G)
+    v = V32
+    if max_exp_avg_sq is not None:
+        X = arr(max_exp_avg_sq)
+        np.maximum(X, V32, out=X, casting="unsafe")
+        v = X.astype(P32.dtype, copy=False)
+    denom = np.sqrt(v)
+    denom /= np.sqrt(1 - beta2 ** step)
+    denom += eps
+    upd = M32 / denom
+    upd *= lr / (1 - beta1 ** step)
+    P32 -= upd
+    if P32 is not P:
+        np.copyto(P, P32, casting="unsafe")
+        np.copyto(M, M32, casting="unsafe")
+        np.copyto(V, V32, casting="unsafe")
+    return param
+
+
+KERNELS["adam_step_"] = adam_step_
+
+
+def sgd_step_(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, first):
+    """One SGD update in place."""
+    P, G = arr(param), arr(grad)
+    half = P.dtype in _HALF
+    P32 = P.astype(_F32) if half else P
+    if half:
+        G = G.astype(_F32)
+    if weight_decay:
+        G = G + P32 * weight_decay
+    if momentum_buffer is not None:
+        B = arr(momentum_buffer)
+        B32 = B.astype(_F32) if half else B
+        if first:
+            np.copyto(B32, G)
+        else:
+            B32 *= momentum
+            B32 += G if dampening == 0 else G * (1 - dampening)
+        if half:
+            np.copyto(B, B32, casting="unsafe")
+        G = G + B32 * momentum if nesterov else B32
+    if half:
+        P32 -= G * lr
+        np.copyto(P, P32, casting="unsafe")
+    elif G.dtype == P.dtype:
+        P -= G * lr
+    else:
+        np.subtract(P, G * lr, out=P, casting="unsafe")
+    return param
+
+
+KERNELS["sgd_step_"] = sgd_step_
+
+
+def _bn_stats(X):
+    """Per-channel mean and 1/sqrt(var + eps)-ready biased variance over all dims but 1."""
+    axes = (0,) + tuple(range(2, X.ndim))
+    m = X.mean(axis=axes, keepdims=True)
+    xm = X - m
+    v = np.mean(np.square(xm), axis=axes, keepdims=True)
+    return axes, xm, v
+
+
+def batch_norm_train(x, weight, bias, eps):
+    X = arr(x)
+    dt = X.dtype
+    if dt in _HALF:
+        X = X.astype(_F32)
+    axes, xm, v = _bn_stats(X)
+    bshape = (-1,) + (1,) * (X.ndim - 2)
+    scale = 1.0 / np.sqrt(v + eps)
+    if weight is not None:
+        scale = scale * arr(weight).astype(X.dtype, copy=False).reshape(bshape)
+    out = xm
+    out *= scale
+    if bias is not None:
+        out += arr(bias).astype(X.dtype, copy=False).reshape(bshape)
+    return wrap(out.astype(dt, copy=False))
+
+
+def batch_norm_train_backward(grad, x, weight, eps):
+    X, G = arr(x), arr(grad)
+    dt = X.dtype
+    if dt in _HALF:
+        X, G = X.astype(_F32), G.astype(_F32)
+    axes, xm, v = _bn_stats(X)
+    rstd = 1.0 / np.sqrt(v + eps)
+    xhat = xm
+    xhat *= rstd
+    gb = G.sum(axis=axes, keepdims=True)
+    gw = np.sum(G * xhat, axis=axes, keepdims=True)
+    n = X.size // X.shape[1]
+    bshape = (-1,) + (1,) * (X.ndim - 2)
+    scale = rstd if weight is None else rstd * arr(weight).astype(X.dtype, copy=False).reshape(bshape)
+    gi = xhat
+    gi *= -gw / n
+    gi += G
+    gi -= gb / n
+    gi *= scale
+    wdt = dt if weight is None else arr(weight).dtype
+    return (wrap(gi.astype(dt, copy=False)), wrap(np.ascontiguousarray(gw.reshape(-1), dtype=wdt)),
+            wrap(np.ascontiguousarray(gb.reshape(-1), dtype=wdt)))
+
+
+KERNELS["batch_norm_train"] = batch_norm_train
+KERNELS["batch_norm_train_backward"] = batch_norm_train_backward
+
+
+def conv2d_backward(grad, x, weight, s, p, d, groups):
+    """(grad_input, grad_weight, grad_bias): one GEMM per group for each, over the whole batch."""
+    X, Wt, G = arr(x), arr(weight), arr(grad)
+    dt = X.dtype
+    if dt in _HALF:
+        X, Wt, G = X.astype(_F32), Wt.astype(_F32), G.astype(_F32)
+    N, C, H, W = X.shape
+    O, Cg, KH, KW = Wt.shape
+    oh, ow = G.shape[2], G.shape[3]
+    L = oh * ow
+    og = O // groups
+    win = _windows(_padded(X, p), (KH, KW), d, s, (oh, ow))            # (N, C, KH, KW, oh, ow)
+    G2 = np.ascontiguousarray(G.transpose(1, 0, 2, 3)).reshape(O, N * L)
+    hp = max(H + 2 * p[0], (oh - 1) * s[0] + d[0] * (KH - 1) + 1)
+    wp = max(W + 2 * p[1], (ow - 1) * s[1] + d[1] * (KW - 1) + 1)
+    gi = np.zeros((N, C, hp, wp), dtype=X.dtype)
+    gw = np.empty(Wt.shape, dtype=X.dtype)
+    for g in range(groups):
+        cs, os_ = slice(g * Cg, (g + 1) * Cg), slice(g * og, (g + 1) * og)
+        cols = win[:, cs].transpose(1, 2, 3, 0, 4, 5).reshape(Cg * KH * KW, N * L)
+        gw[os_] = (G2[os_] @ cols.T).reshape(og, Cg, KH, KW)
+        gc = (Wt[os_].reshape(og, -1).T @ G2[os_]).reshape(Cg, KH, KW, N, oh, ow)
+        for i in range(KH):
+            h0 = i * d[0]
+            for j in range(KW):
+                w0 = j * d[1]
+                gi[:, cs, h0:h0 + s[0] * (oh - 1) + 1:s[0], w0:w0 + s[1] * (ow - 1) + 1:s[1]] += \
+                    gc[:, i, j].transpose(1, 0, 2, 3)
+    gi = gi[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
+    gb = G.sum(axis=(0, 2, 3))
+    wdt = arr(weight).dtype
+    return (wrap(np.ascontiguousarray(gi, dtype=dt)), wrap(gw.astype(wdt, copy=False)),
+            wrap(np.ascontiguousarray(gb, dtype=wdt)))
+
+
+KERNELS["conv2d_backward"] = conv2d_backward

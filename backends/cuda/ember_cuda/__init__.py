@@ -1,0 +1,16 @@
+"""Ember's CUDA backend on NVIDIA's cuda-python (driver API, NVRTC) and cuBLAS.
+
+Importing this package touches no driver: the driver is loaded the first time
+a cuda device is asked for (``ember_cuda.driver.get()``), so that
+``import ember`` and ``ember info`` work on machines without a GPU.
+"""
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """``ember_cuda.matmul.allow_tf32`` (like ``torch.backends.cuda.matmul.allow_tf32``), loaded on first use."""
+    if name == "matmul":
+        from .blas import matmul
+        return matmul
+    raise AttributeError(f"module 'ember_cuda' has no attribute {name!r}")

@@ -1,0 +1,391 @@
+"""Host side of the non-elementwise prims: reductions, scans, indexing, bmm, Philox, sort,
+flip, arange, nonzero. Each function is the raw kernel core's adapter calls (see each op's doc=)."""
+
+from __future__ import annotations
+
+from ember import dtypes as D
+
+from . import kernels as KD
+from .host import _contig_strides, _numel, coalesce
+
+_BIG_GRID = 65535
+
+
+def _pow2_floor(n):
+    p = 1
+    while p * 2 <= n:
+        p *= 2
+    return p
+
+
+def _split_dims(x, dims):
+    """(kept sizes, kept strides, reduced sizes, reduced strides), each coalesced (row-major order kept)."""
+    dset = set(dims)
+    ks = [i for i in range(len(x._shape)) if i not in dset]
+    kshape, (kst,) = coalesce(tuple(x._shape[i] for i in ks), [tuple(x._strides[i] for i in ks)])
+    rshape, (rst,) = coalesce(tuple(x._shape[i] for i in dims), [tuple(x._strides[i] for i in dims)])
+    return kshape, kst, rshape, rst
+
+
+def _out_shape(shape, dims, keepdim):
+    if keepdim:
+        return tuple(1 if i in dims else s for i, s in enumerate(shape))
+    return tuple(s for i, s in enumerate(shape) if i not in dims)
+
+
+def reduce(b, op, x, dims, keepdim, dtype, out=None):
+    """sum/prod (dtype: the result dtype), amax/amin (x's dtype), all/any (bool).
+
+    The plan (output shape, kernels, launch sizes, packed geometry) is cached per
+    (op, dtype, shape, strides, dims, keepdim); a repeated call fetches buffers and launches."""
+    key = (op, x._dtype, x._shape, x._strides, dims, keepdim, dtype, x._device)
+    plan = b._rplans.get(key)
+    if plan is None:
+        if len(b._rplans) > 4096:
+            b._rplans.clear()
+        plan = b._rplans[key] = _reduce_plan(b, op, x, dims, keepdim, dtype)
+    shape, odt, kind, steps = plan
+    if out is None:
+        out = b.empty(shape, odt, x._device)
+    if kind == "none":
+        return out
+    if kind == "fill":
+        return b.elementwise("fill", out, odt, (steps,), out._shape, x._device)
+    stream = b.d.stream(x._device)
+    if kind == "one":
+        h, grid, block, tail = steps
+        b.d.launch(h, grid, block, (*b.d.buffer(out), *b.d.buffer(x), *tail), stream)
+        return out
+    (h1, grid1, block, tail1, part_shape, acc), (h2, grid2, tail2) = steps
+    part = b.empty(part_shape, acc, x._device)
+    pb = b.d.buffer(part)
+    b.d.launch(h1, grid1, block, (*pb, *b.d.buffer(x), *tail1), stream)
+    b.d.launch(h2, grid2, block, (*b.d.buffer(out), *pb, *tail2), stream)
+    return out
+
+
+def _reduce_plan(b, op, x, dims, keepdim, dtype):
+    device = x._device
+    if op in ("amax", "amin"):
+        dtype = x._dtype
+    elif op in ("all", "any"):
+        dtype = D.bool
+    shape = _out_shape(x._shape, set(dims), keepdim)
+    M, R = _numel(shape), _numel(tuple(x._shape[d] for d in dims))
+    if M == 0:
+        return shape, dtype, "none", None
+    if R == 0:
+        return shape, dtype, "fill", {"sum": 0, "prod": 1, "all": True, "any": False}[op]
+    kshape, kst, rshape, rst = _split_dims(x, dims)
+    if not rshape:
+        rshape, rst = (1,), (0,)
+    src = x._dtype.name
+    conv = dtype.name if op in ("sum", "prod") else ("bool" if op in ("all", "any") else src)
+    kd, rd = len(kshape), len(rshape)
+    tail = (M, R, *kshape, *kst, *rshape, *rst)
+    lim = b.limits(device)
+    B = _pow2_floor(min(KD.BLOCK, lim.max_block))
+
+    def handle(out_name, tree, split, s=src, c=conv, k=kd, r=rd):
+        desc = b.desc(("red", op, s, c, out_name, k, r, tree, split),
+                      lambda: KD.reduction(op, s, c, out_name, k, r, tree, split))
+        return b.handle(desc, device)
+
+    if R <= 64 or (M >= 4096 and rst[-1] != 1):
+        # one thread per output: few values each, or many outputs whose reads coalesce across threads
+        grid, block = b.grid_1d(device, M)
+        return shape, dtype, "one", (handle(dtype.name, 0, False), grid, block, tail)
+    cu = max(1, lim.compute_units)
+    splits = 1
+    if M < cu * 4 and R >= B * 64:
+        splits = min((R + B * 16 - 1) // (B * 16), max(1, cu * 8 // M), _BIG_GRID)
+    grid_x = min(M, _BIG_GRID)
+    if splits == 1:
+        return shape, dtype, "one", (handle(dtype.name, B, False), (grid_x, 1, 1), (B, 1, 1), tail)
+    # two passes: partial results (M, splits) in the accumulation dtype, then their reduction
+    acc = D.bool if op in ("all", "any") else getattr(D, KD.acc_dtype(conv))
+    first = (handle(acc.name, B, True), (grid_x, splits, 1), (B, 1, 1), tail, (M, splits), acc)
+    second = (handle(dtype.name, B, False, acc.name, acc.name, 1, 1), (grid_x, 1, 1),
+              (M, splits, M, splits, splits, 1))
+    return shape, dtype, "two", (first, second)
+
+
+def _reduction_kernel(b, op):
+    if op in ("sum", "prod"):
+        def kernel(x, dims, keepdim, dtype):
+            return reduce(b, op, x, tuple(dims), keepdim, dtype)
+    else:
+        def kernel(x, dims, keepdim):
+            return reduce(b, op, x, tuple(dims), keepdim, None)
+    kernel.__name__ = op
+    return kernel
+
+
+def _arg_kernel(b, op):
+    def kernel(x, dim, keepdim):
+        device = x._device
+        dims = tuple(range(len(x._shape))) if dim is None else (dim,)
+        shape = _out_shape(x._shape, set(dims), keepdim)
+        out = b.empty(shape, D.int64, device)
+        M, R = _numel(shape), _numel(tuple(x._shape[d] for d in dims))
+        if M == 0:
+            return out
+        kshape, kst, rshape, rst = _split_dims(x, dims)
+        if not rshape:
+            rshape, rst = (1,), (0,)
+        B = _pow2_floor(min(KD.BLOCK, b.limits(device).max_block))
+        tree = 0 if (R <= 64 or (M >= 4096 and rst[-1] != 1)) else B
+        desc = b.desc(("arg", op, x._dtype.name, len(kshape), len(rshape), tree),
+                      lambda: KD.arg_reduction(op, x._dtype.name, len(kshape), len(rshape), tree))
+        args = (*b.buf(out), *b.buf(x), M, R, *kshape, *kst, *rshape, *rst)
+        if tree:
+            b.launch(desc, device, (min(M, _BIG_GRID), 1, 1), (B, 1, 1), args)
+        else:
+            b.launch_1d(desc, device, M, args)
+        return out
+    kernel.__name__ = op
+    return kernel
+
+
+def _lines(x_shape, dim, *strides):
+    """Sizes and strides of the dims other than dim (coalesced), for each strides tuple."""
+    ks = [i for i in range(len(x_shape)) if i != dim]
+    kshape, sts = coalesce(tuple(x_shape[i] for i in ks), [tuple(s[i] for i in ks) for s in strides])
+    return kshape, sts
+
+
+def _scan_kernel(b, op):
+    def kernel(x, dim, dtype):
+        device = x._device
+        out = b.empty(x._shape, dtype, device)
+        n = _numel(x._shape)
+        if n == 0:
+            return out
+        L = x._shape[dim]
+        M = n // L
+        kshape, (xst, ost) = _lines(x._shape, dim, x._strides, out._strides)
+        args = (*b.buf(out), *b.buf(x), M, L, x._strides[dim], out._strides[dim], *kshape, *xst, *ost)
+        if L > 256 and M < 8192:
+            # long lines, few of them: one block per line
+            B = _pow2_floor(min(KD.BLOCK, b.limits(device).max_block))
+            desc = b.desc(("scanb", op, x._dtype.name, dtype.name, len(kshape), B),
+                          lambda: KD.scan_block(op, x._dtype.name, dtype.name, len(kshape), B))
+            b.launch(desc, device, (min(M, _BIG_GRID), 1, 1), (B, 1, 1), args)
+            return out
+        desc = b.desc(("scan", op, x._dtype.name, dtype.name, len(kshape)),
+                      lambda: KD.scan(op, x._dtype.name, dtype.name, len(kshape)))
+        b.launch_1d(desc, device, M, args)
+        return out
+    kernel.__name__ = op
+    return kernel
+
+
+# -- indexing ------------------------------------------------------------------------------------
+
+def _check_range(b, index, dim, size):
+    """IndexError (before any launch that uses them) for an index outside [0, size)."""
+    n = _numel(index._shape)
+    if n == 0:
+        return
+    alld = tuple(range(len(index._shape)))
+    lo = int(b.d.to_host(reduce(b, "amin", index, alld, False, None)))
+    hi = int(b.d.to_host(reduce(b, "amax", index, alld, False, None)))
+    if lo < 0 or hi >= size:
+        bad = lo if lo < 0 else hi
+        raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
+
+
+def _indexed(b, kind, x, other, index, dim):
+    """gather (other = out), scatter/scatter_add (other = src) over index's shape."""
+    device = x._device
+    n = _numel(index._shape)
+    if n == 0:
+        return
+    nd = len(index._shape)
+    xst = tuple(0 if d == dim else s for d, s in enumerate(x._strides))
+    desc = b.desc(("idx", kind, x._dtype.name, nd), lambda: KD.indexed(kind, x._dtype.name, nd))
+    args = (*b.buf(x), *b.buf(other), *b.buf(index), n, *index._shape, *xst, *other._strides,
+            *index._strides, x._strides[dim])
+    b.launch_1d(desc, device, n, args)
+
+
+def _gather(b):
+    def gather(x, dim, index):
+        _check_range(b, index, dim, x._shape[dim])
+        out = b.empty(index._shape, x._dtype, x._device)
+        _indexed(b, "gather", x, out, index, dim)
+        return out
+    return gather
+
+
+def _scatter(b, kind):
+    def scatter(self, dim, index, src):
+        _check_range(b, index, dim, self._shape[dim])
+        _indexed(b, kind, self, src, index, dim)
+        return self
+    scatter.__name__ = kind + "_"
+    return scatter
+
+
+def _along(index, dim, shape):
+    """A 1-d index seen as index's values along dim, expanded to shape (a view)."""
+    st = [0] * len(shape)
+    st[dim] = index._strides[0] if index._shape else 0
+    return index._view(tuple(shape), tuple(st))
+
+
+def _index_select(b):
+    def index_select(x, dim, index):
+        _check_range(b, index, dim, x._shape[dim])
+        shape = x._shape[:dim] + (index._shape[0],) + x._shape[dim + 1:]
+        out = b.empty(shape, x._dtype, x._device)
+        _indexed(b, "gather", x, out, _along(index, dim, shape), dim)
+        return out
+    return index_select
+
+
+def _index_add_(b):
+    def index_add_(self, dim, index, source):
+        _check_range(b, index, dim, self._shape[dim])
+        _indexed(b, "scatter_add", self, source, _along(index, dim, source._shape), dim)
+        return self
+    return index_add_
+
+
+# -- bmm, philox, sort, flip, arange, nonzero ------------------------------------------------------
+
+def _bmm(b):
+    def bmm(x, y):
+        device = x._device
+        Bn, N, K = x._shape
+        P = y._shape[2]
+        out = b.empty((Bn, N, P), x._dtype, device)
+        if _numel(out._shape) == 0:
+            return out
+        if K == 0:
+            return b.elementwise("fill", out, x._dtype, (0,), out._shape, device)
+        desc = b.desc(("bmm", x._dtype.name), lambda: KD.bmm(x._dtype.name))
+        T = KD.TILE
+        b.launch(desc, device, ((P + T - 1) // T, (N + T - 1) // T, min(Bn, _BIG_GRID)), (T, T, 1),
+                 (*b.buf(out), *b.buf(x), *b.buf(y), Bn, N, K, P, *x._strides, *y._strides))
+        return out
+    return bmm
+
+
+def _philox(b):
+    def philox_random(out, seed, offset):
+        """Fill the contiguous int64 tensor out with Philox words (the runtime's kernel contract)."""
+        n = _numel(out._shape)
+        if n == 0:
+            return out
+        desc = b.desc(("philox",), KD.philox)
+        seed &= (1 << 64) - 1
+        offset &= (1 << 128) - 1
+        words = [(offset >> (32 * i)) & 0xFFFFFFFF for i in range(4)]
+        b.launch_1d(desc, out._device, (n + 3) // 4,
+                    (*b.buf(out), n, seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF, *words))
+        return out
+    return philox_random
+
+
+def _sort(b):
+    def sort(x, dim, descending, stable=True):
+        device = x._device
+        vals = b.empty(x._shape, x._dtype, device)
+        idx = b.empty(x._shape, D.int64, device)
+        n = _numel(x._shape)
+        if n == 0:
+            return vals, idx
+        L = x._shape[dim]
+        M = n // L
+        kshape, (xst, vst, ist) = _lines(x._shape, dim, x._strides, vals._strides, idx._strides)
+        kd = len(kshape)
+        lim = b.limits(device)
+        P = 1
+        while P < L:
+            P *= 2
+        t = x._dtype
+        keybytes = 8 if t.itemsize == 8 else 4
+        common = (M, L, x._strides[dim], vals._strides[dim], idx._strides[dim], *kshape, *xst, *vst, *ist)
+        if P <= 2048 and P * (keybytes + 4) <= lim.local_mem:
+            B = _pow2_floor(min(KD.BLOCK, lim.max_block, max(P // 2, 1)))
+            desc = b.desc(("sort", t.name, bool(descending), P, B, kd),
+                          lambda: KD.sort_local(t.name, bool(descending), P, B, kd))
+            b.launch(desc, device, (min(M, _BIG_GRID), 1, 1), (B, 1, 1),
+                     (*b.buf(vals), *b.buf(idx), *b.buf(x), *common))
+        else:
+            tmp = b.empty((M, 2 * L), D.int64, device)
+            desc = b.desc(("sortm", t.name, bool(descending), kd),
+                          lambda: KD.sort_merge(t.name, bool(descending), kd))
+            b.launch_1d(desc, device, M, (*b.buf(vals), *b.buf(idx), *b.buf(x), *b.buf(tmp), *common))
+        return vals, idx
+    return sort
+
+
+def _flip(b):
+    def flip(x, dims):
+        out = b.empty(x._shape, x._dtype, x._device)
+        off = x._offset
+        st = list(x._strides)
+        for d in dims:
+            off += (x._shape[d] - 1) * st[d]
+            st[d] = -st[d]
+        view = x._view(x._shape, tuple(st), off)
+        return b.elementwise("copy", out, x._dtype, (view,), x._shape, x._device)
+    return flip
+
+
+def _arange(b):
+    def arange(start, step, n, dtype, device):
+        out = b.empty((n,), dtype, device)
+        if n == 0:
+            return out
+        if dtype.is_floating_point:
+            wide = "float64" if b.limits(device).fp64 else "float32"
+            start, step = float(start), float(step)
+        else:
+            wide = "int64"
+            start, step = int(start), int(step)
+        desc = b.desc(("arange", dtype.name, wide), lambda: KD.arange(dtype.name, wide))
+        b.launch_1d(desc, device, n, (*b.buf(out), n, start, step))
+        return out
+    return arange
+
+
+def _nonzero(b):
+    def nonzero(x):
+        device = x._device
+        nd = len(x._shape)
+        n = _numel(x._shape)
+        if n == 0:
+            return b.empty((0, nd), D.int64, device)
+        flat = x if nd else x._view((1,), (0,))
+        flags = b.empty(flat._shape, D.bool, device)
+        b.elementwise("ne", flags, x._dtype, (flat, 0), flat._shape, device)
+        lin = flags._view((n,), (1,))
+        cs = _scan_kernel(b, "cumsum")(lin, 0, D.int64)
+        count = int(b.d.to_host(cs._view((), (), n - 1)))
+        out = b.empty((count, nd), D.int64, device)
+        if count and nd:
+            desc = b.desc(("nonzero", x._dtype.name, nd), lambda: KD.nonzero_write(x._dtype.name, nd))
+            b.launch_1d(desc, device, n, (*b.buf(out), *b.buf(x), *b.buf(cs), n, *x._shape, *x._strides))
+        return out
+    return nonzero
+
+
+def kernels(b) -> dict:
+    t = {op: _reduction_kernel(b, op) for op in ("sum", "prod", "amax", "amin", "all", "any")}
+    t.update({op: _arg_kernel(b, op) for op in ("argmax", "argmin")})
+    t.update({op: _scan_kernel(b, op) for op in ("cumsum", "cumprod")})
+    t["gather"] = _gather(b)
+    t["scatter_"] = _scatter(b, "scatter")
+    t["scatter_add_"] = _scatter(b, "scatter_add")
+    t["index_select"] = _index_select(b)
+    t["index_add_"] = _index_add_(b)
+    t["bmm"] = _bmm(b)
+    t["philox_random"] = _philox(b)
+    t["sort"] = _sort(b)
+    t["flip"] = _flip(b)
+    t["arange"] = _arange(b)
+    t["nonzero"] = _nonzero(b)
+    return t

@@ -1,0 +1,645 @@
+"""Every kernel Ember's GPU backends run, each described once (see desc.py).
+
+Functions here return ``desc.Kernel`` values; they are pure (same arguments,
+same kernel) and are cached by the host side per (operator, dtypes, ndim,
+layout). Index arithmetic is 64-bit throughout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from string import Template
+
+from . import ops as O
+from .ctypes_ import CType, cast, ct
+from .desc import Kernel, Params, indent, make, unravel
+from .render import helper
+
+BLOCK = 256         # threads per block for the 1-D kernels (the host lowers it to limits.max_block)
+VEC = 4             # elements per thread in the contiguous fast path
+BOOL_RESULT = frozenset(("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
+                         "logical_not", "isnan", "isinf", "isfinite", "signbit"))
+LANES = "xyzw"
+
+
+def _fp64(*types) -> bool:
+    return any(t.fp64 for t in types)
+
+
+# -- elementwise: unary, binary, where, copy/cast, fill ---------------------------------------
+
+@dataclass(frozen=True)
+class Operand:
+    dtype: str     # ember dtype name
+    mode: str      # "t" tensor (strided, or contiguous in the fast path), "u" one element for all, "s" scalar arg
+
+
+def elementwise(op: str, out: str, comp: str, operands: tuple, ndim: int | None) -> Kernel:
+    """out = op(operands) elementwise.
+
+    op is an ops.UNARY/BINARY/TERNARY name, or "copy" (one operand: a cast) or "fill".
+    comp is the computation dtype every operand is cast to (where's condition stays bool).
+    ndim None renders the contiguous fast path (every "t" operand and out contiguous, and
+    aligned to 4 elements; 4 elements per thread with vector loads); an int renders the
+    strided kernel over that many (coalesced) dims.
+    Parameters: out buffer, each operand (buffer, or scalar), n, then for the strided
+    kernel sizes0.., then strides of out and of each "t" operand (in elements).
+    """
+    to, tc = ct(out), ct(comp)
+    ts = [ct(o.dtype) for o in operands]
+    names = "abc"[:len(operands)]
+    p = Params().buffer("out", to.store)
+    pre = []
+    for nm, o, t in zip(names, operands, ts):
+        if o.mode == "s":
+            p.scalar(t.sig, f"{'f64' if t.sig == 'd' else 'f32' if t.sig == 'f' else 'i64'} {nm}_s")
+        else:
+            p.buffer(nm, t.store, const=True)
+    p.longs("n")
+    if ndim is not None:
+        p.longs(*[f"size{d}" for d in range(ndim)])
+        for nm in ["out"] + [nm for nm, o in zip(names, operands) if o.mode == "t"]:
+            p.longs(*[f"{nm}_st{d}" for d in range(ndim)])
+
+    helpers = []
+
+    def value(nm, o, t, src):
+        """The operand as the expression sees it (cast to comp, where's condition as bool)."""
+        v = t.load(src) if o.mode != "s" else f"({t.comp})({nm}_s)"
+        target = ct("bool") if (op == "where" and nm == "a") else tc
+        return cast(v, t, target)
+
+    for nm, o, t in zip(names, operands, ts):
+        if o.mode == "s":
+            pre.append(f"const {tc.comp if not (op == 'where' and nm == 'a') else 'bool'} {nm}v = {value(nm, o, t, '')};")
+        elif o.mode == "u":
+            pre.append(f"const {tc.comp if not (op == 'where' and nm == 'a') else 'bool'} {nm}v = {value(nm, o, t, nm + '[0]')};")
+
+    def expr(srcs):
+        """C expression of the stored result, srcs: operand name -> element access for "t" operands."""
+        vals = [value(nm, o, t, srcs[nm]) if o.mode == "t" else f"{nm}v" for nm, o, t in zip(names, operands, ts)]
+        if op in ("copy", "fill"):
+            e, res = vals[0], tc
+        else:
+            e, hs = O.expression(op, tc, vals)
+            helpers.extend(helper(h, tc.comp) for h in hs)
+            res = ct("bool") if op in BOOL_RESULT else tc
+            e = f"({res.comp})({e})"
+        return to.store_(cast(e, res, to))
+
+    tensors = [nm for nm, o in zip(names, operands) if o.mode == "t"]
+    if ndim is None:
+        lanes = []
+        for nm, t in zip(names, ts):
+            if nm in tensors:
+                lanes.append(f"{t.vec4} {nm}4 = *(GLOBAL const {t.vec4}*)({nm} + i);")
+        lanes.append(f"{to.vec4} o4;")
+        for lane in LANES:
+            lanes.append(f"o4.{lane} = {expr({nm: f'{nm}4.{lane}' for nm in tensors})};")
+        lanes.append(f"*(GLOBAL {to.vec4}*)(out + i) = o4;")
+        body = f"""\
+{indent(pre)}
+    for (i64 i = ek_gid() * {VEC}; i < n; i += ek_gsize() * {VEC}) {{
+        if (i + {VEC} <= n) {{
+{indent(lanes, 12)}
+        }} else {{
+            for (i64 j = i; j < n; ++j) out[j] = {expr({nm: f'{nm}[j]' for nm in tensors})};
+        }}
+    }}"""
+        kind = "c"
+    else:
+        lines = unravel("i", ndim, "size", ["out"] + tensors)
+        lines.append(f"out[o_out] = {expr({nm: f'{nm}[o_{nm}]' for nm in tensors})};")
+        body = f"""\
+{indent(pre)}
+    for (i64 i = ek_gid(); i < n; i += ek_gsize()) {{
+{indent(lines, 8)}
+    }}"""
+        kind = f"s{ndim}"
+    modes = "".join(o.mode for o in operands)
+    name = f"ew_{op}_{out}_{comp}_{'_'.join(o.dtype for o in operands)}_{modes}_{kind}"
+    return make(name, p, body, helpers, _fp64(to, tc, *ts))
+
+
+# -- reductions ------------------------------------------------------------------------------
+
+ACC_DTYPE = {"float16": "float32", "bfloat16": "float32"}   # what halves accumulate in
+
+
+def acc_dtype(name: str) -> str:
+    return ACC_DTYPE.get(name, name)
+
+
+def _combine(op: str, t: CType, a: str, b: str) -> str:
+    if op == "sum":
+        return f"({a} || {b})" if t.kind == "b" else f"({a} + {b})"
+    if op == "prod":
+        return f"({a} && {b})" if t.kind == "b" else f"({a} * {b})"
+    if op == "all":
+        return f"({a} && {b})"
+    if op == "any":
+        return f"({a} || {b})"
+    sym = ">" if op == "amax" else "<"
+    if t.kind == "f":
+        return f"((isnan({a}) || {a} {sym} {b}) ? {a} : {b})"
+    if t.kind == "b":
+        return f"({a} || {b})" if op == "amax" else f"({a} && {b})"
+    return f"(({a} {sym} {b}) ? {a} : {b})"
+
+
+def _identity(op: str, t: CType) -> str:
+    return {"sum": f"({t.comp})0", "prod": f"({t.comp})1", "all": "true", "any": "false",
+            "amax": t.lowest, "amin": t.highest}[op]
+
+
+def reduction(op: str, src: str, conv: str, out: str, kdims: int, rdims: int, tree: int, split: bool) -> Kernel:
+    """out[m] = op over r of conv(x[m, r]): sum, prod, amax, amin, all, any.
+
+    src is x's dtype; each value is cast to conv, then combined in conv's accumulation type
+    (float32 for halves); out is the stored dtype (the final dtype, or the accumulation dtype
+    for the partial results of the first of two passes). tree 0: one thread per output,
+    a serial loop; tree B: one block of B threads per output (and, with split, a slice of r
+    per blockIdx.y), a tree in local memory.
+    Parameters: out, x, M, Rn, ksize0.., kst0.., rsize0.., rst0...
+    """
+    ts, tv, to = ct(src), ct(conv), ct(out)
+    ta = ct("bool") if op in ("all", "any") else ct(acc_dtype(conv))
+    p = Params().buffer("out", to.store).buffer("x", ts.store, const=True).longs("M", "Rn")
+    p.longs(*[f"ksize{d}" for d in range(kdims)], *[f"x_st{d}" for d in range(kdims)])
+    p.longs(*[f"rsize{d}" for d in range(rdims)], *[f"r_st{d}" for d in range(rdims)])
+    load = cast(cast(ts.load("x[o_x + o_r]"), ts, tv), tv, ta)
+    comb = _combine(op, ta, "acc", "v")
+    fin = to.store_(cast("acc", ta, to))
+    base = unravel("m", kdims, "ksize", ["x"], rest="q")
+    inner = unravel("r", rdims, "rsize", ["r"], rest="q2")
+    if not tree:
+        body = f"""\
+    for (i64 m = ek_gid(); m < M; m += ek_gsize()) {{
+{indent(base, 8)}
+        {ta.comp} acc = {_identity(op, ta)};
+        for (i64 r = 0; r < Rn; ++r) {{
+{indent(inner, 12)}
+            {ta.comp} v = {load};
+            acc = {comb};
+        }}
+        out[m] = {fin};
+    }}"""
+    else:
+        chunk = "i64 chunk = (Rn + ek_ngroups_y() - 1) / ek_ngroups_y(); i64 lo = ek_group_y() * chunk;" \
+            if split else "i64 chunk = Rn; i64 lo = 0;"
+        dest = "out[m * ek_ngroups_y() + ek_group_y()]" if split else "out[m]"
+        body = f"""\
+    LOCAL {ta.comp} sh[{tree}];
+    const i32 lid = ek_lid();
+    for (i64 m = ek_group(); m < M; m += ek_ngroups()) {{
+{indent(base, 8)}
+        {chunk}
+        i64 hi = lo + chunk < Rn ? lo + chunk : Rn;
+        {ta.comp} acc = {_identity(op, ta)};
+        for (i64 r = lo + lid; r < hi; r += {tree}) {{
+{indent(inner, 12)}
+            {ta.comp} v = {load};
+            acc = {comb};
+        }}
+        sh[lid] = acc;
+        ek_barrier();
+        for (i32 s = {tree // 2}; s > 0; s >>= 1) {{
+            if (lid < s) {{ {ta.comp} v = sh[lid + s]; acc = sh[lid]; sh[lid] = {comb}; }}
+            ek_barrier();
+        }}
+        if (lid == 0) {{ acc = sh[0]; {dest} = {fin}; }}
+        ek_barrier();
+    }}"""
+    name = f"red_{op}_{src}_{conv}_{out}_k{kdims}_r{rdims}_{'t' + str(tree) if tree else 's'}{'x' if split else ''}"
+    return make(name, p, body, (), _fp64(ts, tv, to))
+
+
+def _better(op: str, t: CType, va, ia, vb, ib) -> str:
+    """Whether (vb, ib) should replace (va, ia) for argmax/argmin (first index wins; NaN is extreme)."""
+    sym = ">" if op == "argmax" else "<"
+    if t.kind == "f":
+        return (f"({ib} >= 0 && ({ia} < 0 || (isnan({vb}) ? (!isnan({va}) || {ib} < {ia}) : "
+                f"(!isnan({va}) && ({vb} {sym} {va} || ({vb} == {va} && {ib} < {ia}))))))")
+    return f"({ib} >= 0 && ({ia} < 0 || {vb} {sym} {va} || ({vb} == {va} && {ib} < {ia})))"
+
+
+def arg_reduction(op: str, src: str, kdims: int, rdims: int, tree: int) -> Kernel:
+    """out[m] = the first index r of the max (argmax) / min (argmin) of x[m, r] (int64)."""
+    ts = ct(src)
+    p = Params().buffer("out", "i64").buffer("x", ts.store, const=True).longs("M", "Rn")
+    p.longs(*[f"ksize{d}" for d in range(kdims)], *[f"x_st{d}" for d in range(kdims)])
+    p.longs(*[f"rsize{d}" for d in range(rdims)], *[f"r_st{d}" for d in range(rdims)])
+    base = unravel("m", kdims, "ksize", ["x"], rest="q")
+    inner = unravel("r", rdims, "rsize", ["r"], rest="q2")
+    c = ts.comp
+    if not tree:
+        body = f"""\
+    for (i64 m = ek_gid(); m < M; m += ek_gsize()) {{
+{indent(base, 8)}
+        {c} va = ({c})0; i64 ia = -1;
+        for (i64 r = 0; r < Rn; ++r) {{
+{indent(inner, 12)}
+            {c} vb = {ts.load("x[o_x + o_r]")};
+            if ({_better(op, ts, "va", "ia", "vb", "r")}) {{ va = vb; ia = r; }}
+        }}
+        out[m] = ia;
+    }}"""
+    else:
+        body = f"""\
+    LOCAL {c} shv[{tree}];
+    LOCAL i64 shi[{tree}];
+    const i32 lid = ek_lid();
+    for (i64 m = ek_group(); m < M; m += ek_ngroups()) {{
+{indent(base, 8)}
+        {c} va = ({c})0; i64 ia = -1;
+        for (i64 r = lid; r < Rn; r += {tree}) {{
+{indent(inner, 12)}
+            {c} vb = {ts.load("x[o_x + o_r]")};
+            if ({_better(op, ts, "va", "ia", "vb", "r")}) {{ va = vb; ia = r; }}
+        }}
+        shv[lid] = va; shi[lid] = ia;
+        ek_barrier();
+        for (i32 s = {tree // 2}; s > 0; s >>= 1) {{
+            if (lid < s) {{
+                {c} vb = shv[lid + s]; i64 ib = shi[lid + s];
+                va = shv[lid]; ia = shi[lid];
+                if ({_better(op, ts, "va", "ia", "vb", "ib")}) {{ shv[lid] = vb; shi[lid] = ib; }}
+            }}
+            ek_barrier();
+        }}
+        if (lid == 0) out[m] = shi[0];
+        ek_barrier();
+    }}"""
+    name = f"arg_{op}_{src}_k{kdims}_r{rdims}_{'t' + str(tree) if tree else 's'}"
+    return make(name, p, body, (), ts.fp64)
+
+
+# -- scans ------------------------------------------------------------------------------------
+
+def scan(op: str, src: str, out: str, kdims: int) -> Kernel:
+    """Running sum/product along one dim, one thread per line (cumsum, cumprod).
+
+    Parameters: out, x, M (lines), L (line length), x_sd, out_sd (strides along the dim),
+    ksize0.., x_st0.., out_st0.. (the other dims)."""
+    ts, to = ct(src), ct(out)
+    ta = ct(acc_dtype(out))
+    p = Params().buffer("out", to.store).buffer("x", ts.store, const=True).longs("M", "L", "x_sd", "out_sd")
+    p.longs(*[f"ksize{d}" for d in range(kdims)], *[f"x_st{d}" for d in range(kdims)],
+            *[f"out_st{d}" for d in range(kdims)])
+    base = unravel("m", kdims, "ksize", ["x", "out"], rest="q")
+    load = cast(cast(ts.load("x[o_x + j * x_sd]"), ts, to), to, ta)
+    comb = _combine("sum" if op == "cumsum" else "prod", ta, "acc", "v")
+    body = f"""\
+    for (i64 m = ek_gid(); m < M; m += ek_gsize()) {{
+{indent(base, 8)}
+        {ta.comp} acc = {_identity("sum" if op == "cumsum" else "prod", ta)};
+        for (i64 j = 0; j < L; ++j) {{
+            {ta.comp} v = {load};
+            acc = {comb};
+            out[o_out + j * out_sd] = {to.store_(cast("acc", ta, to))};
+        }}
+    }}"""
+    return make(f"scan_{op}_{src}_{out}_k{kdims}", p, body, (), _fp64(ts, to))
+
+
+def scan_block(op: str, src: str, out: str, kdims: int, B: int) -> Kernel:
+    """cumsum/cumprod of long lines, one block of B threads per line: each thread reduces a
+    contiguous chunk, the B chunk totals are scanned in local memory (Hillis-Steele), then each
+    thread rescans its chunk from its prefix. Parameters as scan."""
+    ts, to = ct(src), ct(out)
+    ta = ct(acc_dtype(out))
+    red = "sum" if op == "cumsum" else "prod"
+    p = Params().buffer("out", to.store).buffer("x", ts.store, const=True).longs("M", "L", "x_sd", "out_sd")
+    p.longs(*[f"ksize{d}" for d in range(kdims)], *[f"x_st{d}" for d in range(kdims)],
+            *[f"out_st{d}" for d in range(kdims)])
+    base = unravel("m", kdims, "ksize", ["x", "out"], rest="q")
+    load = cast(cast(ts.load("x[o_x + j * x_sd]"), ts, to), to, ta)
+    ident = _identity(red, ta)
+    body = f"""\
+    LOCAL {ta.comp} part[{B}];
+    const i32 lid = ek_lid();
+    for (i64 m = ek_group(); m < M; m += ek_ngroups()) {{
+{indent(base, 8)}
+        const i64 chunk = (L + {B - 1}) / {B};
+        const i64 lo = lid * chunk, hi = lo + chunk < L ? lo + chunk : L;
+        {ta.comp} acc = {ident};
+        for (i64 j = lo; j < hi; ++j) {{ {ta.comp} v = {load}; acc = {_combine(red, ta, "acc", "v")}; }}
+        part[lid] = acc;
+        ek_barrier();
+        for (i32 s = 1; s < {B}; s <<= 1) {{
+            {ta.comp} v = lid >= s ? part[lid - s] : {ident};
+            ek_barrier();
+            if (lid >= s) {{ acc = part[lid]; part[lid] = {_combine(red, ta, "v", "acc")}; }}
+            ek_barrier();
+        }}
+        acc = lid > 0 ? part[lid - 1] : {ident};
+        for (i64 j = lo; j < hi; ++j) {{
+            {ta.comp} v = {load};
+            acc = {_combine(red, ta, "acc", "v")};
+            out[o_out + j * out_sd] = {to.store_(cast("acc", ta, to))};
+        }}
+        ek_barrier();
+    }}"""
+    return make(f"scanb_{op}_{src}_{out}_k{kdims}_{B}", p, body, (), _fp64(ts, to))
+
+
+# -- gather, scatter, scatter_add (index_select and index_add are these on an expanded index) -----
+
+_ATOMIC = {
+    # 32-bit words: i32, f32
+    32: Template("""\
+DEVICE void ek_atomic_add_$N(GLOBAL $S* p, $C v) {
+    GLOBAL u32* w = (GLOBAL u32*)p;
+    u32 old = *w, assumed;
+    do {
+        assumed = old;
+        $S cur = $FROM(assumed);
+        $S nxt = $STORE($LOAD(cur) + v);
+        old = ek_cas32(w, assumed, $TO(nxt));
+    } while (old != assumed);
+}
+"""),
+    64: Template("""\
+DEVICE void ek_atomic_add_$N(GLOBAL $S* p, $C v) {
+    GLOBAL u64* w = (GLOBAL u64*)p;
+    u64 old = *w, assumed;
+    do {
+        assumed = old;
+        $S cur = $FROM(assumed);
+        $S nxt = $STORE($LOAD(cur) + v);
+        old = ek_cas64(w, assumed, $TO(nxt));
+    } while (old != assumed);
+}
+"""),
+    # 8- and 16-bit values: a compare-and-swap on the aligned 32-bit word holding them
+    16: Template("""\
+DEVICE void ek_atomic_add_$N(GLOBAL $S* p, $C v) {
+    size_t a = (size_t)p;
+    GLOBAL u32* w = (GLOBAL u32*)((GLOBAL char*)p - (a & 3));
+    u32 sh = (u32)(a & 3) * 8u;
+    u32 mask = $MASK << sh;
+    u32 old = *w, assumed;
+    do {
+        assumed = old;
+        $S cur = ($S)((assumed & mask) >> sh);
+        $S nxt = $STORE($LOAD(cur) + v);
+        old = ek_cas32(w, assumed, (assumed & ~mask) | ((((u32)nxt) & $MASK) << sh));
+    } while (old != assumed);
+}
+"""),
+}
+
+
+def atomic_add_helper(t: CType) -> str:
+    if t.kind == "b":
+        return ""
+    bits = t.bits
+    from_, to_ = "", ""
+    if t.name == "float32":
+        from_, to_ = "ek_u32_as_f32", "ek_f32_as_u32"
+    elif t.name == "float64":
+        from_, to_ = "ek_u64_as_f64", "ek_f64_as_u64"
+    elif bits == 32:
+        from_, to_ = f"({t.store})", "(u32)"
+    elif bits == 64:
+        from_, to_ = f"({t.store})", "(u64)"
+    key = 32 if bits == 32 else 64 if bits == 64 else 16
+    mask = "0xffu" if bits == 8 else "0xffffu"
+    ld = {"float16": "ek_h2f", "bfloat16": "ek_bf2f"}.get(t.name, "")
+    st = {"float16": "ek_f2h", "bfloat16": "ek_f2bf"}.get(t.name, f"({t.store})")
+    return _ATOMIC[key].substitute(N=t.name, S=t.store, C=t.comp, FROM=from_, TO=to_, LOAD=ld, STORE=st, MASK=mask)
+
+
+def indexed(kind: str, dtype: str, ndim: int) -> Kernel:
+    """gather / scatter / scatter_add over index's shape (ndim dims).
+
+    gather:      out[p] = x[p with p[dim] = index[p]]   (out contiguous, index's shape)
+    scatter:     x[p with p[dim] = index[p]] = src[p]
+    scatter_add: x[p with p[dim] = index[p]] += src[p]  (atomically)
+    Parameters: x, other (out for gather, src for the scatters), index, n, size0..,
+    x_st0.. (x's strides, 0 along dim), o_st0.. (other's), i_st0.. (index's), x_sd (x's stride
+    along dim). Indices were checked by the host before the launch."""
+    t = ct(dtype)
+    p = Params().buffer("x", t.store, const=(kind == "gather"))
+    p.buffer("o", t.store, const=(kind != "gather")).buffer("i", "i64", const=True).longs("n")
+    p.longs(*[f"size{d}" for d in range(ndim)], *[f"x_st{d}" for d in range(ndim)],
+            *[f"o_st{d}" for d in range(ndim)], *[f"i_st{d}" for d in range(ndim)], "x_sd")
+    lines = unravel("k", ndim, "size", ["x", "o", "i"])
+    lines.append("i64 ox = o_x + i[o_i] * x_sd;")
+    helpers = ()
+    if kind == "gather":
+        lines.append("o[o_o] = x[ox];")
+    elif kind == "scatter" or t.kind == "b":
+        lines.append("x[ox] = o[o_o];" if kind == "scatter" else "if (o[o_o]) x[ox] = 1;")
+    else:
+        lines.append(f"ek_atomic_add_{t.name}(x + ox, {t.load('o[o_o]')});")
+        helpers = (atomic_add_helper(t),)
+    body = f"""\
+    for (i64 k = ek_gid(); k < n; k += ek_gsize()) {{
+{indent(lines, 8)}
+    }}"""
+    return make(f"idx_{kind}_{dtype}_{ndim}", p, body, helpers, t.fp64)
+
+
+# -- bmm: tiled GEMM ---------------------------------------------------------------------------
+
+TILE = 16
+
+
+def bmm(dtype: str) -> Kernel:
+    """out[b] = a[b] @ b[b]; a (B, N, K), b (B, K, P) any strides, out contiguous (B, N, P).
+
+    TILE x TILE blocks of threads, one output each, with TILE x TILE tiles of a and b staged in
+    local memory. float16/bfloat16 accumulate in float32; integers in 64 bits (wrapping).
+    Launch: grid (ceil(P/TILE), ceil(N/TILE), min(B, 65535)), block (TILE, TILE, 1).
+    Parameters: out, a, b, B, N, K, P, a_sb, a_sn, a_sk, b_sb, b_sk, b_sp."""
+    t = ct(dtype)
+    acc = "u64" if t.kind in "iu" else ct(acc_dtype(dtype)).comp
+    p = Params().buffer("out", t.store).buffer("a", t.store, const=True).buffer("b", t.store, const=True)
+    p.longs("Bn", "N", "K", "P", "a_sb", "a_sn", "a_sk", "b_sb", "b_sk", "b_sp")
+    ld = (lambda e: f"({acc})(i64)({e})") if t.kind in "iu" else (lambda e: f"({acc})({t.load(e)})")
+    res = f"({t.comp})(i64)acc" if t.kind in "iu" else f"({t.comp})acc"
+    body = f"""\
+    LOCAL {acc} As[{TILE}][{TILE + 1}];
+    LOCAL {acc} Bs[{TILE}][{TILE + 1}];
+    const i32 tx = ek_lid(), ty = ek_lid_y();
+    const i64 col = ek_group() * {TILE} + tx;
+    const i64 row = ek_group_y() * {TILE} + ty;
+    for (i64 bb = ek_group_z(); bb < Bn; bb += ek_ngroups_z()) {{
+        {acc} acc = 0;
+        for (i64 k0 = 0; k0 < K; k0 += {TILE}) {{
+            i64 ka = k0 + tx, kb = k0 + ty;
+            As[ty][tx] = (row < N && ka < K) ? {ld("a[bb * a_sb + row * a_sn + ka * a_sk]")} : ({acc})0;
+            Bs[ty][tx] = (kb < K && col < P) ? {ld("b[bb * b_sb + kb * b_sk + col * b_sp]")} : ({acc})0;
+            ek_barrier();
+            for (i32 kk = 0; kk < {TILE}; ++kk) acc += As[ty][kk] * Bs[kk][tx];
+            ek_barrier();
+        }}
+        if (row < N && col < P) out[(bb * N + row) * P + col] = {t.store_(res)};
+    }}"""
+    return make(f"bmm_{dtype}", p, body, (), t.fp64)
+
+
+# -- Philox4x32-10 ----------------------------------------------------------------------------
+
+def philox() -> Kernel:
+    """out[j] (int64) = word j % 4 of philox4x32_10(counter = offset + j / 4, key), j < n.
+
+    Parameters: out, n, key0, key1 (uint32), off0..off3 (the 128-bit offset, lowest word first)."""
+    p = Params().buffer("out", "i64").longs("n")
+    for nm in ("key0", "key1", "off0", "off1", "off2", "off3"):
+        p.scalar("I", f"u32 {nm}")
+    body = """\
+    const i64 groups = (n + 3) / 4;
+    for (i64 g = ek_gid(); g < groups; g += ek_gsize()) {
+        u64 lo = (((u64)off1 << 32) | off0) + (u64)g;
+        u64 hi = (((u64)off3 << 32) | off2) + (lo < (u64)g ? 1 : 0);
+        u32 c0 = (u32)lo, c1 = (u32)(lo >> 32), c2 = (u32)hi, c3 = (u32)(hi >> 32);
+        u32 k0 = key0, k1 = key1;
+        for (i32 round = 0; round < 10; ++round) {
+            u64 p0 = (u64)0xD2511F53u * c0;
+            u64 p1 = (u64)0xCD9E8D57u * c2;
+            u32 n0 = (u32)(p1 >> 32) ^ c1 ^ k0;
+            u32 n2 = (u32)(p0 >> 32) ^ c3 ^ k1;
+            c1 = (u32)p1; c3 = (u32)p0; c0 = n0; c2 = n2;
+            k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
+        }
+        i64 j = g * 4;
+        out[j] = (i64)c0;
+        if (j + 1 < n) out[j + 1] = (i64)c1;
+        if (j + 2 < n) out[j + 2] = (i64)c2;
+        if (j + 3 < n) out[j + 3] = (i64)c3;
+    }"""
+    return make("philox4x32_10", p, body)
+
+
+# -- arange, nonzero ------------------------------------------------------------------------------
+
+def arange(dtype: str, wide: str) -> Kernel:
+    """out[i] = start + i * step for i < n, computed in ``wide`` (f64, f32 or i64) then cast."""
+    t, tw = ct(dtype), ct(wide)
+    p = Params().buffer("out", t.store).longs("n").scalar(tw.sig, f"{ 'f64' if tw.sig == 'd' else 'f32' if tw.sig == 'f' else 'i64'} start")
+    p.scalar(tw.sig, f"{'f64' if tw.sig == 'd' else 'f32' if tw.sig == 'f' else 'i64'} step")
+    body = f"""\
+    for (i64 i = ek_gid(); i < n; i += ek_gsize())
+        out[i] = {t.store_(cast(f"(start + ({tw.comp})i * step)", tw, t))};"""
+    return make(f"arange_{dtype}_{wide}", p, body, (), _fp64(t, tw))
+
+
+def nonzero_write(dtype: str, ndim: int) -> Kernel:
+    """Rows of out (count, ndim) int64: the coordinates of each nonzero x element, at row cs[i] - 1
+    (cs an inclusive running count in row-major order). Parameters: out, x, cs, n, size0.., x_st0..."""
+    t = ct(dtype)
+    p = Params().buffer("out", "i64").buffer("x", t.store, const=True).buffer("cs", "i64", const=True)
+    p.longs("n", *[f"size{d}" for d in range(ndim)], *[f"x_st{d}" for d in range(ndim)])
+    lines = [f"i64 q = i; i64 o_x = 0; i64 row = cs[i] - 1;"]
+    for d in range(ndim - 1, -1, -1):
+        lines.append(f"{{ i64 c = q % size{d}; q /= size{d}; o_x += c * x_st{d}; crd[{d}] = c; }}")
+    lines.append(f"if ({t.load('x[o_x]')} != 0) {{ for (i32 d = 0; d < {ndim}; ++d) out[row * {ndim} + d] = crd[d]; }}")
+    body = f"""\
+    for (i64 i = ek_gid(); i < n; i += ek_gsize()) {{
+        i64 crd[{max(ndim, 1)}];
+{indent(lines, 8)}
+    }}"""
+    return make(f"nonzero_{dtype}_{ndim}", p, body, (), t.fp64)
+
+
+# -- sort ---------------------------------------------------------------------------------------
+
+def _before(t: CType, descending: bool, ka, ia, kb, ib, n="L") -> str:
+    """Whether element (ka, ia) comes before (kb, ib): NaN largest, ties by index (stable)."""
+    if t.kind == "f":
+        less = lambda x, y: f"(!isnan({x}) && (isnan({y}) || {x} < {y}))"  # noqa: E731
+        eq = f"({ka} == {kb} || (isnan({ka}) && isnan({kb})))"
+    else:
+        less = lambda x, y: f"({x} < {y})"  # noqa: E731
+        eq = f"({ka} == {kb})"
+    order = less(kb, ka) if descending else less(ka, kb)
+    return f"({ia} < {n} && ({ib} >= {n} || {order} || ({eq} && {ia} < {ib})))"
+
+
+def sort_local(dtype: str, descending: bool, P: int, B: int, kdims: int) -> Kernel:
+    """Sort each line of L <= P elements (P a power of two) in one block of B threads:
+    a bitonic network in local memory on (key, index) pairs, so the order is stable.
+    Parameters: vals, idx (outputs), x, M (lines), L, x_sd, v_sd, i_sd, ksize0.., x_st0.., v_st0.., i_st0.."""
+    t = ct(dtype)
+    p = Params().buffer("vals", t.store).buffer("idx", "i64").buffer("x", t.store, const=True)
+    p.longs("M", "L", "x_sd", "v_sd", "i_sd")
+    p.longs(*[f"ksize{d}" for d in range(kdims)], *[f"x_st{d}" for d in range(kdims)],
+            *[f"v_st{d}" for d in range(kdims)], *[f"i_st{d}" for d in range(kdims)])
+    base = unravel("m", kdims, "ksize", ["x", "v", "i"], rest="q")
+    c = t.comp
+    body = f"""\
+    LOCAL {c} key[{P}];
+    LOCAL i32 pos[{P}];
+    const i32 lid = ek_lid();
+    for (i64 m = ek_group(); m < M; m += ek_ngroups()) {{
+{indent(base, 8)}
+        for (i32 j = lid; j < {P}; j += {B}) {{
+            key[j] = j < L ? {t.load("x[o_x + j * x_sd]")} : ({c})0;
+            pos[j] = j;
+        }}
+        ek_barrier();
+        for (i32 k = 2; k <= {P}; k <<= 1) {{
+            for (i32 s = k >> 1; s > 0; s >>= 1) {{
+                for (i32 j = lid; j < {P}; j += {B}) {{
+                    i32 o = j ^ s;
+                    if (o > j) {{
+                        {c} ka = key[j], kb = key[o];
+                        i32 ia = pos[j], ib = pos[o];
+                        bool swap = (j & k) == 0 ? {_before(t, descending, "kb", "ib", "ka", "ia")}
+                                                 : {_before(t, descending, "ka", "ia", "kb", "ib")};
+                        if (swap) {{ key[j] = kb; key[o] = ka; pos[j] = ib; pos[o] = ia; }}
+                    }}
+                }}
+                ek_barrier();
+            }}
+        }}
+        for (i32 j = lid; j < L; j += {B}) {{
+            vals[o_v + j * v_sd] = {t.store_("key[j]")};
+            idx[o_i + j * i_sd] = (i64)pos[j];
+        }}
+        ek_barrier();
+    }}"""
+    return make(f"sort_{dtype}_{'d' if descending else 'a'}_{P}_{B}_k{kdims}", p, body, (), t.fp64)
+
+
+def sort_merge(dtype: str, descending: bool, kdims: int) -> Kernel:
+    """Sort lines of any length, one thread per line: a bottom-up merge sort of indices in two
+    scratch rows (tmp, M x 2L int64), stable. Parameters as sort_local, plus tmp."""
+    t = ct(dtype)
+    p = Params().buffer("vals", t.store).buffer("idx", "i64").buffer("x", t.store, const=True)
+    p.buffer("tmp", "i64").longs("M", "L", "x_sd", "v_sd", "i_sd")
+    p.longs(*[f"ksize{d}" for d in range(kdims)], *[f"x_st{d}" for d in range(kdims)],
+            *[f"v_st{d}" for d in range(kdims)], *[f"i_st{d}" for d in range(kdims)])
+    base = unravel("m", kdims, "ksize", ["x", "v", "i"], rest="q")
+    c = t.comp
+    key = lambda e: t.load(f"x[o_x + ({e}) * x_sd]")  # noqa: E731
+    body = f"""\
+    for (i64 m = ek_gid(); m < M; m += ek_gsize()) {{
+{indent(base, 8)}
+        GLOBAL i64* src = tmp + m * 2 * L;
+        GLOBAL i64* dst = src + L;
+        for (i64 j = 0; j < L; ++j) src[j] = j;
+        for (i64 w = 1; w < L; w *= 2) {{
+            for (i64 lo = 0; lo < L; lo += 2 * w) {{
+                i64 mid = lo + w < L ? lo + w : L, hi = lo + 2 * w < L ? lo + 2 * w : L;
+                i64 a = lo, b = mid, o = lo;
+                while (a < mid && b < hi) {{
+                    i64 ia = src[a], ib = src[b];
+                    {c} ka = {key("ia")}, kb = {key("ib")};
+                    if ({_before(t, descending, "kb", "ib", "ka", "ia")}) {{ dst[o++] = ib; ++b; }}
+                    else {{ dst[o++] = ia; ++a; }}
+                }}
+                while (a < mid) dst[o++] = src[a++];
+                while (b < hi) dst[o++] = src[b++];
+            }}
+            GLOBAL i64* sw = src; src = dst; dst = sw;
+        }}
+        for (i64 j = 0; j < L; ++j) {{
+            i64 s = src[j];
+            vals[o_v + j * v_sd] = x[o_x + s * x_sd];
+            idx[o_i + j * i_sd] = s;
+        }}
+    }}"""
+    return make(f"sortm_{dtype}_{'d' if descending else 'a'}_k{kdims}", p, body, (), t.fp64)

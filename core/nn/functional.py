@@ -1,0 +1,216 @@
+"""ember.nn.functional: the stateless forms of the layers, with PyTorch's signatures.
+
+Each function checks its Python-level arguments and calls one of the nn
+operators (core/ops/nn.py), so every backend runs it.
+"""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..ops import nn as _nn
+from ..ops import reduction as _red
+from ..ops.elementwise import mul, sigmoid as _sigmoid, tanh as _tanh
+from ..ops.linalg import addmm, matmul
+from . import _random
+
+__all__ = ["linear", "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
+           "layer_norm", "group_norm", "embedding", "dropout", "relu", "gelu", "silu", "tanh", "sigmoid",
+           "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "scaled_dot_product_attention", "pad", "unfold", "fold",
+           "one_hot"]
+
+
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias."""
+    if weight.ndim != 2 or input.ndim < 1 or input._shape[-1] != weight._shape[1]:
+        raise ShapeError(f"linear(): input of shape {tuple(input._shape)} and weight of shape "
+                         f"{tuple(weight._shape)} do not fit: the input's last dim must equal weight.shape[1]"
+                         + ("" if weight.ndim != 2 else f" ({weight._shape[1]})"))
+    if bias is not None and input.ndim == 2:
+        return addmm(bias, input, weight.t())
+    out = matmul(input, weight.t())
+    return out + bias if bias is not None else out
+
+
+def _conv_padding(opname, input, weight, stride, padding, dilation, nd):
+    """'valid' and 'same' as PyTorch: 'same' pads asymmetrically (extra on the right) for even kernels."""
+    if not isinstance(padding, str):
+        return input, padding
+    if padding == "valid":
+        return input, 0
+    if padding != "same":
+        raise ValueError(f"{opname}(): padding must be 'valid', 'same', an int or a tuple, got {padding!r}")
+    s = _nn._tuple_arg(stride, nd, "stride", opname, 1)
+    if any(x != 1 for x in s):
+        raise ValueError(f"{opname}(): padding='same' is not supported for strided convolutions (stride={s})")
+    d = _nn._tuple_arg(dilation, nd, "dilation", opname, 1)
+    ks = weight._shape[2:]
+    left, extra = [], []
+    for i in range(nd):
+        total = d[i] * (ks[i] - 1)
+        left.append(total // 2)
+        extra.append(total - 2 * (total // 2))
+    if any(extra):
+        pads = []
+        for i in reversed(range(nd)):
+            pads += [0, extra[i]]
+        input = _nn.constant_pad_nd(input, pads)
+    return input, tuple(left)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    input, padding = _conv_padding("conv1d", input, weight, stride, padding, dilation, 1)
+    return _nn.conv1d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    input, padding = _conv_padding("conv2d", input, weight, stride, padding, dilation, 2)
+    return _nn.conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    r = _nn.max_pool2d_with_indices(input, kernel_size, () if stride is None else stride, padding, dilation,
+                                    ceil_mode)
+    return r if return_indices else r[0]
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return _nn.avg_pool2d(input, kernel_size, () if stride is None else stride, padding, ceil_mode,
+                          count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    return _nn.adaptive_avg_pool2d(input, output_size)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    return _nn.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    return _nn.layer_norm(input, tuple(normalized_shape), weight, bias, eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    return _nn.group_norm(input, num_groups, weight, bias, eps)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding(): max_norm, scale_grad_by_freq and sparse are not supported")
+    return _nn.embedding(weight, input, padding_idx)
+
+
+def dropout(input, p=0.5, training=True, inplace=False, generator=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p), when training.
+
+    Ember's ``dropout`` operator (over the Philox generator) does the work where the core has it."""
+    op = _dropout_op()
+    if op is not None:
+        return op(input, p, training, inplace, generator=generator)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout(): p must be a probability in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        out = mul(input, 0)
+    else:
+        keep = _random.rand(input._shape, dtype=input._dtype if input._dtype.is_floating_point else None,
+                            device=input._device, generator=generator) >= p
+        out = mul(input, mul(keep.to(input._dtype), 1.0 / (1.0 - p)))
+    return input.copy_(out) if inplace else out
+
+
+def _dropout_op():
+    from ..dispatch import registry
+    op = registry.get("dropout")
+    return None if op is None else op.fn
+
+
+def relu(input, inplace=False):
+    out = _nn.relu(input)
+    return input.copy_(out) if inplace else out
+
+
+def gelu(input, approximate="none"):
+    return _nn.gelu(input, approximate)
+
+
+def silu(input, inplace=False):
+    out = _nn.silu(input)
+    return input.copy_(out) if inplace else out
+
+
+def tanh(input):
+    return _tanh(input)
+
+
+def sigmoid(input):
+    return _sigmoid(input)
+
+
+def _softmax_dim(input, dim):
+    if dim is None:  # PyTorch's legacy default
+        return 0 if input.ndim in (0, 1, 3) else 1
+    return dim
+
+
+def softmax(input, dim=None, dtype=None):
+    return _red.softmax(input, _softmax_dim(input, dim), dtype)
+
+
+def log_softmax(input, dim=None, dtype=None):
+    return _red.log_softmax(input, _softmax_dim(input, dim), dtype)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    return _nn.cross_entropy(input, target, weight, reduction, ignore_index, float(label_smoothing))
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    return _nn.nll_loss(input, target, weight, reduction, ignore_index)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    return _nn.mse_loss(input, target, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    return _nn.l1_loss(input, target, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    return _nn.binary_cross_entropy(input, target, weight, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    return _nn.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    return _nn.scaled_dot_product_attention(query, key, value, attn_mask, float(dropout_p), is_causal,
+                                            scale=scale)
+
+
+def pad(input, pad, mode="constant", value=None):
+    if mode != "constant":
+        raise NotImplementedError(f"pad(): mode {mode!r} is not supported; only 'constant'")
+    return _nn.constant_pad_nd(input, tuple(pad), 0 if value is None else value)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    return _nn.im2col(input, kernel_size, dilation, padding, stride)
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    return _nn.col2im(input, output_size, kernel_size, dilation, padding, stride)
+
+
+def one_hot(tensor, num_classes=-1):
+    return tensor.one_hot(num_classes)

@@ -1,0 +1,447 @@
+"""Module: the base class of every layer, holding parameters, buffers and child modules."""
+
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from typing import Iterator
+
+from .. import dtypes as D
+from .._tensor import Tensor
+from ..errors import EmberError, ShapeError
+from .parameter import Buffer, Parameter, _adopt
+
+__all__ = ["Module", "StateDictKeyError", "RemovableHandle"]
+
+
+class StateDictKeyError(EmberError, KeyError):
+    """A state dict whose keys do not match the module's (missing or unexpected keys)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class RemovableHandle:
+    """Returned by register_*_hook; ``handle.remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _no_grad():
+    import ember
+    ng = getattr(ember, "no_grad", None)
+    if ng is not None:
+        return ng()
+    import contextlib
+    return contextlib.nullcontext()
+
+
+def _detached(t):
+    d = getattr(t, "detach", None)
+    return d() if d is not None else t
+
+
+class Module:
+    """Base class for layers: assign Parameters, Modules and buffers as attributes and write ``forward``."""
+
+    training: bool
+    _version = 1
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments; subclasses call "
+                            f"super().__init__() with none")
+        d = self.__dict__
+        d["training"] = True
+        d["_parameters"] = OrderedDict()
+        d["_buffers"] = OrderedDict()
+        d["_non_persistent"] = set()
+        d["_modules"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()
+        d["_forward_pre_hooks"] = OrderedDict()
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward(); define forward(self, ...) in the "
+                                  f"subclass")
+
+    # -- calling --------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks:
+            for hook in list(self._forward_pre_hooks.values()):
+                r = hook(self, args)
+                if r is not None:
+                    args = r if isinstance(r, tuple) else (r,)
+        out = self.forward(*args, **kwargs)
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                r = hook(self, args, out)
+                if r is not None:
+                    out = r
+        return out
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after forward; a non-None return replaces the output."""
+        h = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[h.id] = hook
+        return h
+
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, args)`` runs before forward; a non-None return replaces the arguments."""
+        h = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[h.id] = hook
+        return h
+
+    # -- attributes -----------------------------------------------------------
+    def __getattr__(self, name):
+        d = self.__dict__
+        for store in ("_parameters", "_buffers", "_modules"):
+            s = d.get(store)
+            if s is not None and name in s:
+                return s[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __setattr__(self, name, value):
+        d = self.__dict__
+        params = d.get("_parameters")
+        if isinstance(value, Parameter):
+            if params is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            self._drop(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            if params is None:
+                raise AttributeError("cannot assign modules before Module.__init__() call")
+            self._drop(name)
+            d["_modules"][name] = value
+        elif isinstance(value, Buffer):
+            self.register_buffer(name, value, value.__dict__.pop("_buffer_persistent"))
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' of "
+                                f"{type(self).__name__} (ember.nn.Parameter or None expected)")
+            params[name] = None
+        elif params is not None and name in d["_modules"]:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module '{name}' "
+                                f"(ember.nn.Module or None expected)")
+            d["_modules"][name] = None
+        elif params is not None and name in d["_buffers"]:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} as buffer '{name}' (Tensor or None "
+                                f"expected)")
+            d["_buffers"][name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _drop(self, name):
+        d = self.__dict__
+        d.pop(name, None)
+        for store in ("_parameters", "_buffers", "_modules"):
+            d[store].pop(name, None)
+        d["_non_persistent"].discard(name)
+
+    def __delattr__(self, name):
+        d = self.__dict__
+        for store in ("_parameters", "_buffers", "_modules"):
+            if name in d[store]:
+                del d[store][name]
+                d["_non_persistent"].discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        """A tensor that is state but not learnable (running statistics); saved in state_dict if persistent."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign a buffer before Module.__init__() call")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign {type(tensor).__name__} as buffer '{name}' (Tensor or None expected)")
+        if isinstance(tensor, Parameter):
+            t = tensor
+            tensor = object.__new__(Tensor)
+            _adopt(tensor, _detached(t))
+        self._drop(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def register_parameter(self, name: str, param) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign a parameter before Module.__init__() call")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"parameter name must be a non-empty string without '.', got {name!r}")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign {type(param).__name__} as parameter '{name}' "
+                            f"(ember.nn.Parameter or None expected)")
+        self._drop(name)
+        self._parameters[name] = param
+
+    def add_module(self, name: str, module) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        if not isinstance(name, str) or "." in name or not name:
+            raise KeyError(f"module name must be a non-empty string without '.', got {name!r}")
+        self._drop(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> "Module":
+        mod = self
+        for part in target.split(".") if target else []:
+            if part not in mod._modules:
+                raise AttributeError(f"{type(mod).__name__} has no submodule {part!r} (looking up {target!r})")
+            mod = mod._modules[part]
+        return mod
+
+    def get_parameter(self, target: str):
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._parameters:
+            raise AttributeError(f"{type(mod).__name__} has no parameter {name!r}")
+        return mod._parameters[name]
+
+    # -- traversal ------------------------------------------------------------
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is None:
+                continue
+            yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, store, prefix, recurse, remove_duplicate):
+        seen = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for mp, m in mods:
+            for name, v in getattr(m, store).items():
+                if v is None:
+                    continue
+                if remove_duplicate:
+                    if id(v) in seen:
+                        continue
+                    seen.add(id(v))
+                yield (f"{mp}.{name}" if mp else name), v
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    # -- modes ----------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        if not isinstance(mode, bool):
+            raise ValueError(f"train(): mode must be a bool, got {mode!r}")
+        for m in self.modules():
+            m.__dict__["training"] = mode
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            g = getattr(p, "grad", None)
+            if g is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                if getattr(g, "grad_fn", None) is not None:
+                    g = _detached(g)
+                    p.grad = g
+                g.zero_()
+
+    def apply(self, fn) -> "Module":
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # -- device and dtype -------------------------------------------------------
+    def _apply_tensors(self, fn) -> "Module":
+        """Convert every parameter and buffer with fn, keeping each Parameter object (optimizers hold them)."""
+        with _no_grad():
+            for m in self.modules():
+                for name, p in m._parameters.items():
+                    if p is None:
+                        continue
+                    new = fn(p)
+                    if new is not p:
+                        _adopt(p, _detached(new))
+                        g = getattr(p, "grad", None)
+                        if g is not None:
+                            p.grad = fn(g)
+                for name, b in m._buffers.items():
+                    if b is not None:
+                        m._buffers[name] = fn(b)
+        return self
+
+    def to(self, *args, **kwargs) -> "Module":
+        """``module.to(device)``, ``.to(dtype)`` or both: floating parameters and buffers take the dtype."""
+        from ..device import Device
+        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        if kwargs:
+            raise TypeError(f"Module.to() got unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, D.DType):
+                dtype = a
+            elif isinstance(a, (str, Device)):
+                device = a
+            elif isinstance(a, Tensor):
+                device, dtype = a._device, a._dtype
+            else:
+                raise TypeError(f"Module.to() expects a device, a dtype or a tensor, got {a!r}")
+        if dtype is not None and not dtype.is_floating_point:
+            raise TypeError(f"Module.to() only accepts floating dtypes, got {dtype.name}")
+
+        def convert(t):
+            if dtype is not None and t._dtype.is_floating_point:
+                return t.to(dtype=dtype, device=device)
+            return t.to(device) if device is not None else t
+        return self._apply_tensors(convert)
+
+    def cpu(self) -> "Module":
+        return self.to("cpu")
+
+    def float(self) -> "Module":
+        return self.to(D.float32)
+
+    def double(self) -> "Module":
+        return self.to(D.float64)
+
+    def half(self) -> "Module":
+        return self.to(D.float16)
+
+    def bfloat16(self) -> "Module":
+        return self.to(D.bfloat16)
+
+    # -- state dict -------------------------------------------------------------
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
+        """An ordered mapping name -> tensor of every parameter and persistent buffer."""
+        out = OrderedDict() if destination is None else destination
+        for name, p in self._parameters.items():
+            if p is not None:
+                out[prefix + name] = p if keep_vars else _detached(p)
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent:
+                out[prefix + name] = b if keep_vars else _detached(b)
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(out, prefix + name + ".", keep_vars)
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Copy values from state_dict into the parameters and buffers; strict checks keys both ways.
+
+        Shapes must match exactly (ShapeError names the key); returns (missing_keys, unexpected_keys).
+        """
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"load_state_dict() expects a mapping of names to tensors, got "
+                            f"{type(state_dict).__name__}")
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing key(s) {', '.join(map(repr, missing))}")
+            if unexpected:
+                parts.append(f"unexpected key(s) {', '.join(map(repr, unexpected))}")
+            raise StateDictKeyError(f"error loading state dict into {type(self).__name__}: "
+                                    f"{'; '.join(parts)}; pass strict=False to load the keys that match")
+        errors = []
+        for k, v in state_dict.items():
+            if k not in own:
+                continue
+            if not isinstance(v, Tensor):
+                raise TypeError(f"load_state_dict(): value for key {k!r} is a {type(v).__name__}, not a Tensor")
+            t = own[k]
+            if tuple(t._shape) != tuple(v._shape):
+                errors.append(f"{k!r}: the checkpoint has shape {tuple(v._shape)}, the model {tuple(t._shape)}")
+        if errors:
+            raise ShapeError(f"error loading state dict into {type(self).__name__}: size mismatch for "
+                             + "; ".join(errors))
+        with _no_grad():
+            for k, v in state_dict.items():
+                if k in own:
+                    t = own[k]
+                    if assign:
+                        _adopt(t, _detached(v).to(device=t._device))
+                    else:
+                        t.copy_(v.to(device=t._device) if v._device != t._device else v)
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- printing ---------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self):
+        lines = []
+        extra = self.extra_repr()
+        for name, m in self._modules.items():
+            r = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {r}")
+        main = type(self).__name__ + "("
+        if lines:
+            body = ("\n  " + extra if extra else "") + "".join("\n  " + l for l in lines)
+            return main + body + "\n)"
+        return main + extra + ")"
+
+    def __getstate__(self):
+        raise TypeError("Ember modules are not pickled; save module.state_dict() with ember.save (safetensors)")

@@ -1,0 +1,1 @@
+"""The layer classes of ember.nn, one file per kind."""
