@@ -113,12 +113,12 @@ def _installed(dist):
         return False
 
 
-@pytest.mark.skipif(_installed("ember-xla"), reason="ember-xla is installed here")
+@pytest.mark.skipif(_installed("ember-rocm"), reason="ember-rocm is installed here")
 def test_missing_plugin():
     with pytest.raises(ember.BackendNotInstalledError) as e:
-        ember.ones(2, device="xla")
+        ember.ones(2, device="rocm")
     msg = str(e.value)
-    assert "'xla'" in msg and "ember-xla" in msg and "pip install ember-xla" in msg, msg
+    assert "'rocm'" in msg and "ember-rocm" in msg and "pip install ember-rocm" in msg, msg
 
 
 def test_backend_unavailable_meta_has_no_data():
