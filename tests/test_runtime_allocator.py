@@ -11,14 +11,12 @@ way tests/test_plugins.py installs fixture plugins.
 from __future__ import annotations
 
 import gc
-import importlib.util
 import os
 import random
 import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,21 +24,7 @@ import pytest
 import ember
 from ember.runtime import allocator as A
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "plugins" / "counting"
-
-
-def load_counting():
-    """The counting plugin module, registered in this process once."""
-    mod = sys.modules.get("ember_counting")
-    if mod is None:
-        spec = importlib.util.spec_from_file_location("ember_counting", FIXTURE / "ember_counting.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["ember_counting"] = mod
-        spec.loader.exec_module(mod)
-    if "counting" not in {b.device_type for b in _backends()}:
-        rec = ember.plugins.register_plugin(mod, name="counting")
-        assert rec.status == "loaded", rec
-    return mod
+from counting import FIXTURE, load_counting  # noqa: E402
 
 
 def _backends():

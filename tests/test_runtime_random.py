@@ -7,32 +7,14 @@ compare it with the cpu backend's native one.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import ember
-from ember.runtime import random as R
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "plugins" / "counting"
-
-
-def load_counting():
-    mod = sys.modules.get("ember_counting")
-    if mod is None:
-        spec = importlib.util.spec_from_file_location("ember_counting", FIXTURE / "ember_counting.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["ember_counting"] = mod
-        spec.loader.exec_module(mod)
-    from ember.plugins.manager import registered_backends
-    if "counting" not in {b.device_type for b in registered_backends()}:
-        rec = ember.plugins.register_plugin(mod, name="counting")
-        assert rec.status == "loaded", rec
-    return mod
+from counting import load_counting  # noqa: E402
 
 
 @pytest.fixture(scope="module")

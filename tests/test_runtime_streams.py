@@ -7,8 +7,6 @@ that run only when something waits for them; cpu shows the synchronous case.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,21 +16,7 @@ import pytest
 
 import ember
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "plugins" / "counting"
-
-
-def load_counting():
-    mod = sys.modules.get("ember_counting")
-    if mod is None:
-        spec = importlib.util.spec_from_file_location("ember_counting", FIXTURE / "ember_counting.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["ember_counting"] = mod
-        spec.loader.exec_module(mod)
-    from ember.plugins.manager import registered_backends
-    if "counting" not in {b.device_type for b in registered_backends()}:
-        rec = ember.plugins.register_plugin(mod, name="counting")
-        assert rec.status == "loaded", rec
-    return mod
+from counting import load_counting  # noqa: E402
 
 
 @pytest.fixture(scope="module")
