@@ -7,12 +7,21 @@ from . import dtypes as D
 __all__ = ["Tensor", "contiguous_strides"]
 
 
+#: Contiguous strides by shape tuple; backends read it directly on their hot paths.
+_CONTIG: dict = {}
+
+
 def contiguous_strides(shape) -> tuple:
-    strides, acc = [], 1
-    for n in reversed(shape):
-        strides.append(acc)
-        acc *= n if n > 1 else 1
-    return tuple(reversed(strides))
+    s = _CONTIG.get(shape) if type(shape) is tuple else None
+    if s is None:
+        strides, acc = [], 1
+        for n in reversed(shape):
+            strides.append(acc)
+            acc *= n if n > 1 else 1
+        s = tuple(reversed(strides))
+        if type(shape) is tuple:
+            _CONTIG[shape] = s
+    return s
 
 
 class Tensor:

@@ -7,22 +7,11 @@ from numpy.lib.stride_tricks import as_strided
 
 from ember import Tensor
 from ember import dtypes as D
+from ember._tensor import _CONTIG as _cstrides, contiguous_strides as _contig
 
 backend = None  # set when the plugin registers
 _KEY = 0        # its dispatch key bit, likewise
 
-_cstrides: dict = {}
-
-
-def _contig(shape):
-    s = _cstrides.get(shape)
-    if s is None:
-        acc, out = 1, []
-        for n in reversed(shape):
-            out.append(acc)
-            acc *= n if n > 1 else 1
-        s = _cstrides[shape] = tuple(reversed(out))
-    return s
 
 
 _np_to_ember = {d.np: d for d in D.all_dtypes}

@@ -13,7 +13,6 @@ is queued on ``ember.current_stream(device).handle``.
 from __future__ import annotations
 
 import threading
-import weakref
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -177,18 +176,8 @@ def _contiguous(t: Tensor) -> bool:
     return True
 
 
-_cstrides: dict = {}
-
-
-def _contig_strides(shape):
-    s = _cstrides.get(shape)
-    if s is None:
-        acc, out = 1, []
-        for n in reversed(shape):
-            out.append(acc)
-            acc *= n if n > 1 else 1
-        s = _cstrides[shape] = tuple(reversed(out))
-    return s
+from ember._tensor import _CONTIG as _cstrides  # noqa: E402  (contiguous strides by shape, cached in core)
+from ember._tensor import contiguous_strides as _contig_strides  # noqa: E402
 
 
 class CudaRuntime:
