@@ -110,7 +110,7 @@ def test_splitting(counting, dev):
 
 def test_coalescing(counting, dev):
     before = raw(counting, dev)
-    blocks = [A.allocate(dev, 256 << 10) for _ in range(4)]      # four 256 KiB blocks of one segment
+    blocks = [A.allocate(dev, 256 << 10) for _ in range(8)]      # eight 256 KiB blocks fill one 2 MiB segment
     h = blocks[0].handle
     assert {b.handle for b in blocks} == {h}
     offsets = [b.offset for b in blocks]
@@ -475,20 +475,26 @@ def test_exact_size_bin_serves_the_same_size_without_splitting(counting, dev):
     s = stats(dev)
     assert s["allocated_bytes.all.current"] == 0 and s["requested_bytes.all.current"] == 0
     assert s["allocation.all.current"] == 0
-    c = A.allocate(dev, 1000)                      # another size: the bins coalesce first
-    assert n_binned(alloc) == 0 and (c.handle, c.offset) == (h, off)
+    c = A.allocate(dev, 1000)                      # another size: from the free pool; the bin stays
+    assert n_binned(alloc) == 1 and (c.handle, c.offset) != (h, off)
     check_structure(alloc)
-    del c
+    d = A.allocate(dev, 3000)                      # so the repeated size still hits its bin
+    assert (d.handle, d.offset) == (h, off)
+    del c, d
 
 
-def test_bins_coalesce_before_a_search(counting, dev):
-    """Freed neighbours sit in their bins; a request of another size merges them first."""
+def test_bins_coalesce_when_the_pool_has_no_fit(counting, dev):
+    """Freed neighbours sit in their bins; a request of another size that the free pool cannot serve
+    merges them, then searches again."""
     alloc = A.allocator_for(dev)
-    xs = [A.allocate(dev, 64 << 10) for _ in range(6)]
+    xs = [A.allocate(dev, 64 << 10) for _ in range(32)]   # 32 x 64 KiB fill one 2 MiB segment
+    assert len({x.handle for x in xs}) == 1
     offs = [x.offset for x in xs]
     del xs[1:4]                                    # three neighbours, binned separately
     assert n_binned(alloc) == 3
-    m = A.allocate(dev, 192 << 10)                 # exactly the merged hole: best fit
+    n_raw = raw(counting, dev)["raw_alloc"]
+    m = A.allocate(dev, 192 << 10)                 # no free block fits: merge the bins; the hole fits exactly
+    assert raw(counting, dev)["raw_alloc"] == n_raw
     assert m.offset == offs[1] and n_binned(alloc) == 0
     check_structure(alloc)
     del m
@@ -662,3 +668,27 @@ def test_bins_on_a_device_without_streams(counting):
     check_structure(alloc)
     ember.empty_cache(d)
     assert ember.memory_reserved(d) == 0
+
+
+def test_a_new_size_does_not_flush_the_bins_of_a_repeating_step(counting, dev):
+    """A training step allocates and frees the same sizes each time; one request of a size never seen
+    before (served from the free pool) must not give the other sizes' bins back, or every later request
+    of the step would miss and search again."""
+    alloc = A.allocator_for(dev)
+
+    def step(i):
+        a = A.allocate(dev, 3000)
+        b = A.allocate(dev, 70_000)
+        del a
+        e = A.allocate(dev, 100_000 + 4096 * i)   # a new size each step
+        c = A.allocate(dev, 5000)
+        d = A.allocate(dev, 3000)
+        del b, c, d, e
+
+    step(0)
+    step(1)
+    for i in range(2, 7):
+        seq = alloc._seq
+        step(i)
+        assert alloc._seq == seq + 1               # only e split a block; a, b, c, d came from their bins
+    check_structure(alloc)

@@ -26,12 +26,13 @@ once, for all devices:
 The fast path. A training loop asks for the same sizes on the same stream
 over and over, so a freed block first goes to an *exact-size bin*: a list per
 (stream, rounded request size), appended to on free and popped on the next
-request of that size, with no search, no split and no merge. Binned blocks are
-coalesced lazily: the first request that its bin cannot serve returns every
-binned block to the best-fit pools (merging each with its free neighbours, as
-an eager free would have), then searches them. So the allocator places blocks
-as an eagerly coalescing best-fit allocator does, except that a request whose
-size class has a cached block takes that block (an exact fit). Returning
+request of that size, with no search, no split and no merge. A request its
+bin cannot serve takes the best fit from the free pool; only when the pool has
+no fit are the binned blocks returned to it (merging each with its free
+neighbours, as an eager free would have) and the search repeated. So one new
+size (a last partial batch, a varying sequence length) leaves the bins of
+every other size in place, and no new segment is allocated while a merge of
+binned blocks could still serve the request. Returning
 record_stream blocks, empty_cache, the out-of-memory retry and cross-stream
 reuse all see fully coalesced pools.
 
@@ -293,21 +294,19 @@ class CachingAllocator:
         return allocate(self.device, nbytes, stream)
 
     def _allocate_miss(self, size, stream, nbytes):
-        """The request's bin is empty: coalesce the bins, then best fit from this stream's pool, another
-        stream's (after an event), a new segment, or free-and-retry. The block is split and given its bin."""
+        """The request's bin is empty: best fit from this stream's pool (coalescing the bins if it has
+        none), another stream's (after an event), a new segment, or free-and-retry. The block is split
+        and given its bin."""
         if size <= SMALL_SIZE:
             pool, split_min = _SMALL, MIN_BLOCK
         else:
             pool, split_min = _LARGE, SMALL_SIZE + 1
-        if self._dirty[pool]:
+        block = self._take(pool, size, stream)
+        if block is None and self._dirty[pool]:
+            # Only now give the other sizes' bins back (merged with their neighbours): flushing on every
+            # miss would undo the bins a repeating workload (a training step) hits on every later call.
             self._flush_bins(pool)
-        block = None
-        lst = self._free[pool].get(stream)         # best fit from this stream's pool (self._take, inline)
-        if lst:
-            i = bisect_left(lst, (size, -1))
-            if i < len(lst):
-                block = lst.pop(i)[2]
-                block.in_pool = False
+            block = self._take(pool, size, stream)
         if block is None:
             block = self._allocate_slow(pool, size, stream, nbytes)
         if block.size - size >= split_min:
@@ -696,7 +695,7 @@ def allocate(device, nbytes: int, stream=None) -> Allocation:
             a._drain()
         if a._pending:
             a._process_events(False)
-        # Pop this stream's exact-size bin; on a miss, coalesce and search (CachingAllocator._allocate_miss).
+        # Pop this stream's exact-size bin; on a miss, search (CachingAllocator._allocate_miss).
         d = a._bins.get(stream)
         lst = d.get(size) if d is not None else None
         if lst:
