@@ -156,6 +156,21 @@ def test_repeated_operator_never_retraces():
     assert ember_xla.stats["traces"] == before
 
 
+def test_eager_cache_is_bounded_and_releases_executables(monkeypatch):
+    from ember_xla import _engine
+    monkeypatch.setattr(_engine, "CACHE_SIZE", 8)
+    first = None
+    for n in range(1, 30):   # every length is a new key: a new jitted function
+        x = ember.ones(n, device=X)
+        assert (x + x).sum().item() == 2.0 * n
+        if first is None:
+            first = next(iter(_engine._FNS.values()))
+        assert len(_engine._FNS) <= 8
+    assert first not in _engine._FNS.values()
+    assert first._cache_size() == 0      # its compiled executables were released
+
+
+
 @pytest.mark.parametrize("mode", ["eager", "lazy"])
 def test_inplace_on_views_writes_through(mode):
     rng = np.random.default_rng(4)

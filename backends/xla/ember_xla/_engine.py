@@ -16,6 +16,8 @@ tensors are real 64-bit arrays while JAX's global flag stays as the user set it.
 from __future__ import annotations
 
 import functools
+import itertools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +31,13 @@ from . import _state
 stats = {"traces": 0, "graph_compiles": 0, "graph_runs": 0}
 
 _PURE: dict = {}   # key -> the pure function (traced inside lazy graphs)
-_FNS: dict = {}    # key -> jax.jit of it (eager calls)
+_FNS: dict = {}    # key -> jax.jit of it (eager calls), oldest first
+
+#: How many jitted functions (each holding its compiled executables, about a megabyte apiece on
+#: CPU XLA) the eager cache keeps. Past it, the older half is dropped and their executables
+#: released, so a program that meets endless new shapes keeps bounded memory while a training
+#: loop's few functions stay compiled. EMBER_XLA_CACHE_SIZE sets it.
+CACHE_SIZE = max(2, int(os.environ.get("EMBER_XLA_CACHE_SIZE", "2048")))
 _x64 = jax.enable_x64
 _devices = None
 
@@ -63,7 +71,16 @@ def creation(maker):
     return maker
 
 
+def _evict():
+    """Drop the older half of the eager cache and release the executables of what is dropped."""
+    for key in list(itertools.islice(_FNS, len(_FNS) // 2)):
+        _FNS.pop(key).clear_cache()
+        _PURE.pop(key, None)
+
+
 def _jit(key):
+    if len(_FNS) >= CACHE_SIZE:
+        _evict()
     f = pure(key)
     if getattr(key[0], "creation", False):
         fn = jax.jit(f, out_shardings=sharding(key[-1]))

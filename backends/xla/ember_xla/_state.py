@@ -115,6 +115,9 @@ def sync(graph) -> None:
     key = (graph.dev, tuple(graph.sig), tuple(outs))
     fn = _GRAPHS.get(key)
     if fn is None:
+        if len(_GRAPHS) >= E.CACHE_SIZE:
+            for k in list(_GRAPHS)[:len(_GRAPHS) // 2]:
+                _GRAPHS.pop(k).clear_cache()
         fn = _GRAPHS[key] = jax.jit(_graph_function(graph.sig, tuple(outs)),
                                     out_shardings=E.sharding(graph.dev))
     res = E.call_jitted(fn, graph.leaves)
