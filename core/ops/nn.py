@@ -1060,11 +1060,15 @@ def _check_targets(opname, target, C, ignore_index):
 def _nll_loss(x, target, weight=None, reduction="mean", ignore_index=-100):
     cdim, C = _nll_meta(x, target, weight, reduction, ignore_index).extra
     target = target.to(D.int64)
-    if x._device.type != "meta" and target.numel():
-        _check_targets("nll_loss", target, C, ignore_index)
     keep = ne(target, ignore_index)
     safe = where(keep, target, 0)
-    picked = squeeze(gather(x, cdim, unsqueeze(safe, cdim)), cdim)
+    try:
+        # gather checks the targets' range itself (one readback on a GPU), so there is no separate
+        # check (and sync) on the way of every training step; its error is retold in nll's words.
+        picked = squeeze(gather(x, cdim, unsqueeze(safe, cdim)), cdim)
+    except IndexOutOfRangeError:
+        _check_targets("nll_loss", target, C, ignore_index)
+        raise
     if weight is not None:
         w = reshape(index_select(weight, 0, reshape(safe, (-1,))), safe._shape)
         w = where(keep, w, 0)

@@ -227,8 +227,10 @@ def _check_range(b, index, dim, size):
     if n == 0:
         return
     alld = tuple(range(len(index._shape)))
-    lo = int(b.d.to_host(reduce(b, "amin", index, alld, False, None)))
-    hi = int(b.d.to_host(reduce(b, "amax", index, alld, False, None)))
+    bounds = b.empty((2,), index._dtype, index._device)    # both reductions, then one readback (one sync)
+    reduce(b, "amin", index, alld, False, None, bounds._view((), (), bounds._offset))
+    reduce(b, "amax", index, alld, False, None, bounds._view((), (), bounds._offset + 1))
+    lo, hi = (int(v) for v in b.d.to_host(bounds))
     if lo < 0 or hi >= size:
         bad = lo if lo < 0 else hi
         raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
