@@ -3,6 +3,9 @@ exchange of arrays with JAX and DLPack."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -235,3 +238,18 @@ def test_core_dlpack_export_shares_memory_and_survives_writes():
     assert n.tolist() == [[0, 1, 2], [3, 4, 5]] and x.tolist() == [[1, 2, 3], [4, 5, 6]]
     torch = pytest.importorskip("torch")
     assert torch.from_dlpack(x[:, 1:]).tolist() == [[2, 3], [5, 6]]
+
+
+def test_ember_xla_module_offers_lazy_before_the_plugin_is_loaded():
+    code = ("import sys, ember\n"
+            "assert 'ember_xla' not in sys.modules\n"
+            "lazy, mark_step = ember.xla.lazy, ember.xla.mark_step   # loads the plugin\n"
+            "import ember_xla\n"
+            "assert lazy is ember_xla.lazy and mark_step is ember_xla.mark_step\n"
+            "try:\n"
+            "    ember.xla.no_such_function\n"
+            "except AttributeError as e:\n"
+            "    assert 'no_such_function' in str(e)\n"
+            "else:\n"
+            "    raise SystemExit('no AttributeError')\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -147,6 +147,20 @@ class DeviceModule(types.ModuleType):
     def __repr__(self):
         return f"<ember device module {self.device_type!r}>"
 
+    def __getattr__(self, name):
+        # Only for names the class does not define: what the plugin's runtime adds to its module
+        # (``module_attributes``, e.g. ember.xla.lazy), found by loading the plugin on first use.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        backend = _backend_or_none(self.device_type)
+        extra = getattr(getattr(backend, "runtime", None), "module_attributes", None) or {}
+        if name in extra:
+            value = extra[name]
+            setattr(self, name, value)
+            return value
+        why = "" if backend is not None else f" (the {self.device_type!r} plugin is not installed or failed to load)"
+        raise AttributeError(f"module 'ember.{self.device_type}' has no attribute {name!r}{why}")
+
     def _dev(self, device=None) -> Device:
         t = self.device_type
         if device is None:

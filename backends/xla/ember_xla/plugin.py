@@ -22,19 +22,6 @@ def ember_register_backends(register):
                    "eager, or lazy with ember_xla.lazy()")),
     )
     _rt._KEY = _rt.backend.key.bit
-    _extend_device_module()
-
-
-def _extend_device_module():
-    """``ember.xla.lazy()`` and ``ember.xla.mark_step()``, where core builds per-type device modules."""
-    try:
-        from ember.runtime import device_module
-    except ImportError:
-        return
-    m = device_module("xla")
-    if m is not None:
-        for name, value in _rt.runtime.module_attributes.items():
-            setattr(m, name, value)
 
 
 @hookimpl
