@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import ember
-from ember.utils.data import ConcatDataset, DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
+from ember.utils.data import (ConcatDataset, DataLoader, Dataset, Subset, TensorDataset, default_collate,
+                              get_worker_info, random_split)
 
 
 def _ds(n=10):
@@ -89,5 +90,81 @@ def test_concat_and_errors():
         c[5]
     with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
         DataLoader(_ds(), batch_size=0)
-    with pytest.raises(NotImplementedError, match="num_workers=2"):
-        DataLoader(_ds(), num_workers=2)
+    with pytest.raises(ValueError, match="num_workers must be a non-negative int, got -1"):
+        DataLoader(_ds(), num_workers=-1)
+    with pytest.raises(ValueError, match="prefetch_factor=2 needs num_workers > 0"):
+        DataLoader(_ds(), prefetch_factor=2)
+
+
+# -- worker processes ------------------------------------------------------------------
+
+# Every loader here has a timeout, so a worker stuck after fork fails the test instead of hanging it.
+
+class _Samples(Dataset):
+    """Sample i: a float tensor, a dict with an int and the id of the worker that loaded it."""
+
+    def __init__(self, n=50, fail_at=None, exit_at=None, sleep=0.0):
+        self.n, self.fail_at, self.exit_at, self.sleep = n, fail_at, exit_at, sleep
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        import os
+        import time
+        if i == self.fail_at:
+            raise KeyError(f"sample {i} is missing")
+        if i == self.exit_at:
+            os._exit(3)
+        time.sleep(self.sleep)
+        info = get_worker_info()
+        return ember.tensor([float(i), 2.0 * i]), {"y": i * i, "worker": -1 if info is None else info.id}
+
+
+def test_workers_give_the_same_batches_in_order():
+    ds = _Samples()
+    here = list(DataLoader(ds, batch_size=8))
+    there = list(DataLoader(ds, batch_size=8, num_workers=3, prefetch_factor=1, timeout=60))
+    assert len(here) == len(there) == 7
+    for (a, da), (b, db) in zip(here, there):
+        assert np.array_equal(a.numpy(), b.numpy()) and a.dtype == b.dtype
+        assert np.array_equal(da["y"].numpy(), db["y"].numpy())
+    assert {int(w) for _, d in here for w in d["worker"].numpy()} == {-1}
+    assert {int(w) for _, d in there for w in d["worker"].numpy()} == {0, 1, 2}
+    unbatched = list(DataLoader(ds, batch_size=None, num_workers=2, timeout=60))
+    assert len(unbatched) == 50 and unbatched[7][0].tolist() == [7.0, 14.0]
+
+
+def test_worker_init_fn_and_worker_info():
+    seen = []
+
+    def init(worker_id):
+        info = get_worker_info()
+        assert info.id == worker_id and info.num_workers == 2 and isinstance(info.dataset, _Samples)
+        info.dataset.n = 50                  # the worker's own copy
+
+    loader = DataLoader(_Samples(), batch_size=10, num_workers=2, worker_init_fn=init, timeout=60)
+    for x, d in loader:
+        seen.extend(int(w) for w in d["worker"].numpy())
+    assert sorted(set(seen)) == [0, 1] and get_worker_info() is None
+
+
+def test_a_worker_exception_is_raised_here_with_its_traceback():
+    with pytest.raises(KeyError, match=r"(?s)DataLoader worker \d raised KeyError.*sample 37 is missing"):
+        list(DataLoader(_Samples(fail_at=37), batch_size=8, num_workers=2, timeout=60))
+
+
+def test_a_dead_worker_and_a_timeout_raise():
+    with pytest.raises(RuntimeError, match=r"DataLoader worker \d \(pid \d+\) exited unexpectedly with code 3"):
+        list(DataLoader(_Samples(exit_at=12), batch_size=4, num_workers=2, timeout=60))
+    with pytest.raises(RuntimeError, match="DataLoader timed out after 0.2 seconds waiting for batch 0"):
+        list(DataLoader(_Samples(sleep=2.0), batch_size=4, num_workers=1, timeout=0.2))
+
+
+def test_workers_with_a_tensor_dataset_and_shuffle():
+    g = ember.Generator().manual_seed(5)
+    ds = _ds(20)
+    batches = list(DataLoader(ds, batch_size=6, shuffle=True, generator=g, num_workers=2, timeout=60))
+    xs = np.concatenate([x.numpy() for x, _ in batches])
+    assert sorted(xs.tolist()) == list(range(20)) and xs.tolist() != list(range(20))
+    assert all(np.array_equal(y.numpy(), x.numpy() * 2.0) for x, y in batches)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import queue as _queue
+import traceback
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from .._tensor import Tensor
 from ..errors import ShapeError
 from ..nn import _random
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader", "random_split", "default_collate"]
+__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader", "random_split", "default_collate",
+           "get_worker_info"]
 
 
 class Dataset:
@@ -117,16 +121,29 @@ def default_collate(batch):
 class DataLoader:
     """Batches of a dataset: ``for x, y in DataLoader(ds, batch_size=64, shuffle=True, generator=g)``.
 
-    Loading is in this process (num_workers must be 0). A TensorDataset with the default collate is
-    batched with one index_select per tensor instead of stacking samples.
+    With ``num_workers=0`` batches are loaded in this process; a TensorDataset with the default
+    collate is then batched with one index_select per tensor instead of stacking samples. With
+    ``num_workers=N`` N worker processes (``multiprocessing_context``, else Python's default start
+    method) each load and collate whole batches, ``prefetch_factor`` batches ahead per worker, and
+    the batches arrive in order. Tensors travel between processes as host arrays and arrive on the
+    device they were made on. An exception in a worker is raised here with the worker's traceback;
+    a worker that dies, or a batch slower than ``timeout`` seconds, raises RuntimeError. Workers
+    start with each epoch's iterator (``persistent_workers`` is accepted; workers are not kept
+    between epochs).
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None, num_workers=0,
                  collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
-                 generator=None, **kwargs):
-        if num_workers:
-            raise NotImplementedError(f"DataLoader: num_workers={num_workers} is not supported; load in this "
-                                      f"process (num_workers=0)")
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 **kwargs):
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"DataLoader: num_workers must be a non-negative int, got {num_workers!r}")
+        if prefetch_factor is not None and (num_workers == 0 or not isinstance(prefetch_factor, int)
+                                            or prefetch_factor < 1):
+            raise ValueError(f"DataLoader: prefetch_factor={prefetch_factor!r} needs num_workers > 0 and must be a "
+                             f"positive int")
+        if timeout < 0:
+            raise ValueError(f"DataLoader: timeout must be >= 0 seconds, got {timeout}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if sampler is not None and shuffle:
@@ -135,6 +152,10 @@ class DataLoader:
         self.sampler, self.batch_sampler = sampler, batch_sampler
         self.collate_fn = collate_fn
         self.drop_last, self.generator = drop_last, generator
+        self.num_workers, self.timeout, self.worker_init_fn = num_workers, timeout, worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.prefetch_factor = 2 if prefetch_factor is None and num_workers else prefetch_factor
+        self.persistent_workers = persistent_workers
 
     def _order(self):
         n = len(self.dataset)
@@ -163,7 +184,19 @@ class DataLoader:
         if batch and not self.drop_last:
             yield batch
 
+    def _fetch(self, b):
+        """The batch (or, without batching, the sample) for indices ``b``: what a worker computes."""
+        ds = self.dataset
+        if self.batch_size is None and self.batch_sampler is None:
+            return ds[b] if self.collate_fn is None else self.collate_fn(ds[b])
+        return (self.collate_fn or default_collate)([ds[i] for i in b])
+
     def __iter__(self):
+        if self.num_workers:
+            return _WorkerIterator(self)
+        return self._iter_here()
+
+    def _iter_here(self):
         import ember
         ds = self.dataset
         fast = self.collate_fn is None and isinstance(ds, TensorDataset) and self.batch_size is not None
@@ -173,12 +206,8 @@ class DataLoader:
                 idx = ember.tensor(b, dtype=ember.int64, device=dev)
                 yield tuple(t.index_select(0, idx if t.device == dev else idx.to(t.device)) for t in ds.tensors)
             return
-        collate = self.collate_fn or default_collate
         for b in self._batches():
-            if self.batch_size is None and self.batch_sampler is None:
-                yield ds[b] if self.collate_fn is None else collate(ds[b])
-            else:
-                yield collate([ds[i] for i in b])
+            yield self._fetch(b)
 
     def __len__(self):
         if self.batch_sampler is not None:
@@ -187,6 +216,213 @@ class DataLoader:
         if self.batch_size is None:
             return n
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+# -- worker processes ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What ``get_worker_info()`` returns inside a worker (None in the main process)."""
+    id: int
+    num_workers: int
+    seed: int
+    dataset: object
+
+
+_worker_info: WorkerInfo | None = None
+
+
+def get_worker_info() -> WorkerInfo | None:
+    """In a DataLoader worker: its id, the number of workers, its seed and its copy of the dataset."""
+    return _worker_info
+
+
+class _Packed:
+    """A tensor on its way between processes: its values as a host array, and its device."""
+
+    __slots__ = ("array", "device", "requires_grad")
+
+    def __init__(self, t):
+        self.array, self.device, self.requires_grad = t.detach().cpu().numpy(), str(t.device), t.requires_grad
+
+
+def _pack(x):
+    if isinstance(x, Tensor):
+        return _Packed(x)
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return type(x)(*(_pack(v) for v in x))
+    if isinstance(x, (list, tuple)):
+        return type(x)(_pack(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _pack(v) for k, v in x.items()}
+    return x
+
+
+def _unpack(x):
+    if isinstance(x, _Packed):
+        import ember
+        t = ember.from_numpy(x.array)
+        if x.device != "cpu":
+            t = t.to(x.device)
+        return t.requires_grad_() if x.requires_grad else t
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return type(x)(*(_unpack(v) for v in x))
+    if isinstance(x, (list, tuple)):
+        return type(x)(_unpack(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _unpack(v) for k, v in x.items()}
+    return x
+
+
+class _WorkerError:
+    """An exception raised in a worker, carried back with its traceback as text."""
+
+    def __init__(self, worker_id, exc):
+        self.worker_id, self.type, self.text = worker_id, type(exc), "".join(traceback.format_exception(exc))
+
+    def reraise(self):
+        msg = f"DataLoader worker {self.worker_id} raised {self.type.__name__}:\n{self.text}"
+        try:
+            err = self.type(msg)
+        except Exception:  # noqa: BLE001  (an exception type that takes other arguments)
+            err = RuntimeError(msg)
+        raise err
+
+
+def _worker_loop(loader, worker_id, num_workers, seed, index_queue, result_queue):
+    global _worker_info
+    import ember
+    ember.manual_seed(seed)
+    try:
+        import numpy as np
+        np.random.seed(seed % 2**32)
+    except ImportError:
+        pass
+    import random
+    random.seed(seed)
+    _worker_info = WorkerInfo(worker_id, num_workers, seed, loader.dataset)
+    try:
+        if loader.worker_init_fn is not None:
+            loader.worker_init_fn(worker_id)
+    except Exception as e:  # noqa: BLE001  (reported to the main process)
+        result_queue.put((-1, _WorkerError(worker_id, e)))
+        return
+    while True:
+        job = index_queue.get()
+        if job is None:
+            return
+        i, b = job
+        try:
+            data = _pack(loader._fetch(b))
+        except Exception as e:  # noqa: BLE001  (reported to the main process)
+            data = _WorkerError(worker_id, e)
+        result_queue.put((i, data))
+
+
+class _WorkerIterator:
+    """One epoch over a DataLoader with worker processes; batches come back in order."""
+
+    _POLL = 1.0   # seconds between checks that the workers are alive while waiting
+
+    def __init__(self, loader):
+        import multiprocessing as mp
+        ctx = loader.multiprocessing_context
+        if isinstance(ctx, str):
+            ctx = mp.get_context(ctx)
+        elif ctx is None:
+            ctx = mp.get_context()
+        self.loader = loader
+        self.batches = iter(loader._batches())
+        self.timeout = loader.timeout
+        self.results = ctx.Queue()
+        self.queues, self.workers = [], []
+        import ember
+        kw = {} if loader.generator is None else {"generator": loader.generator}
+        base = int(ember.randint(0, 2**62, (1,), **kw).item())   # worker w is seeded base + w
+        n = loader.num_workers
+        for w in range(n):
+            q = ctx.Queue()
+            p = ctx.Process(target=_worker_loop, args=(loader, w, n, base + w, q, self.results), daemon=True)
+            p.start()
+            self.queues.append(q)
+            self.workers.append(p)
+        self.sent = self.next = 0
+        self.ready: dict = {}
+        self.exhausted = self.closed = False
+        for _ in range(n * loader.prefetch_factor):
+            self._send()
+
+    def _send(self):
+        if self.exhausted:
+            return
+        try:
+            b = next(self.batches)
+        except StopIteration:
+            self.exhausted = True
+            return
+        self.queues[self.sent % len(self.queues)].put((self.sent, b))
+        self.sent += 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.next >= self.sent:
+            self.close()
+            raise StopIteration
+        while self.next not in self.ready:
+            i, data = self._get()
+            if isinstance(data, _WorkerError):
+                self.close()
+                data.reraise()
+            self.ready[i] = data
+        data = self.ready.pop(self.next)
+        self.next += 1
+        self._send()
+        return _unpack(data)
+
+    def _get(self):
+        import time
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        while True:
+            wait = self._POLL if deadline is None else min(self._POLL, max(deadline - time.monotonic(), 0.0))
+            try:
+                return self.results.get(timeout=wait)
+            except _queue.Empty:
+                pass
+            dead = [(w, p.exitcode) for w, p in enumerate(self.workers) if not p.is_alive()]
+            if dead:
+                self.close()
+                w, code = dead[0]
+                raise RuntimeError(f"DataLoader worker {w} (pid {self.workers[w].pid}) exited unexpectedly with code "
+                                   f"{code}; with large batches or many workers it may have run out of memory")
+            if deadline is not None and time.monotonic() >= deadline:
+                self.close()
+                raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds waiting for batch {self.next}")
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        for q in self.queues:
+            try:
+                q.put(None)
+            except Exception:  # noqa: BLE001  (a queue already broken by a dead worker)
+                pass
+        for p in self.workers:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+        for q in (*self.queues, self.results):
+            q.cancel_join_thread()
+            q.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001  (interpreter shutdown)
+            pass
 
 
 def random_split(dataset, lengths, generator=None):
