@@ -74,6 +74,13 @@ def _pairs():
     P["MultiheadAttention_batch_first"] = (lambda: nn.MultiheadAttention(8, 4, batch_first=True),
                                            lambda: tnn.MultiheadAttention(8, 4, batch_first=True),
                                            lambda r: [rnd(r, 3, 5, 8)] * 3)
+    P["MultiheadAttention_kdim_vdim"] = (lambda: nn.MultiheadAttention(8, 2, kdim=5, vdim=3),
+                                         lambda: tnn.MultiheadAttention(8, 2, kdim=5, vdim=3),
+                                         lambda r: [rnd(r, 4, 3, 8), rnd(r, 6, 3, 5), rnd(r, 6, 3, 3)])
+    P["MultiheadAttention_bias_kv_zero_attn"] = (
+        lambda: nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True, batch_first=True, kdim=4),
+        lambda: tnn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True, batch_first=True, kdim=4),
+        lambda r: [rnd(r, 3, 5, 8), rnd(r, 3, 6, 4), rnd(r, 3, 6, 8), r.random((3, 6)) < 0.3])
     P["MSELoss"] = (nn.MSELoss, tnn.MSELoss, lambda r: [rnd(r, 4, 5), rnd(r, 4, 5)])
     P["L1Loss_sum"] = (lambda: nn.L1Loss(reduction="sum"), lambda: tnn.L1Loss(reduction="sum"),
                        lambda r: [rnd(r, 4, 5), rnd(r, 4, 5)])
@@ -437,3 +444,13 @@ def test_multihead_attention_masks(need_weights):
         em(ember.tensor(q), ember.tensor(k), ember.tensor(k), attn_mask=ember.zeros(3, 3, dtype=ember.bool))
     with pytest.raises(ember.ShapeError, match="embed_dim=8"):
         em(ember.zeros(3, 4, 6), ember.zeros(3, 4, 6), ember.zeros(3, 4, 6))
+
+
+def test_multihead_attention_checks_key_and_value_widths():
+    m = nn.MultiheadAttention(8, 2, kdim=5, vdim=3)
+    assert m.in_proj_weight is None and tuple(m.k_proj_weight.shape) == (8, 5)
+    q = ember.zeros(4, 2, 8)
+    with pytest.raises(ember.ShapeError, match=r"expected the key's last dim to be kdim=5, got shape \(6, 2, 8\)"):
+        m(q, ember.zeros(6, 2, 8), ember.zeros(6, 2, 3))
+    with pytest.raises(ember.ShapeError, match=r"expected the value's last dim to be vdim=3"):
+        m(q, ember.zeros(6, 2, 5), ember.zeros(6, 2, 5))
