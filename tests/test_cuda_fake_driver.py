@@ -201,6 +201,11 @@ def _():
         assert L.stream == s.handle, (L.stream, s.handle)
     s.synchronize()
     assert e0.elapsed_time(e1) >= 0 and e1.query()
+    cuda.cuStreamGetPriority.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+    for asked, got in ((0, 0), (-1, -1), (-9, -5)):
+        p = ctypes.c_int(7)
+        assert cuda.cuStreamGetPriority(ctypes.c_void_p(ember.Stream("cuda", priority=asked).handle), ctypes.byref(p)) == 0
+        assert p.value == got, (asked, p.value)
 
 @check("allocator")
 def _():

@@ -66,7 +66,9 @@ def ember_register_backends(register) -> None:
       A backend that declares ``Capabilities(streams=True)`` adds (handles
       are whatever the backend likes; core only passes them back):
 
-      - ``stream_create(device_index) -> handle`` and
+      - ``stream_create(device_index[, priority]) -> handle`` (a backend with
+        stream priorities takes ``priority``, lower is more urgent, as in CUDA;
+        core passes it only when it is not 0) and
         ``stream_default(device_index) -> handle`` (the device's default queue);
       - ``stream_synchronize(handle)``, ``stream_query(handle) -> bool``
         (True when all queued work has finished);

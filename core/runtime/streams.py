@@ -64,6 +64,15 @@ def _caps(backend):
     return backend.capabilities.streams
 
 
+def _takes_priority(runtime) -> bool:
+    """Whether the backend's ``stream_create`` takes a ``priority`` argument."""
+    import inspect
+    try:
+        return "priority" in inspect.signature(runtime.stream_create).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class Stream:
     """An ordered queue of work on one device, like ``torch.cuda.Stream``.
 
@@ -89,7 +98,9 @@ class Stream:
             self.handle = _handle
         elif _default:
             self.handle = backend.runtime.stream_default(dev.index or 0)
-        else:
+        elif priority and _takes_priority(backend.runtime):
+            self.handle = backend.runtime.stream_create(dev.index or 0, priority)
+        else:   # priority 0, or a backend without priorities: a hint it may ignore, as in PyTorch
             self.handle = backend.runtime.stream_create(dev.index or 0)
 
     def query(self) -> bool:

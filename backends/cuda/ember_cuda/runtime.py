@@ -427,10 +427,14 @@ class CudaRuntime:
         return 0
 
     def stream_create(self, device_index: int, priority: int = 0):
+        """A non-blocking stream; ``priority`` (lower is more urgent) is clamped by the driver to the
+        device's range, as torch.cuda.Stream's is."""
         drv = _drv.get()
         drv.set_device(device_index)
-        s = drv._call("cuStreamCreate", int(drv.cu.CUstream_flags.CU_STREAM_NON_BLOCKING))
-        return int(s)
+        flags = int(drv.cu.CUstream_flags.CU_STREAM_NON_BLOCKING)
+        if priority:
+            return int(drv._call("cuStreamCreateWithPriority", flags, int(priority)))
+        return int(drv._call("cuStreamCreate", flags))
 
     def stream_destroy(self, handle) -> None:
         if handle:
