@@ -184,8 +184,8 @@ def _softmax(b, log):
         if not x._shape:
             x = x._view((1,), (0,))
             d = 0
-        x, M, inner, x_so, x_sc, x_si = _rows_of(b, x, d)
-        C = x._shape[d]
+        x, outer, inner, x_so, x_sc, x_si = _rows_of(b, x, d)
+        C, M = x._shape[d], outer * inner
         B, L = _geometry(b, device, C)
         xn, on = x._dtype.name, odt.name
         k = b.desc((kind, xn, on, B), lambda: KN.softmax_rows(xn, on, log, B))

@@ -325,7 +325,7 @@ def softmax_rows(x: str, out: str, log: bool, B: int) -> Kernel:
         {a} mx = -({a})EK_INF;
         if (act) for (i64 c = tl; c < C; c += L) {{ {a} v = {load("x[xb + c * x_sc]")}; mx = {_max("mx", "v")}; }}
 {_lane_reduce([("sh0", "mx")], _max)}
-        const {a} m = isfinite(mx) ? mx : ({a})0;
+        const {a} m = mx;   /* no shift to 0 for an infinite max: such rows are NaN, as PyTorch's */
         {a} se = ({a})0;
         if (act) for (i64 c = tl; c < C; c += L) se += exp({load("x[xb + c * x_sc]")} - m);
 {_lane_reduce([("sh0", "se")], _add)}
