@@ -82,12 +82,10 @@ def _pair_of(b, t, dtype):
 
 
 def _weight_of(b, weight, x):
-    """(weight tensor, has_w) in a dtype the kernels take (KN.weight_dtypes)."""
-    if weight is None:
-        return x, 0
-    if weight._dtype.name not in KN.weight_dtypes(x._dtype.name) or not weight.is_contiguous():
+    """The class weights (or None) contiguous in a dtype the kernels take (KN.weight_dtypes)."""
+    if weight is not None and not _fits_weight(weight, x):
         weight = _copy(b, weight, getattr(D, KD.acc_dtype(x._dtype.name)))
-    return weight, 1
+    return weight
 
 
 def _geometry(b, device, C):
@@ -104,66 +102,154 @@ def check_targets(b, info, C, ignore_index):
                                    f"(valid: 0..{C - 1}, or ignore_index={ignore_index})")
 
 
+_DECOMPOSE = object()   # a plan: core's decomposition computes this call
+_CONVERT = object()     # a plan: convert the operands to layouts the kernel takes, then plan again
+
+
+def _fits(x, d):
+    """(outer, inner, s_outer, s_dim, s_inner) of x seen as (outer, x.shape[d], inner), or None."""
+    shape, st = x._shape, x._strides
+    so, si = _one_stride(shape[:d], st[:d]), _one_stride(shape[d + 1:], st[d + 1:])
+    if so is None or si is None:
+        return None
+    return _numel(shape[:d]), _numel(shape[d + 1:]), so, st[d], si
+
+
+def _fits_pair(t, dtype):
+    """(s_outer, s_inner) of a tensor of the rows' shape in dtype, or None."""
+    if t._dtype is not dtype:
+        return None
+    if not t._shape:
+        return 0, 0
+    si = _one_stride(t._shape[1:], t._strides[1:])
+    return None if si is None else (t._strides[0] if t._shape[0] > 1 else 0, si)
+
+
+def _fits_weight(weight, x):
+    return weight is None or (weight._dtype.name in KN.weight_dtypes(x._dtype.name) and weight.is_contiguous())
+
+
+def _cached(plans, key, make):
+    plan = plans.get(key)
+    if plan is None:
+        if len(plans) > 1024:
+            plans.clear()
+        plan = plans[key] = make()
+    return plan
+
+
+def _ce_plan(b, x, target, weight, reduction, cdim):
+    C = x._shape[cdim]
+    M = _numel(x._shape) // C if C else 0
+    if M == 0 or x._dtype.name not in KN.FLOATS:
+        return _DECOMPOSE
+    geo, tgeo = _fits(x, cdim), _fits_pair(target, D.int64)
+    if geo is None or tgeo is None or not _fits_weight(weight, x):
+        return _CONVERT
+    device = x._device
+    _, inner, x_so, x_sc, x_si = geo
+    mode = _MODES[reduction]
+    B, L = _geometry(b, device, C)
+    blocks = -(-M // (B // L))
+    single = int(blocks <= _SINGLE_PASSES)
+    xn = x._dtype.name
+    wn = xn if weight is None else weight._dtype.name
+    acc = getattr(D, KD.acc_dtype(xn))
+    rows = b.handle(b.desc(("ce_rows", xn, wn, B), lambda: KN.cross_entropy_rows(xn, wn, B)), device)
+    fin = None if single else b.handle(b.desc(("ce_finish", xn, B), lambda: KN.cross_entropy_finish(xn, B)),
+                                       device)
+    grid = (1 if single else min(blocks, _BIG_GRID), 1, 1)
+    return (rows, fin, grid, (B, 1, 1), (M, C, inner, x_so, x_sc, x_si, *tgeo, L), (M, inner, *tgeo, C),
+            int(weight is not None), mode, single, target._shape if mode == 0 else (),
+            (M, 2) if mode and not single else None, acc, C)
+
+
 def _cross_entropy(b):
+    plans: dict = {}
+    d = b.d
+
     def cross_entropy(x, target, weight, reduction, ignore_index, label_smoothing, cdim):
-        C = x._shape[cdim]
-        M = _numel(x._shape) // C if C else 0
-        if M == 0 or x._dtype.name not in KN.FLOATS:
+        key = (x._dtype, x._shape, x._strides, target._dtype, target._shape, target._strides,
+               None if weight is None else (weight._dtype, weight._strides), reduction, cdim, x._device)
+        plan = _cached(plans, key, lambda: _ce_plan(b, x, target, weight, reduction, cdim))
+        if plan is _DECOMPOSE:
             return _N._cross_entropy(x, target, weight, reduction, ignore_index, label_smoothing)
+        if plan is _CONVERT:
+            x = _rows_of(b, x, cdim)[0]
+            return cross_entropy(x, _pair_of(b, target, D.int64)[0], _weight_of(b, weight, x), reduction,
+                                 ignore_index, label_smoothing, cdim)
+        rows, fin, grid, block, geo, fgeo, has_w, mode, single, out_shape, part_shape, acc, C = plan
         device = x._device
-        x, _, inner, x_so, x_sc, x_si = _rows_of(b, x, cdim)
-        t, t_so, t_si = _pair_of(b, target, D.int64)
-        w, has_w = _weight_of(b, weight, x)
-        mode = _MODES[reduction]
-        B, L = _geometry(b, device, C)
-        blocks = -(-M // (B // L))
-        single = blocks <= _SINGLE_PASSES
-        xn = x._dtype.name
-        acc = KD.acc_dtype(xn)
-        out = b.empty(target._shape if mode == 0 else (), x._dtype, device)
+        out = b.empty(out_shape, x._dtype, device)
         info = b.empty((2,), D.int64, device)
-        part = b.empty((M, 2), getattr(D, acc), device) if mode and not single else info
-        rows = b.desc(("ce_rows", xn, w._dtype.name, B), lambda: KN.cross_entropy_rows(xn, w._dtype.name, B))
-        tb = b.buf(t)
-        b.launch(rows, device, (1 if single else min(blocks, _BIG_GRID), 1, 1), (B, 1, 1),
-                 (*b.buf(out), *b.buf(part), *b.buf(info), *b.buf(x), *tb, *b.buf(w), M, C, inner, x_so, x_sc,
-                  x_si, t_so, t_si, L, has_w, int(ignore_index), mode, int(single), float(label_smoothing)))
-        if not single:
-            fin = b.desc(("ce_finish", xn, B), lambda: KN.cross_entropy_finish(xn, B))
-            b.launch(fin, device, (1, 1, 1), (B, 1, 1),
-                     (*b.buf(out), *b.buf(info), *b.buf(part), *tb, M, inner, t_so, t_si, C, int(ignore_index), mode))
+        part = b.empty(part_shape, acc, device) if part_shape else info
+        tb = d.buffer(target)
+        ign = int(ignore_index)
+        stream = d.stream(device)
+        d.launch(rows, grid, block, (*d.buffer(out), *d.buffer(part), *d.buffer(info), *d.buffer(x), *tb,
+                                     *d.buffer(weight if has_w else x), *geo, has_w, ign, mode, single,
+                                     float(label_smoothing)), stream)
+        if fin is not None:
+            d.launch(fin, (1, 1, 1), block, (*d.buffer(out), *d.buffer(info), *d.buffer(part), *tb, *fgeo, ign,
+                                             mode), stream)
         check_targets(b, info, C, ignore_index)
         return out
     return cross_entropy
 
 
+def _ce_backward_plan(b, grad, x, target, weight, reduction, cdim):
+    C = x._shape[cdim]
+    M = _numel(x._shape) // C if C else 0
+    if M == 0 or x._dtype.name not in KN.FLOATS:
+        return _DECOMPOSE
+    geo, tgeo, ggeo = _fits(x, cdim), _fits_pair(target, D.int64), _fits_pair(grad, x._dtype)
+    if geo is None or tgeo is None or ggeo is None or not _fits_weight(weight, x):
+        return _CONVERT
+    device = x._device
+    _, inner, x_so, x_sc, x_si = geo
+    mode = _MODES[reduction]
+    B, L = _geometry(b, device, C)
+    xn = x._dtype.name
+    wn = xn if weight is None else weight._dtype.name
+    has_w = int(weight is not None)
+    den = None
+    if mode == 2 and M > _INLINE_DEN_ROWS:
+        den = b.handle(b.desc(("ce_den", xn, wn, B), lambda: KN.cross_entropy_denominator(xn, wn, B)), device)
+    bwd = b.handle(b.desc(("ce_bwd", xn, wn, B), lambda: KN.cross_entropy_backward(xn, wn, B)), device)
+    return (bwd, den, (min(-(-M // (B // L)), _BIG_GRID), 1, 1), (B, 1, 1),
+            (M, C, inner, x_so, x_sc, x_si, *tgeo, *ggeo, L, has_w), (M, inner, *tgeo, C), has_w,
+            mode, getattr(D, KD.acc_dtype(xn)))
+
+
 def _cross_entropy_backward(b):
+    plans: dict = {}
+    d = b.d
+
     def cross_entropy_backward(grad, x, target, weight, reduction, ignore_index, label_smoothing, cdim):
-        C = x._shape[cdim]
-        M = _numel(x._shape) // C if C else 0
-        if M == 0 or x._dtype.name not in KN.FLOATS:
+        key = (grad._dtype, grad._shape, grad._strides, x._dtype, x._shape, x._strides, target._dtype,
+               target._shape, target._strides, None if weight is None else (weight._dtype, weight._strides),
+               reduction, cdim, x._device)
+        plan = _cached(plans, key, lambda: _ce_backward_plan(b, grad, x, target, weight, reduction, cdim))
+        if plan is _DECOMPOSE:
             return _N._cross_entropy_backward(grad, x, target, weight, reduction, ignore_index, label_smoothing)
+        if plan is _CONVERT:
+            xc = _rows_of(b, x, cdim)[0]
+            return cross_entropy_backward(_pair_of(b, grad, x._dtype)[0], xc, _pair_of(b, target, D.int64)[0],
+                                          _weight_of(b, weight, xc), reduction, ignore_index, label_smoothing,
+                                          cdim)
+        bwd, den_k, grid, block, geo, dgeo, has_w, mode, acc = plan
         device = x._device
         gx = b.empty(x._shape, x._dtype, device)
-        x, _, inner, x_so, x_sc, x_si = _rows_of(b, x, cdim)
-        t, t_so, t_si = _pair_of(b, target, D.int64)
-        g, g_so, g_si = _pair_of(b, grad, x._dtype)
-        w, has_w = _weight_of(b, weight, x)
-        mode = _MODES[reduction]
-        B, L = _geometry(b, device, C)
-        xn, wn = x._dtype.name, w._dtype.name
-        inline = 1
-        den = g
-        if mode == 2 and M > _INLINE_DEN_ROWS:
-            inline = 0
-            den = b.empty((), getattr(D, KD.acc_dtype(xn)), device)
-            dk = b.desc(("ce_den", xn, wn, B), lambda: KN.cross_entropy_denominator(xn, wn, B))
-            b.launch(dk, device, (1, 1, 1), (B, 1, 1),
-                     (*b.buf(den), *b.buf(t), *b.buf(w), M, inner, t_so, t_si, C, int(ignore_index), has_w))
-        bwd = b.desc(("ce_bwd", xn, wn, B), lambda: KN.cross_entropy_backward(xn, wn, B))
-        b.launch(bwd, device, (min(-(-M // (B // L)), _BIG_GRID), 1, 1), (B, 1, 1),
-                 (*b.buf(gx), *b.buf(x), *b.buf(t), *b.buf(w), *b.buf(g), *b.buf(den), M, C, inner, x_so, x_sc,
-                  x_si, t_so, t_si, g_so, g_si, L, has_w, int(ignore_index), mode, inline, float(label_smoothing)))
+        ign = int(ignore_index)
+        stream = d.stream(device)
+        wb = d.buffer(weight if has_w else x)
+        tb = d.buffer(target)
+        den = grad
+        if den_k is not None:
+            den = b.empty((), acc, device)
+            d.launch(den_k, (1, 1, 1), block, (*d.buffer(den), *tb, *wb, *dgeo, ign, has_w), stream)
+        d.launch(bwd, grid, block, (*d.buffer(gx), *d.buffer(x), *tb, *wb, *d.buffer(grad), *d.buffer(den), *geo,
+                                    ign, mode, int(den_k is None), float(label_smoothing)), stream)
         return gx
     return cross_entropy_backward
 
@@ -172,52 +258,79 @@ def _softmax(b, log):
     meta = _R._log_softmax_meta if log else _R._softmax_meta
     decomposition = _R._log_softmax if log else _R._softmax
     kind = "log_softmax" if log else "softmax"
+    plans: dict = {}
+    drv = b.d
 
-    def softmax(x, dim, dtype=None):
+    def plan_of(x, dim, dtype):
         spec = meta(x, dim, dtype)
         d, odt = spec.extra, spec.dtype
-        n = _numel(x._shape)
-        if n == 0 or x._dtype.name not in KN.FLOATS or odt.name not in KN.FLOATS:
-            return decomposition(x, dim, dtype)
+        if _numel(x._shape) == 0 or x._dtype.name not in KN.FLOATS or odt.name not in KN.FLOATS:
+            return _DECOMPOSE
+        shape = x._shape
+        if not shape:
+            shape, d = (1,), 0
+            x = x._view(shape, (0,))
+        geo = _fits(x, d)
+        if geo is None:
+            return _CONVERT
+        outer, inner, x_so, x_sc, x_si = geo
+        C = shape[d]
+        M = outer * inner
         device = x._device
-        out = b.empty(x._shape, odt, device)
-        if not x._shape:
-            x = x._view((1,), (0,))
-            d = 0
-        x, outer, inner, x_so, x_sc, x_si = _rows_of(b, x, d)
-        C, M = x._shape[d], outer * inner
         B, L = _geometry(b, device, C)
         xn, on = x._dtype.name, odt.name
-        k = b.desc((kind, xn, on, B), lambda: KN.softmax_rows(xn, on, log, B))
-        b.launch(k, device, (min(-(-M // (B // L)), _BIG_GRID), 1, 1), (B, 1, 1),
-                 (*b.buf(out), *b.buf(x), M, C, inner, x_so, x_sc, x_si, L))
+        k = b.handle(b.desc((kind, xn, on, B), lambda: KN.softmax_rows(xn, on, log, B)), device)
+        return k, (min(-(-M // (B // L)), _BIG_GRID), 1, 1), (B, 1, 1), (M, C, inner, x_so, x_sc, x_si, L), odt
+
+    def softmax(x, dim, dtype=None):
+        plan = _cached(plans, (x._dtype, x._shape, x._strides, dim, dtype, x._device),
+                       lambda: plan_of(x, dim, dtype))
+        if plan is _DECOMPOSE:
+            return decomposition(x, dim, dtype)
+        if plan is _CONVERT:
+            return softmax(_copy(b, x), dim, dtype)
+        k, grid, block, geo, odt = plan
+        out = b.empty(x._shape, odt, x._device)
+        drv.launch(k, grid, block, (*drv.buffer(out), *drv.buffer(x), *geo), drv.stream(x._device))
         return out
     softmax.__name__ = kind
     return softmax
 
 
 def _contiguous(t):
-    st = t._strides
-    return st == contiguous_strides(t._shape) or t.is_contiguous()
+    return t._strides == contiguous_strides(t._shape) or t.is_contiguous()
 
 
 def _sgd_step_(b):
-    def sgd_step_(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, first):
+    plans: dict = {}
+    d = b.d
+
+    def plan_of(param, grad, buf):
         dt = param._dtype
-        buf = momentum_buffer
         if (grad._dtype is not dt or dt.name not in KN.FLOATS or not _contiguous(param) or not _contiguous(grad)
                 or (buf is not None and (buf._dtype is not dt or not _contiguous(buf)))):
+            return _DECOMPOSE
+        n = _numel(param._shape)
+        device = param._device
+        k = b.handle(b.desc(("sgd_step", dt.name), lambda: KN.sgd_step(dt.name)), device)
+        return (k, *b.grid_1d(device, n), n) if n else None
+
+    def sgd_step_(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, first):
+        buf = momentum_buffer
+        key = (param._dtype, param._shape, param._strides, grad._dtype, grad._strides,
+               None if buf is None else (buf._dtype, buf._strides), param._device)
+        plan = _cached(plans, key, lambda: plan_of(param, grad, buf))
+        if plan is _DECOMPOSE:
             return _N._sgd_step_(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
                                  first)
-        n = _numel(param._shape)
-        if n == 0:
+        if plan is None:
             return param
-        device = param._device
-        k = b.desc(("sgd_step", dt.name), lambda: KN.sgd_step(dt.name))
-        bb = b.buf(buf) if buf is not None else b.buf(param)
-        b.launch_1d(k, device, n, (*b.buf(param), *b.buf(grad), *bb, n, float(lr), float(momentum),
-                                   float(1 - dampening), float(weight_decay), int(buf is not None), int(bool(nesterov)),
-                                   int(bool(first)), int(dampening != 0)))
+        k, grid, block, n = plan
+        pb = d.buffer(param)
+        d.launch(k, grid, block, (*pb, *d.buffer(grad), *(d.buffer(buf) if buf is not None else pb), n,
+                                  float(lr), float(momentum), float(1 - dampening), float(weight_decay),
+                                  int(buf is not None), int(bool(nesterov)), int(bool(first)), int(dampening != 0)),
+                 d.stream(param._device))
         return param
     return sgd_step_
 
