@@ -126,7 +126,7 @@ def _fits_pair(t, dtype):
 
 
 def _fits_weight(weight, x):
-    return weight is None or (weight._dtype.name in KN.weight_dtypes(x._dtype.name) and weight.is_contiguous())
+    return weight is None or (weight._dtype.name in KN.weight_dtypes(x._dtype.name) and _contiguous(weight))
 
 
 def _cached(plans, key, make):
@@ -298,7 +298,16 @@ def _softmax(b, log):
 
 
 def _contiguous(t):
-    return t._strides == contiguous_strides(t._shape) or t.is_contiguous()
+    """Whether t is row-major without gaps (a size-1 dim may have any stride)."""
+    st = t._strides
+    if st == contiguous_strides(t._shape):
+        return True
+    expected = 1
+    for n, s in zip(reversed(t._shape), reversed(st)):
+        if n != 1 and s != expected:
+            return False
+        expected *= n
+    return True
 
 
 def _sgd_step_(b):

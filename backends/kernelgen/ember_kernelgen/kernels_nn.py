@@ -23,8 +23,9 @@ def weight_dtypes(x: str):
     return tuple(dict.fromkeys((acc_dtype(x), x)))
 
 
-def _acc_param(a):
-    return "d" if a.name == "float64" else "f", f"{a.comp}"
+def _acc_sig(a):
+    """The signature character of a scalar argument in the accumulation type a."""
+    return "d" if a.name == "float64" else "f"
 
 
 def _walk_params(p: Params, *extra):
@@ -108,7 +109,7 @@ def cross_entropy_rows(x: str, w: str, B: int) -> Kernel:
     xt, wt = ct(x), ct(w)
     at = ct(acc_dtype(x))
     a = at.comp
-    sig, _ = _acc_param(at)
+    sig = _acc_sig(at)
     p = Params().buffer("out", xt.store).buffer("part", at.store).buffer("info", "i64")
     p.buffer("x", xt.store, const=True).buffer("t", "i64", const=True).buffer("w", wt.store, const=True)
     _walk_params(p, "t_so", "t_si").longs("has_w", "ign", "mode", "single").scalar(sig, f"{a} eps")
@@ -236,7 +237,7 @@ def cross_entropy_backward(x: str, w: str, B: int) -> Kernel:
     xt, wt = ct(x), ct(w)
     at = ct(acc_dtype(x))
     a = at.comp
-    sig, _ = _acc_param(at)
+    sig = _acc_sig(at)
     p = Params().buffer("gx", xt.store).buffer("x", xt.store, const=True).buffer("t", "i64", const=True)
     p.buffer("w", wt.store, const=True).buffer("g", xt.store, const=True).buffer("den_buf", at.store, const=True)
     _walk_params(p, "t_so", "t_si", "g_so", "g_si").longs("has_w", "ign", "mode", "den_inline")
@@ -351,7 +352,7 @@ def sgd_step(dtype: str) -> Kernel:
     t = ct(dtype)
     at = ct(acc_dtype(dtype))
     a = at.comp
-    sig, _ = _acc_param(at)
+    sig = _acc_sig(at)
     p = Params().buffer("p", t.store).buffer("g", t.store, const=True).buffer("b", t.store).longs("n")
     for nm in ("lr", "momentum", "omd", "wd"):
         p.scalar(sig, f"{a} {nm}")
