@@ -14,6 +14,7 @@ from ember.errors import DTypeError
 from ember.ops import elementwise as E
 
 from . import kernels as KD
+from . import kernels_nn as KN
 from .ctypes_ import ALL
 from .kernels import Operand
 from .ops import BINARY, UNARY
@@ -100,3 +101,4 @@ def _all(full):
         yield KD.nonzero_write(dt, 2)
     yield KD.arange("float32", "float32")
     yield KD.philox()
+    yield from KN.all_nn_kernels(KD.BLOCK)

@@ -302,6 +302,8 @@ def build_kernels(driver, registered_only: bool = True) -> dict:
     table["fill_"] = _fill_(b)
     from . import host_more
     table.update(host_more.kernels(b))
+    from . import host_nn
+    table.update(host_nn.kernels(b))
     if registered_only:
         table = {k: v for k, v in table.items() if k in registry}
     return table

@@ -220,3 +220,39 @@ def test_catalog_lists_every_elementwise_kernel_the_table_emits():
     for op in ("floor", "ceil", "round", "trunc"):
         for dt in ("uint8", "int8", "int16", "int32", "int64"):
             assert f"ew_{op}_{dt}_{dt}_{dt}_t" in listed
+
+
+def test_fused_nn_kernels_pass_arguments_by_their_signatures_and_plan_once():
+    """cross_entropy (both forms), its backward (with the 'mean' denominator inline and in its own
+    pass), softmax, log_softmax and the SGD step: arguments match the signatures, a repeated call
+    compiles nothing, and cross_entropy reads back its range report once a call."""
+    class Clean(RecordingDriver):
+        reads = 0
+
+        def to_host(self, t):                  # the range report: no bad target
+            self.reads += 1
+            return np.array([-1, 0], np.int64)
+
+    drv = Clean()
+    table = kg.build_kernels(drv)
+    for rows in (16, 3000):
+        x, t, w = _T((rows, 10), D.float32), _T((rows,), D.int64), _T((10,), D.float32)
+        for _ in range(2):
+            for red in ("none", "mean"):
+                table["cross_entropy"](x, t, w, red, -100, 0.1, 1)
+                table["cross_entropy_backward"](_T((rows,) if red == "none" else (), D.float32), x, t, None, red,
+                                                -100, 0.0, 1)
+            table["softmax"](x, 0)
+            table["log_softmax"](x, -1)
+            table["sgd_step_"](x, _T((rows, 10), D.float32), _T((rows, 10), D.float32), 0.1, 0.9, 0.0, 0.0, True, False)
+    assert drv.reads == 8
+    kinds = {name.rsplit("_", 1)[0] for _, s in drv.compiled for name in s}
+    assert {"ce_rows_float32_float32", "ce_finish_float32", "ce_bwd_float32_float32", "ce_den_float32_float32",
+            "softmax_rows_float32_float32", "log_softmax_rows_float32_float32"} <= kinds
+    assert len(drv.compiled) == 7
+    sigs = {name: sig for _, s in drv.compiled for name, sig in s.items()}
+    for (name, sig), grid, block, args, stream in drv.launched:
+        assert sigs[name] == sig and len(sig) == len(args) and stream == "queue", name
+        for ch, v in zip(sig, args):
+            assert isinstance(v, int) if ch in "qiI" else isinstance(v, float) if ch in "fd" else True, (name, ch, v)
+        assert all(g >= 1 for g in grid) and block[0] * block[1] * block[2] <= 128
