@@ -64,7 +64,8 @@ def _ew(op, out, comp, operands, ndim):
         if op != "fill" and set(modes) == {"s"}:
             continue
         ops = tuple(Operand(o.dtype, m) for o, m in zip(operands, modes))
-        keys.extend(("ew", op, out, comp, ops, nd) for nd in _EW_NDIMS)
+        # the host runs one-element operands ("u") through the strided kernel as stride-0 tensors
+        keys.extend(("ew", op, out, comp, ops, nd) for nd in _EW_NDIMS if nd is None or "u" not in modes)
     return tuple(keys)
 
 

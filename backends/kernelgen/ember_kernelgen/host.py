@@ -67,7 +67,6 @@ class Builder:
         self.d = driver
         self.dialect = driver.dialect
         self.bundle = bool(getattr(driver, "bundle", False))
-        self.programs = 0           # compile() calls made (a family counts once)
         self._compiled: dict = {}   # (device, kernel name) -> handle
         self._descs: dict = {}      # description key -> desc
         self._keys: dict = {}       # kernel name -> description key
@@ -118,7 +117,6 @@ class Builder:
 
     def _program(self, descs, source, device):
         prog = self.d.compile(source, {d.name: d.signature for d in descs}, (), device)
-        self.programs += 1
         for d in descs:
             self._compiled[(device, d.name)] = prog[d.name]
 
@@ -185,8 +183,8 @@ class Builder:
         for x in operands:
             if isinstance(x, _SCALARS):
                 modes.append("s")
-            elif not any(st for st, sz in zip(x._strides, x._shape) if sz != 1):
-                modes.append("u")
+            elif n > 1 and not any(st for st, sz in zip(x._strides, x._shape) if sz != 1):
+                modes.append("u")       # one element for all (when n is 1, "t" is the same and needs no kernel more)
             else:
                 modes.append("t")
         walk = [out] + [x for x, m in zip(operands, modes) if m == "t"]
@@ -194,19 +192,26 @@ class Builder:
         contiguous = len(cshape) <= 1 and all(not st or st[0] == 1 for st in cstrides)
         ops_desc = tuple(Operand(x._dtype.name if not isinstance(x, _SCALARS) else comp.name, m)
                          for x, m in zip(operands, modes))
+        # vector loads need 4-element alignment; under VEC elements the fast path makes none
         align = (4 * out._dtype.itemsize,) + tuple(
             4 * x._dtype.itemsize if m == "t" else 1 for x, m in zip(operands, modes))
+        if n < KD.VEC:
+            align = (1,) * len(align)
 
-        def launchable(ndim, per_thread):
-            desc = self.desc(("ew", op, out._dtype.name, comp.name, ops_desc, ndim))
+        def launchable(operands_desc, ndim, per_thread):
+            desc = self.desc(("ew", op, out._dtype.name, comp.name, operands_desc, ndim))
             grid, block = self.grid_1d(device, n, per_thread)
             return self.handle(desc, device), grid, block
 
-        fast = launchable(None, KD.VEC) if contiguous else None
+        fast = launchable(ops_desc, None, KD.VEC) if contiguous else None
         if not cshape:
             cshape, cstrides = (1,), [(0,) for _ in cstrides]
-        slow = launchable(len(cshape), 1)
-        tail_slow = (n, *cshape) + tuple(v for st in cstrides for v in st)
+        # the strided kernel reads a one-element operand as a tensor of stride 0 (its dims coalesce
+        # with any), so a broadcast needs no strided kernel of its own
+        strides = iter(cstrides[1:])
+        walked = [cstrides[0]] + [next(strides) if m == "t" else (0,) * len(cshape) for m in modes if m != "s"]
+        slow = launchable(tuple(Operand(o.dtype, "t" if o.mode == "u" else o.mode) for o in ops_desc), len(cshape), 1)
+        tail_slow = (n, *cshape) + tuple(v for st in walked for v in st)
         return tuple(modes), fast, slow, (n,), tail_slow, align
 
     def grid_1d(self, device, n, per_thread=1):

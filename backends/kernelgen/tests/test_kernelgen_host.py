@@ -111,6 +111,30 @@ def test_contiguous_fast_path_needs_alignment():
     assert names[0].endswith("_c") and names[1].endswith("_s1")
 
 
+def test_one_element_and_short_operands_take_the_fast_path():
+    """n == 1: every operand is one element, read as a tensor (no separate broadcast kernel); under
+    VEC elements the fast path makes no vector load, so an unaligned offset does not matter."""
+    drv = RecordingDriver()
+    table = kg.build_kernels(drv)
+    zero_d = _T((), D.float32, offset=1)
+    table["mul"](zero_d, _T((1, 1), D.float32), None)
+    table["neg"](_T((3,), D.float32, offset=1), None)
+    table["add"](_T((3,), D.float32), _T((1,), D.float32)._view((3,), (0,)), None)
+    names = [k[0] for k, *_ in drv.launched]
+    assert names[0].endswith("_tt_c") and names[1].endswith("_t_c") and names[2].endswith("_tu_c")
+
+
+def test_strided_kernel_reads_a_broadcast_element_with_stride_zero():
+    drv = RecordingDriver()
+    table = kg.build_kernels(drv)
+    strided = _T((8, 4), D.float32)._view((4, 8), (1, 4))
+    one = _T((1,), D.float32)._view((4, 8), (0, 0))
+    table["add"](strided, one, None)
+    ((name, sig), grid, block, args, _), = drv.launched
+    assert name.endswith("_tt_s2")
+    assert args[-8:] == (4, 8, 8, 1, 1, 4, 0, 0)     # sizes, then strides of out, a, and b (stride 0)
+
+
 def test_coalesce():
     assert coalesce((2, 3, 4), [(12, 4, 1), (12, 4, 1)]) == ((24,), [(1,), (1,)])
     assert coalesce((2, 3, 4), [(12, 4, 1), (0, 4, 1)]) == ((2, 12), [(12, 1), (0, 1)])
@@ -283,7 +307,8 @@ def _family_seeds():
         ("ew", "where", f, f, (Operand(b, "t"), Operand(f, "t"), Operand(f, "u")), None),
         ("ew", "fill", i, i, (Operand(i, "s"),), 1),
         ("ew", "copy", f, i, (Operand(i, "t"),), 3),
-        ("ew", "lt", b, f, (Operand(f, "u"), Operand(f, "t")), 1),
+        ("ew", "lt", b, f, (Operand(f, "u"), Operand(f, "t")), None),
+        ("ew", "lt", b, f, (Operand(f, "u"), Operand(f, "t")), 1),   # not asked for by the host: alone
         ("ew", "neg", f, f, (Operand(f, "t"),), 5),                 # beyond the enumerated ranks: alone
         ("red", "sum", "int8", "int64", "int64", 1, 2, 0, False),
         ("red", "amax", f, f, f, 0, 2, 256, True),
