@@ -184,7 +184,7 @@ class Builder:
             if isinstance(x, _SCALARS):
                 modes.append("s")
             elif n > 1 and not any(st for st, sz in zip(x._strides, x._shape) if sz != 1):
-                modes.append("u")       # one element for all (when n is 1, "t" is the same and needs no kernel more)
+                modes.append("u")   # one element for all (at n == 1 every operand is one: "t" reads it the same)
             else:
                 modes.append("t")
         walk = [out] + [x for x, m in zip(operands, modes) if m == "t"]
