@@ -41,8 +41,17 @@ are not mangled) and returns a mapping name -> kernel handle for ``launch``. The
 driver adds what its toolchain needs (CUDA: ``--gpu-architecture``; OpenCL: nothing
 beyond ``options``) and caches compiled binaries on disk by source hash with
 ``ember_kernelgen.cache.KernelCache`` (key: dialect, target, source, options).
-kernelgen caches the returned handles in memory per (device, source), so compile
+kernelgen caches the returned handles in memory per (device, kernel name), so compile
 is called once per distinct kernel per process.
+
+A driver whose class sets ``bundle = True`` (optional; false when absent) is asked
+for each kernel's *family* instead (``families.py``: the other operand modes, ranks
+and passes of the same operator and dtypes), all in one source, the first time any
+member is needed: for runtimes that pay mostly per program (pocl builds a program in
+about 0.2 s, plus about 2.5 ms per kernel in it). If that source does not compile,
+its kernels are compiled one by one. Without it (cuda: ``ember_cuda.warm`` batches
+NVRTC ahead of time, under each kernel's own source) every kernel is one program
+whose source is ``render(desc, dialect)``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ as backends/cpu/ember_cpu/kernels/*.py implements them on numpy). Each kernel
 coalesces dims, picks the contiguous fast path when every operand allows it,
 packs sizes/strides/offsets into the argument tuple, and launches; compiled
 kernels are cached per (device, description), descriptions per (operator,
-dtypes, ndim, layout), so a repeated call renders and compiles nothing.
+dtypes, ndim, layout), so a repeated call renders and compiles nothing. A
+driver whose ``bundle`` is true gets each kernel's family (families.py) in one
+program, so the variants an operator needs next are compiled with the first.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import math
 from ember import dtypes as D
 from ember.errors import DTypeError
 
+from . import families as F
 from . import kernels as KD
 from . import ops as O
 from .kernels import Operand
-from .render import render
+from .render import render, render_many
 
 _SCALARS = (int, float, bool)
 
@@ -63,8 +66,11 @@ class Builder:
     def __init__(self, driver):
         self.d = driver
         self.dialect = driver.dialect
-        self._compiled: dict = {}   # (device, kernel name) -> (handle, desc)
+        self.bundle = bool(getattr(driver, "bundle", False))
+        self._compiled: dict = {}   # (device, kernel name) -> handle
         self._descs: dict = {}      # description key -> desc
+        self._keys: dict = {}       # kernel name -> description key
+        self._broken: set = set()   # families whose bundle did not compile: their kernels compile alone
         self._limits: dict = {}
         self._plans: dict = {}      # elementwise geometry -> launch plan
         self._rplans: dict = {}     # reduction geometry -> launch plan
@@ -76,21 +82,43 @@ class Builder:
             lim = self._limits[device] = self.d.limits(device)
         return lim
 
-    def desc(self, key, make):
+    def desc(self, key):
+        """The description of ``key`` (see families.py), made once."""
         k = self._descs.get(key)
         if k is None:
-            k = self._descs[key] = make()
+            k = self._descs[key] = F.describe(key)
+            self._keys[k.name] = key
         return k
 
     def handle(self, desc, device):
         h = self._compiled.get((device, desc.name))
         if h is None:
-            if desc.fp64 and not self.limits(device).fp64:
-                raise DTypeError(
-                    f"float64 is not supported by this device ({device}): it lacks double precision")
-            prog = self.d.compile(render(desc, self.dialect), {desc.name: desc.signature}, (), device)
-            h = self._compiled[(device, desc.name)] = prog[desc.name]
+            h = self._compile(desc, device)
         return h
+
+    def _compile(self, desc, device):
+        fp64 = self.limits(device).fp64
+        if desc.fp64 and not fp64:
+            raise DTypeError(
+                f"float64 is not supported by this device ({device}): it lacks double precision")
+        fam = F.family(self._keys[desc.name]) if self.bundle and desc.name in self._keys else ()
+        if len(fam) > 1 and fam not in self._broken:
+            members = [m for m in map(self.desc, fam)
+                       if (fp64 or not m.fp64) and (device, m.name) not in self._compiled]
+            try:
+                self._program(members, render_many(members, self.dialect), device)
+            except RuntimeError:
+                # a variant nobody asked for yet does not compile: build what is asked for alone
+                self._broken.add(fam)
+            else:
+                return self._compiled[(device, desc.name)]
+        self._program([desc], render(desc, self.dialect), device)
+        return self._compiled[(device, desc.name)]
+
+    def _program(self, descs, source, device):
+        prog = self.d.compile(source, {d.name: d.signature for d in descs}, (), device)
+        for d in descs:
+            self._compiled[(device, d.name)] = prog[d.name]
 
     def block(self, device, want=KD.BLOCK):
         m = self.limits(device).max_block
@@ -155,8 +183,8 @@ class Builder:
         for x in operands:
             if isinstance(x, _SCALARS):
                 modes.append("s")
-            elif not any(st for st, sz in zip(x._strides, x._shape) if sz != 1):
-                modes.append("u")
+            elif n > 1 and not any(st for st, sz in zip(x._strides, x._shape) if sz != 1):
+                modes.append("u")   # one element for all (at n == 1 every operand is one: "t" reads it the same)
             else:
                 modes.append("t")
         walk = [out] + [x for x, m in zip(operands, modes) if m == "t"]
@@ -164,20 +192,26 @@ class Builder:
         contiguous = len(cshape) <= 1 and all(not st or st[0] == 1 for st in cstrides)
         ops_desc = tuple(Operand(x._dtype.name if not isinstance(x, _SCALARS) else comp.name, m)
                          for x, m in zip(operands, modes))
+        # vector loads need 4-element alignment; under VEC elements the fast path makes none
         align = (4 * out._dtype.itemsize,) + tuple(
             4 * x._dtype.itemsize if m == "t" else 1 for x, m in zip(operands, modes))
+        if n < KD.VEC:
+            align = (1,) * len(align)
 
-        def launchable(ndim, per_thread):
-            desc = self.desc(("ew", op, out._dtype.name, comp.name, ops_desc, ndim),
-                             lambda: KD.elementwise(op, out._dtype.name, comp.name, ops_desc, ndim))
+        def launchable(operands_desc, ndim, per_thread):
+            desc = self.desc(("ew", op, out._dtype.name, comp.name, operands_desc, ndim))
             grid, block = self.grid_1d(device, n, per_thread)
             return self.handle(desc, device), grid, block
 
-        fast = launchable(None, KD.VEC) if contiguous else None
+        fast = launchable(ops_desc, None, KD.VEC) if contiguous else None
         if not cshape:
             cshape, cstrides = (1,), [(0,) for _ in cstrides]
-        slow = launchable(len(cshape), 1)
-        tail_slow = (n, *cshape) + tuple(v for st in cstrides for v in st)
+        # the strided kernel reads a one-element operand as a tensor of stride 0 (its dims coalesce
+        # with any), so a broadcast needs no strided kernel of its own
+        strides = iter(cstrides[1:])
+        walked = [cstrides[0]] + [next(strides) if m == "t" else (0,) * len(cshape) for m in modes if m != "s"]
+        slow = launchable(tuple(Operand(o.dtype, "t" if o.mode == "u" else o.mode) for o in ops_desc), len(cshape), 1)
+        tail_slow = (n, *cshape) + tuple(v for st in walked for v in st)
         return tuple(modes), fast, slow, (n,), tail_slow, align
 
     def grid_1d(self, device, n, per_thread=1):

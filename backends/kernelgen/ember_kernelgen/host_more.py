@@ -94,8 +94,7 @@ def _reduce_plan(b, op, x, dims, keepdim, dtype):
     B = _pow2_floor(min(KD.BLOCK, lim.max_block))
 
     def handle(out_name, tree, split, s=src, c=conv, k=kd, r=rd):
-        desc = b.desc(("red", op, s, c, out_name, k, r, tree, split),
-                      lambda: KD.reduction(op, s, c, out_name, k, r, tree, split))
+        desc = b.desc(("red", op, s, c, out_name, k, r, tree, split))
         return b.handle(desc, device)
 
     if R <= 64 or (M >= 4096 and rst[-1] != 1):
@@ -130,8 +129,7 @@ def _contig_plan(b, op, src, conv, dtype, M, R, B, cu, device):
     grid_x = min(M, _BIG_GRID)
 
     def handle(out_name, s=src, c=conv, lanes=0):
-        desc = b.desc(("redc", op, s, c, out_name, B, lanes),
-                      lambda: KD.reduction_contig(op, s, c, out_name, B, lanes))
+        desc = b.desc(("redc", op, s, c, out_name, B, lanes))
         return b.handle(desc, device)
 
     if splits == 1:
@@ -174,8 +172,7 @@ def _arg_kernel(b, op):
             rshape, rst = (1,), (0,)
         B = _pow2_floor(min(KD.BLOCK, b.limits(device).max_block))
         tree = 0 if (R <= 64 or (M >= 4096 and rst[-1] != 1)) else B
-        desc = b.desc(("arg", op, x._dtype.name, len(kshape), len(rshape), tree),
-                      lambda: KD.arg_reduction(op, x._dtype.name, len(kshape), len(rshape), tree))
+        desc = b.desc(("arg", op, x._dtype.name, len(kshape), len(rshape), tree))
         args = (*b.buf(out), *b.buf(x), M, R, *kshape, *kst, *rshape, *rst)
         if tree:
             b.launch(desc, device, (min(M, _BIG_GRID), 1, 1), (B, 1, 1), args)
@@ -207,12 +204,10 @@ def _scan_kernel(b, op):
         if L > 256 and M < 8192:
             # long lines, few of them: one block per line
             B = _pow2_floor(min(KD.BLOCK, b.limits(device).max_block))
-            desc = b.desc(("scanb", op, x._dtype.name, dtype.name, len(kshape), B),
-                          lambda: KD.scan_block(op, x._dtype.name, dtype.name, len(kshape), B))
+            desc = b.desc(("scanb", op, x._dtype.name, dtype.name, len(kshape), B))
             b.launch(desc, device, (min(M, _BIG_GRID), 1, 1), (B, 1, 1), args)
             return out
-        desc = b.desc(("scan", op, x._dtype.name, dtype.name, len(kshape)),
-                      lambda: KD.scan(op, x._dtype.name, dtype.name, len(kshape)))
+        desc = b.desc(("scan", op, x._dtype.name, dtype.name, len(kshape)))
         b.launch_1d(desc, device, M, args)
         return out
     kernel.__name__ = op
@@ -244,7 +239,7 @@ def _indexed(b, kind, x, other, index, dim):
         return
     nd = len(index._shape)
     xst = tuple(0 if d == dim else s for d, s in enumerate(x._strides))
-    desc = b.desc(("idx", kind, x._dtype.name, nd), lambda: KD.indexed(kind, x._dtype.name, nd))
+    desc = b.desc(("idx", kind, x._dtype.name, nd))
     args = (*b.buf(x), *b.buf(other), *b.buf(index), n, *index._shape, *xst, *other._strides,
             *index._strides, x._strides[dim])
     b.launch_1d(desc, device, n, args)
@@ -305,7 +300,7 @@ def _bmm(b):
             return out
         if K == 0:
             return b.elementwise("fill", out, x._dtype, (0,), out._shape, device)
-        desc = b.desc(("bmm", x._dtype.name), lambda: KD.bmm(x._dtype.name))
+        desc = b.desc(("bmm", x._dtype.name))
         T = KD.TILE
         b.launch(desc, device, ((P + T - 1) // T, (N + T - 1) // T, min(Bn, _BIG_GRID)), (T, T, 1),
                  (*b.buf(out), *b.buf(x), *b.buf(y), Bn, N, K, P, *x._strides, *y._strides))
@@ -319,7 +314,7 @@ def _philox(b):
         n = _numel(out._shape)
         if n == 0:
             return out
-        desc = b.desc(("philox",), KD.philox)
+        desc = b.desc(("philox",))
         seed &= (1 << 64) - 1
         offset &= (1 << 128) - 1
         words = [(offset >> (32 * i)) & 0xFFFFFFFF for i in range(4)]
@@ -350,14 +345,12 @@ def _sort(b):
         common = (M, L, x._strides[dim], vals._strides[dim], idx._strides[dim], *kshape, *xst, *vst, *ist)
         if P <= 2048 and P * (keybytes + 4) <= lim.local_mem:
             B = _pow2_floor(min(KD.BLOCK, lim.max_block, max(P // 2, 1)))
-            desc = b.desc(("sort", t.name, bool(descending), P, B, kd),
-                          lambda: KD.sort_local(t.name, bool(descending), P, B, kd))
+            desc = b.desc(("sort", t.name, bool(descending), P, B, kd))
             b.launch(desc, device, (min(M, _BIG_GRID), 1, 1), (B, 1, 1),
                      (*b.buf(vals), *b.buf(idx), *b.buf(x), *common))
         else:
             tmp = b.empty((M, 2 * L), D.int64, device)
-            desc = b.desc(("sortm", t.name, bool(descending), kd),
-                          lambda: KD.sort_merge(t.name, bool(descending), kd))
+            desc = b.desc(("sortm", t.name, bool(descending), kd))
             b.launch_1d(desc, device, M, (*b.buf(vals), *b.buf(idx), *b.buf(x), *b.buf(tmp), *common))
         return vals, idx
     return sort
@@ -387,7 +380,7 @@ def _arange(b):
         else:
             wide = "int64"
             start, step = int(start), int(step)
-        desc = b.desc(("arange", dtype.name, wide), lambda: KD.arange(dtype.name, wide))
+        desc = b.desc(("arange", dtype.name, wide))
         b.launch_1d(desc, device, n, (*b.buf(out), n, start, step))
         return out
     return arange
@@ -408,7 +401,7 @@ def _nonzero(b):
         count = int(b.d.to_host(cs._view((), (), n - 1)))
         out = b.empty((count, nd), D.int64, device)
         if count and nd:
-            desc = b.desc(("nonzero", x._dtype.name, nd), lambda: KD.nonzero_write(x._dtype.name, nd))
+            desc = b.desc(("nonzero", x._dtype.name, nd))
             b.launch_1d(desc, device, n, (*b.buf(out), *b.buf(x), *b.buf(cs), n, *x._shape, *x._strides))
         return out
     return nonzero

@@ -155,8 +155,8 @@ def _ce_plan(b, x, target, weight, reduction, cdim):
     xn = x._dtype.name
     wn = xn if weight is None else weight._dtype.name
     acc = getattr(D, KD.acc_dtype(xn))
-    rows = b.handle(b.desc(("ce_rows", xn, wn, B), lambda: KN.cross_entropy_rows(xn, wn, B)), device)
-    fin = None if single else b.handle(b.desc(("ce_finish", xn, B), lambda: KN.cross_entropy_finish(xn, B)),
+    rows = b.handle(b.desc(("ce_rows", xn, wn, B)), device)
+    fin = None if single else b.handle(b.desc(("ce_finish", xn, B)),
                                        device)
     grid = (1 if single else min(blocks, _BIG_GRID), 1, 1)
     return (rows, fin, grid, (B, 1, 1), (M, C, inner, x_so, x_sc, x_si, *tgeo, L), (M, inner, *tgeo, C),
@@ -214,8 +214,8 @@ def _ce_backward_plan(b, grad, x, target, weight, reduction, cdim):
     has_w = int(weight is not None)
     den = None
     if mode == 2 and M > _INLINE_DEN_ROWS:
-        den = b.handle(b.desc(("ce_den", xn, wn, B), lambda: KN.cross_entropy_denominator(xn, wn, B)), device)
-    bwd = b.handle(b.desc(("ce_bwd", xn, wn, B), lambda: KN.cross_entropy_backward(xn, wn, B)), device)
+        den = b.handle(b.desc(("ce_den", xn, wn, B)), device)
+    bwd = b.handle(b.desc(("ce_bwd", xn, wn, B)), device)
     return (bwd, den, (min(-(-M // (B // L)), _BIG_GRID), 1, 1), (B, 1, 1),
             (M, C, inner, x_so, x_sc, x_si, *tgeo, *ggeo, L, has_w), (M, inner, *tgeo, C), has_w,
             mode, getattr(D, KD.acc_dtype(xn)))
@@ -279,7 +279,7 @@ def _softmax(b, log):
         device = x._device
         B, L = _geometry(b, device, C)
         xn, on = x._dtype.name, odt.name
-        k = b.handle(b.desc((kind, xn, on, B), lambda: KN.softmax_rows(xn, on, log, B)), device)
+        k = b.handle(b.desc((kind, xn, on, B)), device)
         return k, (min(-(-M // (B // L)), _BIG_GRID), 1, 1), (B, 1, 1), (M, C, inner, x_so, x_sc, x_si, L), odt
 
     def softmax(x, dim, dtype=None):
@@ -321,7 +321,7 @@ def _sgd_step_(b):
             return _DECOMPOSE
         n = _numel(param._shape)
         device = param._device
-        k = b.handle(b.desc(("sgd_step", dt.name), lambda: KN.sgd_step(dt.name)), device)
+        k = b.handle(b.desc(("sgd_step", dt.name)), device)
         return (k, *b.grid_1d(device, n), n) if n else None
 
     def sgd_step_(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, first):

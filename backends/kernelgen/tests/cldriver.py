@@ -55,6 +55,7 @@ class T:
 
 class CLDriver:
     dialect = "opencl"
+    bundle = True     # families in one program, as ember-xpu compiles them
 
     def __init__(self):
         c = _cl()
@@ -64,6 +65,8 @@ class CLDriver:
         self.queue = c.CommandQueue(self.ctx)
         self.cache = KernelCache()
         self.compiles = 0
+        from pyopencl.characterize import has_src_build_cache
+        self.runtime_caches = bool(has_src_build_cache(self.device))   # pocl: no binaries of our own
 
     def limits(self, device):
         d = self.device
@@ -75,7 +78,7 @@ class CLDriver:
         c = _cl()
         self.compiles += 1
         target = self.device.name
-        binary = self.cache.get("opencl", target, source, options)
+        binary = None if self.runtime_caches else self.cache.get("opencl", target, source, options)
         prog = None
         if binary is not None:
             try:
@@ -84,7 +87,8 @@ class CLDriver:
                 prog = None
         if prog is None:
             prog = c.Program(self.ctx, source).build(options=list(options))
-            self.cache.put("opencl", target, source, options, prog.get_info(c.program_info.BINARIES)[0])
+            if not self.runtime_caches:
+                self.cache.put("opencl", target, source, options, prog.get_info(c.program_info.BINARIES)[0])
         out = {}
         for name, sig in signatures.items():
             k = getattr(prog, name)

@@ -111,6 +111,30 @@ def test_contiguous_fast_path_needs_alignment():
     assert names[0].endswith("_c") and names[1].endswith("_s1")
 
 
+def test_one_element_and_short_operands_take_the_fast_path():
+    """n == 1: every operand is one element, read as a tensor (no separate broadcast kernel); under
+    VEC elements the fast path makes no vector load, so an unaligned offset does not matter."""
+    drv = RecordingDriver()
+    table = kg.build_kernels(drv)
+    zero_d = _T((), D.float32, offset=1)
+    table["mul"](zero_d, _T((1, 1), D.float32), None)
+    table["neg"](_T((3,), D.float32, offset=1), None)
+    table["add"](_T((3,), D.float32), _T((1,), D.float32)._view((3,), (0,)), None)
+    names = [k[0] for k, *_ in drv.launched]
+    assert names[0].endswith("_tt_c") and names[1].endswith("_t_c") and names[2].endswith("_tu_c")
+
+
+def test_strided_kernel_reads_a_broadcast_element_with_stride_zero():
+    drv = RecordingDriver()
+    table = kg.build_kernels(drv)
+    strided = _T((8, 4), D.float32)._view((4, 8), (1, 4))
+    one = _T((1,), D.float32)._view((4, 8), (0, 0))
+    table["add"](strided, one, None)
+    ((name, sig), grid, block, args, _), = drv.launched
+    assert name.endswith("_tt_s2")
+    assert args[-8:] == (4, 8, 8, 1, 1, 4, 0, 0)     # sizes, then strides of out, a, and b (stride 0)
+
+
 def test_coalesce():
     assert coalesce((2, 3, 4), [(12, 4, 1), (12, 4, 1)]) == ((24,), [(1,), (1,)])
     assert coalesce((2, 3, 4), [(12, 4, 1), (0, 4, 1)]) == ((2, 12), [(12, 1), (0, 1)])
@@ -256,3 +280,101 @@ def test_fused_nn_kernels_pass_arguments_by_their_signatures_and_plan_once():
         for ch, v in zip(sig, args):
             assert isinstance(v, int) if ch in "qiI" else isinstance(v, float) if ch in "fd" else True, (name, ch, v)
         assert all(g >= 1 for g in grid) and block[0] * block[1] * block[2] <= 128
+
+
+# -- families: variants compiled in one program ----------------------------------------------------
+
+class BundlingDriver(RecordingDriver):
+    bundle = True
+
+
+def test_a_family_compiles_once_for_all_its_variants():
+    """With a bundling driver, the contiguous, strided, broadcast and scalar forms of one operator and
+    dtype come from one program; another dtype is another program; a repeat compiles nothing."""
+    drv = BundlingDriver()
+    table = kg.build_kernels(drv)
+    a = _T((4, 8), D.float32)
+    table["add"](a, a, None)                                     # contiguous (and its strided fallback)
+    table["add"](_T((8, 4), D.float32)._view((4, 8), (1, 4)), a, None)      # strided, 2 dims
+    table["add"](a, _T((1,), D.float32)._view((4, 8), (0, 0)), None)        # one element broadcast
+    table["add"](a, 2.0, None)                                   # a Python number
+    assert len(drv.compiled) == 1
+    (source, sigs), = drv.compiled
+    launched = {k[0] for k, *_ in drv.launched}
+    assert len(launched) == 4 and launched <= set(sigs)
+    assert all(f"void {name}(" in source for name in sigs)
+    table["add"](_T((4, 8), D.int32), _T((4, 8), D.int32), None)
+    table["add"](a, a, None)
+    assert len(drv.compiled) == 2
+    assert not set(drv.compiled[1][1]) & set(sigs)
+
+
+def test_without_bundle_each_variant_is_its_own_program():
+    drv = RecordingDriver()
+    table = kg.build_kernels(drv)
+    a = _T((4, 8), D.float32)
+    table["add"](a, a, None)
+    table["add"](a, 2.0, None)
+    assert [len(s) for _, s in drv.compiled] == [1, 1, 1, 1]     # fast path and strided fallback, twice
+
+
+def test_a_family_that_does_not_compile_falls_back_to_single_kernels():
+    class OneAtATime(BundlingDriver):
+        def compile(self, source, signatures, options, device):
+            if len(signatures) > 1:
+                self.compiled.append(("refused", {}))
+                raise RuntimeError("bundle refused")
+            return super().compile(source, signatures, options, device)
+
+    drv = OneAtATime()
+    table = kg.build_kernels(drv)
+    a = _T((4, 8), D.float32)
+    table["neg"](a, None)
+    table["neg"](a._view((8, 4), (1, 8)), None)
+    assert [s for s, _ in drv.compiled].count("refused") == 1      # the family is not tried again
+    assert sum(len(s) for _, s in drv.compiled) == 3               # neg _c, its _s1 fallback, _s2
+
+
+def _family_seeds():
+    from ember_kernelgen.kernels import Operand
+    f, i, b = "float32", "int32", "bool"
+    return [
+        ("ew", "add", f, f, (Operand(f, "t"), Operand(f, "s")), 2),
+        ("ew", "where", f, f, (Operand(b, "t"), Operand(f, "t"), Operand(f, "u")), None),
+        ("ew", "fill", i, i, (Operand(i, "s"),), 1),
+        ("ew", "copy", f, i, (Operand(i, "t"),), 3),
+        ("ew", "lt", b, f, (Operand(f, "u"), Operand(f, "t")), None),
+        ("ew", "lt", b, f, (Operand(f, "u"), Operand(f, "t")), 1),   # not asked for by the host: alone
+        ("ew", "neg", f, f, (Operand(f, "t"),), 5),                 # beyond the enumerated ranks: alone
+        ("red", "sum", "int8", "int64", "int64", 1, 2, 0, False),
+        ("red", "amax", f, f, f, 0, 2, 256, True),
+        ("redc", "sum", f, f, f, 256, 16),
+        ("arg", "argmin", "float16", 2, 1, 0),
+        ("scan", "cumprod", "uint8", "int64", 0),
+        ("scanb", "cumsum", f, f, 1, 256),
+        ("idx", "scatter_add", f, 3),
+        ("sort", "int16", True, 64, 32, 1),
+        ("sortm", "float64", False, 2),
+        ("nonzero", b, 2),
+        ("bmm", f),
+        ("philox",),
+        ("arange", "int64", "int64"),
+        ("ce_rows", f, f, 128),
+        ("ce_bwd", "float16", f, 256),
+        ("ce_finish", "bfloat16", 128),
+        ("log_softmax", f, "float64", 256),
+        ("sgd_step", "float16"),
+    ]
+
+
+@pytest.mark.parametrize("seed", _family_seeds(), ids=lambda k: "_".join(map(str, k[:2])))
+def test_families_partition_the_keys_and_describe_distinct_kernels(seed):
+    """Every member of a family has that same family (so a bundle's source, and its cache entry, do not
+    depend on which member was asked for first), and the members are distinct kernels."""
+    from ember_kernelgen import families as F
+    fam = F.family(seed)
+    assert seed in fam
+    for k in fam:
+        assert F.family(k) == fam
+    names = [F.describe(k).name for k in fam]
+    assert len(set(names)) == len(names)

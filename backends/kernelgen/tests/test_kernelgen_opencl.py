@@ -2,7 +2,8 @@
 
 A representative set, not every dtype of every op: each expression and each kernel family runs
 at least once, plus the layouts (broadcast, strided, offset, scalar, 0-d, empty) and the edge
-semantics (NaN, signed division, shifts, ties, bounds). Compiled kernels are cached on disk.
+semantics (NaN, signed division, shifts, ties, bounds). Kernels compile in families, one program
+each, cached on disk (by pocl itself on pocl).
 """
 
 from __future__ import annotations
@@ -148,6 +149,21 @@ BINARY_F = {
     "hypot": np.hypot, "logaddexp": np.logaddexp, "copysign": np.copysign, "eq": np.equal,
     "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
 }
+
+
+def test_variants_of_one_family_share_one_program(drv):
+    """The contiguous, strided, broadcast and Python-number forms of mul on float32 build one program."""
+    table = kg.build_kernels(drv)             # a fresh table: nothing compiled yet
+    before = drv.compiles
+    x, y, z = rand((6, 5)), rand((5, 6)), rand((5,))
+    a = drv.tensor(x)
+    t = drv.tensor(y)._view((6, 5), (1, 6))    # transposed
+    u = drv.tensor(z)._view((6, 5), (0, 1))    # broadcast rows
+    close(host(drv, table["mul"](a, a, None)), x * x)
+    close(host(drv, table["mul"](a, t, None)), x * y.T)
+    close(host(drv, table["mul"](t, u, None)), y.T * z)
+    close(host(drv, table["mul"](2.5, a, None)), 2.5 * x)
+    assert drv.compiles - before == 1
 
 
 @pytest.mark.parametrize("op", sorted(BINARY_F))

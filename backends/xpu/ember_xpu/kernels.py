@@ -28,9 +28,6 @@ def build():
     from ember_kernelgen import build_kernels
     from .driver import driver
     table = dict(build_kernels(driver))
-    for name in ("ceil_", "floor_", "trunc_", "round_"):
-        if name in table:
-            table[name] = _whole_in_place(table[name])
     _gen.clear()
     _gen.update({k: table[k] for k in ("bmm", "mm", "matmul") if k in table})
     if gemm_engine() == "clblast" and "bmm" in table:
@@ -40,22 +37,6 @@ def build():
     _table.clear()
     _table.update(table)
     return table
-
-
-def _whole_in_place(kernel):
-    """ceil_/floor_/trunc_/round_ leave integer and bool tensors as they are.
-
-    Core hands the in-place rounding ops of integer tensors to the kernel
-    (the out-of-place ones it answers with a clone); the generator renders
-    them with OpenCL's floating-point ceil/floor/..., which has no integer
-    overload, so they would not compile.
-    """
-    def entry(a, out):
-        if a._dtype.is_floating_point:
-            return kernel(a, out)
-        return out if out is a else kernel(a, out)
-    entry.__name__ = getattr(kernel, "__name__", "rounding_")
-    return entry
 
 
 def _pyclblast():
