@@ -98,7 +98,10 @@ def test_concat_and_errors():
 
 # -- worker processes ------------------------------------------------------------------
 
-# Every loader here has a timeout, so a worker stuck after fork fails the test instead of hanging it.
+# Workers start with "spawn": the test process has JAX's and OpenCL's threads running, which a fork
+# would copy in an undefined state. Every loader here also has a timeout, so a stuck worker fails the
+# test instead of hanging it.
+WORKERS = dict(timeout=60, multiprocessing_context="spawn")
 
 class _Samples(Dataset):
     """Sample i: a float tensor, a dict with an int and the id of the worker that loaded it."""
@@ -124,26 +127,26 @@ class _Samples(Dataset):
 def test_workers_give_the_same_batches_in_order():
     ds = _Samples()
     here = list(DataLoader(ds, batch_size=8))
-    there = list(DataLoader(ds, batch_size=8, num_workers=3, prefetch_factor=1, timeout=60))
+    there = list(DataLoader(ds, batch_size=8, num_workers=3, prefetch_factor=1, **WORKERS))
     assert len(here) == len(there) == 7
     for (a, da), (b, db) in zip(here, there):
         assert np.array_equal(a.numpy(), b.numpy()) and a.dtype == b.dtype
         assert np.array_equal(da["y"].numpy(), db["y"].numpy())
     assert {int(w) for _, d in here for w in d["worker"].numpy()} == {-1}
     assert {int(w) for _, d in there for w in d["worker"].numpy()} == {0, 1, 2}
-    unbatched = list(DataLoader(ds, batch_size=None, num_workers=2, timeout=60))
+    unbatched = list(DataLoader(ds, batch_size=None, num_workers=2, **WORKERS))
     assert len(unbatched) == 50 and unbatched[7][0].tolist() == [7.0, 14.0]
+
+
+def _init(worker_id):
+    info = get_worker_info()
+    assert info.id == worker_id and info.num_workers == 2 and isinstance(info.dataset, _Samples)
+    info.dataset.n = 50                      # the worker's own copy
 
 
 def test_worker_init_fn_and_worker_info():
     seen = []
-
-    def init(worker_id):
-        info = get_worker_info()
-        assert info.id == worker_id and info.num_workers == 2 and isinstance(info.dataset, _Samples)
-        info.dataset.n = 50                  # the worker's own copy
-
-    loader = DataLoader(_Samples(), batch_size=10, num_workers=2, worker_init_fn=init, timeout=60)
+    loader = DataLoader(_Samples(), batch_size=10, num_workers=2, worker_init_fn=_init, **WORKERS)
     for x, d in loader:
         seen.extend(int(w) for w in d["worker"].numpy())
     assert sorted(set(seen)) == [0, 1] and get_worker_info() is None
@@ -151,20 +154,21 @@ def test_worker_init_fn_and_worker_info():
 
 def test_a_worker_exception_is_raised_here_with_its_traceback():
     with pytest.raises(KeyError, match=r"(?s)DataLoader worker \d raised KeyError.*sample 37 is missing"):
-        list(DataLoader(_Samples(fail_at=37), batch_size=8, num_workers=2, timeout=60))
+        list(DataLoader(_Samples(fail_at=37), batch_size=8, num_workers=2, **WORKERS))
 
 
 def test_a_dead_worker_and_a_timeout_raise():
     with pytest.raises(RuntimeError, match=r"DataLoader worker \d \(pid \d+\) exited unexpectedly with code 3"):
-        list(DataLoader(_Samples(exit_at=12), batch_size=4, num_workers=2, timeout=60))
+        list(DataLoader(_Samples(exit_at=12), batch_size=4, num_workers=2, **WORKERS))
     with pytest.raises(RuntimeError, match="DataLoader timed out after 0.2 seconds waiting for batch 0"):
-        list(DataLoader(_Samples(sleep=2.0), batch_size=4, num_workers=1, timeout=0.2))
+        list(DataLoader(_Samples(sleep=2.0), batch_size=4, num_workers=1, timeout=0.2,
+                        multiprocessing_context="spawn"))
 
 
 def test_workers_with_a_tensor_dataset_and_shuffle():
     g = ember.Generator().manual_seed(5)
     ds = _ds(20)
-    batches = list(DataLoader(ds, batch_size=6, shuffle=True, generator=g, num_workers=2, timeout=60))
+    batches = list(DataLoader(ds, batch_size=6, shuffle=True, generator=g, num_workers=2, **WORKERS))
     xs = np.concatenate([x.numpy() for x, _ in batches])
     assert sorted(xs.tolist()) == list(range(20)) and xs.tolist() != list(range(20))
     assert all(np.array_equal(y.numpy(), x.numpy() * 2.0) for x, y in batches)

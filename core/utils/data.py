@@ -184,12 +184,8 @@ class DataLoader:
         if batch and not self.drop_last:
             yield batch
 
-    def _fetch(self, b):
-        """The batch (or, without batching, the sample) for indices ``b``: what a worker computes."""
-        ds = self.dataset
-        if self.batch_size is None and self.batch_sampler is None:
-            return ds[b] if self.collate_fn is None else self.collate_fn(ds[b])
-        return (self.collate_fn or default_collate)([ds[i] for i in b])
+    def _fetcher(self):
+        return _Fetcher(self.dataset, self.collate_fn, self.batch_size is not None or self.batch_sampler is not None)
 
     def __iter__(self):
         if self.num_workers:
@@ -206,8 +202,9 @@ class DataLoader:
                 idx = ember.tensor(b, dtype=ember.int64, device=dev)
                 yield tuple(t.index_select(0, idx if t.device == dev else idx.to(t.device)) for t in ds.tensors)
             return
+        fetch = self._fetcher()
         for b in self._batches():
-            yield self._fetch(b)
+            yield fetch(b)
 
     def __len__(self):
         if self.batch_sampler is not None:
@@ -216,6 +213,20 @@ class DataLoader:
         if self.batch_size is None:
             return n
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+class _Fetcher:
+    """The batch (or, without batching, the sample) for the indices ``b``: what a worker computes.
+    Only this (with worker_init_fn) goes to a worker, not the loader with its sampler and generator."""
+
+    def __init__(self, dataset, collate_fn, batched):
+        self.dataset, self.collate_fn, self.batched = dataset, collate_fn, batched
+
+    def __call__(self, b):
+        ds = self.dataset
+        if not self.batched:
+            return ds[b] if self.collate_fn is None else self.collate_fn(ds[b])
+        return (self.collate_fn or default_collate)([ds[i] for i in b])
 
 
 # -- worker processes ----------------------------------------------------------------
@@ -237,41 +248,30 @@ def get_worker_info() -> WorkerInfo | None:
     return _worker_info
 
 
-class _Packed:
-    """A tensor on its way between processes: its values as a host array, and its device."""
-
-    __slots__ = ("array", "device", "requires_grad")
-
-    def __init__(self, t):
-        self.array, self.device, self.requires_grad = t.detach().cpu().numpy(), str(t.device), t.requires_grad
-
-
-def _pack(x):
-    if isinstance(x, Tensor):
-        return _Packed(x)
-    if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return type(x)(*(_pack(v) for v in x))
-    if isinstance(x, (list, tuple)):
-        return type(x)(_pack(v) for v in x)
-    if isinstance(x, dict):
-        return {k: _pack(v) for k, v in x.items()}
-    return x
+def _rebuild_tensor(array, device, requires_grad):
+    import ember
+    t = ember.from_numpy(array)
+    if device != "cpu":
+        t = t.to(device)
+    return t.requires_grad_() if requires_grad else t
 
 
-def _unpack(x):
-    if isinstance(x, _Packed):
-        import ember
-        t = ember.from_numpy(x.array)
-        if x.device != "cpu":
-            t = t.to(x.device)
-        return t.requires_grad_() if x.requires_grad else t
-    if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return type(x)(*(_unpack(v) for v in x))
-    if isinstance(x, (list, tuple)):
-        return type(x)(_unpack(v) for v in x)
-    if isinstance(x, dict):
-        return {k: _unpack(v) for k, v in x.items()}
-    return x
+def _reduce_tensor(t):
+    return _rebuild_tensor, (t.detach().cpu().numpy(), str(t.device), t.requires_grad)
+
+
+def _register_tensor_reduction():
+    """Tensors travel between processes (worker arguments, batches) as host arrays, and arrive on the
+    device they were made on. Only multiprocessing's pickler learns this: plain pickle still refuses
+    tensors (ember.save is the file format)."""
+    from multiprocessing.reduction import ForkingPickler
+
+    from ..nn.parameter import Parameter
+    for cls in (Tensor, Parameter):
+        ForkingPickler.register(cls, _reduce_tensor)
+
+
+_register_tensor_reduction()
 
 
 class _WorkerError:
@@ -289,7 +289,7 @@ class _WorkerError:
         raise err
 
 
-def _worker_loop(loader, worker_id, num_workers, seed, index_queue, result_queue):
+def _worker_loop(fetch, worker_init_fn, worker_id, num_workers, seed, index_queue, result_queue):
     global _worker_info
     import ember
     ember.manual_seed(seed)
@@ -300,10 +300,10 @@ def _worker_loop(loader, worker_id, num_workers, seed, index_queue, result_queue
         pass
     import random
     random.seed(seed)
-    _worker_info = WorkerInfo(worker_id, num_workers, seed, loader.dataset)
+    _worker_info = WorkerInfo(worker_id, num_workers, seed, fetch.dataset)
     try:
-        if loader.worker_init_fn is not None:
-            loader.worker_init_fn(worker_id)
+        if worker_init_fn is not None:
+            worker_init_fn(worker_id)
     except Exception as e:  # noqa: BLE001  (reported to the main process)
         result_queue.put((-1, _WorkerError(worker_id, e)))
         return
@@ -313,7 +313,7 @@ def _worker_loop(loader, worker_id, num_workers, seed, index_queue, result_queue
             return
         i, b = job
         try:
-            data = _pack(loader._fetch(b))
+            data = fetch(b)
         except Exception as e:  # noqa: BLE001  (reported to the main process)
             data = _WorkerError(worker_id, e)
         result_queue.put((i, data))
@@ -340,9 +340,11 @@ class _WorkerIterator:
         kw = {} if loader.generator is None else {"generator": loader.generator}
         base = int(ember.randint(0, 2**62, (1,), **kw).item())   # worker w is seeded base + w
         n = loader.num_workers
+        fetch = loader._fetcher()
         for w in range(n):
             q = ctx.Queue()
-            p = ctx.Process(target=_worker_loop, args=(loader, w, n, base + w, q, self.results), daemon=True)
+            p = ctx.Process(target=_worker_loop, args=(fetch, loader.worker_init_fn, w, n, base + w, q, self.results),
+                            daemon=True)
             p.start()
             self.queues.append(q)
             self.workers.append(p)
@@ -379,7 +381,7 @@ class _WorkerIterator:
         data = self.ready.pop(self.next)
         self.next += 1
         self._send()
-        return _unpack(data)
+        return data
 
     def _get(self):
         import time
