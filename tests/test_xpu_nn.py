@@ -5,8 +5,6 @@ back once. Runs on pocl's CPU device where no Intel GPU is present; skips where 
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -17,27 +15,17 @@ pytest.importorskip("ember_kernelgen", reason="ember-kernelgen is not installed 
 import ember  # noqa: E402
 from ember import dtypes as D  # noqa: E402
 from ember import nn  # noqa: E402
-from ember.device import get_backend  # noqa: E402
 from ember.errors import IndexOutOfRangeError  # noqa: E402
-from ember_xpu import runtime as R  # noqa: E402
+from xpu_device import xpu_runtime  # noqa: E402
 
 F = nn.functional
-POCL = "Portable Computing Language"
-if not os.environ.get(R.PLATFORM_ENV) and not R.discover("")[0] and R.discover(POCL)[0]:
-    os.environ[R.PLATFORM_ENV] = POCL
 
 TOL = {D.float16: 4e-3, D.bfloat16: 3e-2, D.float32: 2e-5, D.float64: 1e-12}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def xpu():
-    rt = get_backend("xpu").runtime
-    if not rt.is_available() and os.environ.get(R.PLATFORM_ENV):
-        from ember_xpu.plugin import rebind
-        rebind()
-    if not rt.is_available():
-        pytest.skip(f"no usable OpenCL device for xpu: {rt.unavailable_reason()}")
-    return rt
+    return xpu_runtime()
 
 
 def _fp64(xpu):

@@ -21,24 +21,13 @@ import ember  # noqa: E402
 from ember import dtypes as D  # noqa: E402
 from ember.device import Device, get_backend  # noqa: E402
 from ember_xpu import runtime as R  # noqa: E402
+from xpu_device import xpu_runtime  # noqa: E402
 
-POCL = "Portable Computing Language"
-
-# Bind xpu to pocl when this machine has no Intel GPU (as CI does), before the plugin loads.
-if not os.environ.get(R.PLATFORM_ENV) and not R.discover("")[0] and R.discover(POCL)[0]:
-    os.environ[R.PLATFORM_ENV] = POCL
 
 
 @pytest.fixture(scope="module")
 def rt():
-    backend = get_backend("xpu")
-    rt = backend.runtime
-    if not rt.is_available() and os.environ.get(R.PLATFORM_ENV):
-        from ember_xpu.plugin import rebind  # the plugin loaded before the platform was set
-        rebind()
-    if not rt.is_available():
-        pytest.skip(f"no usable OpenCL device for xpu: {rt.unavailable_reason()}")
-    return rt
+    return xpu_runtime()
 
 
 def _np_dtypes(rt):

@@ -18,27 +18,13 @@ from ember.ops import reduction as _R
 from . import kernels as KD
 from . import kernels_nn as KN
 from .host import _numel, coalesce
+from .host_more import _BIG_GRID, _pow2_ceil, _pow2_floor
 
 _MODES = {"none": 0, "sum": 1, "mean": 2}
-_BIG_GRID = 65535
 #: a row kernel runs as one block (and finishes the reduction itself) up to this many passes
 _SINGLE_PASSES = 8
 #: the backward kernel's blocks each sum the 'mean' denominator themselves up to this many rows
 _INLINE_DEN_ROWS = 2048
-
-
-def _pow2_floor(n):
-    p = 1
-    while p * 2 <= n:
-        p *= 2
-    return p
-
-
-def _pow2_ceil(n):
-    p = 1
-    while p < n:
-        p *= 2
-    return p
 
 
 def _one_stride(shape, strides):

@@ -85,6 +85,20 @@ def _target_lines(indent="            "):
     return "\n".join(indent + ln for ln in lines)
 
 
+#: The opening of the cross_entropy kernels' loop over rows: each group of L lanes takes row r, its
+#: base offset xb and its target (tv, keep, ok, safe); the loop's body follows.
+_TARGET_ROW_LOOP = f"""\
+    for (i64 r0 = ek_group() * G; r0 < M; r0 += ek_ngroups() * G) {{
+        const i64 r = r0 + lid / L;
+        const bool act = r < M;
+        i64 o = 0, ii = 0, xb = 0, tv = 0, safe = 0;
+        bool keep = false, ok = false;
+        if (act) {{
+            o = r / inner; ii = r - o * inner; xb = o * x_so + ii * x_si;
+{_target_lines()}
+        }}"""
+
+
 def _max_pass(xt, a):
     """Lines: the row max of x (NaN wins), then m: the shift (0 where the max is not finite)."""
     return f"""\
@@ -123,15 +137,7 @@ def cross_entropy_rows(x: str, w: str, B: int) -> Kernel:
     const bool smooth = eps > ({a})0;
     {a} tot_l = ({a})0, tot_w = ({a})0;
     i64 bad = M;
-    for (i64 r0 = ek_group() * G; r0 < M; r0 += ek_ngroups() * G) {{
-        const i64 r = r0 + lid / L;
-        const bool act = r < M;
-        i64 o = 0, ii = 0, xb = 0, tv = 0, safe = 0;
-        bool keep = false, ok = false;
-        if (act) {{
-            o = r / inner; ii = r - o * inner; xb = o * x_so + ii * x_si;
-{_target_lines()}
-        }}
+{_TARGET_ROW_LOOP}
 {_max_pass(xt, a)}
         {a} se = ({a})0, sxw = ({a})0, sw = ({a})0;
         if (act) for (i64 c = tl; c < C; c += L) {{
@@ -262,15 +268,7 @@ def cross_entropy_backward(x: str, w: str, B: int) -> Kernel:
     }} else if (mode == 1) {{
         scale = {xt.load("g[0]")};
     }}
-    for (i64 r0 = ek_group() * G; r0 < M; r0 += ek_ngroups() * G) {{
-        const i64 r = r0 + lid / L;
-        const bool act = r < M;
-        i64 o = 0, ii = 0, xb = 0, tv = 0, safe = 0;
-        bool keep = false, ok = false;
-        if (act) {{
-            o = r / inner; ii = r - o * inner; xb = o * x_so + ii * x_si;
-{_target_lines()}
-        }}
+{_TARGET_ROW_LOOP}
 {_max_pass(xt, a)}
         {a} se = ({a})0, sw = ({a})0;
         if (act) for (i64 c = tl; c < C; c += L) {{
