@@ -48,8 +48,8 @@ def test_compile_error_carries_the_compiler_log():
 
 @needs_nvrtc
 def test_disk_cache_compiles_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(compiler, "_cache", compiler._LocalCache())
-    compiler._cache.dir = tmp_path
+    from ember_kernelgen.cache import KernelCache
+    monkeypatch.setattr(compiler, "_cache", KernelCache(tmp_path))
     src = 'extern "C" __global__ void k(float* x) { x[threadIdx.x] += 1.0f; }'
     before = dict(compiler.stats)
     b1 = compiler.cached_binary(src, "sm_90")

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import threading
-from pathlib import Path
 
 BASE_OPTIONS = ("--std=c++17",)
 
@@ -160,50 +158,15 @@ def compile_source(source: str, arch: str, options=(), name: str = "ember_kernel
 
 # -- the disk cache ---------------------------------------------------------------------
 
-class _LocalCache:
-    """The layout of ember_kernelgen.cache.KernelCache, for when the generator is not installed."""
-
-    def __init__(self):
-        d = os.environ.get("EMBER_KERNEL_CACHE")
-        self.dir = Path(d) if d else Path.home() / ".cache" / "ember" / "kernels"
-
-    def path(self, dialect, target, source, options=()):
-        h = hashlib.sha256()
-        for part in (dialect, target, "\0".join(options), source):
-            h.update(part.encode())
-            h.update(b"\x00\x01")
-        k = h.hexdigest()
-        return self.dir / dialect / k[:2] / (k + ".bin")
-
-    def get(self, dialect, target, source, options=()):
-        try:
-            return self.path(dialect, target, source, options).read_bytes()
-        except OSError:
-            return None
-
-    def put(self, dialect, target, source, options, binary):
-        p = self.path(dialect, target, source, options)
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                f.write(binary)
-            os.replace(tmp, p)
-        except OSError:
-            pass
-
-
 _cache = None
 
 
 def cache():
+    """The disk cache of compiled kernels, shared with every kernelgen backend (ember_kernelgen.cache)."""
     global _cache
     if _cache is None:
-        try:
-            from ember_kernelgen.cache import KernelCache
-            _cache = KernelCache()
-        except Exception:  # noqa: BLE001  (the generator is optional for this module)
-            _cache = _LocalCache()
+        from ember_kernelgen.cache import KernelCache
+        _cache = KernelCache()
     return _cache
 
 
