@@ -1049,12 +1049,16 @@ def _nll_meta(x, target, weight=None, reduction="mean", ignore_index=-100):
     return Spec(expect if reduction == "none" else (), x._dtype, (cdim, C))
 
 
+def target_out_of_range(opname, value, C, ignore_index) -> IndexOutOfRangeError:
+    """The error of a class target outside [0, C) that is not ignore_index (for kernels to raise too)."""
+    return IndexOutOfRangeError(f"{opname}(): target {value} is out of bounds for {C} classes (valid: 0..{C - 1}"
+                                f", or ignore_index={ignore_index})")
+
+
 def _check_targets(opname, target, C, ignore_index):
     bad = logical_and(ne(target, ignore_index), logical_or(lt(target, 0), gt(target, C - 1)))
     if bad.any().item():
-        tv = target[bad].reshape(-1)[0].item()
-        raise IndexOutOfRangeError(f"{opname}(): target {tv} is out of bounds for {C} classes (valid: 0..{C - 1}"
-                                   f", or ignore_index={ignore_index})")
+        raise target_out_of_range(opname, target[bad].reshape(-1)[0].item(), C, ignore_index)
 
 
 def _nll_loss(x, target, weight=None, reduction="mean", ignore_index=-100):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from ember import dtypes as D
 from ember._tensor import contiguous_strides
-from ember.errors import IndexOutOfRangeError
 from ember.ops import nn as _N
 from ember.ops import reduction as _R
 
@@ -84,8 +83,7 @@ def check_targets(b, info, C, ignore_index):
     """The range check's readback: raise for the first target outside [0, C) (not ignore_index)."""
     row, value = (int(v) for v in b.d.to_host(info))
     if row >= 0:
-        raise IndexOutOfRangeError(f"cross_entropy(): target {value} is out of bounds for {C} classes "
-                                   f"(valid: 0..{C - 1}, or ignore_index={ignore_index})")
+        raise _N.target_out_of_range("cross_entropy", value, C, ignore_index)
 
 
 _DECOMPOSE = object()   # a plan: core's decomposition computes this call

@@ -120,9 +120,8 @@ def _ce_prep(x, target, weight, ignore_index, cdim):
     keep = t != ignore_index
     bad = keep & ((t < 0) | (t >= C))
     if bad.any():
-        from ember.errors import IndexOutOfRangeError
-        raise IndexOutOfRangeError(f"cross_entropy(): target {t[bad][0]} is out of bounds for {C} classes "
-                                   f"(valid: 0..{C - 1}, or ignore_index={ignore_index})")
+        from ember.ops.nn import target_out_of_range
+        raise target_out_of_range("cross_entropy", t[bad][0], C, ignore_index)
     safe = np.where(keep, t, 0)
     W = None if weight is None else arr(weight).astype(X.dtype, copy=False)
     return X, dt, C, keep, safe, W
