@@ -4,6 +4,9 @@ from . import creation, elementwise, views  # noqa: F401  (order: later families
 from . import reduction, linalg, shape, indexing, sorting  # noqa: F401
 from . import random  # noqa: F401
 from . import nn  # noqa: F401
+from . import decompositions, prims  # noqa: F401  (after every family: they decompose its operators)
 from ._helpers import Spec  # noqa: F401
 
 FAMILIES = (creation, elementwise, views, reduction, linalg, shape, indexing, sorting, random, nn)
+
+prims.finalize()
