@@ -59,15 +59,31 @@ from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set
 autograd._install()
 
 
+#: Built on the operators above, and imported on first use (``ember.nn``, ``ember.save``), so that
+#: ``import ember`` stays quick: name -> (module, attribute or None for the module itself).
+_LAZY = {"nn": ("ember.nn", None), "optim": ("ember.optim", None), "utils": ("ember.utils", None),
+         "save": ("ember.serialization", "save"), "load": ("ember.serialization", "load"),
+         "SerializationError": ("ember.serialization", "SerializationError")}
+
+
 def __getattr__(name):
-    """``ember.<device type>`` (``ember.cuda``, ...): that type's runtime module, from the registered plugins."""
+    """The lazily imported parts, then ``ember.<device type>`` (``ember.cuda``, ...): that type's
+    runtime module, from the registered plugins."""
+    lazy = _LAZY.get(name)
+    if lazy is not None:
+        import importlib
+        module = importlib.import_module(lazy[0])
+        value = module if lazy[1] is None else getattr(module, lazy[1])
+        globals()[name] = value
+        return value
     m = runtime.device_module(name)
     if m is None:
         raise AttributeError(f"module 'ember' has no attribute {name!r}")
     return m
 
-from . import nn, optim, utils  # noqa: E402  (layers, optimizers, data loading: built on the operators above)
-from .serialization import SerializationError, load, save  # noqa: E402
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def is_tensor(x) -> bool:

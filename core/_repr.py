@@ -30,24 +30,37 @@ def tensor_repr(t) -> str:
         return f"tensor([], size={tuple(t._shape)}{_suffix(t)})" if t._shape != (0,) else f"tensor([]{_suffix(t)})"
     opts = {"separator": ", ", "prefix": "tensor(", "threshold": 1000, "edgeitems": 3}
     if arr.dtype.kind == "f":
-        finite = arr[np.isfinite(arr)]
-        whole = finite.size > 0 and np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e8
+        # Decide the style in float64: float16 would overflow comparing with 1e8 (and warn).
+        finite = arr[np.isfinite(arr)].astype(np.float64)
+        mag = np.abs(finite)
+        whole = finite.size > 0 and np.all(finite == np.round(finite)) and mag.max() < 1e8
         if whole:
-            opts["formatter"] = {"float_kind": lambda v: _whole(v)}
+            opts["formatter"] = {"float_kind": _padded(arr, _whole)}
         else:
             opts["precision"] = 4
             opts["floatmode"] = "fixed"
-            mag = np.abs(finite.astype(np.float64))
             big = finite.size and (mag.max() >= 1e8 or (mag[mag != 0].min(initial=1) < 1e-4))
             if big:
-                opts["formatter"] = {"float_kind": lambda v: f"{v:.4e}"}
+                opts["formatter"] = {"float_kind": _padded(arr, _scientific)}
     body = np.array2string(arr, **opts)
     return f"tensor({body}{_suffix(t)})"
 
 
-def _whole(v) -> str:
+def _padded(arr, fmt):
+    """fmt, right-aligned to the widest element, as PyTorch aligns its columns ([ 1.,  7.] over [ 5., 11.])."""
+    width = max(len(fmt(v)) for v in arr.flat)
+    return lambda v: fmt(v).rjust(width)
+
+
+def _special(v):
     if np.isnan(v):
         return "nan"
-    if np.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return f"{v:.0f}."
+    return "inf" if v > 0 else "-inf"
+
+
+def _whole(v) -> str:
+    return f"{v:.0f}." if np.isfinite(v) else _special(v)
+
+
+def _scientific(v) -> str:
+    return f"{v:.4e}" if np.isfinite(v) else _special(v)

@@ -1,8 +1,12 @@
-"""Ember's dtypes and PyTorch's type-promotion rules, kept as data."""
+"""Ember's dtypes and PyTorch's type-promotion rules, kept as data.
+
+numpy has no bfloat16; ml_dtypes provides it. Its extension takes most of
+``import ember``'s time, so bfloat16's numpy dtype (``ember.bfloat16.np``) is
+made on first use, and a program that never touches bfloat16 never loads it.
+"""
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 __all__ = [
@@ -20,10 +24,11 @@ class DType:
     __slots__ = ("name", "itemsize", "kind", "np", "is_floating_point", "is_signed",
                  "category", "_index", "__weakref__")
 
-    def __init__(self, name: str, npdtype, kind: str, index: int):
+    def __init__(self, name: str, npdtype, kind: str, index: int, itemsize: int = 0):
         self.name = name
-        self.np = np.dtype(npdtype)
-        self.itemsize = self.np.itemsize
+        if npdtype is not None:
+            self.np = np.dtype(npdtype)
+        self.itemsize = self.np.itemsize if npdtype is not None else itemsize
         self.kind = kind  # "b" bool, "u" unsigned, "i" signed int, "f" floating
         self.is_floating_point = kind == "f"
         self.is_signed = kind in "if"
@@ -36,6 +41,19 @@ class DType:
     def __reduce__(self):
         return self.name
 
+    def __getattr__(self, attr):
+        # Reached only while a slot is unset: bfloat16's numpy dtype before its first use.
+        if attr == "np":
+            self.np = np.dtype(_extension_type(self.name))
+            _by_np[self.np] = self
+            return self.np
+        raise AttributeError(f"'DType' object has no attribute {attr!r}")
+
+
+def _extension_type(name: str):
+    import ml_dtypes
+    return getattr(ml_dtypes, name)
+
 
 bool = DType("bool", np.bool_, "b", 0)
 uint8 = DType("uint8", np.uint8, "u", 1)
@@ -44,7 +62,7 @@ int16 = DType("int16", np.int16, "i", 3)
 int32 = DType("int32", np.int32, "i", 4)
 int64 = DType("int64", np.int64, "i", 5)
 float16 = DType("float16", np.float16, "f", 6)
-bfloat16 = DType("bfloat16", ml_dtypes.bfloat16, "f", 7)
+bfloat16 = DType("bfloat16", None, "f", 7, itemsize=2)  # numpy dtype: from ml_dtypes, on first use
 float32 = DType("float32", np.float32, "f", 8)
 float64 = DType("float64", np.float64, "f", 9)
 
@@ -58,12 +76,15 @@ short, int, long = int16, int32, int64
 
 _by_name = {d.name: d for d in all_dtypes}
 _by_name.update(half=float16, float=float32, double=float64, short=int16, int=int32, long=int64)
-_by_np = {d.np: d for d in all_dtypes}
+_by_np = {d.np: d for d in all_dtypes if d is not bfloat16}
 
 
 def from_numpy_dtype(npdtype) -> DType:
     """The Ember dtype of a numpy dtype; TypeError naming it when there is none."""
-    d = _by_np.get(np.dtype(npdtype))
+    npdtype = np.dtype(npdtype)
+    d = _by_np.get(npdtype)
+    if d is None and npdtype.name == "bfloat16" and bfloat16.np == npdtype:
+        d = bfloat16
     if d is None:
         raise TypeError(
             f"numpy dtype {np.dtype(npdtype)} has no Ember equivalent; "

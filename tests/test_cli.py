@@ -81,7 +81,7 @@ def test_collect_facts():
     assert devices["cpu"]["status"] == "available" and devices["cpu"]["count"] == 1
     from ember.device import registered_backends
     if "cuda" not in {b.device_type for b in registered_backends()}:
-        assert devices["cuda"]["status"] == "not installed" and "pip install ember-cuda" in devices["cuda"]["reason"]
+        assert devices["cuda"]["status"] == "not installed" and "backends/cuda" in devices["cuda"]["reason"]
     ops = {o["name"]: o for o in facts["ops"]}
     assert ops["add"]["impl"]["cpu"] == "kernel" and ops["add"]["kind"] == "prim"
     assert ops["view"]["kind"] == "view"

@@ -270,14 +270,33 @@ def _installed(dist: str) -> bool:
 
 
 @pytest.mark.skipif(_installed("ember-rocm"), reason="ember-rocm is installed here")
-def test_catalogued_backend_not_installed():
+def test_planned_backend_says_it_does_not_exist_yet():
     with pytest.raises(ember.BackendNotInstalledError) as e:
         ember.zeros(2, device="rocm")
     msg = str(e.value)
-    assert "'rocm'" in msg and "ember-rocm" in msg and "pip install ember-rocm" in msg, msg
-    assert "backends/rocm" in msg
+    assert "'rocm'" in msg and "ember-rocm" in msg and "planned" in msg, msg
+    assert "pip install" not in msg, "a planned backend has nothing to install: " + msg
     with pytest.raises(ember.BackendNotInstalledError, match="ember-rocm"):
         ember.tensor([1.0]).to("rocm:1")
+
+
+def test_install_hint_names_only_what_exists(tmp_path, monkeypatch):
+    from ember.plugins import catalogue as C
+    (tmp_path / "backends" / "here").mkdir(parents=True)
+    (tmp_path / "backends" / "here" / "pyproject.toml").write_text("[project]\nname = 'ember-here'\n")
+    (tmp_path / "plugins.toml").write_text(
+        '[backend.here]\ndistribution = "ember-here"\npath = "backends/here"\n\n'
+        '[backend.gone]\ndistribution = "ember-gone"\npath = "backends/gone"\n\n'
+        '[backend.later]\ndistribution = "ember-later"\npath = "backends/later"\nplanned = true\n')
+    monkeypatch.setenv("EMBER_PLUGINS_CATALOGUE", str(tmp_path / "plugins.toml"))
+    C.catalogue.cache_clear()
+    try:
+        assert C.install_hint("here") == f"install it with: pip install {tmp_path / 'backends' / 'here'}"
+        assert C.install_hint("gone") == "install it with: pip install ember-gone"   # no checkout: by name
+        assert "pip install" not in C.install_hint("later") and "planned" in C.install_hint("later")
+    finally:
+        monkeypatch.delenv("EMBER_PLUGINS_CATALOGUE")
+        C.catalogue.cache_clear()
 
 
 def test_unknown_device_lists_known_types():

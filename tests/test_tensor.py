@@ -114,3 +114,18 @@ def test_device_parsing():
         ember.device("cuda:x")
     with pytest.raises(ember.UnknownDeviceError, match="cpu:3"):
         ember.zeros(2, device="cpu:3")
+
+
+REPR_CASES = [([[1., 7.], [5., 11.]], "float32"), ([[1., -7.], [float("nan"), 11.]], "float16"),
+              ([1.5, 2.25, 100.0], "float16"), ([1e9, -1e-5], "float32"), ([1e9, 2.], "float64"),
+              ([[-1., 0.5], [float("inf"), 3.]], "float32"), ([0.25, -3.], "bfloat16"), ([[3, -12], [7, 0]], "int64")]
+
+
+@pytest.mark.parametrize("values,dtype", REPR_CASES)
+def test_repr_matches_pytorch_and_stays_silent(values, dtype):
+    torch = pytest.importorskip("torch")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. float16's "overflow encountered in cast" must not escape
+        got = repr(ember.tensor(values, dtype=getattr(ember, dtype)))
+    assert got.replace("ember.", "torch.") == repr(torch.tensor(values, dtype=getattr(torch, dtype)))

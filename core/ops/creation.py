@@ -68,13 +68,36 @@ def _copy_adapter(op, kernel, backend):
         if src._device is not dst._device:
             # Across devices: stream-ordered when the backends can (ember.runtime.copies), else via host memory.
             return cross_device_copy(kernel, dst, src, non_blocking)
+        if dst._dtype in _NARROW_INT and src._dtype.is_floating_point:
+            src = entry(empty(src._shape, dtype=D.int32, device=src._device), src)
         return kernel(dst, src)
     return entry
 
 
+#: Float -> integer casts narrower than 32 bits go through int32 first, as PyTorch's do: truncate
+#: toward zero, then wrap to the width (-36.0 -> uint8 gives 220, 300.5 -> int8 gives 44), the same on
+#: every backend instead of whatever one C library's direct cast does. Values whose truncation does
+#: not fit int32 (and NaN, inf) have no defined result, as in PyTorch.
+_NARROW_INT = (D.uint8, D.int8, D.int16)
+
+
+_COPY_DOC = (
+    "Copy src into self, converting the dtype; src broadcasts to self's shape.\n"
+    "Kernel: kernel(dst, src) -> dst\n"
+    "Operands: dst and src are tensors of one shape on one device (core has broadcast src, possibly to "
+    "stride-0 views, and handled copies across devices); either may be a non-contiguous or overlapping view; "
+    "the dtypes may differ.\n"
+    "Out: dst is written in place and returned; nothing is allocated.\n"
+    "Result: dst's dtype. A cast rounds floats to nearest even, converts bool to 0/1 and a number to bool as "
+    "x != 0 (NaN is true), and converts a float to an integer of 32 or 64 bits by truncation toward zero.\n"
+    "Edges: float -> int8/uint8/int16 never reaches the kernel directly: core converts to int32 first, then "
+    "the kernel wraps int32 to the narrow width (two's complement), as PyTorch; a float whose truncation does "
+    "not fit the integer type (NaN, inf) has no defined result. Integer -> narrower integer wraps.")
+
+
 copy_ = defop("copy_(Tensor self, Tensor src, bool non_blocking=False) -> Tensor", meta=_copy_meta, prim=True,
               family="copy", adapter=_copy_adapter, tags=("cross_device",),
-              doc="kernel(dst, src): strided copy with dtype cast; src already has dst's shape and device.")
+              doc=_COPY_DOC)
 
 
 def _to_copy_meta(x, dtype=None, device=None, non_blocking=False):

@@ -57,6 +57,96 @@ BINARY = {
     "bitwise_left_shift": "integer", "bitwise_right_shift": "integer",
 }
 
+# -- kernel contracts, written from the tables --------------------------------------
+# Each operator's doc is the contract its kernel keeps (tests/test_prim_docs.py checks every prim has
+# one): its signature, what it receives, what ``out`` is, the dtype of its result and its edge cases.
+
+_RESULT_DOC = {
+    "same": "the operands' dtype (they arrive promoted to one dtype, bool included)",
+    "nobool": "the operands' dtype (never bool: core refuses a bool operand)",
+    "intfloat": "the operands' dtype (integers and floats; core refuses bool)",
+    "boolint": "the operand's dtype (bool arrives converted to int64)",
+    "float": "the operand's dtype, always floating (integer and bool inputs arrive converted to the default float dtype)",
+    "floatonly": "the operands' floating dtype (core refuses other dtypes)",
+    "rounding": "the operand's floating dtype (integers never reach the kernel: they are already whole)",
+    "compare": "bool (the operands arrive promoted to one dtype)",
+    "logical": "bool (the operands arrive converted to bool)",
+    "predicate": "bool (the operand keeps its dtype)",
+    "bitwise": "the operands' dtype: an integer dtype or bool (core refuses floats)",
+    "integer": "the operands' integer dtype (core refuses bool and floats)",
+}
+
+#: Edge semantics a kernel must keep, where an operator has some beyond IEEE arithmetic.
+_EDGES = {
+    "add": "integers wrap (two's complement); bool add is logical or",
+    "mul": "integers wrap (two's complement); bool mul is logical and",
+    "sub": "integers wrap (two's complement)",
+    "neg": "integers wrap (-(-128) is -128 in int8; unsigned negation is 2**bits - x)",
+    "abs": "integers wrap (abs of the most negative value is itself); abs(-0.0) is +0.0",
+    "true_divide": "IEEE, correctly rounded: x/0 is +-inf, 0/0 NaN",
+    "trunc_divide": ("integers: C's truncating division (-7 / 2 = -3); core raises ZeroDivisionError before the "
+                     "kernel runs if a divisor is 0, so the kernel never divides an integer by zero; the most "
+                     "negative value divided by -1 wraps. Floats: trunc(a / b), IEEE for 0 and inf"),
+    "floor_divide": ("integers: floor of the quotient (-7 // 2 = -4); core raises ZeroDivisionError for a zero "
+                     "divisor before the kernel runs. Floats: Python's float floor division (1.0 // 0.1 = 9.0), "
+                     "x // 0 is +-inf or NaN"),
+    "fmod": ("C's fmod: the remainder has the dividend's sign, exact for floats; integer division by zero "
+             "never reaches the kernel (core raises ZeroDivisionError)"),
+    "remainder": ("Python's %: the remainder has the divisor's sign; integer division by zero never reaches "
+                  "the kernel (core raises ZeroDivisionError)"),
+    "pow": ("integers wrap; an integer exponent that is negative never reaches the kernel (core raises "
+            "ValueError for a negative Python scalar and handles negative tensor elements: 1 for base 1, "
+            "+-1 for base -1, else 0, as PyTorch); floats as C's pow (pow(x, 0) = 1 even for NaN)"),
+    "eq": "IEEE: NaN equals nothing, -0.0 == +0.0",
+    "ne": "IEEE: NaN differs from everything",
+    "lt": "IEEE: a comparison with NaN is false", "le": "IEEE: a comparison with NaN is false",
+    "gt": "IEEE: a comparison with NaN is false", "ge": "IEEE: a comparison with NaN is false",
+    "maximum": "NaN propagates (either operand NaN gives NaN)",
+    "minimum": "NaN propagates (either operand NaN gives NaN)",
+    "sqrt": "correctly rounded; sqrt(-x) is NaN, sqrt(-0.0) is -0.0",
+    "exp": "libm accuracy; overflow gives inf, exp(-inf) is 0",
+    "log": "libm accuracy; log(0) is -inf, log of a negative number is NaN",
+    "sin": "libm accuracy, including large arguments (full range reduction); sin(inf) is NaN",
+    "cos": "libm accuracy, including large arguments (full range reduction); cos(inf) is NaN",
+    "atan2": "IEEE/C99 special cases: atan2(+-0, -0) = +-pi, atan2(+-0, +0) = +-0, infinities as C99",
+    "bitwise_and": "bool and integers; bool is logical and",
+    "bitwise_xor": "bool and integers; bool is logical xor",
+    "bitwise_left_shift": "a shift by a count >= the width gives 0; a negative count is undefined",
+    "bitwise_right_shift": "arithmetic for signed types; a count >= the width gives 0 or -1 by sign",
+    "round": "half to even (2.5 -> 2.0), as torch.round",
+    "sign": "sign(0) is 0, sign(NaN) is NaN; bool returns itself",
+    "signbit": "true for -0.0 and negative values",
+    "copysign": "the result has a's magnitude and b's sign, -0.0 counting as negative",
+    "hypot": "inf wins over NaN",
+    "erfinv": "erfinv(+-1) is +-inf, outside [-1, 1] NaN",
+    "where": "selects elements: NaN and inf pass through untouched",
+}
+
+_UNARY_CONTRACT = (
+    "Kernel: kernel(a, out) -> Tensor\n"
+    "Operands: a is a tensor of the computation dtype, any strides (possibly a non-contiguous view), "
+    "never a Python scalar.\n"
+    "Out: None (return a new tensor) or a tensor of the result's shape and dtype to write and return; "
+    "for the in-place form {name}_ it is a itself, possibly a strided view.\n"
+    "Result: {result}.\n"
+    "Edges: {edges}.")
+
+_BINARY_CONTRACT = (
+    "Kernel: kernel(a, b, out) -> Tensor\n"
+    "Operands: a and b arrive promoted to the computation dtype and broadcast to the result's shape "
+    "(possibly stride-0 or non-contiguous views); either one (never both) may be a Python scalar "
+    "(bool, int or float, matching the computation dtype's kind and already wrapped into its range).\n"
+    "Out: None (return a new tensor) or a tensor of the result's shape and dtype to write and return; "
+    "for the in-place form {name}_ it is a itself, possibly a strided view.\n"
+    "Result: {result}.\n"
+    "Edges: {edges}.")
+
+
+def _contract(template, name, rule):
+    return template.format(name=name, result=_RESULT_DOC[rule], edges=_EDGES.get(name, "IEEE arithmetic; "
+                           "NaN in gives NaN out"))
+
+
 def _dtypes_for_rule(opname: str, rule: str, promoted: D.DType):
     """(computation dtype, result dtype) for a promoted input dtype, or DTypeError."""
     if rule == "same":
@@ -155,6 +245,9 @@ def _binary_adapter(rule: str, inplace: bool = False):
     def adapter(op, kernel, backend):
         meta = op.meta
         opname = op.name
+        guard = _INTEGER_SEMANTICS.get(opname.rstrip("_"))
+        if guard is not None:
+            kernel = guard(opname, kernel)
         same: dict = {}  # dtype -> (compute, result), filled on first use per dtype
 
         def slow(a, b, alpha=1):
@@ -198,15 +291,62 @@ def _binary_adapter(rule: str, inplace: bool = False):
     return adapter
 
 
+# -- integer semantics kept in core, the same on every backend ----------------------------
+
+def _nonzero_divisor(opname, kernel):
+    """Integer division, remainder and fmod raise ZeroDivisionError for a zero divisor, as PyTorch on CPU
+    does, before any kernel runs (a kernel never divides an integer by zero)."""
+    def checked(a, b, out):
+        if not (a if a.__class__ is Tensor or isinstance(a, Tensor) else b)._dtype.is_floating_point:
+            zero = bool(eq(b, 0).any()) if isinstance(b, Tensor) else b == 0
+            if zero:
+                raise ZeroDivisionError(
+                    f"{opname}(): integer division by zero (the divisor "
+                    f"{'tensor has a zero element' if isinstance(b, Tensor) else 'is 0'}); divide floating "
+                    f"tensors for IEEE inf/NaN, or replace the zeros first (e.g. ember.where(b == 0, 1, b))")
+        return kernel(a, b, out)
+    return checked
+
+
+def _integer_pow(opname, kernel):
+    """Integer pow with a negative exponent, as PyTorch: a negative Python scalar raises ValueError; a
+    negative tensor element gives 1 for base 1, +-1 by parity for base -1 and 0 for any other base. The
+    kernel only ever sees non-negative integer exponents."""
+    def checked(a, b, out):
+        t = a if isinstance(a, Tensor) else b
+        if t._dtype.is_floating_point or not t._dtype.is_signed:
+            return kernel(a, b, out)
+        if not isinstance(b, Tensor):
+            if b < 0:
+                raise ValueError(f"{opname}(): Integers to negative integer powers are not allowed "
+                                 f"(exponent {b}); use a floating base, e.g. x.double() ** {b}")
+            return kernel(a, b, out)
+        negative = lt(b, 0)
+        r = kernel(a, where(negative, 0, b), None)
+        minus_one = where(eq(bitwise_and(b, 1), 1), -1, 1)
+        if isinstance(a, Tensor):
+            special = where(eq(a, 1), 1, where(eq(a, -1), minus_one, 0))
+        else:
+            special = 1 if a == 1 else minus_one if a == -1 else 0
+        r = where(negative, special, r).to(t._dtype)
+        return r if out is None else out.copy_(r)
+    return checked
+
+
+_INTEGER_SEMANTICS = {"floor_divide": _nonzero_divisor, "trunc_divide": _nonzero_divisor,
+                      "remainder": _nonzero_divisor, "fmod": _nonzero_divisor, "pow": _integer_pow}
+
+
 def _define_binary(name: str, rule: str, extra_sig: str = ""):
     sig = f"{name}(Tensor self, Tensor other{extra_sig}) -> Tensor"
     meta = binary_meta(name, rule)
-    f = defop(sig, meta=meta, prim=True, family="binary", adapter=_binary_adapter(rule))
+    doc = _contract(_BINARY_CONTRACT, name, rule)
+    f = defop(sig, meta=meta, prim=True, family="binary", adapter=_binary_adapter(rule), doc=doc)
     fi = None
     if rule not in ("compare", "logical"):
         fi = defop(f"{name}_(Tensor self, Tensor other{extra_sig}) -> Tensor", meta=meta, prim=True,
                    family="binary_inplace", adapter=_binary_adapter(rule, inplace=True),
-                   decomposition=None)
+                   decomposition=None, doc=doc)
     return f, fi
 
 
@@ -246,12 +386,13 @@ def _unary_adapter(rule: str, inplace: bool = False):
 
 def _define_unary(name: str, rule: str):
     meta = unary_meta(name, rule)
+    doc = _contract(_UNARY_CONTRACT, name, rule)
     f = defop(f"{name}(Tensor self) -> Tensor", meta=meta, prim=True, family="unary",
-              adapter=_unary_adapter(rule))
+              adapter=_unary_adapter(rule), doc=doc)
     fi = None
     if rule not in ("predicate",):
         fi = defop(f"{name}_(Tensor self) -> Tensor", meta=meta, prim=True, family="unary_inplace",
-                   adapter=_unary_adapter(rule, inplace=True))
+                   adapter=_unary_adapter(rule, inplace=True), doc=doc)
     return f, fi
 
 
@@ -289,7 +430,14 @@ def _where_adapter(op, kernel, backend):
 
 where = defop("where(Tensor condition, Tensor self, Tensor other) -> Tensor", meta=_where_meta,
               prim=True, family="ternary", adapter=_where_adapter,
-              doc="Elements of self where condition holds, else of other (kernel(cond, a, b, out)).")
+              doc="Elements of self where condition holds, else of other.\n"
+                  "Kernel: kernel(cond, a, b, out) -> Tensor\n"
+                  "Operands: cond is a bool tensor; a and b arrive promoted to the result dtype; all three are "
+                  "broadcast to the result's shape (possibly stride-0 views); a or b (not cond, and never both) "
+                  "may be a Python scalar of the result dtype's kind.\n"
+                  "Out: None (return a new tensor) or a tensor of the result's shape and dtype to write.\n"
+                  "Result: the promoted dtype of a and b.\n"
+                  "Edges: " + _EDGES["where"] + ".")
 
 
 def _clamp_meta(x, min=None, max=None):

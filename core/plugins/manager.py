@@ -241,10 +241,12 @@ def _missing_backend_error(device_type: str) -> Exception:
         return (BackendNotInstalledError if entry is not None else UnknownDeviceError)(
             f"device type {device_type!r} is not registered and EMBER_PLUGINS_AUTOLOAD=0 is set; "
             f"register its plugin with ember.plugins.register_plugin(...) or unset EMBER_PLUGINS_AUTOLOAD")
+    if entry is not None and entry.get("planned"):
+        return BackendNotInstalledError(f"device type {device_type!r} has no backend yet: {install_hint(device_type)}")
     if entry is not None:
         return BackendNotInstalledError(
             f"device type {device_type!r} is provided by the {entry['distribution']} plugin, which is "
-            f"not installed; install it with: {install_hint(device_type)}")
+            f"not installed; {install_hint(device_type)}")
     known = sorted(set(catalogue()) | {b.device_type for b in registered_backends()})
     return UnknownDeviceError(
         f"unknown device type {device_type!r}; known device types: {', '.join(known)}")

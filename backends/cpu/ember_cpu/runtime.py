@@ -14,7 +14,26 @@ _KEY = 0        # its dispatch key bit, likewise
 
 
 
-_np_to_ember = {d.np: d for d in D.all_dtypes}
+class _EmberDTypes(dict):
+    """numpy dtype -> Ember dtype; bfloat16's entry is added when its numpy dtype first appears."""
+
+    def __missing__(self, npdtype):
+        d = self[npdtype] = D.from_numpy_dtype(npdtype)
+        return d
+
+
+_np_to_ember = _EmberDTypes((d.np, d) for d in D.all_dtypes if d is not D.bfloat16)
+
+
+def is_half(dt) -> bool:
+    """float16 or bfloat16, told by kind and size so that the test never loads ml_dtypes
+    (numpy gives extension dtypes such as bfloat16 kind 'V')."""
+    return dt.itemsize == 2 and dt.kind in "fV"
+
+
+def is_bfloat16(dt) -> bool:
+    """bfloat16: the one Ember dtype that numpy sees as an extension type (kind 'V')."""
+    return dt.kind == "V"
 _make = Tensor._make
 _new = object.__new__
 

@@ -200,7 +200,8 @@ def discover(platform=None):
     else:
         err = None
     if not platforms:
-        return [], ("no OpenCL platform is installed" + (f" ({err})" if err else "") +
+        asked = f"{PLATFORM_ENV}={platform!r} matches no OpenCL platform: " if platform else ""
+        return [], (asked + "no OpenCL platform is installed" + (f" ({err})" if err else "") +
                     "; install Intel's GPU runtime (intel-opencl-icd), or pocl (apt-get install "
                     "pocl-opencl-icd) and set EMBER_XPU_PLATFORM='Portable Computing Language'")
     if platform:

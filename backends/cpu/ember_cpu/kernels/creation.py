@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..runtime import arr, wrap
+
+# A cast of NaN or inf to an integer has no defined result (as in PyTorch, which stays silent);
+# numpy warns. The filter covers this module's calls only.
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=__name__)
 
 
 def fill_(x, value):

@@ -14,9 +14,8 @@ import numpy as np
 
 from ember import dtypes as D
 
-from ..runtime import arr, wrap
+from ..runtime import arr, is_bfloat16, wrap
 
-_BF16 = D.bfloat16.np
 _F32 = np.dtype(np.float32)
 
 
@@ -142,7 +141,7 @@ def _value(x):
 def _unary_kernel(name, f):
     def kernel(a, out):
         x = arr(a)
-        if x.dtype == _BF16:
+        if is_bfloat16(x.dtype):
             x = x.astype(_F32)
         r = f(x)
         if out is not None:
@@ -174,7 +173,7 @@ def _binary_kernel(name, f):
             dt = y.dtype
         else:
             y = b
-        if dt == _BF16:
+        if is_bfloat16(dt):
             return _via_f32(f, x, y, out)
         if out is not None:
             if ufunc:
@@ -199,7 +198,7 @@ def _via_f32(f, x, y, out):
     if out is not None:
         np.copyto(arr(out), r, casting="unsafe")
         return out
-    return wrap(r if r.dtype == np.bool_ else r.astype(_BF16))
+    return wrap(r if r.dtype == np.bool_ else r.astype(D.bfloat16.np))
 
 
 def where(cond, a, b, out):

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ember import dtypes as D
 
-from ..runtime import arr, wrap
+from ..runtime import arr, is_half, wrap
 
 _F32 = np.dtype(np.float32)
-_HALF = (D.float16.np, D.bfloat16.np)
 
 
 def matmul(a, b):
     x, y = arr(a), arr(b)
     dt = x.dtype
-    if dt in _HALF:
+    if is_half(dt):
         r = np.matmul(x.astype(_F32), y.astype(_F32)).astype(dt)
     else:
         r = np.matmul(x, y)

@@ -10,12 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ember import dtypes as D
 
-from ..runtime import arr, wrap
+from ..runtime import arr, is_half, wrap
 
 _F32 = np.dtype(np.float32)
-_HALF = (D.float16.np, D.bfloat16.np)
 
 
 def _padded(x, p, value=0, extra=(0, 0)):
@@ -34,7 +32,7 @@ def _windows(xp, k, d, s, o):
 def conv2d(x, weight, bias, s, p, d, groups):
     X, Wt = arr(x), arr(weight)
     dt = X.dtype
-    if dt in _HALF:
+    if is_half(dt):
         X, Wt = X.astype(_F32), Wt.astype(_F32)
     N, C, H, W = X.shape
     O, Cg, KH, KW = Wt.shape
@@ -69,7 +67,7 @@ def im2col(x, k, d, p, s, o):
 def col2im(x, out_hw, k, d, p, s, o):
     X = arr(x)
     dt = X.dtype
-    if dt in _HALF:
+    if is_half(dt):
         X = X.astype(_F32)
     N = X.shape[0]
     C = X.shape[1] // (k[0] * k[1])
@@ -90,7 +88,7 @@ def col2im(x, out_hw, k, d, p, s, o):
 def max_pool2d_with_indices(x, k, s, p, d, o):
     X = arr(x)
     N, C, H, W = X.shape
-    low = -np.inf if X.dtype.kind == "f" or X.dtype in _HALF else np.iinfo(X.dtype).min
+    low = -np.inf if X.dtype.kind == "f" or is_half(X.dtype) else np.iinfo(X.dtype).min
     eh = max(0, (o[0] - 1) * s[0] + d[0] * (k[0] - 1) + 1 - (H + 2 * p[0]))
     ew = max(0, (o[1] - 1) * s[1] + d[1] * (k[1] - 1) + 1 - (W + 2 * p[1]))
     if p == (0, 0) and (eh, ew) == (0, 0) and k == s and d == (1, 1) and H == k[0] * o[0] and W == k[1] * o[1]:
@@ -111,7 +109,7 @@ def _ce_prep(x, target, weight, ignore_index, cdim):
     """(N, C) float logits, int64 targets, keep mask, safe targets, weights; raises on a bad target."""
     X = arr(x)
     dt = X.dtype
-    if dt in _HALF:
+    if is_half(dt):
         X = X.astype(_F32)
     C = X.shape[cdim]
     if X.ndim != 2 or cdim != 1:
@@ -190,7 +188,7 @@ def adam_step_(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta
                decoupled):
     """One Adam/AdamW update in place, with numpy's in-place ufuncs (no temporaries beyond two)."""
     P, G, M, V = arr(param), arr(grad), arr(exp_avg), arr(exp_avg_sq)
-    if P.dtype in _HALF:  # compute in float32, write back rounded
+    if is_half(P.dtype):  # compute in float32, write back rounded
         P32, G = P.astype(_F32), G.astype(_F32)
         M32, V32 = M.astype(_F32), V.astype(_F32)
     else:
@@ -228,7 +226,7 @@ KERNELS["adam_step_"] = adam_step_
 def sgd_step_(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, first):
     """One SGD update in place."""
     P, G = arr(param), arr(grad)
-    half = P.dtype in _HALF
+    half = is_half(P.dtype)
     P32 = P.astype(_F32) if half else P
     if half:
         G = G.astype(_F32)
@@ -270,7 +268,7 @@ def _bn_stats(X):
 def batch_norm_train(x, weight, bias, eps):
     X = arr(x)
     dt = X.dtype
-    if dt in _HALF:
+    if is_half(dt):
         X = X.astype(_F32)
     axes, xm, v = _bn_stats(X)
     bshape = (-1,) + (1,) * (X.ndim - 2)
@@ -287,7 +285,7 @@ def batch_norm_train(x, weight, bias, eps):
 def batch_norm_train_backward(grad, x, weight, eps):
     X, G = arr(x), arr(grad)
     dt = X.dtype
-    if dt in _HALF:
+    if is_half(dt):
         X, G = X.astype(_F32), G.astype(_F32)
     axes, xm, v = _bn_stats(X)
     rstd = 1.0 / np.sqrt(v + eps)
@@ -316,7 +314,7 @@ def conv2d_backward(grad, x, weight, s, p, d, groups):
     """(grad_input, grad_weight, grad_bias): one GEMM per group for each, over the whole batch."""
     X, Wt, G = arr(x), arr(weight), arr(grad)
     dt = X.dtype
-    if dt in _HALF:
+    if is_half(dt):
         X, Wt, G = X.astype(_F32), Wt.astype(_F32), G.astype(_F32)
     N, C, H, W = X.shape
     O, Cg, KH, KW = Wt.shape

@@ -13,13 +13,10 @@ import warnings
 
 import numpy as np
 
-from ember import dtypes as D
 
-from ..runtime import arr, wrap
+from ..runtime import arr, is_bfloat16, is_half, wrap
 
 _F32 = np.dtype(np.float32)
-_HALF = (np.dtype(np.float16), D.bfloat16.np)
-_BF16 = D.bfloat16.np
 
 # numpy warns where PyTorch stays silent (overflow to inf, NaN in a reduction);
 # the ufuncs are called from this module so that the filter applies to them only.
@@ -39,7 +36,7 @@ def _accumulate_reduce(ufunc):
     def kernel(x, dims, keepdim, dtype):
         a = arr(x)
         dt = dtype.np
-        if dt in _HALF:
+        if is_half(dt):
             if a.dtype != dt:
                 a = a.astype(dt)  # convert first, as a cast would, then accumulate wider
             return _out(ufunc.reduce(a, axis=dims, dtype=_F32, keepdims=keepdim), dt)
@@ -51,7 +48,7 @@ def _minmax_reduce(ufunc):
     def kernel(x, dims, keepdim):
         a = arr(x)
         dt = a.dtype
-        if dt == _BF16:
+        if is_bfloat16(dt):
             a = a.astype(_F32)
         return _out(ufunc.reduce(a, axis=dims, keepdims=keepdim), dt)
     return kernel
@@ -67,7 +64,7 @@ def _bool_reduce(ufunc):
 
 
 def _comparable(a):
-    return a.astype(_F32) if a.dtype == _BF16 else a
+    return a.astype(_F32) if is_bfloat16(a.dtype) else a
 
 
 def _argmax(x, dim, keepdim):
@@ -82,7 +79,7 @@ def _scan(ufunc):
     def kernel(x, dim, dtype):
         a = arr(x)
         dt = dtype.np
-        if dt in _HALF:
+        if is_half(dt):
             if a.dtype != dt:
                 a = a.astype(dt)
             return _out(ufunc.accumulate(a, axis=dim, dtype=_F32), dt)
