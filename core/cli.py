@@ -152,6 +152,12 @@ def _short_list(names, limit=12) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
+def _required_note(ops) -> str:
+    prims = [o["name"] for o in ops if o["kind"] == "prim"]
+    return (f"{len(prims)} are prims, required of every backend: {', '.join(prims)}; every other operator "
+            f"runs through its decomposition on a backend without a kernel for it")
+
+
 def render_text(facts: dict, show_traceback: bool = False) -> str:
     lines = ["Ember", *_table(("", ""), facts["versions"])[1:]]
     if facts["env"]:
@@ -192,7 +198,7 @@ def render_text(facts: dict, show_traceback: bool = False) -> str:
 
     if facts["ops"] is not None:
         types = [c["type"] for c in facts["coverage"]]
-        lines += ["", f"Operators ({len(facts['ops'])})"]
+        lines += ["", f"Operators ({len(facts['ops'])})", "  " + _required_note(facts["ops"])]
         rows = [(o["name"], o["kind"], o["family"], *(_IMPL_CODE[o["impl"][t]] for t in types), o["schema"])
                 for o in facts["ops"]]
         lines += _table(("NAME", "KIND", "FAMILY", *types, "SCHEMA"), rows)
@@ -253,7 +259,8 @@ def _render_rich(facts: dict, show_traceback: bool) -> None:
 
     if facts["ops"] is not None:
         types = [c["type"] for c in facts["coverage"]]
-        t = Table(title=f"Operators ({len(facts['ops'])}): K kernel, D decomposition, - missing")
+        t = Table(title=f"Operators ({len(facts['ops'])}): K kernel, D decomposition, - missing",
+                  caption=_required_note(facts["ops"]))
         for h in ("name", "kind", "family", *types, "schema"):
             t.add_column(h)
         for o in facts["ops"]:

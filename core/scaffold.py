@@ -114,17 +114,18 @@ class Runtime:
 runtime = Runtime()
 '''
 
-_KERNELS = '''"""Kernels of '{name}': operator name -> kernel. Every prim starts as a stub.
+_KERNELS = '''"""Kernels of '{name}': operator name -> kernel. Every required prim starts as a stub.
 
-`ember info --ops` lists the prims; each one's contract is its doc
-(`ember.dispatch.get("add").doc`). Core applies broadcasting, promotion and
-error checks before a kernel runs: a kernel only computes. Operators that are
-not prims run through their decompositions once the prims work.
+The required prims are ember.ops.prims.REQUIRED (`ember info --ops` lists them);
+each one's contract is its doc (`ember.dispatch.get("add").doc`). Core applies
+broadcasting, promotion and error checks before a kernel runs: a kernel only
+computes. Every other operator runs through its decomposition once the prims
+work; add a kernel for any of them later to make it faster.
 """
 
 from __future__ import annotations
 
-from ember.dispatch import registry
+from ember.ops.prims import REQUIRED
 
 
 def _stub(name):
@@ -136,7 +137,7 @@ def _stub(name):
 
 
 #: Replace stubs with real kernels, e.g. KERNELS["add"] = add.
-KERNELS = {{op_name: _stub(op_name) for op_name, op in registry.items() if op.is_prim}}
+KERNELS = {{op_name: _stub(op_name) for op_name in REQUIRED}}
 '''
 
 _SKIPS = '''# Conformance cases this backend skips: one fnmatch pattern per line, then the reason (required).

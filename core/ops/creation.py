@@ -162,14 +162,23 @@ def _arange_adapter(op, kernel, backend):
 arange_ = defop("arange(Scalar start, Scalar end, Scalar step=1, *, ScalarType? dtype=None, "
                 "Device? device=None) -> Tensor", meta=_arange_meta, prim=True, family="creation",
                 adapter=_arange_adapter,
-                doc="kernel(start, step, n, dtype, device): start + i*step for i < n, computed in dtype.")
+                doc="Values from start, step apart, up to (not including) end.\n"
+                    "Kernel: kernel(start, step, n, dtype, device) -> Tensor\n"
+                    "Operands: start and step are Python numbers (finite; step non-zero), n >= 0 is the length "
+                    "core computed, dtype an ember dtype and device the ember.device to allocate on.\n"
+                    "Out: none; the kernel allocates and returns a new contiguous 1-D tensor of n elements.\n"
+                    "Result: dtype. Element i is start + i*step, computed in float64 for floating dtypes "
+                    "and in int64 for integers, then converted to dtype.\n"
+                    "Edges: n == 0 gives an empty tensor; integer results wrap to dtype's width.")
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None):
-    """Values from start (default 0) up to end, step apart, like torch.arange."""
     if end is None:
         start, end = 0, start
     return arange_(start, end, step, dtype=dtype, device=device)
+
+
+arange.__doc__ = "arange(start=0, end, step=1, *, dtype=None, device=None): like torch.arange.\n\n" + arange_.__doc__
 
 
 def _full_meta(size, fill_value, dtype=None, device=None):

@@ -112,9 +112,14 @@ def _gather_adapter(op, kernel, backend):
 
 gather = defop("gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor",
                meta=_gather_meta, prim=True, adapter=_gather_adapter, family="indexing",
-               doc="kernel(x, dim, index) -> Tensor: out[p] = x[p with p[dim] = index[p]] for every p in "
-                   "index's shape; x and index have the same ndim >= 1, index is int64, non-empty and no "
-                   "larger than x outside dim. IndexError for an index outside [0, x.shape[dim]).")
+               doc="Values of self along dim at the positions index gives.\n"
+                   "Kernel: kernel(x, dim, index) -> Tensor\n"
+                   "Operands: x (any dtype) and index (int64) are tensors of the same ndim >= 1, any strides; "
+                   "index is non-empty and no larger than x outside dim; dim is a non-negative int.\n"
+                   "Out: none; the kernel allocates and returns a new tensor of index's shape.\n"
+                   "Result: x's dtype; out[p] = x[p with p[dim] = index[p]] for every p in index's shape.\n"
+                   "Edges: IndexError, naming the bad value, for an index outside [0, x.shape[dim]); "
+                   "negative indices are not wrapped.")
 
 
 # -- scatter, scatter_add -----------------------------------------------------------------
@@ -185,10 +190,15 @@ def _scatter_adapter(op, kernel, backend):
 scatter_ = defop("scatter_(Tensor self, int dim, Tensor index, Tensor? src=None, *, Scalar? value=None, "
                  "str? reduce=None) -> Tensor", meta=_scatter_meta, prim=True, adapter=_scatter_adapter,
                  family="indexing",
-                 doc="kernel(self, dim, index, src): self[p with p[dim] = index[p]] = src[p] for every p in "
-                     "index's shape, in place. All have one ndim >= 1; src has self's dtype (a number "
-                     "arrives as an expanded 0-d tensor) and is at least index's size in every dim. "
-                     "IndexError, before any write, for an index outside [0, self.shape[dim]).")
+                 doc="Write src into self along dim at the positions index gives.\n"
+                     "Kernel: kernel(self, dim, index, src) -> None\n"
+                     "Operands: self, index (int64) and src are tensors of one ndim >= 1, any strides; src has "
+                     "self's dtype (a number arrives as an expanded 0-d tensor, stride 0) and is at least "
+                     "index's size in every dim; index is non-empty and no larger than self outside dim.\n"
+                     "Out: self, written in place (possibly a strided view); the return value is ignored.\n"
+                     "Result: self[p with p[dim] = index[p]] = src[p] for every p in index's shape.\n"
+                     "Edges: IndexError, before any write, for an index outside [0, self.shape[dim]); with "
+                     "repeated indices one of the written values wins.")
 
 
 def _scatter(self, dim, index, src=None, value=None, reduce=None):
@@ -221,9 +231,14 @@ def _scatter_add_adapter(op, kernel, backend):
 
 scatter_add_ = defop("scatter_add_(Tensor self, int dim, Tensor index, Tensor src) -> Tensor",
                      meta=_scatter_add_meta, prim=True, adapter=_scatter_add_adapter, family="indexing",
-                     doc="kernel(self, dim, index, src): self[p with p[dim] = index[p]] += src[p] for every "
-                         "p in index's shape, in place; repeated indices accumulate. Shapes and dtypes as "
-                         "for scatter_. IndexError, before any write, for an index out of range.")
+                     doc="Add src into self along dim at the positions index gives.\n"
+                         "Kernel: kernel(self, dim, index, src) -> None\n"
+                         "Operands: as for scatter_: self, index (int64) and src of one ndim >= 1, src of "
+                         "self's dtype and at least index's size in every dim.\n"
+                         "Out: self, written in place (possibly a strided view); the return value is ignored.\n"
+                         "Result: self[p with p[dim] = index[p]] += src[p] for every p in index's shape.\n"
+                         "Edges: repeated indices accumulate (every addend counts); IndexError, before any "
+                         "write, for an index out of range; integers wrap.")
 
 
 def _scatter_add(self, dim, index, src):

@@ -66,9 +66,13 @@ def _product_adapter(op, kernel, backend):
 
 bmm = defop("bmm(Tensor self, Tensor mat2) -> Tensor", meta=_bmm_meta, prim=True, adapter=_product_adapter,
             family="linalg",
-            doc="kernel(a, b) -> Tensor: a is (B, n, k), b is (B, k, p), one dtype (never bool), any strides; "
-                "returns a new (B, n, p) tensor of that dtype. float16/bfloat16 accumulate in float32; "
-                "integers wrap as two's complement. k == 0 gives zeros.")
+            doc="Batched matrix product.\n"
+                "Kernel: kernel(a, b) -> Tensor\n"
+                "Operands: a is (B, n, k) and b is (B, k, p), tensors of one dtype (never bool), any strides "
+                "(transposed and stride-0 views included); never Python scalars.\n"
+                "Out: none; the kernel allocates and returns a new (B, n, p) tensor.\n"
+                "Result: the operands' dtype. float16 and bfloat16 accumulate in float32 and round once.\n"
+                "Edges: integers wrap as two's complement; k == 0 gives zeros; NaN and inf propagate as IEEE.")
 
 
 # -- matmul ----------------------------------------------------------------------

@@ -167,20 +167,30 @@ def _reduce_nodtype_adapter(op, kernel, backend):
     return entry
 
 
-_SUM_DOC = ("kernel(x, dims, keepdim, dtype) -> Tensor: dims is a sorted tuple of non-negative dims, "
-            "empty only for a 0-d x; x has any dtype and each value is converted to dtype as by a cast "
-            "before it is {verb}; float16 and bfloat16 accumulate in float32 and round once. {empty}")
+_SUM_DOC = ("The {noun} of the elements over dims.\n"
+            "Kernel: kernel(x, dims, keepdim, dtype) -> Tensor\n"
+            "Operands: x is a tensor of any dtype and strides; dims a sorted tuple of non-negative dims, "
+            "empty only for a 0-d x; keepdim a bool (keep reduced dims as size 1); dtype the result dtype "
+            "core chose (bool and integers give int64 unless asked otherwise).\n"
+            "Out: none; the kernel allocates and returns a new tensor.\n"
+            "Result: dtype. Each value is converted to dtype as by a cast before it is {verb}; float16 and "
+            "bfloat16 accumulate in float32 and round once.\n"
+            "Edges: {empty} Integers wrap; NaN propagates.")
 
 sum = defop("sum(Tensor self, int[]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor",
             meta=_reduction_meta("sum"), prim=True, adapter=_reduce_adapter, family="reduction",
-            doc=_SUM_DOC.format(verb="added", empty="An empty reduction is 0."))
+            doc=_SUM_DOC.format(noun="sum", verb="added", empty="An empty reduction is 0."))
 prod = defop("prod(Tensor self, int[]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor",
              meta=_reduction_meta("prod"), prim=True, adapter=_reduce_adapter, family="reduction",
-             doc=_SUM_DOC.format(verb="multiplied", empty="An empty reduction is 1."))
+             doc=_SUM_DOC.format(noun="product", verb="multiplied", empty="An empty reduction is 1."))
 
-_MINMAX_DOC = ("kernel(x, dims, keepdim) -> Tensor of x's dtype: the {what} along dims (a sorted tuple of "
-               "non-negative dims, empty only for a 0-d x); NaN propagates. Core has checked that every "
-               "reduced dim has non-zero size.")
+_MINMAX_DOC = ("The {what} of the elements over dims.\n"
+               "Kernel: kernel(x, dims, keepdim) -> Tensor\n"
+               "Operands: x is a tensor of any dtype and strides; dims a sorted tuple of non-negative dims, "
+               "empty only for a 0-d x; keepdim a bool. Core has checked that every reduced dim is non-empty.\n"
+               "Out: none; the kernel allocates and returns a new tensor.\n"
+               "Result: x's dtype.\n"
+               "Edges: NaN propagates (any NaN gives NaN); for bool, True is the larger; -0.0 and +0.0 tie.")
 amax = defop("amax(Tensor self, int[]? dim=None, bool keepdim=False) -> Tensor",
              meta=_reduction_meta("amax"), prim=True, adapter=_reduce_nodtype_adapter, family="reduction",
              doc=_MINMAX_DOC.format(what="maximum"))
