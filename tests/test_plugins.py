@@ -102,7 +102,7 @@ def test_info_devices_and_coverage():
     assert re.search(r"^  cpu\s+available\s+1\s", devices, re.M)
     assert re.search(r"^  toy\s+available\s+1\s", devices, re.M)
     assert re.search(r"^  toy_offline\s+unavailable\s+0\s.*toy_offline is never available", devices, re.M)
-    assert re.search(r"^  mps\s+not installed\s.*pip install ember-mps", devices, re.M)  # a plugin never installed here
+    assert re.search(r"^  mps\s+not installed\s.*ember-mps does not exist yet", devices, re.M)  # planned, no package
     coverage = out.split("\nOperator coverage")[1]
     n = len(fresh_operators())
     cpu = re.search(r"^  cpu\s+(\d+)\s+(\d+)\s+(\d+)", coverage, re.M)

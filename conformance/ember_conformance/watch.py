@@ -4,11 +4,15 @@ While a case runs, every other backend's runtime (allocation and host copies)
 is watched, and so is the tested backend's device-to-host copy: a kernel that
 quietly computes on the host or on another device shows up as an event, and
 the case fails. The dispatcher's decompositions are allowed (that is how a
-backend gets composite operators), and so is host memory that *is* the
-device's memory (capabilities.host_memory).
+backend gets composite operators), and so are host memory that *is* the
+device's memory (capabilities.host_memory) and the one-value reads core makes
+for its own checks (``ember.runtime.copies.read_for_check``: an integer
+divisor of zero raises before any kernel runs).
 """
 
 from __future__ import annotations
+
+from ember.runtime.copies import reading_for_check
 
 _WATCHED = ("empty", "from_numpy", "to_numpy", "share_numpy")
 
@@ -40,7 +44,7 @@ class Watch:
         label = f"{backend.device_type} runtime.{name}()"
 
         def watched(*args, **kwargs):
-            if self.active:
+            if self.active and not reading_for_check():
                 self.events.append(label)
             return fn(*args, **kwargs)
         had = name in getattr(backend.runtime, "__dict__", {})

@@ -15,6 +15,7 @@ from .. import dtypes as D
 from .._tensor import Tensor
 from ..dispatch import defop
 from ..errors import DTypeError, ShapeError
+from ..runtime.copies import read_for_check
 from ._helpers import Spec, broadcast_shapes, broadcast_strides
 
 # Promotion rules: how the computation dtype and result dtype follow from the
@@ -229,6 +230,18 @@ def _can_cast(src: D.DType, dst: D.DType) -> bool:
 
 # -- binary -------------------------------------------------------------------
 
+def _pow_meta(meta):
+    """pow's meta: an integer power with a negative Python-scalar exponent is refused before the scalar
+    is converted to the operand's dtype (uint8's -1 would become 255), as PyTorch refuses it."""
+    def checked(a, b, *rest):
+        spec = meta(a, b, *rest)
+        if not spec.dtype.is_floating_point and b.__class__ is int and b < 0:
+            raise ValueError(f"pow(): Integers to negative integer powers are not allowed (exponent {b}); "
+                             f"use a floating base, e.g. x.double() ** {b}")
+        return spec
+    return checked
+
+
 def binary_meta(opname: str, rule: str):
     def meta(a, b, *_):
         if rule == "nobool" and any(x.__class__ is bool or getattr(x, "_dtype", None) is D.bool for x in (a, b)):
@@ -298,7 +311,7 @@ def _nonzero_divisor(opname, kernel):
     does, before any kernel runs (a kernel never divides an integer by zero)."""
     def checked(a, b, out):
         if not (a if a.__class__ is Tensor or isinstance(a, Tensor) else b)._dtype.is_floating_point:
-            zero = bool(eq(b, 0).any()) if isinstance(b, Tensor) else b == 0
+            zero = read_for_check(eq(b, 0).any()) if isinstance(b, Tensor) else b == 0
             if zero:
                 raise ZeroDivisionError(
                     f"{opname}(): integer division by zero (the divisor "
@@ -340,6 +353,8 @@ _INTEGER_SEMANTICS = {"floor_divide": _nonzero_divisor, "trunc_divide": _nonzero
 def _define_binary(name: str, rule: str, extra_sig: str = ""):
     sig = f"{name}(Tensor self, Tensor other{extra_sig}) -> Tensor"
     meta = binary_meta(name, rule)
+    if name == "pow":
+        meta = _pow_meta(meta)
     doc = _contract(_BINARY_CONTRACT, name, rule)
     f = defop(sig, meta=meta, prim=True, family="binary", adapter=_binary_adapter(rule), doc=doc)
     fi = None

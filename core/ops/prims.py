@@ -130,5 +130,7 @@ def finalize():
     assert not missing, f"required prims without an operator: {missing}"
 
 
-def required_prims() -> tuple:
-    return REQUIRED
+def kernel_contracts() -> set:
+    """Every operator with a kernel contract: the required prims and the former prims that decompose
+    in kernel form (a backend that generates kernels, as the GPU backends do, covers them all)."""
+    return set(REQUIRED) | set(_kernel_forms)
