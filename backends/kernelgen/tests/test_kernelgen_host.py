@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from ember import dtypes as D
-from ember.dispatch import registry
 
 import ember_kernelgen as kg
 from ember_kernelgen.cache import KernelCache, cache_dir
