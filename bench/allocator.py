@@ -14,7 +14,8 @@ the median time per alloc+free pair of
 
 from interleaved samples (each sample times ``--number`` pairs of one
 method; the methods take turns for ``--repeat`` rounds, so machine noise hits
-them alike), and the ratio ember/raw. A last line times ember alone on
+them alike), and the ratio ember/raw = median(ember) / median(raw) of the two
+columns beside it. A last line times ember alone on
 patterns beyond one size (see ``workloads``).
 
 On a shared, loaded machine wall-clock samples include time spent waiting for
@@ -22,7 +23,10 @@ a core: use many short samples (``--number 200 --repeat 201``, the default), who
 is mostly unpreempted, or ``--timer cpu`` (this process's CPU time, which
 waiting does not count) for figures close to an idle machine's.
 
-    python bench/allocator.py [--repeat 201] [--number 200] [--timer wall|cpu] [--json results.json]
+    python bench/allocator.py [--repeat 201] [--number 200] [--timer wall|cpu] [--threads 1] [--json results.json]
+
+``--threads`` (default 1) pins numpy's thread pools like every benchmark here; nothing in this one
+starts a thread.
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ import importlib.util
 import json
 import platform
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,6 +44,8 @@ import numpy as np
 
 import ember
 from ember.runtime import allocator as A
+
+from _common import add_threads_option, fmt, interleave, medians, pin_threads, ratio, threads_line
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"4 KiB (small pool)": 4 << 10, "256 KiB (small pool)": 256 << 10, "4 MiB (large pool)": 4 << 20}
@@ -138,15 +143,11 @@ def workloads(dev):
 
 
 def measure(fns, repeat, number, clock=time.perf_counter):
-    samples = {name: [] for name in fns}
     for fn in fns.values():
         fn(min(number, 100))  # warm up (the first ember call makes the segment)
-    for _ in range(repeat):
-        for name, fn in fns.items():  # interleaved: one sample of each method per round
-            t = clock()
-            fn(number)
-            samples[name].append((clock() - t) / number * 1e6)
-    return {name: statistics.median(v) for name, v in samples.items()}
+    # Each function makes `number` calls itself (its loop has its locals bound), once per sample.
+    samples = interleave({name: (lambda fn=fn: fn(number)) for name, fn in fns.items()}, repeat, clock=clock)
+    return {name: m / number * 1e6 for name, m in medians(samples).items()}
 
 
 def main(argv=None):
@@ -156,23 +157,25 @@ def main(argv=None):
     ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
                     help="wall: time.perf_counter; cpu: time.process_time (ignores time spent waiting for a core)")
     ap.add_argument("--json", help="also write the results to this file")
+    add_threads_option(ap)
     args = ap.parse_args(argv)
+    pin_threads(args.threads)
     clock = time.process_time if args.timer == "cpu" else time.perf_counter
     mod = load_counting()
     dev = ember.device("counting:0")
     results = {}
     print(f"Ember caching allocator vs raw allocation, alloc+free per call (median of {args.repeat} interleaved "
           f"samples x {args.number} pairs, {args.timer} time)")
-    print(f"Python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}")
+    print(f"Python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}; {threads_line()}")
     print(f"{'size':<22}{'ember us':>10}{'raw us':>10}{'numpy us':>10}{'ember/raw':>11}")
     for label, n in SIZES.items():
         r = measure(methods(mod, dev, n), args.repeat, args.number, clock)
-        r["ratio"] = r["ember"] / r["raw"]
+        r["ratio"] = ratio(r["ember"], r["raw"])
         results[label] = r
-        print(f"{label:<22}{r['ember']:>10.2f}{r['raw']:>10.2f}{r['numpy']:>10.2f}{r['ratio']:>11.2f}")
+        print(f"{label:<22}{fmt(r['ember']):>10}{fmt(r['raw']):>10}{fmt(r['numpy']):>10}{r['ratio']:>11.2f}")
     w = measure(workloads(dev), args.repeat, args.number, clock)
     results["workloads"] = w
-    print("ember us per call (an allocation or a free): " + ", ".join(f"{k} {v:.2f}" for k, v in w.items()))
+    print("ember us per call (an allocation or a free): " + ", ".join(f"{k} {fmt(v)}" for k, v in w.items()))
     s = ember.memory_stats(dev)
     print(f"cache hits {s['num_cache_hits']}, raw allocations {s['segment.all.allocated']}")
     if args.json:

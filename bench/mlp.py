@@ -3,26 +3,24 @@
 One step is: clear grads, forward (two ReLU hidden layers, log_softmax,
 negative log-likelihood of the labels), backward. Ember and PyTorch steps
 are interleaved (``--repeat`` samples of ``--number`` steps each) so that a
-busy machine slows both alike; the ratio of the medians is printed (lower is
-better for Ember). Gradients are checked against PyTorch's first.
+busy machine slows both alike; the ratio printed is median(Ember) / median(PyTorch)
+of the two medians printed above it (lower is better for Ember). Gradients are
+checked against PyTorch's first. Both libraries run on ``--threads`` threads
+(default 1): numpy's BLAS, which Ember's cpu backend calls, and PyTorch's intra-op pool.
 
     python bench/mlp.py [--repeat 9] [--number 10] [--threads 1] [--json out.json]
-
-On a shared machine, compare one thread each (steadier than two contending BLAS pools):
-
-    OPENBLAS_NUM_THREADS=1 python bench/mlp.py --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import numpy as np
 
-import ember
+from _common import add_threads_option, fmt, fmt_ratio, interleave, medians, pin_threads, ratio, threads_line
+
+ember = None   # imported by main() once the threads are pinned
 
 SIZES = (784, 512, 256, 10)
 BATCH = 128
@@ -71,12 +69,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=9, help="samples per library (the median is reported)")
     ap.add_argument("--number", type=int, default=10, help="steps per sample")
-    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave as is)")
+    add_threads_option(ap)
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = ap.parse_args(argv)
-    import torch
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch = pin_threads(args.threads, torch=True)
+    if torch is None:
+        raise SystemExit("bench/mlp.py compares with PyTorch: python -m pip install torch")
+    global ember
+    import ember
     rng = np.random.default_rng(0)
     xs = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
     ys = rng.integers(0, SIZES[-1], (BATCH, 1))
@@ -94,26 +94,20 @@ def main(argv=None):
         d = np.linalg.norm(e.grad.numpy() - t.grad.numpy()) / np.linalg.norm(t.grad.numpy())
         assert d < 1e-2, f"gradient differs from PyTorch's by {d:.2e} (relative)"
 
-    et, tt = [], []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        for _ in range(args.number):
-            ember_step(ex, ey, eps)
-        et.append((time.perf_counter() - t0) / args.number)
-        t0 = time.perf_counter()
-        for _ in range(args.number):
-            torch_step(torch, tx, ty, tps)
-        tt.append((time.perf_counter() - t0) / args.number)
-    e_ms, t_ms = statistics.median(et) * 1e3, statistics.median(tt) * 1e3
+    med = medians(interleave({"ember": lambda: ember_step(ex, ey, eps),
+                              "torch": lambda: torch_step(torch, tx, ty, tps)}, args.repeat, args.number))
+    e_ms, t_ms = med["ember"] * 1e3, med["torch"] * 1e3
+    r = ratio(e_ms, t_ms)
+    threads = threads_line()
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, forward+backward per step "
-          f"(median of {args.repeat} x {args.number} steps, interleaved)")
-    print(f"ember {ember.__version__} cpu: {e_ms:8.3f} ms")
-    print(f"torch {torch.__version__} cpu: {t_ms:8.3f} ms   (threads: {torch.get_num_threads()})")
-    print(f"ratio ember/torch: {e_ms / t_ms:.2f}x")
+          f"(median of {args.repeat} x {args.number} steps, interleaved); {threads}")
+    print(f"{f'ember {ember.__version__} cpu:':<24}{fmt(e_ms):>8} ms")
+    print(f"{f'torch {torch.__version__} cpu:':<24}{fmt(t_ms):>8} ms")
+    print(f"ratio ember/torch = {fmt(e_ms)} / {fmt(t_ms)} = {fmt_ratio(r)}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"ember_ms": e_ms, "torch_ms": t_ms, "ratio": e_ms / t_ms,
-                       "torch_threads": torch.get_num_threads()}, f, indent=2)
+            json.dump({"ember_ms": e_ms, "torch_ms": t_ms, "ratio": r, "threads": args.threads,
+                       "threads_detail": threads}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,19 @@
 
 On tensors this small the arithmetic is free, so the time per call is the
 cost of getting from Python to the kernel and back: argument binding,
-dispatch, meta checks, allocation. Each op is timed with timeit (``--number``
-calls per sample, ``--repeat`` samples); the table shows the median per call
-in microseconds and the ratio Ember/PyTorch (lower is better for Ember).
-An operator Ember does not have yet shows as "n/a".
+dispatch, meta checks, allocation. Each op is timed in ``--repeat`` samples
+of ``--number`` calls (garbage collection off during a sample, as in timeit);
+the samples of the three libraries are interleaved, so that a change in the
+machine's load hits all of them alike. The table shows each library's median
+time per call in microseconds, and the ratio
 
-    python bench/overhead.py [--repeat 7] [--number 20000] [--json results.json]
+    ember/torch = median(Ember) / median(PyTorch)
+
+of the two medians printed beside it (lower is better for Ember). An operator
+Ember does not have yet shows as "n/a". Every library runs on ``--threads``
+threads (default 1; on 4x4 tensors none of them starts a second one).
+
+    python bench/overhead.py [--repeat 7] [--number 20000] [--threads 1] [--json results.json]
 """
 
 from __future__ import annotations
@@ -15,18 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import timeit
 
 import numpy as np
 
-import ember
+from _common import add_threads_option, fmt, fmt_ratio, interleave, medians, pin_threads, ratio, threads_line
 
-try:
-    import torch
-except ImportError:  # PyTorch is optional: its column is then n/a
-    torch = None
+ember = torch = None   # imported by main() once the threads are pinned (torch is optional: its column is then n/a)
 
 SHAPE = (4, 4)
 
@@ -74,23 +76,17 @@ def run(repeat: int, number: int) -> dict:
     for op, fns in _cases(ex, ey, tx, ty, nx, ny).items():
         row = {"op": op}
         notes = {lib: _check(fns[lib]) for lib in libs}
-        timers = {lib: timeit.Timer(fns[lib]) for lib in libs if notes[lib] is None}
-        # Samples of the three libraries are interleaved, so that a change in the
-        # machine's load hits all of them alike; the ratio is the median of the
-        # per-round ratios.
-        samples = {lib: [] for lib in timers}
-        for _ in range(repeat):
-            for lib, timer in timers.items():
-                samples[lib].append(timer.timeit(number) / number * 1e6)
+        runnable = {lib: fns[lib] for lib in libs if notes[lib] is None}
+        med = medians(interleave(runnable, repeat, number, gc_off=True))
         for lib in libs:
-            row[f"{lib}_us"] = statistics.median(samples[lib]) if lib in samples else None
+            row[f"{lib}_us"] = med[lib] * 1e6 if lib in med else None
             if notes[lib]:
                 row[f"{lib}_note"] = notes[lib]
-        row["ember_over_torch"] = (statistics.median(e / t for e, t in zip(samples["ember"], samples["torch"]))
-                                   if "ember" in samples and "torch" in samples else None)
+        # The ratio of the two medians in this row (not a median of per-round ratios).
+        row["ember_over_torch"] = ratio(row["ember_us"], row["torch_us"])
         results.append(row)
     return {
-        "shape": list(SHAPE), "dtype": "float32", "repeat": repeat, "number": number,
+        "shape": list(SHAPE), "dtype": "float32", "repeat": repeat, "number": number, "threads": threads_line(),
         "versions": {"ember": ember.__version__, "torch": torch.__version__ if torch else None,
                      "numpy": np.__version__, "python": platform.python_version()},
         "machine": platform.machine(), "processor": platform.processor() or platform.platform(),
@@ -98,21 +94,18 @@ def run(repeat: int, number: int) -> dict:
     }
 
 
-def _fmt(v, spec=".2f", suffix=""):
-    return "n/a" if v is None else f"{v:{spec}}{suffix}"
-
-
 def table(report: dict) -> str:
     v = report["versions"]
     lines = [f"host time per call, median of {report['repeat']} x {report['number']} calls, "
              f"{'x'.join(map(str, report['shape']))} {report['dtype']} on cpu",
              f"ember {v['ember']}, torch {v['torch'] or 'not installed'}, numpy {v['numpy']}, "
-             f"python {v['python']}", ""]
+             f"python {v['python']}; {report['threads']}",
+             "ember/torch = median ember us / median torch us, from the two columns", ""]
     head = f"{'op':<18}{'ember us':>10}{'torch us':>10}{'numpy us':>10}{'ember/torch':>13}"
     lines += [head, "-" * len(head)]
     for r in report["results"]:
-        lines.append(f"{r['op']:<18}{_fmt(r['ember_us']):>10}{_fmt(r['torch_us']):>10}"
-                     f"{_fmt(r['numpy_us']):>10}{_fmt(r['ember_over_torch'], '.2f', 'x'):>13}")
+        lines.append(f"{r['op']:<18}{fmt(r['ember_us']):>10}{fmt(r['torch_us']):>10}"
+                     f"{fmt(r['numpy_us']):>10}{fmt_ratio(r['ember_over_torch']):>13}")
     notes = [f"  {r['op']}: ember {r['ember_note']}" for r in report["results"]
              if r.get("ember_note") and r["ember_note"] != "not available"]
     if notes:
@@ -125,9 +118,13 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=7, help="timing samples per op (the median is reported)")
     p.add_argument("--number", type=int, default=20000, help="calls per sample")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    add_threads_option(p)
     args = p.parse_args(argv)
     if args.repeat < 1 or args.number < 1:
         p.error("--repeat and --number must be positive")
+    global ember, torch
+    torch = pin_threads(args.threads, torch=True)
+    import ember
     report = run(args.repeat, args.number)
     print(table(report))
     if args.json:

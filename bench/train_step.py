@@ -1,11 +1,11 @@
 """Train-step time of Ember against PyTorch on cpu: an MLP (784-256-10, batch 128, SGD) and the digits CNN.
 
-    python bench/train_step.py [--samples 30] [--threads 1]
+    python bench/train_step.py [--samples 30] [--threads 1] [--only mlp|cnn]
 
 One train step = forward, cross-entropy loss, zero_grad, backward, optimizer step. Ember and PyTorch
 samples are interleaved (so a noisy machine slows both alike) and the medians are compared; the ratio is
-Ember's time over PyTorch's (lower is better, 1.0 = parity). Both run on the same number of threads
-(numpy's BLAS for Ember, torch.set_num_threads for PyTorch).
+median(Ember) / median(PyTorch), the two figures printed beside it (lower is better, 1.0 = parity). Both
+run on ``--threads`` threads (default 1: numpy's BLAS for Ember, torch.set_num_threads for PyTorch).
 
 Where the time goes: the MLP's matrix products run on the same BLAS as PyTorch's and take the same time; the
 rest is per-operator Python (dispatch, the autograd tape, gradient accumulation), about 20 operators a step.
@@ -15,10 +15,11 @@ The CNN adds im2col copies and per-kernel-position col2im adds in numpy, where P
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+
+from _common import add_threads_option, fmt, fmt_ratio, interleave, medians, pin_threads, ratio, threads_line
+
 
 
 def _mlp(lib):
@@ -49,44 +50,30 @@ def _setup(lib, make, opt_cls, x, y, **opt_kw):
     return step
 
 
-def _time(step, n):
-    t = time.perf_counter()
-    for _ in range(n):
-        step()
-    return (time.perf_counter() - t) / n
-
-
 def compare(name, ember_step, torch_step, samples, inner):
     for _ in range(3):  # warm up caches on both sides
         ember_step()
         torch_step()
-    te, tt = [], []
-    for _ in range(samples):
-        te.append(_time(ember_step, inner))
-        tt.append(_time(torch_step, inner))
-    me, mt = statistics.median(te), statistics.median(tt)
-    print(f"{name:<34} ember {me * 1e3:8.3f} ms   torch {mt * 1e3:8.3f} ms   ratio {me / mt:5.2f}", flush=True)
-    return me / mt
+    med = medians(interleave({"ember": ember_step, "torch": torch_step}, samples, inner))
+    me, mt = med["ember"] * 1e3, med["torch"] * 1e3
+    r = ratio(me, mt)
+    print(f"{name:<34} ember {fmt(me):>8} ms   torch {fmt(mt):>8} ms   ember/torch {fmt_ratio(r):>6}", flush=True)
+    return r
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=1)
+    add_threads_option(ap)
     ap.add_argument("--only", choices=["mlp", "cnn"], default=None)
     args = ap.parse_args(argv)
 
-    try:
-        from threadpoolctl import threadpool_limits
-        limit = threadpool_limits(args.threads)  # noqa: F841  (the limit lasts while this object lives)
-    except ImportError:
-        print("(threadpoolctl missing: numpy's BLAS uses its default thread count)")
-    import torch
-
+    torch = pin_threads(args.threads, torch=True)
+    if torch is None:
+        raise SystemExit("bench/train_step.py compares with PyTorch: python -m pip install torch")
     import ember
-    torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    print(f"train step on cpu, {args.threads} thread(s); median of {args.samples} interleaved samples")
+    print(f"train step on cpu, median of {args.samples} interleaved samples; {threads_line()}")
     ratios = {}
     if args.only in (None, "mlp"):
         x = rng.standard_normal((128, 784)).astype(np.float32)

@@ -5,28 +5,21 @@
    against JAX's own jitted step (value_and_grad + update under jax.jit) and against PyTorch
    on the cpu. Skipped, with the reason, where ember.nn / ember.optim / autograd are missing.
 
-    python bench/xla_bench.py [--samples 15] [--ops 300] [--steps 5]
+    python bench/xla_bench.py [--samples 15] [--ops 300] [--steps 5] [--threads 1]
 
-Samples of each contender alternate, so a noisy shared machine slows them alike.
+Samples of each contender alternate, so a noisy shared machine slows them alike. Every ratio is
+median(a) / median(b) of the two medians printed before it. XLA (both Ember's and JAX's), PyTorch
+and numpy's BLAS all run on ``--threads`` threads (default 1; see bench/_common.py for how XLA is
+limited).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
-
-def _median_interleaved(fns: dict, samples: int) -> dict:
-    times = {k: [] for k in fns}
-    for _ in range(samples):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+from _common import add_threads_option, fmt, fmt_ratio, interleave, medians, pin_threads, ratio, threads_line
 
 
 def bench_op(samples: int, n: int) -> None:
@@ -53,10 +46,10 @@ def bench_op(samples: int, n: int) -> None:
         r.block_until_ready()
 
     ember_eager(), jax_eager()   # compile and warm up
-    t = _median_interleaved({"ember": ember_eager, "jax": jax_eager}, samples)
+    t = medians(interleave({"ember": ember_eager, "jax": jax_eager}, samples))
     e, j = t["ember"] / n * 1e6, t["jax"] / n * 1e6
-    print(f"eager 4x4 add, host time per op: ember xla {e:.1f} us, JAX eager (jnp.add) {j:.1f} us, "
-          f"ratio ember/jax = {e / j:.2f}  [jax {jax.__version__}, {jax.devices()[0].platform}]")
+    print(f"eager 4x4 add, host time per op: ember xla {fmt(e)} us, JAX eager (jnp.add) {fmt(j)} us, "
+          f"ember/jax = {fmt_ratio(ratio(e, j))}  [jax {jax.__version__}, {jax.devices()[0].platform}]")
 
 
 def _mlp_missing():
@@ -174,14 +167,14 @@ def bench_mlp(samples: int, steps: int) -> None:
         f()
         f()
     compiles = ember_xla.stats["graph_compiles"]
-    t = _median_interleaved(fns, samples)
+    t = medians(interleave(fns, samples))
     per = {k: v / steps * 1e3 for k, v in t.items()}
-    print("MLP 784-256-10, batch 128, train step (ms per step): "
-          + ", ".join(f"{k} {v:.2f}" for k, v in per.items()))
+    print("MLP 784-256-10, batch 128, train step (median ms per step): "
+          + ", ".join(f"{k} {fmt(v)}" for k, v in per.items()))
     for mine in ("ember eager", "ember lazy"):
-        line = f"  {mine}: {per[mine] / per['jax jit']:.2f}x JAX's jitted step"
+        line = f"  {mine} / jax jit = {fmt_ratio(ratio(per[mine], per['jax jit']))}"
         if "torch cpu" in per:
-            line += f", {per[mine] / per['torch cpu']:.2f}x PyTorch cpu"
+            line += f", {mine} / torch cpu = {fmt_ratio(ratio(per[mine], per['torch cpu']))}"
         print(line)
     print(f"  lazy graphs compiled during the timed steps: {ember_xla.stats['graph_compiles'] - compiles}")
 
@@ -191,7 +184,10 @@ def main(argv=None) -> None:
     ap.add_argument("--samples", type=int, default=15)
     ap.add_argument("--ops", type=int, default=300, help="operators per sample for the per-op timing")
     ap.add_argument("--steps", type=int, default=5, help="train steps per sample")
+    add_threads_option(ap)
     args = ap.parse_args(argv)
+    pin_threads(args.threads, torch=True, jax=True)
+    print(f"median of {args.samples} interleaved samples; {threads_line()}")
     bench_op(args.samples, args.ops)
     bench_mlp(args.samples, args.steps)
 

@@ -8,6 +8,8 @@ compiles the kernel; later processes load it from the kernel cache), timed
 from launch to the end of the work (ember.synchronize). GEMM runs through the
 kernel the xpu backend registers for matmul, and, where pyclblast is
 installed, also through CLBlast and the generator's tiled kernel side by side.
+The ratio xpu/numpy is median(xpu) / median(numpy) of the two columns beside it.
+numpy's BLAS and pocl's cpu device both run on ``--threads`` threads (default 1).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import sys
 import time
 
 import numpy as np
+
+from _common import add_threads_option, fmt, fmt_ratio, pin_threads, ratio, threads_line
 
 
 def _median_time(fn, sync, repeat):
@@ -38,7 +42,9 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--n", type=int, default=1 << 24, help="elements for add and sum")
     ap.add_argument("--gemm", type=int, default=1024, help="GEMM size (square)")
+    add_threads_option(ap)
     args = ap.parse_args(argv)
+    pin_threads(args.threads, pocl=True)
 
     from ember_xpu import runtime as R
     if not os.environ.get(R.PLATFORM_ENV) and not R.discover("")[0]:
@@ -51,7 +57,7 @@ def main(argv=None):
         sys.exit(f"xpu is unavailable: {rt.unavailable_reason()}")
     dev = "xpu:0"
     print(f"device: {rt.devices[0].describe()}")
-    print(f"numpy {np.__version__}; median of {args.repeat} runs after a warm-up\n")
+    print(f"numpy {np.__version__}; median of {args.repeat} runs after a warm-up; {threads_line()}\n")
 
     def sync():
         rt.synchronize(None)
@@ -95,7 +101,7 @@ def main(argv=None):
     w = max(len(r[0]) for r in rows)
     print(f"{'operation':<{w}}  {'xpu ms':>10}  {'numpy ms':>10}  {'xpu/numpy':>9}")
     for name, t_x, t_n in rows:
-        print(f"{name:<{w}}  {t_x * 1e3:10.2f}  {t_n * 1e3:10.2f}  {t_x / t_n:9.2f}x")
+        print(f"{name:<{w}}  {fmt(t_x * 1e3):>10}  {fmt(t_n * 1e3):>10}  {fmt_ratio(ratio(t_x, t_n)):>9}")
     flops = 2.0 * n ** 3
     for name, t_x, _ in rows:
         if name.startswith("GEMM"):

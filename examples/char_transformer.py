@@ -1,6 +1,6 @@
 """Train a small character-level transformer on examples/ember_tales.txt, then sample from it.
 
-    python examples/char_transformer.py                  # the best available device, ~200 steps
+    python examples/char_transformer.py                  # the first available accelerator, else cpu; ~200 steps
     python examples/char_transformer.py --steps 1000 --device cpu
 
 The model is a decoder-only transformer: token and position embeddings, pre-norm blocks of causal
@@ -20,7 +20,8 @@ import ember
 import ember.nn as nn
 import ember.nn.functional as F
 
-from train_digits import best_device, limit_blas_threads, progress
+from _device import best_device
+from train_digits import limit_blas_threads, progress
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -81,7 +82,7 @@ def sample(model, stoi, itos, prompt, n, temperature, device, rng):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default=None)
+    ap.add_argument("--device", default=None, help="default: the first available accelerator, else cpu")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--block", type=int, default=64)

@@ -1,6 +1,6 @@
 """A short tour of Ember on the best device this machine has (or the one --device names).
 
-    python examples/demo.py              # an available accelerator if a plugin provides one, else cpu
+    python examples/demo.py              # the first available accelerator (see _device.py), else cpu
     python examples/demo.py --device cpu
 """
 
@@ -9,25 +9,8 @@ from __future__ import annotations
 import argparse
 
 import ember
-from ember.device import registered_backends
-from ember.plugins.catalogue import catalogue
 
-
-def best_device() -> str:
-    """The first available non-cpu device type (catalogue order first), else "cpu"."""
-    ember.plugins.load_all()
-    order = list(catalogue())
-    backends = sorted(registered_backends(),
-                      key=lambda b: order.index(b.device_type) if b.device_type in order else len(order))
-    for b in backends:
-        if b.device_type in ("cpu", "meta"):
-            continue
-        try:
-            if b.runtime.is_available() and b.runtime.device_count() > 0:
-                return b.device_type
-        except Exception:  # noqa: BLE001  (a broken runtime is simply not the best device)
-            continue
-    return "cpu"
+from _device import best_device
 
 
 def main(argv=None) -> None:

@@ -1,6 +1,6 @@
 """Train a small CNN on scikit-learn's 8x8 handwritten digits (no download) with Ember.
 
-    python examples/train_digits.py                 # the best available device
+    python examples/train_digits.py                 # the first available accelerator (see _device.py), else cpu
     python examples/train_digits.py --device cpu --epochs 12
 
 Prints, per epoch, the training loss, the test accuracy and the time the epoch took.
@@ -19,18 +19,7 @@ import ember.nn as nn
 import ember.nn.functional as F
 from ember.utils.data import DataLoader, TensorDataset
 
-# Accelerators first; the first one with a device wins (--device xla picks XLA).
-_PREFERENCE = ("cuda", "rocm", "xpu", "mps")   # xla only when asked: on a CPU host it is no faster than cpu
-
-
-def best_device() -> str:
-    for name in _PREFERENCE:
-        try:
-            if getattr(ember, name).is_available():
-                return name
-        except Exception:  # no plugin for it, or it cannot run here
-            continue
-    return "cpu"
+from _device import best_device
 
 
 class DigitsNet(nn.Module):
@@ -106,7 +95,8 @@ def evaluate(model, data, batch_size=512):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default=None, help="cpu, cuda, xpu, ... (default: the best available)")
+    ap.add_argument("--device", default=None,
+                    help="cpu, cuda, xpu, ... (default: the first available accelerator, else cpu)")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
