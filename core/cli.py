@@ -198,10 +198,11 @@ def render_text(facts: dict, show_traceback: bool = False) -> str:
 
     if facts["ops"] is not None:
         types = [c["type"] for c in facts["coverage"]]
-        lines += ["", f"Operators ({len(facts['ops'])})", "  " + _required_note(facts["ops"])]
+        lines += ["", f"Operators ({len(facts['ops'])})"]
         rows = [(o["name"], o["kind"], o["family"], *(_IMPL_CODE[o["impl"][t]] for t in types), o["schema"])
                 for o in facts["ops"]]
         lines += _table(("NAME", "KIND", "FAMILY", *types, "SCHEMA"), rows)
+        lines += ["", "  " + _required_note(facts["ops"])]
     return "\n".join(lines) + "\n"
 
 

@@ -126,8 +126,11 @@ def test_info_ops_lists_every_operator():
     assert header[:3] == ["NAME", "KIND", "FAMILY"] and "cpu" in header and "toy" in header
     assert header[-1] == "SCHEMA"
     cpu, toy = header.index("cpu"), header.index("toy")
-    rows = {line.split()[0]: line.split() for line in ops.splitlines()[2:] if line.strip()}
+    table, note = ops.split("\n\n", 1)
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[2:] if line.strip()}
     assert set(rows) == fresh_operators()
+    from ember.ops.prims import REQUIRED
+    assert f"{len(REQUIRED)} are prims, required of every backend: {', '.join(sorted(REQUIRED))}" in note
     assert rows["add"][1] == "prim" and rows["add"][cpu] == "K" and rows["add"][toy] == "K"
     assert rows["exp"][toy] == "-"
     assert rows["full"][1] == "composite" and rows["full"][toy] == "D"
