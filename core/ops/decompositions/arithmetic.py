@@ -48,7 +48,7 @@ def _unchecked(name):
 
     def call(a, b):
         k = op.kernels.get((a if isinstance(a, Tensor) else b)._backend.key.index)
-        return k(a, b, None) if k is not None else op(a, b)
+        return k(a, b, None) if k is not None else op.fn(a, b)
     return call
 
 
