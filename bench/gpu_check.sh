@@ -93,6 +93,11 @@ for b in host add sum gemm mlp; do
   stage "bench_$b" 60 $PY bench/cuda_bench.py bench --only $b --out "$OUT"
 done
 if $PY -c "import ember_conformance" 2>/dev/null; then
+  # The edge semantics every backend must share (float -> narrow int casts, integer division by zero,
+  # negative integer powers) first, in seconds, so that they are checked even if the full run is cut short.
+  stage conformance_edges 90 $PY -m ember_conformance.cli --backend cuda -q \
+    -k '*cast_wrap*' -k '*_wrap' -k '*zero_divisor*' -k '*zero_scalar*' -k '*negative_exponent*' \
+    -k '*negative_scalar_exponent*'
   stage conformance 240 $PY -m ember_conformance.cli --backend cuda --report "$OUT" -q
 else
   log "== conformance: ember_conformance is not installed; skipped"
