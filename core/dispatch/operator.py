@@ -187,14 +187,16 @@ def _generate_function(op: Operator):
         f"    return _T[ks.bit_length() - 1]({', '.join(call)})",
     ]
     src = "\n".join(lines)
-    # The same body with every parameter positional: redispatch (autograd) passes schema order.
-    pos_params = [p for p in params if p != "*"]
-    src_pos = src.replace(f"def {op.name}({', '.join(params)}):", f"def _pos_({', '.join(pos_params)}):", 1)
+    # The same body with every parameter positional: redispatch (autograd) passes schema order. Without
+    # keyword-only parameters that is the public function itself (compiling costs import time).
+    if star:
+        pos_params = [p for p in params if p != "*"]
+        src += "\n" + src.replace(f"def {op.name}({', '.join(params)}):", f"def _pos_({', '.join(pos_params)}):", 1)
     ns = {"_S": state, "_op": op, "_T": op._table, "_BM": K.BACKEND_MASK, "_lk": _list_keys,
           "_mismatch": _mismatch, "_dk": device_keys, "_FM": K.FUNCTIONALITY_MASK}
-    exec(compile(src + "\n" + src_pos, f"<ember op {op.name}>", "exec"), ns)
+    exec(compile(src, f"<ember op {op.name}>", "exec"), ns)
     fn = ns[op.name]
-    fn.positional = ns["_pos_"]
+    fn.positional = ns["_pos_"] if star else fn
     fn.op = op
     fn.__doc__ = f"{op.schema}\n\n{op.doc}".strip()
     fn.__module__ = "ember"
