@@ -9,35 +9,22 @@ the full integer ranges.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
-from pathlib import Path
 
 import ml_dtypes
 import numpy as np
 import pytest
 
 import ember
+from fixture_plugins import load
 
-NPY = Path(__file__).resolve().parent / "fixtures" / "plugins" / "npy"
 # npy rounds a float32 result to a half type with numpy's cast, which warns where it overflows to inf.
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def npy():
-    mod = sys.modules.get("ember_npy")
-    if mod is None:
-        spec = importlib.util.spec_from_file_location("ember_npy", NPY / "ember_npy.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["ember_npy"] = mod
-        spec.loader.exec_module(mod)
-    from ember.plugins.manager import registered_backends
-    if "npy" not in {b.device_type for b in registered_backends()}:
-        rec = ember.plugins.register_plugin(mod, name="npy")
-        assert rec.status == "loaded", rec
-    return mod
+    return load("npy")
 
 
 FLOATS = ("float16", "bfloat16", "float32", "float64")

@@ -8,18 +8,15 @@ per dtype.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import ember
+from fixture_plugins import load
 from ember import dtypes as D
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "plugins" / "npy"
 OPS = ("fill_", "prod", "amin", "all", "any", "argmax", "argmin", "cumsum", "cumprod", "flip", "nonzero", "sort")
 FLOATS = (D.float16, D.bfloat16, D.float32, D.float64)
 INTS = (D.uint8, D.int8, D.int16, D.int32, D.int64)
@@ -27,21 +24,7 @@ ALL = (D.bool,) + INTS + FLOATS
 TOL = {D.float16: 2e-3, D.bfloat16: 1.6e-2, D.float32: 2e-6, D.float64: 1e-12}   # the suite's rtol
 
 
-def _load_npy():
-    mod = sys.modules.get("ember_npy")
-    if mod is None:
-        spec = importlib.util.spec_from_file_location("ember_npy", FIXTURE / "ember_npy.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["ember_npy"] = mod
-        spec.loader.exec_module(mod)
-    from ember.plugins.manager import registered_backends
-    if "npy" not in {b.device_type for b in registered_backends()}:
-        rec = ember.plugins.register_plugin(mod, name="npy")
-        assert rec.status == "loaded", rec
-    return mod
-
-
-_load_npy()
+load("npy")
 rng = np.random.default_rng(1234)
 
 

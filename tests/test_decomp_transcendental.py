@@ -11,37 +11,24 @@ a device without float64).
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import math
-import sys
-from pathlib import Path
 
 import ml_dtypes
 import numpy as np
 import pytest
 
 import ember
+from fixture_plugins import load
 from ember.ops.decompositions import transcendental as T
 
-NPY = Path(__file__).resolve().parent / "fixtures" / "plugins" / "npy"
 # npy rounds a float64 result beyond a half type's range to inf, as intended; numpy warns.
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def npy():
-    mod = sys.modules.get("ember_npy")
-    if mod is None:
-        spec = importlib.util.spec_from_file_location("ember_npy", NPY / "ember_npy.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["ember_npy"] = mod
-        spec.loader.exec_module(mod)
-    from ember.plugins.manager import registered_backends
-    if "npy" not in {b.device_type for b in registered_backends()}:
-        rec = ember.plugins.register_plugin(mod, name="npy")
-        assert rec.status == "loaded", rec
-    return mod
+    return load("npy")
 
 
 FLOATS = ("float16", "bfloat16", "float32", "float64")
