@@ -1,7 +1,18 @@
-"""Optimizers and learning-rate schedulers (ember.optim mirrors torch.optim)."""
+"""Optimizers and learning-rate schedulers (ember.optim mirrors torch.optim).
+
+SparseAdam is not provided: it needs sparse gradients, and Ember has no sparse tensors yet.
+"""
 
 from . import lr_scheduler  # noqa: F401
+from .adadelta import Adadelta  # noqa: F401
+from .adagrad import Adagrad  # noqa: F401
 from .adam import Adam, AdamW  # noqa: F401
+from .adamax import Adamax  # noqa: F401
+from .asgd import ASGD  # noqa: F401
+from .lbfgs import LBFGS  # noqa: F401
+from .nadam import NAdam  # noqa: F401
 from .optimizer import Optimizer, OptimizerStateError  # noqa: F401
+from .radam import RAdam  # noqa: F401
 from .rmsprop import RMSprop  # noqa: F401
+from .rprop import Rprop  # noqa: F401
 from .sgd import SGD  # noqa: F401

@@ -23,7 +23,40 @@ def _no_grad():
     return contextlib.nullcontext()
 
 
+def _scalar_dtype():
+    """The dtype of scalar state such as 'step': float64 when that is the default dtype, else float32 (PyTorch's)."""
+    import ember
+    return ember.float64 if ember.get_default_dtype() == ember.float64 else ember.float32
+
+
+def _lerp_(start, end, weight: float):
+    """``start.lerp_(end, weight)`` in place with PyTorch's two-sided formula (exact at weight 0 and 1)."""
+    if abs(weight) < 0.5:
+        return start.add_((end - start) * weight)
+    return start.copy_(end - (end - start) * (1 - weight))
+
+
 class _Required:
+    _state_like_params = True  # per-parameter state tensors have the parameter's shape (LBFGS: flat vectors)
+
+    def _load_value(self, p, k, name, v):
+        """One loaded state value, cast as PyTorch does: floating tensors (except 'step') to the parameter's dtype
+        and device, lists and dicts element by element, anything else copied."""
+        if isinstance(v, (list, tuple)):
+            return type(v)(self._load_value(p, k, name, x) for x in v)
+        if isinstance(v, dict):
+            return {kk: self._load_value(p, k, name, x) for kk, x in v.items()}
+        if not isinstance(v, Tensor):
+            return copy.copy(v)
+        if self._state_like_params and name != "step" and v.ndim and tuple(v.shape) != tuple(p.shape):
+            raise ShapeError(f"{type(self).__name__}.load_state_dict(): state {name!r} of parameter "
+                             f"{k} has shape {tuple(v.shape)}, the parameter {tuple(p.shape)}")
+        if name != "step" and v.dtype.is_floating_point and p.dtype.is_floating_point:
+            v = v.to(dtype=p.dtype, device=p.device)
+        elif name != "step":
+            v = v.to(p.device)
+        return v.clone()
+
     def __repr__(self):
         return "<required parameter>"
 
@@ -150,24 +183,32 @@ class Optimizer:
                 raise OptimizerStateError(f"{type(self).__name__}.load_state_dict(): state for parameter index "
                                           f"{k}, which no parameter group lists")
             p = id_map[k]
-            new = {}
-            for name, v in s.items():
-                if isinstance(v, Tensor):
-                    if name != "step" and v.ndim and tuple(v.shape) != tuple(p.shape):
-                        raise ShapeError(f"{type(self).__name__}.load_state_dict(): state {name!r} of parameter "
-                                         f"{k} has shape {tuple(v.shape)}, the parameter {tuple(p.shape)}")
-                    if name != "step" and v.dtype.is_floating_point:
-                        v = v.to(dtype=p.dtype, device=p.device)
-                    else:
-                        v = v.to(p.device)
-                    v = v.clone()
-                new[name] = copy.copy(v) if not isinstance(v, Tensor) else v
-            state[p] = new
+            state[p] = {name: self._load_value(p, k, name, v) for name, v in s.items()}
         self.state = state
         for sg, g in zip(saved, self.param_groups):
             for key, v in sg.items():
                 if key != "params":
                     g[key] = v
+
+    _state_like_params = True  # per-parameter state tensors have the parameter's shape (LBFGS: flat vectors)
+
+    def _load_value(self, p, k, name, v):
+        """One loaded state value, cast as PyTorch does: floating tensors (except 'step') to the parameter's dtype
+        and device, lists and dicts element by element, anything else copied."""
+        if isinstance(v, (list, tuple)):
+            return type(v)(self._load_value(p, k, name, x) for x in v)
+        if isinstance(v, dict):
+            return {kk: self._load_value(p, k, name, x) for kk, x in v.items()}
+        if not isinstance(v, Tensor):
+            return copy.copy(v)
+        if self._state_like_params and name != "step" and v.ndim and tuple(v.shape) != tuple(p.shape):
+            raise ShapeError(f"{type(self).__name__}.load_state_dict(): state {name!r} of parameter "
+                             f"{k} has shape {tuple(v.shape)}, the parameter {tuple(p.shape)}")
+        if name != "step" and v.dtype.is_floating_point and p.dtype.is_floating_point:
+            v = v.to(dtype=p.dtype, device=p.device)
+        elif name != "step":
+            v = v.to(p.device)
+        return v.clone()
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]

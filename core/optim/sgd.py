@@ -9,7 +9,8 @@ from .optimizer import Optimizer, _no_grad, required
 
 class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
-                 maximize=False):
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        # foreach, differentiable and fused are accepted for PyTorch compatibility and have no effect.
         if lr is not required and lr < 0.0:
             raise ValueError(f"SGD: invalid learning rate {lr}")
         if momentum < 0.0:
@@ -20,7 +21,8 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: Nesterov momentum requires momentum > 0 and dampening = 0, got momentum="
                              f"{momentum}, dampening={dampening}")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+                                      nesterov=nesterov, maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
 
     def step(self, closure=None):
         if closure is not None:
