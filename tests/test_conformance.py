@@ -6,6 +6,7 @@ highest tier this ember-core makes available, well inside the time budget.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -21,6 +22,7 @@ conf = pytest.importorskip("ember_conformance")
 from ember_conformance import compare as C  # noqa: E402
 from ember_conformance import skips as S  # noqa: E402
 from ember_conformance import suite  # noqa: E402
+from ember_conformance.opcase import CaseFailure  # noqa: E402
 from ember_conformance.references import REFERENCES, philox4x32_10  # noqa: E402
 from ember_conformance.samples import Sample, missing_generators, sample_inputs  # noqa: E402
 
@@ -187,3 +189,253 @@ def test_inplace_write_through_a_view_must_stay_inside_it():
     finally:
         op.kernels[ctx.backend.key.index] = cpu_fill
         op.rebuild()
+
+
+# -- helpers: a cpu that differs, for as long as a test needs it ------------------------------
+
+@contextlib.contextmanager
+def cpu_kernel(name, fn):
+    """cpu's kernel of operator ``name`` replaced by ``fn`` inside the block (a backend that differs)."""
+    op = ember.dispatch.get(name)
+    key = suite.resolve_backend("cpu").key.index
+    old = op.kernels.get(key)
+    op.kernels[key] = fn
+    op.rebuild()
+    try:
+        yield op
+    finally:
+        if old is None:
+            op.kernels.pop(key, None)
+        else:
+            op.kernels[key] = old
+        op.rebuild()
+
+
+def saturating_cast(plus=0):
+    """A float -> integer _to_copy that saturates instead of wrapping (and adds ``plus``): wrong."""
+    def kernel(x, dtype=None, device=None, non_blocking=False):
+        info = np.iinfo(dtype.np)
+        vals = np.clip(np.trunc(x.numpy().astype(np.float64)) + plus, info.min, info.max)
+        return ember.tensor(vals.astype(dtype.np))
+    return kernel
+
+
+def _exploding_kernel(x, dtype=None, device=None, non_blocking=False):
+    raise RuntimeError("kernel exploded")
+
+
+def quiet_run(only, tiers=(0, 1, 2, 3), **kw):
+    return suite.run("cpu", tiers, only=only, progress=suite._NoProgress(), **kw)
+
+
+# -- --compare: only real divergences ---------------------------------------------------------
+
+def _run_of(backend, results):
+    return suite.Run(backend, results, None, 0.0, None, True, True, (0, 1, 2, 3))
+
+
+def test_compare_counts_only_real_divergences():
+    from ember_conformance.divergence import compare_runs
+    R = suite.Result
+    rtol, atol = C.tolerance("add", "float32")
+    one = np.ones(3, np.float32)
+
+    def pair(cid, sa, sb, oa=None, ob=None, op="add"):
+        return R(cid, 1, sa, op=op, outputs=oa), R(cid, 1, sb, op=op, outputs=ob)
+    rows = [pair("pass_fail", "pass", "fail", [one], None),
+            pair("skip", "pass", "skip", [one]), pair("na", "n/a", "pass", None, [one]),
+            pair("empty", "pass", "pass", [one], [one * 7], op="empty"),
+            pair("rand", "pass", "pass", [one], [one * 3], op="rand"),
+            pair("close", "pass", "pass", [one], [one * np.float32(1 + 1.5 * (rtol + atol))]),
+            pair("far", "pass", "pass", [one], [one * np.float32(1 + 10 * (rtol + atol))]),
+            pair("ints", "pass", "pass", [np.arange(3)], [np.arange(3) + 1]),
+            pair("fail_same", "fail", "fail", [one], [one]),
+            pair("fail_other", "fail", "fail", [one], [one * 2]),
+            pair("fail_nothing", "fail", "fail")]
+    a = _run_of("a", [x for x, _ in rows] + [R("only_a", 1, "pass", outputs=[one])])
+    b = _run_of("b", [y for _, y in rows] + [R("only_b", 1, "pass", outputs=[one])])
+    cmp = compare_runs(a, b)
+    assert {d["id"]: d["kind"] for d in cmp.divergences} == {"pass_fail": "status", "far": "values",
+                                                            "ints": "values", "fail_other": "values"}
+    assert next(d for d in cmp.divergences if d["id"] == "pass_fail")["a"] == "pass"
+    assert {c["id"] for c in cmp.coverage} == {"skip", "na", "only_a", "only_b"}
+    assert cmp.undefined == {"empty": 1, "rand": 1} and cmp.failed_on_both == 1
+    out = cmp.as_json()
+    assert out["counts"]["divergences"] == len(out["divergences"]) == 4
+    assert out["counts"]["not_run_on_both"] == 4 and "uninitialised" in out["values_not_compared"]["empty"]["reason"]
+    assert cmp.lines()[0].startswith("  4 cases diverge between a and b (1 pass on one and fail on the other, 3 ")
+
+
+def test_every_operator_without_checked_values_is_in_the_undefined_table():
+    """An operator whose reference gives no values (random, uninitialised) must not be compared by value."""
+    from ember_conformance.divergence import UNDEFINED_VALUES
+    from ember_conformance.opcase import widen
+    unchecked = []
+    for name in sorted(ember.dispatch.registry):
+        s = next((s for s in sample_inputs(name, ember.float32, rng=np.random.default_rng(0)) if s.error is None),
+                 None)
+        if s is None:  # a float-less operator (bitwise): every float32 sample is a bad input
+            continue
+        try:
+            want = REFERENCES[name](*widen(s.args), **widen(s.kwargs))
+        except Exception:  # noqa: BLE001  (a sample the meta function refuses: no values either way)
+            continue
+        if want is None:
+            unchecked.append(name)
+    assert unchecked and sorted(set(unchecked) - set(UNDEFINED_VALUES)) == []
+
+
+def test_compare_finds_two_failing_backends_that_differ():
+    """Two cpus with differently wrong casts both fail: their outputs still diverge. The same wrong
+    cast on both does not, nor do empty and random operators, whatever their values."""
+    from ember_conformance.divergence import compare_runs
+    only = ["op/_to_copy/float32/to_int8_wrap", "op/empty/float32/*", "op/rand/float32/*", "op/add/float32/same"]
+    runs = []
+    for plus in (0, 1, 0):
+        with cpu_kernel("_to_copy", saturating_cast(plus)):
+            runs.append(quiet_run(only, (1, 2), keep_outputs=True))
+    a, b, c = runs
+    assert [r.status for r in a.results if r.op == "_to_copy"] == ["fail"]
+    cmp = compare_runs(a, b)
+    assert [(d["id"], d["kind"]) for d in cmp.divergences] == [("op/_to_copy/float32/to_int8_wrap", "values")]
+    assert cmp.undefined.get("empty") and cmp.undefined.get("rand") and cmp.compared >= 2
+    assert compare_runs(a, c).divergences == []
+
+
+# -- partial runs, -x and --traceback ---------------------------------------------------------
+
+def test_a_partial_run_claims_no_tier(tmp_path):
+    from ember_conformance import report
+    run = quiet_run(["op/add/float32/*"])
+    ran, total = run.coverage()[1]
+    assert run.partial and run.tier_reached is None and ran == len(run.results) < total
+    text = suite.summary(run)
+    assert "tier reached" not in text
+    assert f"partial run (only 'op/add/float32/*'): tiers covered: 1 ({ran} of {total} cases)" in text
+    assert "tier 0 (runtime and device basics): not run (0 of " in text
+    assert f"tier 1 (prims): {ran} of {total} cases ran: {ran} passed" in text
+    jp, hp = report.write(run, suite.resolve_backend("cpu"), tmp_path)
+    cert = json.loads(jp.read_text())
+    assert cert["partial"] is True and cert["only"] == ["op/add/float32/*"] and cert["tier_reached"] is None
+    assert cert["tiers"]["1"]["ran"] == ran and cert["tiers"]["1"]["cases"] == total
+    assert "no tier claimed" in hp.read_text()
+
+
+def test_a_pattern_that_selects_whole_tiers_is_a_complete_run():
+    run = quiet_run(["runtime/*"], (0,))
+    assert not run.partial and run.tier_reached == 0
+    assert "tier reached: 0" in suite.summary(run)
+
+
+def test_exitfirst_stops_at_the_first_failing_case():
+    only = ["op/_to_copy/float32/*"]
+    with cpu_kernel("_to_copy", saturating_cast()):
+        every = quiet_run(only, (2,))
+        first = quiet_run(only, (2,), exitfirst=True)
+    fails = [r.id for r in every.results if r.status == "fail"]
+    assert len(fails) > 1
+    assert [r.id for r in first.results] == [r.id for r in every.results][:len(first.results)]
+    assert first.results[-1].id == fails[0] == first.stopped_at and first.partial
+    assert f"stopped at the first failing case (-x): {fails[0]}" in suite.summary(first)
+
+
+def test_traceback_prints_each_failing_case_after_the_summary(capsys, tmp_path):
+    from ember_conformance import cli
+    with cpu_kernel("_to_copy", _exploding_kernel):
+        code = cli.main(["--backend", "cpu", "-q", "-k", "op/_to_copy/float32/to_int8_wrap", "--traceback",
+                         "--report", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1
+    start = out.index("tracebacks of the 1 failing cases on cpu")
+    assert out.index("no tier is claimed") < start
+    assert "in _exploding_kernel" in out[start:] and "RuntimeError: kernel exploded" in out[start:]
+    case, = json.loads((tmp_path / "cpu.json").read_text())["cases"]
+    assert case["reason"] == "RuntimeError: kernel exploded" and "traceback" not in case
+
+
+# -- tier 0 messages --------------------------------------------------------------------------
+
+def test_tier0_mismatch_names_shapes_dtypes_and_values(monkeypatch):
+    from ember_conformance import runtime_cases
+    ctx = suite.make_context("cpu")
+    rt = ctx.backend.runtime
+    real = rt.to_numpy
+    monkeypatch.setattr(rt, "to_numpy", lambda t: np.atleast_1d(real(t)))
+    with pytest.raises(CaseFailure) as e:
+        runtime_cases._roundtrip(ctx, ember.bool)
+    msg = str(e.value)
+    assert "bool array of shape (): shape (1,) instead of () (expected bool shape () " in msg, msg
+    assert ", got bool shape (1,) [" in msg
+    monkeypatch.setattr(rt, "to_numpy", lambda t: real(t).astype(np.int64))
+    with pytest.raises(CaseFailure, match=r"dtype int64 instead of int32 \(expected int32 shape \(3, 4\) \[\["):
+        runtime_cases._roundtrip(ctx, ember.int32)
+
+
+def test_mismatch_message_names_the_first_differing_element():
+    msg = C.mismatch_message("x", np.arange(4.0), np.array([0.0, 1.0, 5.0, 3.0]))
+    assert msg.startswith("x: 1 of 4 elements differ, first at [2]: 5. instead of 2. (expected float64 shape (4,)")
+
+
+# -- edge semantics: float -> integer casts, division by zero, negative integer powers ----------
+
+def test_edge_references_give_pytorchs_answers():
+    import ml_dtypes
+    from ember_conformance.references import cast
+    bf = np.array([-36.0]).astype(ml_dtypes.bfloat16).astype(np.float64)
+    assert cast(bf, ember.uint8).tolist() == [220]
+    assert cast(np.array([300.5, -129.5]), ember.int8).tolist() == [44, 127]
+    assert cast(np.array([-1.5]), ember.uint8).tolist() == [255]
+    assert REFERENCES["pow"](np.array([2, 1, -1, 0]), np.array([-1, -2, -3, -1])).tolist() == [0, 1, -1, 0]
+    assert REFERENCES["pow"](np.array([-1, -1]), np.array([-4, -5])).tolist() == [1, -1]
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16", "float32", "float64"])
+def test_cast_samples_stay_where_the_cast_is_defined(dt):
+    from ember_conformance.opsamples import cast_values
+    x = cast_values(np.random.default_rng(0), ember.dtypes.dtype_from_name(dt)).astype(np.float64)
+    t = np.trunc(x)
+    assert np.isfinite(x).all() and (t >= -2**31).all() and (t <= 2**31 - 1).all()
+    assert -36.0 in x and (np.abs(t) > 255).any()  # values that wrap in uint8 and int8
+
+
+def test_edge_cases_sit_at_their_operators_tier():
+    """Tier 1 for a prim's semantics, tier 2 for a composite's, as every operator case."""
+    from ember_conformance.cases import all_cases
+    ctx = suite.make_context("cpu")
+    tiers = {c.id: c.tier for c in all_cases(ctx, (1, 2))}
+    for cid in ("op/floor_divide/int32/zero_divisor", "op/fmod_/int8/zero_scalar", "op/remainder/float32/zero_divisor",
+                "op/pow/int16/negative_exponent", "op/pow_/uint8/negative_scalar_exponent",
+                "op/copy_/int8/cast_wrap_from_bfloat16", "op/div/int64/zero_divisor_mode_trunc",
+                "op/true_divide/int32/zero_scalar", "op/_to_copy/float16/to_uint8_wrap"):
+        assert tiers[cid] == (1 if ember.dispatch.get(cid.split("/")[1]).is_prim else 2), cid
+
+
+def test_a_backend_that_saturates_float_to_int_casts_fails():
+    from ember_conformance.opcase import run_op_sample
+    ctx = suite.make_context("cpu")
+    s = next(s for s in sample_inputs("_to_copy", ember.float32, rng=np.random.default_rng(0))
+             if s.name == "to_int8_wrap")
+    with cpu_kernel("_to_copy", saturating_cast()) as op:
+        with pytest.raises(CaseFailure, match="elements differ"):
+            run_op_sample(ctx, op, ember.float32, s, "contiguous")
+
+
+def test_a_bad_input_sample_can_fix_the_message():
+    from ember_conformance.opcase import _check_message
+    s = Sample("neg_exp", (np.ones(3, np.int32), -2), error=ValueError,
+               match="Integers to negative integer powers are not allowed")
+    _check_message(s, ValueError("Integers to negative integer powers are not allowed."))
+    with pytest.raises(CaseFailure, match="does not match"):
+        _check_message(s, ValueError("negative exponent"))
+
+
+EDGE_CASES = ["op/*/*/zero_divisor*", "op/*/*/zero_scalar*", "op/pow*/*/negative*", "op/_to_copy/*/to_*_wrap*",
+              "op/copy_/*/cast_wrap_from_*"]
+
+
+def test_edge_cases_pass_on_cpu():
+    """Edge semantics every backend shares, as PyTorch has them: cpu, the reference backend, keeps them."""
+    run = quiet_run(EDGE_CASES, (1, 2))
+    assert len(run.results) > 300
+    fails = run.failures()
+    assert not fails, "\n".join(f"{r.id}: {r.reason}" for r in fails[:20])

@@ -67,7 +67,11 @@ def test_wrong_kernels_are_caught_and_named(wrong_certificate):
     assert cases["runtime/copy_roundtrip/float32"]["status"] == "pass"
     for name in ("add:", "sum:", "fill_:", "mul:"):
         assert f"    {name}" in r.stdout
-    assert "tier reached: 0" in r.stdout
+    # a run restricted with -k is partial: it says what it covered and claims no tier
+    assert "tier reached" not in r.stdout and "no tier is claimed" in r.stdout
+    assert "partial run (only 'runtime/*', 'op/add/*'," in r.stdout
+    cert = json.loads((out / "wrong.json").read_text())
+    assert cert["partial"] is True and cert["tier_reached"] is None and "op/copy_/*" in cert["only"]
 
 
 def test_strict_mode_fails_a_fallback_to_another_device(wrong_certificate):
@@ -87,12 +91,20 @@ def test_dtypes_outside_capabilities_are_not_applicable(wrong_certificate):
 
 def test_compare_reports_where_backends_diverge(tmp_path):
     r = conformance("--backend", "wrong", "--compare", "cpu", "--report", str(tmp_path), "-k", "op/add/float32/*",
-                    "-k", "op/neg/float32/*")
+                    "-k", "op/neg/*", "-k", "op/empty/*", "-k", "op/rand/*")
     assert r.returncode == 1, r.stderr
-    divs = json.loads((tmp_path / "compare-wrong-cpu.json").read_text())["divergences"]
+    out = json.loads((tmp_path / "compare-wrong-cpu.json").read_text())
+    divs = out["divergences"]
     ids = {d["id"] for d in divs}
-    assert "op/add/float32/same" in ids
-    assert not any(i.startswith("op/neg/") for i in ids)
+    assert "op/add/float32/same" in ids and all(d["kind"] == "status" for d in divs)
+    # right kernels, undefined values (empty) and dtypes wrong does not declare are no divergence; a
+    # random operator that fails on one side (wrong has no arange for it) still is
+    assert not any(i.startswith(("op/neg/", "op/empty/")) for i in ids)
+    assert "op/rand/float32/schema" in ids and set(out["values_not_compared"]) == {"empty"}
+    assert {"id": "op/neg/float16", "wrong": "n/a", "cpu": "absent"} in out["not_run_on_both"]
+    # the text says the same number as the JSON
+    assert f"  {len(divs)} cases diverge between wrong and cpu" in r.stdout
+    assert out["counts"]["divergences"] == len(divs)
     assert (tmp_path / "cpu.json").exists()
 
 
@@ -101,8 +113,38 @@ def test_pytest_plugin_runs_the_cases(tmp_path):
              f"--ember-report={tmp_path}", "-k", "neg or mul"], [FIXTURES / "wrong"], cwd=tmp_path)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "op/mul/float32/same: dtype float64, core specifies float32" in r.stdout
-    assert "passed" in r.stdout and "tier reached" in r.stdout
-    assert (tmp_path / "wrong.json").exists()
+    assert "passed" in r.stdout and "partial run (only 'pytest -k neg or mul')" in r.stdout
+    assert "tier reached" not in r.stdout
+    assert json.loads((tmp_path / "wrong.json").read_text())["partial"] is True
+
+
+def test_pytest_plugin_registers_through_its_entry_point(tmp_path):
+    """`pip install ember-conformance` brings pytest and the pytest11 plugin: no -p needed."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    project = tomllib.loads((HERE.parent / "conformance" / "pyproject.toml").read_text())["project"]
+    assert any(d.replace(" ", "").startswith("pytest>=8") for d in project["dependencies"])
+    r = run(["-m", "pytest", "-p", "no:cacheprovider", "--help"], cwd=tmp_path)
+    assert r.returncode == 0 and "--ember-backend=NAME" in r.stdout and "--ember-only=PATTERN" in r.stdout
+
+
+def test_pytest_plugin_runs_a_pattern_of_cases(tmp_path):
+    r = run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "--ember-backend=cpu", "--ember-only",
+             "op/neg/float32/*", "--ember-only", "op/abs/float32/2d"], cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.rstrip().splitlines()[-1].startswith("13 passed in ")  # 12 of neg, 1 of abs
+    assert "partial run (only 'op/neg/float32/*', 'op/abs/float32/2d'): tiers covered: " in r.stdout
+
+
+def test_pytest_plugin_stops_at_the_first_failure_with_its_traceback(tmp_path):
+    r = run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "--ember-backend=wrong", "--ember-only",
+             "op/add/float32/*", "-x", "--tb=long"], [FIXTURES / "wrong"], cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout.rstrip().splitlines()[-1].startswith("1 failed in ")
+    assert "op/add/float32/same: 12 of 12 elements outside" in r.stdout
+    assert "Traceback (most recent call last)" in r.stdout and "partial run" in r.stdout
 
 
 def test_pytest_plugin_is_inert_without_the_option(tmp_path):
@@ -137,7 +179,7 @@ def test_new_backend_scaffold_installs_loads_and_fails_cleanly(tmp_path):
     assert cases["runtime/available"]["status"] == "pass"
     assert cases["op/add/float32/same"]["reason"].startswith("NotImplementedError: ember-demo:")
     assert cases["op/mean/float32/all_dims"]["status"] == "fail"
-    assert "tier reached: -1" in r.stdout
+    assert "partial run" in r.stdout and "tier reached" not in r.stdout
 
 
 def test_new_backend_rejects_a_bad_name(tmp_path):
@@ -148,5 +190,6 @@ def test_new_backend_rejects_a_bad_name(tmp_path):
 def test_docs_take_a_vendor_from_scaffold_to_certificate():
     text = (HERE.parent / "docs" / "writing-a-backend.md").read_text()
     for needle in ("ember new-backend mydev", "ember-conformance --backend mydev", "pytest --ember-backend=mydev",
-                   "conformance-skips.txt", "--compare", "tolerances.toml"):
+                   "conformance-skips.txt", "--compare", "tolerances.toml", "--traceback", "--exitfirst",
+                   "partial run", "--ember-only"):
         assert needle in text, needle

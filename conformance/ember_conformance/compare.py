@@ -43,8 +43,9 @@ def to_f64(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float64) if a.dtype.kind == "f" or a.dtype.kind == "V" or a.dtype.name == "bfloat16" else a
 
 
-def compare(got: np.ndarray, want: np.ndarray, dtype, op: str | None = None) -> Mismatch | None:
-    """None when ``got`` (of ember dtype ``dtype``) matches ``want``, else what differs and where."""
+def compare(got: np.ndarray, want: np.ndarray, dtype, op: str | None = None, slack: float = 1.0) -> Mismatch | None:
+    """None when ``got`` (of ember dtype ``dtype``) matches ``want``, else what differs and where.
+    ``slack`` scales the tolerance (--compare: two backends may each be a tolerance from the reference)."""
     got, want = np.asarray(got), np.asarray(want)
     if got.shape != want.shape:
         return Mismatch(f"shape {got.shape}, expected {want.shape}")
@@ -59,7 +60,7 @@ def compare(got: np.ndarray, want: np.ndarray, dtype, op: str | None = None) -> 
         err = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
         return Mismatch(f"{int(bad.sum())} of {got.size} elements differ; first at {idx}: got {g!r}, "
                         f"expected {w!r}", err, idx)
-    rtol, atol = tolerance(op, dtype.name)
+    rtol, atol = (slack * t for t in tolerance(op, dtype.name))
     g, w = to_f64(got), to_f64(want)
     gn, wn = np.isnan(g), np.isnan(w)
     with np.errstate(all="ignore"):
@@ -83,3 +84,42 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
         a, b = a.astype(np.float64), b.astype(np.float64)
         return bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
     return bool(np.array_equal(a, b))
+
+
+def show(a, items=6) -> str:
+    """An array for a message: dtype, shape and a few values, nested as its shape is (so that a 0-d
+    ``True`` and a 1-element ``[True]`` read differently)."""
+    a = np.asarray(a)
+    vals = np.array2string(a, threshold=items, edgeitems=2, separator=", ").replace("\n", "")
+    return f"{a.dtype} shape {tuple(a.shape)} {' '.join(vals.split())}"
+
+
+def differences(want, got) -> str:
+    """What differs between two arrays that must be bit-identical: shape, dtype, or the first element."""
+    want, got = np.asarray(want), np.asarray(got)
+    diffs = []
+    if got.shape != want.shape:
+        diffs.append(f"shape {tuple(got.shape)} instead of {tuple(want.shape)}")
+    if got.dtype != want.dtype:
+        diffs.append(f"dtype {got.dtype} instead of {want.dtype}")
+    if not diffs:
+        a, b = to_f64(got), to_f64(want)
+        bad = ~((a == b) | (_isnan(a) & _isnan(b)))
+        if bad.any():
+            idx = [int(i) for i in np.argwhere(bad)[0]] if got.ndim else []
+            diffs.append(f"{int(bad.sum())} of {got.size} elements differ, first at {idx}: "
+                         f"{_elem(got, idx)} instead of {_elem(want, idx)}")
+    return "; ".join(diffs) or "the same values"
+
+
+def mismatch_message(what: str, want, got) -> str:
+    """``what``, then what differs, then both arrays (expected first) with dtype, shape and values."""
+    return f"{what}: {differences(want, got)} (expected {show(want)}, got {show(got)})"
+
+
+def _elem(a, idx) -> str:
+    return np.array2string(np.asarray(a[tuple(idx)]))
+
+
+def _isnan(a):
+    return np.isnan(a) if a.dtype.kind == "f" else np.zeros(a.shape, bool)

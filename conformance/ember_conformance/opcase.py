@@ -7,6 +7,7 @@ runtime's host copies (to read results). No other Ember backend takes part.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -27,6 +28,7 @@ class CaseFailure(Exception):
         super().__init__(message)
         self.max_error = max_error
         self.first_index = first_index
+        self.outputs = None   # the outputs read back, when the failure is about them (for --compare)
 
 
 class CaseSkip(Exception):
@@ -91,10 +93,10 @@ def run_meta(op, sample, layout):
 
 def run_op_sample(ctx, op, dt, sample, layout):
     """Run one sample; return the outputs read back to numpy (for --compare), raise CaseFailure/CaseSkip."""
-    import ember
     from ember import NotImplementedForBackend
 
     device = ctx.device
+    _need_declared_dtypes(ctx, sample)
     meta_out, meta_err = run_meta(op, sample, layout)
     unknown = isinstance(meta_err, NotImplementedForBackend)
     if meta_err is None and op.name.endswith("_") and not op.is_view:
@@ -105,7 +107,8 @@ def run_op_sample(ctx, op, dt, sample, layout):
         try:
             with ctx.watch:
                 op.fn(*args, **kwargs)
-        except sample.error:
+        except sample.error as e:
+            _check_message(sample, e)
             return []
         except Exception as e:  # noqa: BLE001
             raise CaseFailure(f"bad input: expected {sample.error.__name__}, got {_describe(e)}") from None
@@ -160,6 +163,43 @@ def run_op_sample(ctx, op, dt, sample, layout):
             bad = np.argwhere(~_eq(now, orig))[0].tolist()
             raise CaseFailure(f"input {j} was modified (element {bad} of its storage changed from "
                               f"{orig[tuple(bad)]!r} to {now[tuple(bad)]!r})", None, bad)
+    try:
+        return _judge_outputs(ctx, op, dt, sample, layout, args, outs, wants, specs, unknown)
+    except CaseFailure as e:
+        e.outputs = _read_back(outs)
+        raise
+
+
+def _need_declared_dtypes(ctx, sample):
+    """A sample that asks for a result dtype (``dtype=``) the backend does not declare cannot run there."""
+    dt = sample.kwargs.get("dtype")
+    names = {d.name for d in ctx.dtypes}
+    if names and getattr(dt, "name", None) is not None and dt.name not in names:
+        raise CaseSkip(f"the sample asks for dtype={dt.name}, which is not among the backend's declared dtypes")
+
+
+def _check_message(sample, e):
+    """A bad-input sample may also fix the words of the error (``Sample.match``, a regular expression)."""
+    if sample.match is not None and not re.search(sample.match, str(e)):
+        raise CaseFailure(f"bad input: {type(e).__name__} as expected, but its message {str(e)[:200]!r} does "
+                          f"not match {sample.match!r}") from None
+
+
+def _read_back(outs) -> list:
+    """The outputs as numpy arrays, None where one cannot be read (not a tensor, a broken copy)."""
+    import ember
+    got = []
+    for t in outs:
+        try:
+            got.append(t._to_numpy_copy() if isinstance(t, ember.Tensor) else None)
+        except Exception:  # noqa: BLE001  (the case fails anyway; this is for --compare only)
+            got.append(None)
+    return got
+
+
+def _judge_outputs(ctx, op, dt, sample, layout, args, outs, wants, specs, unknown):
+    """Each output's type, device, dtype, shape, values and aliasing; the outputs read back."""
+    import ember
     got_all = []
     for i, t in enumerate(outs):
         label = f"output {i}: " if len(outs) > 1 else ""
@@ -197,7 +237,6 @@ def run_op_sample(ctx, op, dt, sample, layout):
             raise CaseFailure(f"{label}a view must share its input's storage; this result has its own memory")
         if op.is_view and layout == "contiguous" and t._storage is args[0]._storage:
             _check_aliasing(op, sample, args[0], t, i, label)
-
     return got_all
 
 

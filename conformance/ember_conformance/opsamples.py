@@ -118,7 +118,74 @@ def binary(name, dt, rng):
                                                    np.array([0.1, 0.1, 0.3, 0.1, 1.1], dt.np))))
         if _base(name) in LARGE_BINARY:
             out.append(Sample("large", (large(rng, dt), large(rng, dt)), tags=("large",)))
+    return out + division_by_zero(_base(name), dt, rng) + negative_powers(_base(name), dt, rng)
+
+
+# -- edge semantics every backend shares (PyTorch's) ---------------------------------------
+
+#: Integer division by zero raises ZeroDivisionError (PyTorch: RuntimeError "ZeroDivisionError");
+#: true_divide gives a float result, IEEE like float division by zero.
+INT_ZERO_DIVISION = {"floor_divide", "trunc_divide", "remainder", "fmod"}
+
+
+def _with_zeros(rng, dt, shape=(3, 4)):
+    """A divisor of ``dt`` with zeros among ordinary values (and -0.0 for floats)."""
+    b = _other("floor_divide", rng, shape, dt)
+    b.flat[::3] = 0
+    if is_float(dt):
+        b.flat[1::6] = -0.0
+    return b
+
+
+def division_by_zero(base, dt, rng) -> list:
+    """Division of ``dt`` by a zero tensor element and by a zero Python scalar: an error for integers
+    (except true division), inf/NaN as IEEE for floats."""
+    if base not in DIVISORS or dt.name == "bool":
+        return []
+    x = arr(rng, (3, 4), dt)
+    if is_int(dt) and base in INT_ZERO_DIVISION:
+        return [Sample("zero_divisor", (x, _with_zeros(rng, dt)), error=ZeroDivisionError),
+                Sample("zero_scalar", (x, 0), error=ZeroDivisionError)]
+    if is_float(dt):
+        x.flat[::4] = 0  # 0/0 is NaN, x/0 is +-inf
+    return [Sample("zero_divisor", (x, _with_zeros(rng, dt)), tags=("special",)),
+            Sample("zero_scalar", (x, 0.0 if is_float(dt) else 0), tags=("special",))]
+
+
+def negative_powers(base, dt, rng) -> list:
+    """Integer pow with negative exponents: a negative Python scalar is an error, negative tensor
+    elements give 1 for base 1, +-1 for base -1 (by parity) and 0 for any other base."""
+    if base != "pow" or not is_int(dt):
+        return []
+    out = [Sample("negative_scalar_exponent", (arr(rng, (3, 4), dt), -2), error=ValueError,
+                  match="Integers to negative integer powers are not allowed")]
+    if np.dtype(dt.np).kind == "i":
+        bases = np.array([2, 1, -1, 0, -2, 3, -1, 1, 5, -1, 0, 2], dt.np).reshape(3, 4)
+        exps = np.array([-1, -2, -3, -1, -2, -1, -4, -5, 2, 0, 3, -7], dt.np).reshape(3, 4)
+        out.append(Sample("negative_exponent", (bases, exps)))
     return out
+
+
+#: Float -> integer casts: values whose truncation fits in int32, on both sides of each integer width.
+#: PyTorch truncates toward zero, then wraps (two's complement) to the width; NaN, inf and values
+#: beyond int32 are a C cast, undefined, and never sampled.
+CAST_EDGES = (-36.0, 300.5, -129.5, -1.5, -0.5, 0.5, 127.9, 128.5, 255.9, 256.0, -128.7, 32767.5, 32768.5,
+              -32769.2, 65535.7, 65536.5, -65537.0, 1e9 + 0.5, -2.1e9, 2147483000.0)
+INT_TARGETS = ("uint8", "int8", "int16", "int32", "int64")
+
+
+def cast_values(rng, dt, shape=(4, 8)) -> np.ndarray:
+    """Floats of ``dt`` for a float -> integer cast: CAST_EDGES that ``dt`` can hold, then random
+    magnitudes up to 2e9, each of whose truncation fits in int32 once rounded to ``dt``."""
+    top = min(2e9, finfo_max(dt))
+    edges = [v for v in CAST_EDGES if abs(v) <= top]
+    n = int(np.prod(shape))
+    rand = np.exp(rng.uniform(np.log(0.1), np.log(top), n)) * rng.choice([-1.0, 1.0], n)
+    with np.errstate(over="ignore"):  # the top of float16 may round up to inf: replaced below
+        x = np.concatenate([edges, rand])[:n].astype(dt.np)
+    t = np.trunc(x.astype(np.float64))
+    fits = np.isfinite(t) & (t >= -2.0**31) & (t <= 2.0**31 - 1)
+    return np.where(fits, x, np.asarray(-36.0, dt.np)).reshape(shape)
 
 
 @gen("where")
@@ -180,6 +247,10 @@ def div(name, dt, rng):
         out.append(Sample(f"mode_{mode}", (arr(rng, (3, 4), dt), b), {"rounding_mode": mode}))
     out.append(Sample("bad_mode", (arr(rng, (3, 4), dt), arr(rng, (3, 4), dt)), {"rounding_mode": "up"},
                       error=ValueError))
+    for mode, base in ((None, "true_divide"), ("trunc", "trunc_divide"), ("floor", "floor_divide")):
+        for s in division_by_zero(base, dt, rng):
+            s.name, s.kwargs = f"{s.name}_mode_{mode}", {"rounding_mode": mode}
+            out.append(s)
     return out
 
 
@@ -469,7 +540,9 @@ def fill(name, dt, rng):
 def copy(name, dt, rng):
     E = _ember()
     src64 = arr(rng, (3, 4), E.float32, 0, 3)
-    return [Sample("same_dtype", (arr(rng, (3, 4), dt), arr(rng, (3, 4), dt))),
+    casts = [Sample(f"cast_wrap_from_{f.name}", (arr(rng, (4, 8), dt), cast_values(rng, f)))
+             for f in (E.float16, E.bfloat16, E.float32, E.float64)] if is_int(dt) else []
+    return casts + [Sample("same_dtype", (arr(rng, (3, 4), dt), arr(rng, (3, 4), dt))),
             Sample("broadcast", (arr(rng, (3, 4), dt), arr(rng, (4,), dt)), tags=("broadcast",)),
             Sample("cast_from_float32", (arr(rng, (3, 4), dt), src64)),
             Sample("cast_from_int64", (arr(rng, (3, 4), dt), arr(rng, (3, 4), E.int64, 0, 3))),
@@ -484,7 +557,9 @@ def to_copy(name, dt, rng):
     return [Sample("same", (arr(rng, (3, 4), dt),)), Sample("to_float64", (arr(rng, (3, 4), dt),), {"dtype": E.float64}),
             Sample("to_int32", (arr(rng, (3, 4), dt, 0, 3),), {"dtype": E.int32}),
             Sample("to_bool", (arr(rng, (3, 4), dt),), {"dtype": E.bool}),
-            Sample("0d", (arr(rng, (), dt),), {"dtype": E.float32}, tags=("scalar",))]
+            Sample("0d", (arr(rng, (), dt),), {"dtype": E.float32}, tags=("scalar",))] + [
+        Sample(f"to_{t}_wrap", (cast_values(rng, dt),), {"dtype": E.dtypes.dtype_from_name(t)})
+        for t in (INT_TARGETS if is_float(dt) else ())]
 
 
 @gen("clone", "contiguous")

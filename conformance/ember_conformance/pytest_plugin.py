@@ -3,7 +3,10 @@
 Loaded through the ``pytest11`` entry point; without the option it does nothing.
 With it, pytest collects the conformance cases instead of test files: a failing
 case is a failing test (its message carries the numbers), a skipped or
-not-applicable one a skip with its reason.
+not-applicable one a skip with its reason. ``--ember-only PATTERN`` selects
+cases by id as ``ember-conformance -k`` does; pytest's own ``-k``, ``-x`` and
+``--tb=long`` (each failing case's full traceback) work too. A run of fewer
+cases than its tiers have is partial and claims no tier.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ def pytest_addoption(parser):
     g.addoption("--ember-report", default=None, metavar="DIR",
                 help="also write the certificate (JSON and HTML) to DIR")
     g.addoption("--ember-explore", action="store_true", help="Hypothesis draws new examples (not derandomized)")
+    g.addoption("--ember-only", action="append", default=None, metavar="PATTERN",
+                help="only the conformance cases whose id matches this fnmatch pattern (repeatable), e.g. "
+                     "'op/add/*'; a partial run claims no tier")
 
 
 def _active(config):
@@ -50,11 +56,19 @@ class ConformanceItem(pytest.Item):
         if isinstance(excinfo.value, ConformanceFailure):
             r = excinfo.value.result
             extra = f" (max error {r.max_error}, first mismatch at {r.first_mismatch})" if r.max_error is not None else ""
-            return f"{r.id}: {r.reason}{extra}"
+            text = f"{r.id}: {r.reason}{extra}"
+            if _full_tracebacks(self.config) and r.traceback:
+                text += "\n\n" + r.traceback.rstrip()
+            return text
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
         return "ember-conformance", None, self.case.id
+
+
+def _full_tracebacks(config) -> bool:
+    """pytest's --tb=long or --full-trace: show the case's own traceback under its one-line reason."""
+    return config.getoption("tbstyle", "auto") == "long" or bool(config.getoption("fulltrace", False))
 
 
 class ConformanceFailure(Exception):
@@ -72,27 +86,32 @@ def pytest_collection_modifyitems(session, config, items):
         return
     from . import skips as S
     from .cases import all_cases
-    from .suite import make_context
+    from .suite import make_context, select, tier_totals
     name = config.getoption("--ember-backend")
     ctx = make_context(name, strict=True, certify=not config.getoption("--ember-explore"))
     skips, path = S.load(ctx.backend)
     ctx.watch.install()
-    config._ember_conformance = (ctx, [], path)
     tiers = tuple(range(config.getoption("--ember-tier") + 1))
-    results = config._ember_conformance[1]
+    every = all_cases(ctx, tiers)
+    only = config.getoption("--ember-only") or []
+    results: list = []
+    config._ember_conformance = (ctx, results, path, tier_totals(every), only)
     items[:] = [ConformanceItem.from_parent(session, name=c.id, case=c, ctx=ctx, skip=S.match(skips, c.id),
-                                            results=results) for c in all_cases(ctx, tiers)]
+                                            results=results) for c in select(every, only)]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = getattr(config, "_ember_conformance", None)
     if state is None:
         return
-    ctx, results, path = state
+    ctx, results, path, totals, only = state
     ctx.watch.uninstall()
-    from .suite import Run, summary, tier_reached
+    from .suite import Run, claimed_tier, summary
     tiers = tuple(range(config.getoption("--ember-tier") + 1))
-    run = Run(ctx.device_type, results, tier_reached(results, tiers), 0.0, path, ctx.strict, ctx.certify, tiers)
+    keyword = config.getoption("keyword", "")
+    only = tuple(only) + ((f"pytest -k {keyword}",) if keyword else ())
+    run = Run(ctx.device_type, results, claimed_tier(results, tiers, totals), 0.0, path, ctx.strict, ctx.certify,
+              tiers, only, totals)
     terminalreporter.write_line(summary(run))
     out = config.getoption("--ember-report")
     if out:

@@ -77,6 +77,32 @@ _UNARY = {
 }
 
 
+def _is_int(x) -> bool:
+    return np.asarray(x).dtype.kind in "iu"
+
+
+def _pow(a, b):
+    """np.power, with PyTorch's answer where an integer base meets a negative integer exponent
+    (numpy refuses it): 1 for base 1, +-1 for base -1 by the exponent's parity, 0 for any other base."""
+    a, b = N(a), N(b)
+    if not (_is_int(a) and _is_int(b)) or not np.any(np.asarray(b) < 0):
+        return np.power(a, b)
+    neg = np.asarray(b) < 0
+    odd = np.asarray(b) % 2 != 0
+    special = np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0))
+    return np.where(neg, special, np.power(a, np.where(neg, 0, b)))
+
+
+def cast(x, dtype):
+    """``x`` converted to the ember ``dtype`` as PyTorch converts: a float into an integer dtype is
+    truncated toward zero, then wrapped (two's complement) to the width (defined where the truncation
+    fits in int32); everything else as numpy's astype."""
+    x = np.asarray(x)
+    if x.dtype.kind == "f" and np.dtype(dtype.np).kind in "iu":
+        return np.trunc(x).astype(np.int64).astype(dtype.np)
+    return x.astype(dtype.np)
+
+
 def _tdiv(a, b):
     a, b = N(a), N(b)
     if np.asarray(a).dtype.kind == "f" or np.asarray(b).dtype.kind == "f" or isinstance(b, float):
@@ -89,7 +115,7 @@ _BINARY = {
     "mul": lambda a, b: np.multiply(a, b), "true_divide": lambda a, b: F(a) / F(b),
     "floor_divide": lambda a, b: np.floor_divide(N(a), N(b)), "trunc_divide": _tdiv,
     "remainder": lambda a, b: np.remainder(N(a), N(b)), "fmod": lambda a, b: np.fmod(N(a), N(b)),
-    "pow": lambda a, b: np.power(N(a), N(b)), "maximum": np.maximum, "minimum": np.minimum,
+    "pow": _pow, "maximum": np.maximum, "minimum": np.minimum,
     "atan2": lambda a, b: np.arctan2(F(a), F(b)), "hypot": lambda a, b: np.hypot(F(a), F(b)),
     "logaddexp": lambda a, b: np.logaddexp(F(a), F(b)), "copysign": lambda a, b: np.copysign(F(a), F(b)),
     "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater,
@@ -377,10 +403,18 @@ REFERENCES.update({
     "eye": lambda n, m=None, dtype=None, device=None: np.eye(n, m),
     "linspace": lambda start, end, steps, dtype=None, device=None: np.linspace(start, end, steps),
     "fill_": lambda x, value: np.full(np.shape(x), value),
-    "copy_": lambda dst, src, non_blocking=False: np.broadcast_to(src, np.shape(dst)),
-    "_to_copy": lambda x, dtype=None, device=None, non_blocking=False: x,
+    # (dst arrives widened to int64 or bool: an integer dst gets the truncated value, which the runner
+    # wraps to dst's width)
+    "copy_": lambda dst, src, non_blocking=False: np.broadcast_to(
+        cast(src, _int64()) if _is_int(dst) else src, np.shape(dst)),
+    "_to_copy": lambda x, dtype=None, device=None, non_blocking=False: x if dtype is None else cast(x, dtype),
     "clone": lambda x: x, "contiguous": lambda x: x,
 })
+
+
+def _int64():
+    import ember
+    return ember.int64
 
 
 # -- indexing --------------------------------------------------------------------------------

@@ -55,10 +55,14 @@ def certificate(run, backend) -> dict:
          "environment": environment(backend),
          "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
          "mode": {"strict": run.strict, "certification": run.certify, "tiers": list(run.tiers)},
+         "partial": run.partial,
+         "only": list(run.only),
+         "stopped_at": run.stopped_at,
          "skips_file": run.skips_file,
          "seconds": round(run.seconds, 2),
          "tier_reached": run.tier_reached,
-         "tiers": {str(t): {"name": TIER_NAMES[t], **run.counts(t)} for t in run.tiers},
+         "tiers": {str(t): {"name": TIER_NAMES[t], **run.counts(t), "ran": ran, "cases": total}
+                   for t, (ran, total) in run.coverage().items()},
          "totals": run.counts(),
          "cases": [r.as_json() for r in run.results]}
     return c
@@ -118,7 +122,7 @@ def html_page(cert: dict, results) -> str:
     env = cert["environment"]
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Ember conformance: {e(cert['plugin']['device_type'])}</title>
 <style>{_CSS}</style></head><body>
-<h1>Ember conformance certificate: {e(cert['plugin']['device_type'])}, tier {cert['tier_reached']}</h1>
+<h1>Ember conformance {_headline(cert)}</h1>
 <p>{e(cert['plugin']['name'])} {e(str(cert['plugin']['version']))} on ember-core {e(cert['core']['version'])},
 ember-conformance {e(cert['suite']['version'])}; {e(env['python'])}, {e(env['os'])}, device {e(str(env['device_name']))},
 driver {e(str(env['driver']))}. {cert['created']}, {cert['seconds']} s, strict={cert['mode']['strict']}.</p>
@@ -126,6 +130,15 @@ driver {e(str(env['driver']))}. {cert['created']}, {cert['seconds']} s, strict={
 <h2>Operators by dtype</h2><p>Cells count passing cases; hover for the first failure.</p>
 <table><tr><th>operator</th>{''.join(f'<th>{e(d)}</th>' for d in dts)}</tr>{''.join(rows)}</table>
 <h2>Failures ({len(fails)})</h2><pre>{e(fail_list) or 'none'}</pre></body></html>"""
+
+
+def _headline(cert: dict) -> str:
+    """'certificate: cpu, tier 3', or for a partial run, which claims no tier, what selected it."""
+    dev = html.escape(cert["plugin"]["device_type"])
+    if not cert.get("partial"):
+        return f"certificate: {dev}, tier {cert['tier_reached']}"
+    only = ", ".join(cert.get("only") or ())
+    return f"partial run: {dev}{html.escape(f' (-k {only})' if only else '')}, no tier claimed"
 
 
 def write(run, backend, directory) -> tuple[Path, Path]:
@@ -140,42 +153,16 @@ def write(run, backend, directory) -> tuple[Path, Path]:
 
 
 def divergences(run_a, run_b) -> list[dict]:
-    """Where two backends differ on the same case: status, or values beyond the dtype's tolerance."""
-    import numpy as np
-
-    from .compare import compare
-    from ember import dtypes as D
-    by_id = {r.id: r for r in run_b.results}
-    out = []
-    for a in run_a.results:
-        b = by_id.get(a.id)
-        if b is None or a.status in ("n/a",) or b.status in ("n/a",):
-            continue
-        if a.status != b.status:
-            out.append({"id": a.id, run_a.backend: a.status, run_b.backend: b.status,
-                        "why": (a.reason or b.reason)[:300]})
-            continue
-        if a.status == "pass" and a.outputs and b.outputs and len(a.outputs) == len(b.outputs):
-            for i, (x, y) in enumerate(zip(a.outputs, b.outputs)):
-                x, y = np.asarray(x), np.asarray(y)
-                if x.dtype != y.dtype:
-                    out.append({"id": a.id, "why": f"output {i}: dtype {x.dtype} vs {y.dtype}"})
-                    break
-                try:
-                    dt = D.from_numpy_dtype(x.dtype)
-                except Exception:  # noqa: BLE001
-                    continue
-                m = compare(y, x, dt, a.op)
-                if m is not None:
-                    out.append({"id": a.id, "why": f"output {i}: {m.message}", "max_error": m.max_error,
-                                "first_mismatch": m.first_index})
-                    break
-    return out
+    """Where two backends really differ on the same cases (see divergence.py)."""
+    from .divergence import compare_runs
+    return compare_runs(run_a, run_b).divergences
 
 
-def write_compare(run_a, run_b, divs, directory) -> Path:
+def write_compare(comparison, directory) -> Path:
+    """DIR/compare-A-B.json: the divergences, the cases compared, and what was not compared and why."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    p = d / f"compare-{run_a.backend}-{run_b.backend}.json"
-    p.write_text(json.dumps({"backends": [run_a.backend, run_b.backend], "divergences": divs}, indent=1) + "\n")
+    a, b = comparison.backends
+    p = d / f"compare-{a}-{b}.json"
+    p.write_text(json.dumps(comparison.as_json(), indent=1) + "\n")
     return p

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cases import Case, seed_for
-from .compare import same_bits
+from .compare import mismatch_message, same_bits
 from .opcase import CaseFailure, CaseSkip
 from .samples import arr, special
 
@@ -49,7 +49,8 @@ def _empty(ctx, dt):
         t = ember.empty(shape, dtype=dt, device=ctx.device)
         if tuple(t.shape) != shape or t.dtype is not dt or t.device.type != ctx.device_type:
             raise CaseFailure(f"empty({shape}, dtype={dt.name}) gave shape {tuple(t.shape)}, dtype "
-                              f"{t.dtype.name}, device {t.device}")
+                              f"{t.dtype.name}, device {t.device}; expected shape {shape}, dtype {dt.name}, "
+                              f"device type {ctx.device_type}")
 
 
 def _values(dt, rng):
@@ -69,8 +70,8 @@ def _roundtrip(ctx, dt):
         if t.device.type != ctx.device_type:
             raise CaseFailure(f"ember.tensor(..., device={ctx.device!r}) is on {t.device}")
         if back.dtype != np.dtype(dt.np) or not same_bits(back, a):
-            raise CaseFailure(f"host -> device -> host changed a {dt.name} array of shape {a.shape}: "
-                              f"{a.ravel()[:4]} came back as {back.ravel()[:4]} ({back.dtype})")
+            raise CaseFailure(mismatch_message(f"host -> device -> host changed a {dt.name} array of shape "
+                                               f"{a.shape}", a, back))
 
 
 def _to_cpu(ctx, dt):
@@ -84,13 +85,19 @@ def _to_cpu(ctx, dt):
         raise CaseSkip("ember-cpu is not installed, so there is no other device to copy to") from None
     rng = np.random.default_rng(seed_for("to_cpu", dt.name))
     for a in _values(dt, rng):
-        t = ember.tensor(a, dtype=dt, device=ctx.device)
-        c = t.to("cpu")
-        if c.device.type != "cpu" or not same_bits(c._to_numpy_copy(), a):
-            raise CaseFailure(f".to('cpu') of a {dt.name} tensor of shape {a.shape} lost its values")
+        c = ember.tensor(a, dtype=dt, device=ctx.device).to("cpu")
+        _same_copy(f".to('cpu') of a {dt.name} tensor of shape {a.shape}", c, "cpu", a)
         d = ember.tensor(a, dtype=dt, device="cpu").to(ctx.device)
-        if d.device.type != ctx.device_type or not same_bits(d._to_numpy_copy(), a):
-            raise CaseFailure(f"cpu tensor .to({ctx.device!r}) of dtype {dt.name} shape {a.shape} lost its values")
+        _same_copy(f"cpu tensor .to({ctx.device!r}) of dtype {dt.name} shape {a.shape}", d, ctx.device_type, a)
+
+
+def _same_copy(what, t, device_type, want):
+    """A copy must land on ``device_type`` with ``want``'s dtype, shape and bits."""
+    if t.device.type != device_type:
+        raise CaseFailure(f"{what} is on {t.device}, not on device type {device_type}")
+    got = t._to_numpy_copy()
+    if got.dtype != want.dtype or not same_bits(got, want):
+        raise CaseFailure(mismatch_message(f"{what} changed it", want, got))
 
 
 def _need(ctx, flag, what):
@@ -113,8 +120,9 @@ def _streams(ctx):
     cur = ember.current_stream(ctx.device)
     if cur is None:
         raise CaseFailure("current_stream() returned None")
-    if not same_bits(y._to_numpy_copy(), np.full(64, 2, np.float32)):
-        raise CaseFailure("a kernel's result was wrong after synchronizing its stream")
+    got, want = y._to_numpy_copy(), np.full(64, 2, np.float32)
+    if got.dtype != want.dtype or not same_bits(got, want):
+        raise CaseFailure(mismatch_message("ones(64) + ones(64) was wrong after synchronizing its stream", want, got))
 
 
 def _events(ctx):

@@ -44,6 +44,8 @@ class Sample:
     device_arg: bool = False
     #: Layouts this sample can be given in; None means "derived from the argument shapes".
     only_layouts: tuple | None = None
+    #: For a bad-input sample: a regular expression its message must contain (re.search), or None.
+    match: str | None = None
 
     def __post_init__(self):
         # numpy scalars (from indexing a 0-d array) become 0-d arrays: every tensor is an ndarray

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import sys
 import time
+import traceback as _tb
 from dataclasses import dataclass, field
 
 from .cases import TIER_NAMES, Case, Context, all_cases
@@ -24,6 +26,7 @@ class Result:
     first_mismatch: list | None = None
     seconds: float = 0.0
     outputs: list = field(default=None, repr=False)   # read-back results, kept for --compare only
+    traceback: str = field(default="", repr=False)    # of a failing case, for --traceback
 
     def as_json(self) -> dict:
         d = {"id": self.id, "tier": self.tier, "status": self.status}
@@ -43,12 +46,15 @@ class Result:
 class Run:
     backend: str
     results: list
-    tier_reached: int
+    tier_reached: int | None      # None for a partial run, which claims no tier
     seconds: float
     skips_file: str | None
     strict: bool
     certify: bool
     tiers: tuple
+    only: tuple = ()              # the -k patterns that selected the cases
+    totals: dict | None = None    # tier -> number of cases a complete run of that tier has
+    stopped_at: str | None = None  # -x: the failing case after which the run stopped
 
     def counts(self, tier=None) -> dict:
         c = {s: 0 for s in STATUSES}
@@ -59,6 +65,19 @@ class Run:
 
     def failures(self) -> list:
         return [r for r in self.results if r.status == "fail"]
+
+    @property
+    def partial(self) -> bool:
+        """Fewer cases ran than a complete run of these tiers has (-k, -x, a pytest selection)."""
+        return is_partial(self.results, self.tiers, self.totals)
+
+    def coverage(self) -> dict:
+        """tier -> (cases that ran, cases of a complete run)."""
+        ran = {t: 0 for t in self.tiers}
+        for r in self.results:
+            ran[r.tier] = ran.get(r.tier, 0) + 1
+        totals = self.totals or ran
+        return {t: (ran.get(t, 0), totals.get(t, 0)) for t in self.tiers}
 
 
 def tier_reached(results, tiers=(0, 1, 2, 3)) -> int:
@@ -71,6 +90,41 @@ def tier_reached(results, tiers=(0, 1, 2, 3)) -> int:
             break
         reached = t
     return reached
+
+
+def tier_totals(cases) -> dict:
+    """tier -> number of cases, to tell a partial run from a complete one."""
+    totals: dict = {}
+    for c in cases:
+        totals[c.tier] = totals.get(c.tier, 0) + 1
+    return totals
+
+
+def is_partial(results, tiers, totals) -> bool:
+    """Whether some tier ran fewer cases than it has (``totals``: tier -> cases; None: not known)."""
+    if totals is None:
+        return False
+    ran = tier_totals(results)
+    return any(ran.get(t, 0) < totals.get(t, 0) for t in tiers)
+
+
+def claimed_tier(results, tiers, totals) -> int | None:
+    """The tier a run may claim: None when it is partial (a subset proves no tier), else tier_reached."""
+    return None if is_partial(results, tiers, totals) else tier_reached(results, tiers)
+
+
+def select(cases, only):
+    """The cases whose id matches one of the fnmatch patterns ``only`` (all of them without patterns)."""
+    if not only:
+        return list(cases)
+    return [c for c in cases if any(fnmatch.fnmatchcase(c.id, p) for p in only)]
+
+
+def full_traceback(e: BaseException) -> str:
+    """The traceback of a failing case, including the backend's exception that a CaseFailure was
+    raised over (the suite raises ``from None`` to keep its one-line reasons short)."""
+    e.__suppress_context__ = False
+    return "".join(_tb.format_exception(type(e), e, e.__traceback__))
 
 
 def resolve_backend(name: str):
@@ -104,22 +158,24 @@ def run_case(ctx, case: Case, skip=None, keep_outputs=False) -> Result:
             r.outputs = out
     except CaseFailure as e:
         r.status, r.reason, r.max_error, r.first_mismatch = "fail", str(e), e.max_error, e.first_index
+        r.traceback = full_traceback(e)
+        if keep_outputs:  # what the backend computed, so that --compare can tell two failures apart
+            r.outputs = getattr(e, "outputs", None)
     except CaseSkip as e:
         r.status, r.reason = "skip", str(e)
     except NotImplementedError as e:
-        r.status, r.reason = "fail", f"NotImplementedError: {e}"
+        r.status, r.reason, r.traceback = "fail", f"NotImplementedError: {e}", full_traceback(e)
     except Exception as e:  # noqa: BLE001  (a backend's crash is a failing case, never a crashed run)
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        r.status, r.reason = "fail", f"{type(e).__name__}: {msg[:300]}"
+        r.status, r.reason, r.traceback = "fail", f"{type(e).__name__}: {msg[:300]}", full_traceback(e)
     r.seconds = time.perf_counter() - t0
     return r
 
 
 def run(name: str, tiers=(0, 1, 2, 3), *, strict=True, certify=True, only=None, progress=None,
-        keep_outputs=False, max_tier=None) -> Run:
-    """Run the suite on one backend. ``only``: fnmatch patterns of case ids to keep."""
-    import fnmatch
-
+        keep_outputs=False, max_tier=None, exitfirst=False) -> Run:
+    """Run the suite on one backend. ``only``: fnmatch patterns of case ids to keep (a partial run);
+    ``exitfirst``: stop after the first failing case (also a partial run, unless it was the last)."""
     from . import skips as S
 
     t0 = time.perf_counter()
@@ -127,10 +183,9 @@ def run(name: str, tiers=(0, 1, 2, 3), *, strict=True, certify=True, only=None, 
         tiers = tuple(t for t in tiers if t <= max_tier)
     ctx = make_context(name, strict, certify)
     skips, skips_path = S.load(ctx.backend)
-    cases = all_cases(ctx, tiers)
-    if only:
-        cases = [c for c in cases if any(fnmatch.fnmatchcase(c.id, p) for p in only)]
-    results = []
+    every = all_cases(ctx, tiers)
+    cases = select(every, only)
+    results, stopped = [], None
     show = progress if progress is not None else _progress(len(cases))
     ctx.watch.install()
     try:
@@ -146,10 +201,14 @@ def run(name: str, tiers=(0, 1, 2, 3), *, strict=True, certify=True, only=None, 
                     available = False
                 results.append(res)
                 advance(res)
+                if exitfirst and res.status == "fail":
+                    stopped = case.id
+                    break
     finally:
         ctx.watch.uninstall()
-    return Run(ctx.device_type, results, tier_reached(results, tiers), time.perf_counter() - t0, skips_path,
-               strict, certify, tuple(tiers))
+    totals = tier_totals(every)
+    return Run(ctx.device_type, results, claimed_tier(results, tiers, totals), time.perf_counter() - t0,
+               skips_path, strict, certify, tuple(tiers), tuple(only or ()), totals, stopped)
 
 
 class _NoProgress:
@@ -213,13 +272,19 @@ def _progress(total):
 
 
 def summary(run: Run) -> str:
-    """A short plain-text summary: per tier counts, the tier reached, the first failures."""
+    """A short plain-text summary: per tier counts, the tier reached (or why none is claimed), the
+    first failures."""
     lines = [f"ember-conformance on {run.backend}: {len(run.results)} cases in {run.seconds:.1f} s"
              f"{' (strict)' if run.strict else ''}"]
+    coverage = run.coverage()
     for t in run.tiers:
-        c = run.counts(t)
-        lines.append(f"  tier {t} ({TIER_NAMES[t]}): {c['pass']} passed, {c['fail']} failed, {c['skip']} skipped, "
-                     f"{c['n/a']} not applicable")
+        c, (ran, total) = run.counts(t), coverage[t]
+        if run.partial and not ran:
+            lines.append(f"  tier {t} ({TIER_NAMES[t]}): not run (0 of {total} cases)")
+            continue
+        scope = f"{ran} of {total} cases ran: " if run.partial else ""
+        lines.append(f"  tier {t} ({TIER_NAMES[t]}): {scope}{c['pass']} passed, {c['fail']} failed, "
+                     f"{c['skip']} skipped, {c['n/a']} not applicable")
     fails = run.failures()
     if fails:
         by_op: dict = {}
@@ -230,6 +295,22 @@ def summary(run: Run) -> str:
             lines.append(f"    {key}: {len(rs)} failed, e.g. {rs[0].id}: {rs[0].reason[:160]}")
         if len(by_op) > 40:
             lines.append(f"    ... and {len(by_op) - 40} more (see the certificate)")
-    reached = run.tier_reached
-    lines.append(f"  tier reached: {reached}" + ("" if reached >= 0 else " (none: tier 0 has a failure or no passing case)"))
+    lines += _verdict(run, coverage)
     return "\n".join(lines)
+
+
+def _verdict(run: Run, coverage: dict) -> list[str]:
+    """The last lines: the tier reached, or for a partial run what it covered and that it claims none."""
+    out = []
+    if run.stopped_at:
+        out.append(f"  stopped at the first failing case (-x): {run.stopped_at}")
+    if run.partial:
+        covered = [f"{t} ({ran} of {total} cases)" for t, (ran, total) in coverage.items() if ran]
+        only = f" (only {', '.join(repr(p) for p in run.only)})" if run.only else ""
+        out.append(f"  partial run{only}: tiers covered: {', '.join(covered) or 'none'}")
+        out.append("  no tier is claimed: a tier is reached only by a run of all its cases (no -k, no -x)")
+        return out
+    reached = run.tier_reached
+    why = "" if reached >= 0 else " (none: tier 0 has a failure or no passing case)"
+    out.append(f"  tier reached: {reached}{why}")
+    return out
