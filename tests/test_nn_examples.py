@@ -34,7 +34,11 @@ def test_char_transformer_trains_and_samples(capsys):
     assert "--- sample ---" in out and "The keeper" in out
 
 
-def test_best_device_is_a_known_device():
+def test_best_device_is_cpu_or_an_available_accelerator():
     import train_digits
-    assert train_digits.best_device() in ("cpu", "cuda", "rocm", "xpu", "mps", "xla")
+    from _device import is_accelerator
+    from ember.device import registered_backends
+    dev = train_digits.best_device()
+    # other tests may register test backends in this process: whatever wins must be a real accelerator
+    assert dev == "cpu" or is_accelerator(next(b for b in registered_backends() if b.device_type == dev)), dev
     assert sys.modules["train_digits"] is train_digits

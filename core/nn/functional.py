@@ -141,7 +141,7 @@ def gelu(input, approximate="none"):
 
 
 def silu(input, inplace=False):
-    out = _nn.silu(input)
+    out = _nn.silu(input.clone() if inplace and input.requires_grad else input)  # silu saves its input
     return input.copy_(out) if inplace else out
 
 
@@ -169,27 +169,49 @@ def log_softmax(input, dim=None, dtype=None):
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     return _nn.cross_entropy(input, target, weight, reduction, ignore_index, float(label_smoothing))
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     return _nn.nll_loss(input, target, weight, reduction, ignore_index)
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if weight is not None:
+        return _weighted_pointwise_loss(_nn.mse_loss, input, target, reduction, weight)
     return _nn.mse_loss(input, target, reduction)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if weight is not None:
+        return _weighted_pointwise_loss(_nn.l1_loss, input, target, reduction, weight)
     return _nn.l1_loss(input, target, reduction)
 
 
+def _weighted_pointwise_loss(op, input, target, reduction, weight):
+    """PyTorch's weighted l1/mse: the 'mean' divides by the summed weights, not the element count."""
+    if tuple(weight._shape) != tuple(input._shape):
+        raise ShapeError(f"weight of shape {tuple(weight._shape)} and input of shape {tuple(input._shape)} must "
+                         f"have the same size")
+    loss = mul(op(input, target, "none"), weight)
+    if reduction == "none":
+        return loss
+    total = _red.sum(loss)
+    return total if reduction == "sum" else total / _red.sum(weight)
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     return _nn.binary_cross_entropy(input, target, weight, reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     return _nn.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
 
 
@@ -214,3 +236,27 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 def one_hot(tensor, num_classes=-1):
     return tensor.one_hot(num_classes)
+
+
+# -- the rest of PyTorch's activations and losses, composed of the operators above --------
+
+from ._activations import (celu, elu, glu, hardshrink, hardsigmoid, hardswish, hardtanh, leaky_relu,  # noqa: E402
+                           logsigmoid, mish, prelu, relu6, rrelu, selu, softmin, softplus, softshrink, softsign,
+                           tanhshrink, threshold)
+from ._losses import (cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, huber_loss,  # noqa: E402
+                      kl_div, margin_ranking_loss, multi_margin_loss, multilabel_margin_loss,
+                      multilabel_soft_margin_loss, poisson_nll_loss, smooth_l1_loss, soft_margin_loss,
+                      triplet_margin_loss, triplet_margin_with_distance_loss)
+from ._losses import legacy_reduction as _legacy_reduction  # noqa: E402
+from ._ctc import ctc_loss  # noqa: E402
+
+__all__ += ["celu", "elu", "glu", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "leaky_relu", "logsigmoid",
+            "mish", "prelu", "relu6", "rrelu", "selu", "softmin", "softplus", "softshrink", "softsign", "tanhshrink",
+            "threshold", "cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss", "huber_loss", "kl_div",
+            "margin_ranking_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
+            "poisson_nll_loss", "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss",
+            "triplet_margin_with_distance_loss", "ctc_loss"]
+
+from .modules.misc import bilinear, cosine_similarity, embedding_bag, pairwise_distance  # noqa: E402
+
+__all__ += ["bilinear", "cosine_similarity", "embedding_bag", "pairwise_distance"]

@@ -8,6 +8,7 @@ from typing import Iterator
 from .. import dtypes as D
 from .._tensor import Tensor
 from ..errors import EmberError, ShapeError
+from ._hooks import call_with_hooks as _call_with_hooks
 from .parameter import Buffer, Parameter, _adopt
 
 __all__ = ["Module", "StateDictKeyError", "RemovableHandle"]
@@ -28,13 +29,20 @@ class RemovableHandle:
 
     _next_id = 0
 
-    def __init__(self, hooks: dict):
+    def __init__(self, hooks: dict, *, extra_dict=None):
         self._hooks = hooks
         self.id = RemovableHandle._next_id
         RemovableHandle._next_id += 1
+        if extra_dict is None:
+            extra_dict = ()
+        elif isinstance(extra_dict, dict):
+            extra_dict = (extra_dict,)
+        self._extra = tuple(extra_dict)
 
     def remove(self) -> None:
         self._hooks.pop(self.id, None)
+        for d in self._extra:
+            d.pop(self.id, None)
 
     def __enter__(self):
         return self
@@ -74,7 +82,12 @@ class Module:
         d["_non_persistent"] = set()
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
+        d["_forward_hooks_with_kwargs"] = {}
+        d["_forward_hooks_always_called"] = {}
         d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_pre_hooks_with_kwargs"] = {}
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward(); define forward(self, ...) in the "
@@ -82,30 +95,47 @@ class Module:
 
     # -- calling --------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if self._forward_pre_hooks:
-            for hook in list(self._forward_pre_hooks.values()):
-                r = hook(self, args)
-                if r is not None:
-                    args = r if isinstance(r, tuple) else (r,)
-        out = self.forward(*args, **kwargs)
-        if self._forward_hooks:
-            for hook in list(self._forward_hooks.values()):
-                r = hook(self, args, out)
-                if r is not None:
-                    out = r
-        return out
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or self._backward_pre_hooks):
+            return self.forward(*args, **kwargs)
+        return _call_with_hooks(self, args, kwargs)
 
-    def register_forward_hook(self, hook) -> RemovableHandle:
-        """``hook(module, args, output)`` runs after forward; a non-None return replaces the output."""
-        h = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[h.id] = hook
+    def _register(self, store, hook, prepend, extra=None):
+        h = RemovableHandle(store, extra_dict=extra)
+        store[h.id] = hook
+        if prepend:
+            store.move_to_end(h.id, last=False)
         return h
 
-    def register_forward_pre_hook(self, hook) -> RemovableHandle:
-        """``hook(module, args)`` runs before forward; a non-None return replaces the arguments."""
-        h = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[h.id] = hook
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
+        """``hook(module, args)`` (or ``hook(module, args, kwargs)`` with with_kwargs) runs before forward;
+        a non-None return replaces the arguments (an (args, kwargs) pair with with_kwargs)."""
+        h = self._register(self._forward_pre_hooks, hook, prepend, self._forward_pre_hooks_with_kwargs)
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs[h.id] = True
         return h
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False):
+        """``hook(module, args, output)`` (or ``hook(module, args, kwargs, output)``) runs after forward; a
+        non-None return replaces the output. always_call runs it even when forward raises."""
+        h = self._register(self._forward_hooks, hook, prepend,
+                           [self._forward_hooks_with_kwargs, self._forward_hooks_always_called])
+        if with_kwargs:
+            self._forward_hooks_with_kwargs[h.id] = True
+        if always_call:
+            self._forward_hooks_always_called[h.id] = True
+        return h
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False):
+        """``hook(module, grad_output)`` runs when the gradients of the outputs are known; a non-None
+        return (a tuple like grad_output) replaces them."""
+        return self._register(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False):
+        """``hook(module, grad_input, grad_output)`` runs when the gradients of the module's tensor inputs
+        are computed; a non-None return (a tuple like grad_input) replaces them."""
+        return self._register(self._backward_hooks, hook, prepend)
 
     # -- attributes -----------------------------------------------------------
     def __getattr__(self, name):
@@ -206,20 +236,36 @@ class Module:
 
     register_module = add_module
 
+    def _get_name(self) -> str:
+        return type(self).__name__
+
     def get_submodule(self, target: str) -> "Module":
+        """The submodule at the dotted path ``target`` ('' is the module itself)."""
         mod = self
         for part in target.split(".") if target else []:
-            if part not in mod._modules:
-                raise AttributeError(f"{type(mod).__name__} has no submodule {part!r} (looking up {target!r})")
-            mod = mod._modules[part]
+            if not hasattr(mod, part):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{part}` (looking up {target!r})")
+            mod = getattr(mod, part)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{part}` is not an nn.Module (looking up {target!r})")
         return mod
 
-    def get_parameter(self, target: str):
+    def _get_member(self, target, store, kind):
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
-        if name not in mod._parameters:
-            raise AttributeError(f"{type(mod).__name__} has no parameter {name!r}")
-        return mod._parameters[name]
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}` (looking up {target!r})")
+        if name not in getattr(mod, store):
+            raise AttributeError(f"`{name}` is not {kind} (looking up {target!r})")
+        return getattr(mod, store)[name]
+
+    def get_parameter(self, target: str):
+        """The parameter at the dotted path ``target``."""
+        return self._get_member(target, "_parameters", "an nn.Parameter")
+
+    def get_buffer(self, target: str):
+        """The buffer at the dotted path ``target``."""
+        return self._get_member(target, "_buffers", "a buffer")
 
     # -- traversal ------------------------------------------------------------
     def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
@@ -438,8 +484,9 @@ class Module:
             r = repr(m).replace("\n", "\n  ")
             lines.append(f"({name}): {r}")
         main = type(self).__name__ + "("
-        if lines:
-            body = ("\n  " + extra if extra else "") + "".join("\n  " + l for l in lines)
+        extra_lines = extra.split("\n") if extra else []
+        if lines or len(extra_lines) > 1:
+            body = "".join("\n  " + l for l in extra_lines + lines)
             return main + body + "\n)"
         return main + extra + ")"
 

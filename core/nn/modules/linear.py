@@ -70,6 +70,9 @@ class Unflatten(Module):
         d = self.dim % input.ndim
         return input.reshape(input.shape[:d] + self.unflattened_size + input.shape[d + 1:])
 
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
 
 class Embedding(Module):
     """A lookup table of num_embeddings vectors, initialised from N(0, 1); padding_idx's row starts at 0."""

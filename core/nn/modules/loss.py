@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from .. import functional as F
+from .._losses import legacy_reduction
 from ..module import Module
 
 
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
+        reduction = legacy_reduction(size_average, reduce, reduction)
         if reduction not in ("none", "mean", "sum"):
             raise ValueError(f"{type(self).__name__}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
