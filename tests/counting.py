@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fixture_plugins import load
+from fixture_plugins import FIXTURES, load
+
+FIXTURE = FIXTURES / "counting"
 
 
 def load_counting():
