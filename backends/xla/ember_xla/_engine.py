@@ -72,8 +72,10 @@ def creation(maker):
 
 
 def _evict():
-    """Drop the older half of the eager cache and release the executables of what is dropped."""
-    for key in list(itertools.islice(_FNS, len(_FNS) // 2)):
+    """Drop the older entries of the eager cache (at least half of it, and down below CACHE_SIZE even
+    when the bound was lowered while it was full) and release the executables of what is dropped."""
+    keep = min(len(_FNS) - len(_FNS) // 2, CACHE_SIZE // 2)
+    for key in list(itertools.islice(_FNS, len(_FNS) - keep)):
         _FNS.pop(key).clear_cache()
         _PURE.pop(key, None)
 
