@@ -64,6 +64,7 @@ autograd._install()
 _LAZY = {"nn": ("ember.nn", None), "optim": ("ember.optim", None), "utils": ("ember.utils", None),
          "save": ("ember.serialization", "save"), "load": ("ember.serialization", "load"),
          "SerializationError": ("ember.serialization", "SerializationError")}
+_LAZY["distributions"] = ("ember.distributions", None)
 
 
 def __getattr__(name):

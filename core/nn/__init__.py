@@ -21,3 +21,19 @@ from .modules.container import ParameterDict, ParameterList  # noqa: F401
 from .modules.misc import Bilinear, CosineSimilarity, EmbeddingBag, PairwiseDistance  # noqa: F401
 from .modules.rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, RNNCellBase  # noqa: F401
 from . import utils  # noqa: F401
+from .modules.transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,  # noqa: F401
+                                  TransformerEncoder, TransformerEncoderLayer)
+from .modules.conv_more import (Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, Fold,  # noqa: F401
+                                Unfold)
+from .modules.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,  # noqa: F401
+                              AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d, AvgPool3d, LPPool1d, LPPool2d,
+                              LPPool3d, MaxPool1d, MaxPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
+from .modules.padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d,  # noqa: F401
+                              ConstantPad2d, ConstantPad3d, ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
+                              ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, ZeroPad1d, ZeroPad2d,
+                              ZeroPad3d)
+from .modules.upsampling import (PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d,  # noqa: F401
+                                 UpsamplingNearest2d)
+from .modules.normalization_more import (BatchNorm3d, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,  # noqa: F401
+                                         LocalResponseNorm, RMSNorm)
+from .modules.dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout  # noqa: F401

@@ -260,3 +260,27 @@ __all__ += ["celu", "elu", "glu", "hardshrink", "hardsigmoid", "hardswish", "har
 from .modules.misc import bilinear, cosine_similarity, embedding_bag, pairwise_distance  # noqa: E402
 
 __all__ += ["bilinear", "cosine_similarity", "embedding_bag", "pairwise_distance"]
+
+from ._attention import scaled_dot_product_attention  # noqa: E402,F811  (adds enable_gqa and safe masking)
+
+from ._padding import pad  # noqa: E402,F811  (every mode: constant, reflect, replicate, circular)
+from ._conv_more import conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: E402
+
+__all__ += ["conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
+from ._pooling import (adaptive_avg_pool1d, adaptive_avg_pool3d, adaptive_max_pool1d,  # noqa: E402
+                       adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d, avg_pool3d, lp_pool1d, lp_pool2d,
+                       lp_pool3d, max_pool1d, max_pool3d, max_unpool1d, max_unpool2d, max_unpool3d)
+
+__all__ += ["adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+            "adaptive_max_pool3d", "avg_pool1d", "avg_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_pool1d",
+            "max_pool3d", "max_unpool1d", "max_unpool2d", "max_unpool3d"]
+from ._interpolate import (interpolate, pixel_shuffle, pixel_unshuffle, upsample, upsample_bilinear,  # noqa: E402
+                           upsample_nearest)
+
+__all__ += ["interpolate", "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_bilinear", "upsample_nearest"]
+
+from .modules.normalization_more import instance_norm, local_response_norm, rms_norm  # noqa: E402
+from .modules.dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout  # noqa: E402
+
+__all__ += ["instance_norm", "local_response_norm", "rms_norm", "alpha_dropout", "dropout1d", "dropout2d", "dropout3d",
+            "feature_alpha_dropout"]

@@ -301,7 +301,7 @@ def _conv_meta_for(opname, nd):
             raise ShapeError(f"{opname}(): bias must have shape ({O},) to match weight {tuple(weight._shape)}, "
                              f"got {tuple(bias._shape)}")
         out = tuple(_out_size(opname, xs[2 + i], weight._shape[2 + i], s[i], p[i], dl[i],
-                              what=("width" if nd == 1 else ("height", "width")[i])) for i in range(nd))
+                              what=("depth", "height", "width")[3 - nd + i]) for i in range(nd))
         shape = (xs[0], O) + out
         return Spec(shape if batched else shape[1:], x._dtype, (s, p, dl, batched))
     return meta

@@ -1,4 +1,4 @@
-"""Conv1d, Conv2d and the pooling layers."""
+"""Conv1d, Conv2d (every padding_mode), the base of every convolution layer, and the 2-D pooling layers."""
 
 from __future__ import annotations
 
@@ -15,8 +15,27 @@ def _ntuple(v, n):
     return tuple(v) if isinstance(v, (list, tuple)) else (v,) * n
 
 
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _reversed_padding(padding, kernel_size, dilation):
+    """F.pad's (left, right) pairs from the last dim backwards; 'same' puts the odd extra on the right."""
+    out = []
+    for i in reversed(range(len(kernel_size))):
+        if padding == "valid":
+            lo = hi = 0
+        elif padding == "same":
+            total = dilation[i] * (kernel_size[i] - 1)
+            lo, hi = total // 2, total - total // 2
+        else:
+            lo = hi = padding[i]
+        out += [lo, hi]
+    return tuple(out)
+
+
 class _ConvNd(Module):
     _nd = 2
+    _transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -25,9 +44,9 @@ class _ConvNd(Module):
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"{type(self).__name__}: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must be divisible by groups ({groups})")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"{type(self).__name__}: padding_mode {padding_mode!r} is not supported; "
-                                      f"only 'zeros'")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"{type(self).__name__}: padding_mode must be one of {PADDING_MODES}, but got "
+                             f"padding_mode={padding_mode!r}")
         if isinstance(padding, str) and padding not in ("same", "valid"):
             raise ValueError(f"{type(self).__name__}: padding must be 'same', 'valid' or ints, got {padding!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -37,8 +56,10 @@ class _ConvNd(Module):
         self.dilation = _ntuple(dilation, n)
         self.groups = groups
         self.padding_mode = padding_mode
-        self.weight = Parameter(empty((out_channels, in_channels // groups) + self.kernel_size, device=device,
-                                      dtype=dtype))
+        self._reversed_padding_repeated_twice = _reversed_padding(self.padding, self.kernel_size, self.dilation)
+        wshape = ((in_channels, out_channels // groups) if self._transposed
+                  else (out_channels, in_channels // groups))
+        self.weight = Parameter(empty(wshape + self.kernel_size, device=device, dtype=dtype))
         if bias:
             self.bias = Parameter(empty((out_channels,), device=device, dtype=dtype))
         else:
@@ -59,25 +80,36 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * self._nd:
             s += f", dilation={self.dilation}"
+        if getattr(self, "output_padding", (0,) * self._nd) != (0,) * self._nd:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
+
+    def _conv_forward(self, input, conv):
+        """conv(input, weight, bias, stride, padding, dilation, groups), padding first in padding_mode."""
+        if self.padding_mode != "zeros":
+            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            return conv(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 class Conv1d(_ConvNd):
     _nd = 1
 
     def forward(self, input):
-        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv_forward(input, F.conv1d)
 
 
 class Conv2d(_ConvNd):
     _nd = 2
 
     def forward(self, input):
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv_forward(input, F.conv2d)
 
 
 class MaxPool2d(Module):

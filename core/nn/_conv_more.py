@@ -1,0 +1,184 @@
+"""conv3d and the transposed convolutions, composed of Ember operators.
+
+conv3d reads its windows through an ``as_strided`` view of the padded input
+(im2col in three dims) and multiplies them with the weight. A transposed
+convolution is the gradient of a convolution with respect to its input: one
+matmul of the weight with the input's columns, then col2im (the 2-D operator,
+or an ``index_add`` over flat positions in three dims) into the full output,
+cropped by the padding. Autograd differentiates both through those operators.
+"""
+
+from __future__ import annotations
+
+import builtins as _b
+
+import numpy as np
+
+from .. import dtypes as D
+from .._factory import tensor as _tensor
+from ..errors import ShapeError
+from ..ops import nn as _nn
+from ..ops.creation import full
+from ..ops.elementwise import add
+from ..ops.indexing import index_add
+from ..ops.linalg import matmul
+from ..ops.views import as_strided, narrow, permute, reshape, squeeze, unsqueeze
+from .functional import _conv_padding
+
+_conv3d_meta = _nn._conv_meta_for("conv3d", 3)
+
+
+def _prod(xs):
+    r = 1
+    for x in xs:
+        r *= x
+    return r
+
+
+def windows_nd(xp, k, d, s, out, order="kl"):
+    """A strided view of the windows of a padded (N, C, *spatial) tensor.
+
+    order "kl": (N, C, *K, *O); "lk": (N, C, *O, *K)."""
+    xp = xp.contiguous()
+    st = xp._strides
+    sp = st[2:]
+    kst = tuple(d[i] * sp[i] for i in range(len(k)))
+    ost = tuple(s[i] * sp[i] for i in range(len(k)))
+    if order == "kl":
+        return as_strided(xp, xp._shape[:2] + tuple(k) + tuple(out), st[:2] + kst + ost, xp._offset)
+    return as_strided(xp, xp._shape[:2] + tuple(out) + tuple(k), st[:2] + ost + kst, xp._offset)
+
+
+def col2im_nd(cols, full_size, k, d, s, out):
+    """The adjoint of windows_nd "kl" with no padding: (N, C*prod(K), prod(O)) summed into (N, C, *full_size)."""
+    n = len(k)
+    N = cols._shape[0]
+    C = cols._shape[1] // _prod(k)
+    pos = np.zeros(tuple(k) + tuple(out), dtype=np.int64)
+    stride = 1
+    for i in reversed(range(n)):
+        shape = [1] * (2 * n)
+        shape[i], shape[n + i] = k[i], 1
+        kk = np.arange(k[i]).reshape(shape) * d[i]
+        shape[i], shape[n + i] = 1, out[i]
+        oo = np.arange(out[i]).reshape(shape) * s[i]
+        pos = pos + (kk + oo) * stride
+        stride *= full_size[i]
+    idx = _tensor(pos.reshape(-1), dtype=D.int64, device=cols._device)
+    res = full((N, C, _prod(full_size)), 0, dtype=cols._dtype, device=cols._device)
+    res = index_add(res, 2, idx, reshape(cols, (N, C, -1)))
+    return reshape(res, (N, C) + tuple(full_size))
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlation over the last three dims, as torch.nn.functional.conv3d."""
+    input, padding = _conv_padding("conv3d", input, weight, stride, padding, dilation, 3)
+    spec = _conv3d_meta(input, weight, bias, stride, padding, dilation, groups)
+    s, p, dl, batched = spec.extra
+    x = input if batched else unsqueeze(input, 0)
+    if any(p):
+        x = _nn.constant_pad_nd(x, (p[2], p[2], p[1], p[1], p[0], p[0]))
+    N, C = x._shape[:2]
+    O, Cg = weight._shape[:2]
+    k = tuple(weight._shape[2:])
+    out = tuple(spec.shape[-3:])
+    K, L = _prod(k), _prod(out)
+    cols = reshape(windows_nd(x, k, dl, s, out), (N, groups, Cg * K, L))
+    res = reshape(matmul(reshape(weight, (groups, O // groups, Cg * K)), cols), (N, O) + out)
+    if bias is not None:
+        res = add(res, reshape(bias, (O, 1, 1, 1)))
+    return res if batched else squeeze(res, 0)
+
+
+def _transpose_args(opname, nd, x, weight, bias, stride, padding, output_padding, groups, dilation):
+    s = _nn._tuple_arg(stride, nd, "stride", opname, 1)
+    p = _nn._tuple_arg(padding, nd, "padding", opname, 0)
+    op = _nn._tuple_arg(output_padding, nd, "output_padding", opname, 0)
+    dl = _nn._tuple_arg(dilation, nd, "dilation", opname, 1)
+    _nn._check_float(opname, x, weight, bias, what=("input", "weight", "bias"))
+    _nn._same_dtype(opname, x, (("weight", weight), ("bias", bias)))
+    if weight.ndim != nd + 2:
+        raise ShapeError(f"{opname}(): weight must be {nd + 2}-D (in_channels, out_channels/groups, *kernel), "
+                         f"got shape {tuple(weight._shape)}")
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ShapeError(f"{opname}(): expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, got "
+                         f"shape {tuple(x._shape)}")
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{opname}(): groups must be a positive int, got {groups!r}")
+    C = x._shape[-nd - 1]
+    if C != weight._shape[0] or C % groups:
+        raise ShapeError(f"{opname}(): input of shape {tuple(x._shape)} has {C} channels, but weight of shape "
+                         f"{tuple(weight._shape)} expects {weight._shape[0]} (divisible by groups={groups})")
+    O = weight._shape[1] * groups
+    if bias is not None and tuple(bias._shape) != (O,):
+        raise ShapeError(f"{opname}(): bias must have shape ({O},), got {tuple(bias._shape)}")
+    for i in range(nd):
+        if op[i] >= s[i] and op[i] >= dl[i]:
+            raise ValueError(f"{opname}(): output_padding {op} must be smaller than either stride {s} or "
+                             f"dilation {dl} in every dim")
+    size = tuple((x._shape[-nd + i] - 1) * s[i] - 2 * p[i] + dl[i] * (weight._shape[2 + i] - 1) + op[i] + 1
+                 for i in range(nd))
+    if any(v <= 0 for v in size):
+        raise ShapeError(f"{opname}(): the output size {size} computed from input shape {tuple(x._shape)}, "
+                         f"kernel {tuple(weight._shape[2:])}, stride {s}, padding {p}, output_padding {op}, "
+                         f"dilation {dl} is not positive")
+    return s, p, op, dl, size
+
+
+def _conv_transpose(opname, nd, x, weight, bias, stride, padding, output_padding, groups, dilation):
+    s, p, op, dl, size = _transpose_args(opname, nd, x, weight, bias, stride, padding, output_padding, groups,
+                                         dilation)
+    batched = x.ndim == nd + 2
+    if not batched:
+        x = unsqueeze(x, 0)
+    N, C = x._shape[:2]
+    ins = tuple(x._shape[2:])
+    Og, k = weight._shape[1], tuple(weight._shape[2:])
+    G, K, L = groups, _prod(k), _prod(ins)
+    # columns of the output: (G, Og*K, C/G) @ (G, C/G, N*L), one product per group over the whole batch
+    xg = reshape(permute(reshape(x, (N, G, C // G, L)), (1, 2, 0, 3)), (G, C // G, N * L))
+    wt = reshape(weight, (G, C // G, Og * K)).transpose(1, 2)
+    cols = reshape(permute(reshape(matmul(wt, xg), (G, Og * K, N, L)), (2, 0, 1, 3)), (N, G * Og * K, L))
+    full_size = tuple((ins[i] - 1) * s[i] + dl[i] * (k[i] - 1) + 1 for i in range(nd))
+    if nd == 2:
+        res = _nn.col2im(cols, full_size, k, dl, 0, s)
+    else:
+        res = col2im_nd(cols, full_size, k, dl, s, ins)
+    # crop the padding; output_padding may reach past the full size: those positions get only the bias
+    extra = []
+    for i in range(nd):
+        keep = _b.min(size[i], full_size[i] - p[i])
+        res = narrow(res, 2 + i, p[i], keep)
+        extra.append(size[i] - keep)
+    if any(extra):
+        pads = []
+        for e in reversed(extra):
+            pads += [0, e]
+        res = _nn.constant_pad_nd(res, pads)
+    if bias is not None:
+        res = add(res, reshape(bias, (G * Og,) + (1,) * nd))
+    return res if batched else squeeze(res, 0)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The transposed 1-D convolution, computed as a 2-D one with a height of 1."""
+    _transpose_args("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation)
+    t = _nn._tuple_arg
+    res = _conv_transpose("conv_transpose1d", 2, unsqueeze(input, -2), unsqueeze(weight, -2), bias,
+                          (1,) + t(stride, 1, "stride", "conv_transpose1d"),
+                          (0,) + t(padding, 1, "padding", "conv_transpose1d"),
+                          (0,) + t(output_padding, 1, "output_padding", "conv_transpose1d"), groups,
+                          (1,) + t(dilation, 1, "dilation", "conv_transpose1d"))
+    return squeeze(res, -2)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The gradient of conv2d with respect to its input, as torch.nn.functional.conv_transpose2d."""
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The gradient of conv3d with respect to its input, as torch.nn.functional.conv_transpose3d."""
+    return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
