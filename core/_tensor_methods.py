@@ -52,6 +52,42 @@ def _cpu(self):
     return _to(self, "cpu")
 
 
+#: PyTorch's legacy tensor-type names (``x.type('torch.FloatTensor')``) and their dtypes.
+_TYPE_NAMES = {"Float": D.float32, "Double": D.float64, "Half": D.float16, "BFloat16": D.bfloat16,
+               "Long": D.int64, "Int": D.int32, "Short": D.int16, "Char": D.int8, "Byte": D.uint8, "Bool": D.bool}
+
+
+def _type(self, dtype=None, non_blocking=False, **kwargs):
+    """x.type() -> the type name ('torch.FloatTensor'); x.type(dtype or name) -> x converted to it."""
+    if dtype is None:
+        name = next((k for k, v in _TYPE_NAMES.items() if v is self._dtype), self._dtype.name)
+        dev = self._device.type
+        return f"torch.{name}Tensor" if dev == "cpu" else f"torch.{dev}.{name}Tensor"
+    if isinstance(dtype, str):
+        parts = dtype.split(".")
+        dt = _TYPE_NAMES.get(parts[-1][:-len("Tensor")]) if parts[-1].endswith("Tensor") else None
+        if dt is None or parts[0] not in ("torch", "ember") or len(parts) > 3:
+            raise ValueError(f"type(): invalid type {dtype!r}; expected a name such as 'torch.FloatTensor' or "
+                             f"'torch.cuda.LongTensor', or a dtype")
+        return _to(self, dt, parts[1] if len(parts) == 3 else self._device, non_blocking=non_blocking)
+    dt = dtype if isinstance(dtype, D.DType) else getattr(dtype, "dtype", None)
+    if not isinstance(dt, D.DType):
+        raise TypeError(f"type(): expected a dtype or a type name such as 'torch.FloatTensor', got {dtype!r}")
+    return _to(self, dt, non_blocking=non_blocking)
+
+
+def _cuda(self, device=None, non_blocking=False, memory_format=None):
+    """A copy on a cuda device (this one if already there); raises as .to('cuda') when no cuda backend serves."""
+    if device is None:
+        device = "cuda"
+    elif isinstance(device, int):
+        device = f"cuda:{device}"
+    dev = resolve(device)[1]
+    if dev.type != "cuda":
+        raise ValueError(f"cuda(): expected a cuda device, got {device!r}")
+    return _to(self, dev, non_blocking=non_blocking)
+
+
 def _type_as(self, other):
     return _to(self, other._dtype)
 
@@ -104,6 +140,9 @@ def install() -> None:
     T = Tensor
     T.to = _to
     T.cpu = _cpu
+    T.type = _type
+    T.cuda = _cuda
+    T.is_cuda = property(lambda self: self._device.type == "cuda")
     T.type_as = _type_as
     T.new_tensor = _new_tensor
     T.view = _shape_method(V.view)

@@ -205,6 +205,8 @@ def _samples_table(rng):
     t["sort"] = [_S("last", _distinct(r, (2, 3))), _S("desc", _distinct(r, (3, 2)), 0, True)]
     t["topk"] = [_S("two", _distinct(r, (2, 4)), 2), _S("smallest", _distinct(r, (3, 2)), 1, 0, False)]
     t.update(_nn_samples(r))
+    from autograd_samples_tensor_more import samples as tensor_more_samples
+    t.update(tensor_more_samples(r))
     return t
 
 

@@ -74,3 +74,19 @@ def test_bfloat16_is_ml_dtypes():
 def test_unknown_numpy_dtype_is_a_clear_error():
     with pytest.raises(TypeError, match="complex"):
         ember.tensor(np.zeros(2, np.complex64))
+
+
+def test_bfloat16_loads_ml_dtypes_only_when_used():
+    """ml_dtypes' extension dominates start-up time: `import ember` and float32 work must not load it."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys, ember\n"
+            "(ember.ones(2) + 1).sum().item(); repr(ember.arange(3.0)); ember.float32.np\n"
+            "print('ml_dtypes' in sys.modules)\n"
+            "x = ember.tensor([1.5, -2.25]).to(ember.bfloat16)\n"
+            "print('ml_dtypes' in sys.modules, x.dtype.np.name, x.tolist())\n")
+    env = dict(os.environ, EMBER_PLUGINS="cpu")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["False", "True bfloat16 [1.5, -2.25]"], r.stdout

@@ -1163,3 +1163,4 @@ def adam_step_(name, dt, rng):
     if not is_float(dt):
         return [Sample("not_floating", (x((3, 4)), x((3, 4)), x((3, 4)), x((3, 4))), error=TypeError)]
     return [Sample("shapes", (x((3, 4)), x((3, 4)), x((4, 3)), x((3, 4))), error=ValueError)]
+from . import tensor_more_samples  # noqa: E402,F401  (diag, unique, quantile, ... and their references)

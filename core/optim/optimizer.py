@@ -37,25 +37,7 @@ def _lerp_(start, end, weight: float):
 
 
 class _Required:
-    _state_like_params = True  # per-parameter state tensors have the parameter's shape (LBFGS: flat vectors)
-
-    def _load_value(self, p, k, name, v):
-        """One loaded state value, cast as PyTorch does: floating tensors (except 'step') to the parameter's dtype
-        and device, lists and dicts element by element, anything else copied."""
-        if isinstance(v, (list, tuple)):
-            return type(v)(self._load_value(p, k, name, x) for x in v)
-        if isinstance(v, dict):
-            return {kk: self._load_value(p, k, name, x) for kk, x in v.items()}
-        if not isinstance(v, Tensor):
-            return copy.copy(v)
-        if self._state_like_params and name != "step" and v.ndim and tuple(v.shape) != tuple(p.shape):
-            raise ShapeError(f"{type(self).__name__}.load_state_dict(): state {name!r} of parameter "
-                             f"{k} has shape {tuple(v.shape)}, the parameter {tuple(p.shape)}")
-        if name != "step" and v.dtype.is_floating_point and p.dtype.is_floating_point:
-            v = v.to(dtype=p.dtype, device=p.device)
-        elif name != "step":
-            v = v.to(p.device)
-        return v.clone()
+    """The default of an argument a caller must give (PyTorch's optim.optimizer.required)."""
 
     def __repr__(self):
         return "<required parameter>"
