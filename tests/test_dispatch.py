@@ -12,6 +12,16 @@ def _meta(x):
     return Spec(x._shape, x._dtype)
 
 
+@pytest.fixture(autouse=True)
+def _forget_test_operators():
+    """Operators a test defines leave the shared registry afterwards (the conformance suite, which covers
+    every registered operator, may run later in the same process)."""
+    before = set(ember.dispatch.registry)
+    yield
+    for name in set(ember.dispatch.registry) - before:
+        del ember.dispatch.registry[name]
+
+
 def _double(x):
     return add(x, x)
 
