@@ -251,7 +251,9 @@ def from_dlpack(obj):
         if device_type is None:
             raise BufferError(f"from_dlpack(): DLPack device type {int(code)} has no Ember device type")
     capsule = _capsule_of(obj, device_type)
-    dl, owner, _readonly = _parse(capsule)
+    dl, owner, readonly = _parse(capsule)
+    # A producer that cannot say so in a legacy capsule: a numpy array (or memmap) over read-only memory.
+    readonly = readonly or getattr(getattr(obj, "flags", None), "writeable", True) is False
     code = int(dl.device.device_type)
     dtype = _FROM_DL.get((int(dl.dtype.code), int(dl.dtype.bits)))
     if dtype is None and (int(dl.dtype.code), int(dl.dtype.bits)) == (kDLUInt, 1):
@@ -285,7 +287,12 @@ def from_dlpack(obj):
             raw = (ctypes.c_uint8 * (span * isz)).from_address(base)
             raw._ember_dlpack_owner = owner   # the numpy array's base chain keeps the producer's memory alive
             flat = np.frombuffer(raw, dtype=dtype.np, count=span)
-            arr = np.lib.stride_tricks.as_strided(flat, shape=shape, strides=tuple(s * isz for s in strides))
+            arr = np.lib.stride_tricks.as_strided(flat, shape=shape, strides=tuple(s * isz for s in strides),
+                                                  writeable=not readonly)
+        if readonly:
+            # As from_numpy over a read-only array: in-place writes then raise instead of writing
+            # into memory the producer promised would not change (a bytes object, a read-only map).
+            arr.flags.writeable = False
         return backend.runtime.share_numpy(arr, dev)
     if dev_type is None:
         raise BufferError(f"from_dlpack(): DLPack device type {code} has no Ember device type")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import queue as _queue
 import traceback
 from collections.abc import Mapping, Sequence
@@ -275,18 +276,55 @@ _register_tensor_reduction()
 
 
 class _WorkerError:
-    """An exception raised in a worker, carried back with its traceback as text."""
+    """An exception raised in a worker, carried back with its traceback as text. Its class travels
+    only when pickle can name it (not one defined inside a function); else RuntimeError stands in.
+    ``job`` names the batch; ``sending`` says the batch was loaded but could not be pickled."""
 
-    def __init__(self, worker_id, exc):
-        self.worker_id, self.type, self.text = worker_id, type(exc), "".join(traceback.format_exception(exc))
+    def __init__(self, worker_id, exc, job=None, sending=False):
+        from multiprocessing.reduction import ForkingPickler
+        self.worker_id, self.job, self.sending = worker_id, job, sending
+        self.name, self.text = type(exc).__qualname__, "".join(traceback.format_exception(exc))
+        self.type, self.unpicklable = type(exc), None
+        try:
+            ForkingPickler.dumps(type(exc))
+        except Exception as e:  # noqa: BLE001  (a class pickle cannot import by name)
+            self.type, self.unpicklable = None, f"{type(e).__name__}: {e}"
 
     def reraise(self):
-        msg = f"DataLoader worker {self.worker_id} raised {self.type.__name__}:\n{self.text}"
+        msg = f"DataLoader worker {self.worker_id}"
+        if self.sending:
+            msg += f" could not send {self.job} to the main process: pickling it raised {self.name}"
+        else:
+            msg += f" raised {self.name}" + (f" while loading {self.job}" if self.job else "")
+        if self.type is None:
+            msg += (f" (its class cannot be pickled, so it is raised here as RuntimeError: "
+                    f"{self.unpicklable})")
+        msg += f":\n{self.text}"
         try:
-            err = self.type(msg)
+            err = (self.type or RuntimeError)(msg)
         except Exception:  # noqa: BLE001  (an exception type that takes other arguments)
             err = RuntimeError(msg)
         raise err
+
+
+def _what(i, b) -> str:
+    """How an error names one job: the batch and its sample indices, or the sample (no batching)."""
+    if isinstance(b, (list, tuple)):
+        idx = repr(list(b))
+        return f"batch {i} (sample indices {idx if len(idx) <= 80 else idx[:77] + '...'})"
+    return f"sample {b!r} (batch {i})"
+
+
+def _pack(data, worker_id, i, b):
+    """``data`` pickled here, so a batch that cannot be pickled becomes an error the main process
+    raises, instead of being dropped by the queue's feeder thread while the main process waits."""
+    from multiprocessing.reduction import ForkingPickler
+    if isinstance(data, _WorkerError):
+        return data
+    try:
+        return bytes(ForkingPickler.dumps(data))
+    except Exception as e:  # noqa: BLE001  (reported to the main process)
+        return _WorkerError(worker_id, e, job=_what(i, b), sending=True)
 
 
 def _worker_loop(fetch, worker_init_fn, worker_id, num_workers, seed, index_queue, result_queue):
@@ -315,8 +353,8 @@ def _worker_loop(fetch, worker_init_fn, worker_id, num_workers, seed, index_queu
         try:
             data = fetch(b)
         except Exception as e:  # noqa: BLE001  (reported to the main process)
-            data = _WorkerError(worker_id, e)
-        result_queue.put((i, data))
+            data = _WorkerError(worker_id, e, job=_what(i, b))
+        result_queue.put((i, _pack(data, worker_id, i, b)))
 
 
 class _WorkerIterator:
@@ -377,6 +415,12 @@ class _WorkerIterator:
             if isinstance(data, _WorkerError):
                 self.close()
                 data.reraise()
+            try:
+                data = pickle.loads(data)
+            except Exception as e:
+                self.close()
+                raise RuntimeError(f"DataLoader could not unpickle batch {i} from its worker in the main "
+                                   f"process: {type(e).__name__}: {e}") from e
             self.ready[i] = data
         data = self.ready.pop(self.next)
         self.next += 1
