@@ -99,3 +99,11 @@ def info() -> str:
     """The text of ``ember info``."""
     from .cli import info_text
     return info_text()
+
+
+from . import _legacy  # noqa: E402  (ember.Tensor(2, 3), ember.FloatTensor(...), t.data = ..., format(t, ".3f"))
+from ._legacy import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,  # noqa: E402
+                      HalfTensor, IntTensor, LongTensor, ShortTensor)
+from ._repr import set_printoptions  # noqa: E402
+
+_legacy.install()

@@ -8,7 +8,7 @@ from . import dtypes as D
 from ._tensor import Tensor
 from .device import resolve
 from .errors import DTypeError
-from .ops._helpers import dtype_arg
+from .ops._helpers import ValueOverflowError, check_scalar, dtype_arg
 
 
 def _to_host_array(data):
@@ -59,10 +59,44 @@ def _infer_dtype(data, arr):
     raise DTypeError(f"cannot infer an ember dtype for data of numpy dtype {arr.dtype}")
 
 
+def _int_overflow(data):
+    return ValueOverflowError(f"tensor(): Overflow when unpacking long long: an integer in the data does not fit "
+                              f"int64 (range [-2**63, 2**63-1]): {str(data)[:80]}; pass dtype=ember.float64 "
+                              f"for such numbers")
+
+
+def _check_values(data, arr, dt, as_float):
+    """Python numbers that do not fit ``dt`` raise, as PyTorch's tensor() does (numpy arrays and tensors
+    wrap instead, as there). numpy shows ints past int64 as uint64, float64 or object arrays."""
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and not dt.is_floating_point:
+        raise _int_overflow(data)
+    if (arr.dtype.kind == "f" and not as_float and arr.size and np.abs(arr).max() >= 2.0**63
+            and any(x.__class__ is int and not -2**63 <= x < 2**63 for x in _flat(_as_seq(data)))):
+        raise _int_overflow(data)  # numpy made floats of ints past int64
+    if dt.is_floating_point or dt is D.bool or arr.size == 0 or arr.dtype.kind == "b":
+        return
+    check_scalar(arr.min().item(), dt, "tensor")
+    check_scalar(arr.max().item(), dt, "tensor")  # min and max are NaN where any element is
+
+
+def _as_seq(data):
+    return data if isinstance(data, (list, tuple)) else [data]
+
+
 def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays, tensors)."""
-    arr = _to_host_array(data)
+    try:
+        arr = _to_host_array(data)
+    except ValueError:
+        if not any(x.__class__ is int and not -2**63 <= x < 2**63 for x in _flat(_as_seq(data))):
+            raise
+        if dtype is None or not dtype_arg(dtype, "tensor").is_floating_point:
+            raise _int_overflow(data) from None
+        arr = np.asarray(data, dtype=np.float64)  # integers past int64 as floats, as PyTorch allows
     dt = dtype_arg(dtype, "tensor") or (data._dtype if isinstance(data, Tensor) else _infer_dtype(data, arr))
+    if ((data.__class__ is not float or not dt.is_floating_point) and not isinstance(data, (np.ndarray, Tensor))
+            and (arr.dtype != dt.np or arr.dtype.kind == "f")):
+        _check_values(data, arr, dt, dtype is not None and dt.is_floating_point)
     if arr.dtype != dt.np:
         arr = arr.astype(dt.np)
     if device is None and isinstance(data, Tensor):

@@ -30,8 +30,9 @@ class Tensor:
     __slots__ = ("_storage", "_offset", "_shape", "_strides", "_dtype", "_device", "_backend",
                  "_keys", "_h", "_base", "__weakref__", "__dict__")
 
-    # Tensors are built by backends and by view operators, never by users:
-    # ember.tensor(), ember.empty() and friends are the constructors.
+    # Tensors are built by backends and by view operators with object.__new__; ember.tensor(),
+    # ember.empty() and friends are the constructors. _legacy.install() replaces __new__/__init__
+    # with PyTorch's legacy constructor (ember.Tensor(2, 3), ember.Tensor(data)).
     def __init__(self, *args, **kwargs):
         raise TypeError("create tensors with ember.tensor(data), ember.empty(shape), ember.zeros(shape), ...")
 

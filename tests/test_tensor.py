@@ -43,7 +43,7 @@ def test_creation_errors():
     with pytest.raises(ValueError, match="ragged"):
         ember.tensor([[1, 2], [3]])
     with pytest.raises(TypeError, match="ember.tensor"):
-        ember.Tensor()
+        ember.Tensor(2.5)  # the legacy constructor takes sizes or a sequence, as torch.Tensor
 
 
 def test_from_numpy_shares_memory_and_as_tensor():

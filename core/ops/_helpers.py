@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import dtypes as D
-from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
+from ..errors import DTypeError, EmberError, IndexOutOfRangeError, ShapeError
 
 _int = int
 
@@ -62,11 +64,85 @@ def as_shape(shape, opname: str = "") -> tuple:
     return tuple(out)
 
 
-def check_size(shape, opname=""):
+class SizeError(ShapeError, RuntimeError):
+    """A shape no tensor can have: a negative size, or more bytes than a 64-bit size holds (PyTorch's
+    RuntimeError; still a ShapeError for code that catches those)."""
+
+
+class ValueOverflowError(EmberError, RuntimeError, ValueError):
+    """A Python number that does not fit the dtype it is written into (PyTorch: "value cannot be converted
+    to type ... without overflow"), instead of wrapping silently."""
+
+
+_MAX_BYTES = (1 << 63) - 1
+_np_bool = np.bool_
+
+
+def check_size(shape, opname="", dtype=None):
+    """Refuse negative sizes and shapes that overflow a signed 64-bit size, before any backend sees them, as
+    PyTorch: the running product of the sizes, the largest stride and the bytes must all fit, so
+    (2, 0, 2**62) is fine but (2**62, 2**62, 0) and (0, 2**62, 2**62) are not."""
+    n = 1 if dtype is None else dtype.itemsize
     for s in shape:
         if s < 0:
-            raise ShapeError(f"{opname}(): negative dimension {s} in shape {tuple(shape)}")
-    return shape
+            raise SizeError(f"{opname}(): Trying to create tensor with negative dimension {s}: "
+                            f"{list(shape)}; sizes must be >= 0")
+        n *= s
+    if 0 < n <= _MAX_BYTES or (n == 0 and _zero_sized_fits(shape)):
+        return shape
+    what = f"sizes={list(shape)}" + ("" if dtype is None else f" and dtype {dtype.name}")
+    raise SizeError(f"{opname}(): Storage size calculation overflowed with {what}; a tensor holds at most "
+                    f"2**63-1 bytes and elements")
+
+
+def _zero_sized_fits(shape) -> bool:
+    """A shape with a zero size: the sizes before the first zero, and the first dim's stride, must fit."""
+    n = 1
+    for s in shape:
+        if s == 0:
+            break
+        n *= s
+    stride = 1
+    for s in shape[1:]:
+        stride *= s or 1
+    return n <= _MAX_BYTES and stride <= _MAX_BYTES
+
+
+def _float_max(dt):
+    return 3.3895313892515355e38 if dt.name == "bfloat16" else float(np.finfo(dt.np).max)
+
+
+#: dtype -> (lowest, highest) a Python number may have to be written into it, as PyTorch's checked
+#: conversion: an unsigned type takes ints down to -max (they wrap) but no negative float; float64 takes all.
+_SCALAR_LIMITS = {d: ((-(1 << (8 * d.itemsize - 1)), (1 << (8 * d.itemsize - 1)) - 1) if d.is_signed
+                      else (0, (1 << (8 * d.itemsize)) - 1)) for d in D.integral_dtypes}
+_SCALAR_LIMITS.update({d: (-_float_max(d), _float_max(d)) for d in D.all_dtypes
+                       if d.is_floating_point and d is not D.float64})
+
+
+def check_scalar(value, dtype, opname=""):
+    """Return ``value`` (a Python or numpy number) unchanged, or raise ValueOverflowError where PyTorch's
+    checked conversion to ``dtype`` refuses it: out of range, or NaN/inf into an integer type."""
+    lim = _SCALAR_LIMITS.get(dtype)
+    if lim is None or value.__class__ is bool or value.__class__ is _np_bool:
+        return value
+    lo, hi = lim
+    if isinstance(value, _int) or hasattr(value, "__index__"):
+        v = value.__index__()
+        if dtype.is_floating_point:
+            bad = v < lo or v > hi
+        else:
+            bad = v > hi or (v < lo and (dtype.is_signed or v < -hi))
+    else:
+        v = float(value)
+        if dtype.is_floating_point:
+            bad = (v < lo or v > hi) and v - v == 0.0  # inf and NaN are kept; finite values must fit
+        else:
+            bad = not (lo <= v <= float(hi))  # in doubles, as PyTorch; NaN fails every comparison
+    if bad:
+        raise ValueOverflowError(f"{opname}(): value cannot be converted to type {dtype.name} without "
+                                 f"overflow: {value!r} (the {dtype.name} range is [{lo}, {hi}]); use a wider dtype")
+    return value
 
 
 _bcast_cache: dict = {}

@@ -9,11 +9,12 @@ from .._tensor import Tensor
 from ..device import resolve
 from ..dispatch import defop
 from ..errors import DTypeError, ShapeError
-from ._helpers import Spec, as_shape, broadcast_shapes, check_size, dtype_arg
+from ._helpers import Spec, as_shape, broadcast_shapes, check_scalar, check_size, dtype_arg
 
 
 def _empty_meta(size, dtype=None, device=None):
-    return Spec(check_size(as_shape(size, "empty"), "empty"), dtype_arg(dtype, "empty") or D.get_default_dtype())
+    dt = dtype_arg(dtype, "empty") or D.get_default_dtype()
+    return Spec(check_size(as_shape(size, "empty"), "empty", dt), dt)
 
 
 def _empty(size, dtype=None, device=None):
@@ -37,9 +38,11 @@ def _fill_adapter(op, kernel, backend):
     from .elementwise import _scalar_as
 
     def entry(x, value):
-        if isinstance(value, Tensor):
+        if isinstance(value, Tensor):  # a tensor's value wraps, as PyTorch's does
             _fill_meta(x, value)
             value = value.item()
+        else:
+            check_scalar(value, x._dtype, "fill_")
         return kernel(x, _scalar_as(value, x._dtype))
     return entry
 
@@ -140,21 +143,32 @@ def _arange_meta(start, end, step=1, dtype=None, device=None):
             v = v.item()
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"arange(): {name} must be finite, got {v}")
-    if step == 0:
-        raise ValueError("arange(): step must be nonzero")
-    if (end - start) * step < 0:
-        raise ValueError(f"arange(): upper bound and larger bound inconsistent with step sign "
-                         f"(start={start}, end={end}, step={step})")
-    n = max(0, math.ceil((end - start) / step))
     dt = dtype_arg(dtype, "arange")
     if dt is None:
         dt = D.int64 if all(isinstance(v, int) for v in (start, end, step)) else D.get_default_dtype()
+    if dt == D.int64:  # as PyTorch: int64 truncates start, end and step first, then counts
+        start, end, step = (int(v.item() if isinstance(v, Tensor) else v) for v in (start, end, step))
+    if step == 0:
+        raise ValueError(f"arange(): step must be nonzero, got {step}; pass a non-zero step "
+                         f"(for int64, |step| >= 1)")
+    if (end - start) * step < 0:
+        raise ValueError(f"arange(): upper bound and larger bound inconsistent with step sign "
+                         f"(start={start}, end={end}, step={step})")
+    if all(isinstance(v, int) for v in (start, end, step)):
+        n = max(0, -((start - end) // step))
+    else:  # other dtypes count on the float values; narrower integers then truncate start and step
+        n = max(0, math.ceil((end - start) / step))
     return Spec((n,), dt)
 
 
 def _arange_adapter(op, kernel, backend):
     def entry(start, end, step=1, dtype=None, device=None):
         spec = _arange_meta(start, end, step, dtype, device)
+        if not spec.dtype.is_floating_point:
+            start, step = (int(v.item() if isinstance(v, Tensor) else v) for v in (start, step))
+            if step == 0 and spec.shape[0]:  # a sub-unit step truncated to 0 repeats start, as PyTorch
+                one = kernel(start, 1, 1, spec.dtype, resolve(device)[1])
+                return one.expand(spec.shape[0]).contiguous()
         return kernel(start, step, spec.shape[0], spec.dtype, resolve(device)[1])
     return entry
 
@@ -183,11 +197,13 @@ arange.__doc__ = "arange(start=0, end, step=1, *, dtype=None, device=None): like
 
 def _full_meta(size, fill_value, dtype=None, device=None):
     dt = dtype_arg(dtype, "full") or D.scalar_dtype(fill_value)
-    return Spec(check_size(as_shape(size, "full"), "full"), dt)
+    return Spec(check_size(as_shape(size, "full"), "full", dt), dt)
 
 
 def _full(size, fill_value, dtype=None, device=None):
     spec = _full_meta(size, fill_value, dtype, device)
+    if not isinstance(fill_value, Tensor):
+        check_scalar(fill_value, spec.dtype, "full")
     return fill_(empty(spec.shape, dtype=spec.dtype, device=device), fill_value)
 
 

@@ -16,7 +16,7 @@ from .._tensor import Tensor
 from ..dispatch import defop
 from ..errors import DTypeError, ShapeError
 from ..runtime.copies import read_for_check
-from ._helpers import Spec, broadcast_shapes, broadcast_strides
+from ._helpers import Spec, broadcast_shapes, broadcast_strides, check_scalar
 
 # Promotion rules: how the computation dtype and result dtype follow from the
 # promoted input dtype.
@@ -292,7 +292,7 @@ def _binary_adapter(rule: str, inplace: bool = False):
                             r = same[dt] = _dtypes_for_rule(opname, rule, dt)
                         if r[0] is dt and (not inplace or r[1] is dt):
                             return kernel(a, b, a if inplace else None)
-                elif bc is float or bc is int:
+                elif (bc is float or bc is int) and dt is not D.bool:  # bool: the slow path casts b
                     r = scalar.get((dt, bc))
                     if r is None:
                         r = scalar[(dt, bc)] = _dtypes_for_rule(opname, rule, D.result_type(dt, bc(1)))
@@ -476,11 +476,19 @@ clamp = defop("clamp(Tensor self, Tensor? min=None, Tensor? max=None) -> Tensor"
               decomposition=_clamp, family="ternary")
 
 
+def _clamp__meta(x, min=None, max=None):
+    """clamp_ writes into self, so PyTorch's in-place rule applies: an int8 self with a float bound is refused."""
+    spec = _clamp_meta(x, min, max)
+    _check_inplace("clamp_", x, spec.shape, spec.dtype)
+    return Spec(x._shape, x._dtype)
+
+
 def _clamp_(x, min=None, max=None):
+    _clamp__meta(x, min, max)
     return x.copy_(_clamp(x, min, max))
 
 
-clamp_ = defop("clamp_(Tensor self, Tensor? min=None, Tensor? max=None) -> Tensor", meta=_clamp_meta,
+clamp_ = defop("clamp_(Tensor self, Tensor? min=None, Tensor? max=None) -> Tensor", meta=_clamp__meta,
                decomposition=_clamp_, family="ternary")
 
 
@@ -513,7 +521,9 @@ def _addc_meta(x, t1, t2, value=1):
 
 
 def _addcmul(x, t1, t2, value=1):
-    _addc_meta(x, t1, t2, value)
+    dt = _addc_meta(x, t1, t2, value).dtype
+    if not dt.is_floating_point and isinstance(value, float):
+        value = int(check_scalar(value, dt, "addcmul"))  # an integer result truncates value, as PyTorch
     return add(x, mul(mul(t1, t2), value))
 
 

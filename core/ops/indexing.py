@@ -24,7 +24,7 @@ from ..errors import DTypeError, IndexOutOfRangeError, NotImplementedForBackend,
 from . import creation as C
 from . import elementwise as E
 from . import views as V
-from ._helpers import Spec, broadcast_shapes, numel, wrap_dim
+from ._helpers import Spec, broadcast_shapes, check_scalar, numel, wrap_dim
 
 _INDEX_DTYPES = (D.int64, D.int32)
 
@@ -381,24 +381,26 @@ def _check_mask(opname, mask):
                          f"use mask.bool() or a comparison such as mask != 0")
 
 
-def _fill_value(opname, value):
+def _fill_value(opname, value, dtype):
     if isinstance(value, Tensor):
         if value._shape:
             raise ShapeError(f"{opname}(): value must be a number or a 0-d tensor, got a tensor of shape "
                              f"{tuple(value._shape)}")
     elif not isinstance(value, (bool, int, float)) and not hasattr(value, "__float__"):
         raise TypeError(f"{opname}(): value must be a number or a 0-d tensor, got {type(value).__name__}")
+    else:  # as PyTorch: a number that does not fit self's dtype (inf into int64) is refused, not wrapped
+        check_scalar(value, dtype, opname)
 
 
 def _masked_fill_meta(x, mask, value):
     _check_mask("masked_fill", mask)
-    _fill_value("masked_fill", value)
+    _fill_value("masked_fill", value, x._dtype)
     return Spec(broadcast_shapes(x._shape, mask._shape), x._dtype)
 
 
 def _masked_fill_inplace_meta(x, mask, value):
     _check_mask("masked_fill_", mask)
-    _fill_value("masked_fill_", value)
+    _fill_value("masked_fill_", value, x._dtype)
     shape = broadcast_shapes(x._shape, mask._shape)
     if shape != x._shape:
         raise ShapeError(f"masked_fill_(): mask of shape {tuple(mask._shape)} broadcasts self of shape "

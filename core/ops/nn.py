@@ -25,7 +25,7 @@ from .elementwise import (abs, add, eq, erf, exp, floor_divide, gt, log, log1p, 
                           lt, maximum, mul, ne, neg, rsqrt, sigmoid, sqrt, sub, tanh, true_divide, where)
 from .indexing import gather, index_add, index_select, masked_fill, scatter_add
 from .linalg import matmul
-from .random import dropout as _dropout
+from .random import check_probabilities, dropout as _dropout
 from .reduction import log_softmax, max_dim, mean, softmax, sum, var_mean
 from .shape import cat
 from .views import as_strided, expand, movedim, narrow, permute, reshape, squeeze, unsqueeze
@@ -170,6 +170,9 @@ def _im2col_meta(x, kernel_size, dilation=1, padding=0, stride=1):
     if x.ndim != 4:
         raise ShapeError(f"im2col(): expected a 4-D input (N, C, H, W), got shape {tuple(x._shape)}")
     N, C, H, W = x._shape
+    if 0 in (C, H, W):  # as PyTorch: only the batch may be empty
+        raise ShapeError(f"im2col(): expected a 4-D (batch mode) tensor with possibly 0 batch size and other "
+                         f"non-zero dimensions for input, but got: {list(x._shape)}")
     oh = _out_size("im2col", H, k[0], s[0], p[0], d[0], what="height")
     ow = _out_size("im2col", W, k[1], s[1], p[1], d[1], what="width")
     return Spec((N, C * k[0] * k[1], oh * ow), x._dtype, (k, d, p, s, oh, ow))
@@ -985,6 +988,11 @@ def _broadcast_to(opname, name, t, x):
 
 def _binary_cross_entropy(x, target, weight=None, reduction="mean"):
     _bce_meta(x, target, weight, reduction)
+    if x._backend.capabilities.host_memory:
+        # As PyTorch: checked where reading the values back is free (its CUDA kernel asserts on the
+        # device instead); elsewhere a loss must not cost a device sync per training step.
+        check_probabilities(x, "binary_cross_entropy", "input")
+        check_probabilities(target, "binary_cross_entropy", "target")
     lx = maximum(log(x), -100.0)
     l1x = maximum(log(sub(1, x)), -100.0)
     loss = neg(add(mul(target, lx), mul(sub(1, target), l1x)))
@@ -1119,8 +1127,7 @@ def _cross_entropy(x, target, weight=None, reduction="mean", ignore_index=-100, 
             prod = mul(prod, reshape(weight, wshape))
         loss = neg(sum(prod, cdim))
         if reduction == "mean":
-            n = numel(loss._shape)
-            return true_divide(sum(loss), n) if n else sum(loss)
+            return true_divide(sum(loss), numel(loss._shape))  # an empty batch gives nan, as PyTorch
         return _reduce(loss, reduction)
     nll = nll_loss(logp, target, weight, reduction, ignore_index)
     if label_smoothing <= 0:

@@ -31,7 +31,8 @@ from .. import dtypes as D
 from .._tensor import Tensor
 from ..device import resolve
 from ..dispatch import defop
-from ..errors import DeviceMismatchError, DTypeError
+from ..errors import DeviceMismatchError, DTypeError, EmberError
+from ..runtime.copies import read_for_check
 from ._helpers import Spec, as_shape, check_size, dtype_arg
 from . import creation as C
 from . import elementwise as E
@@ -339,11 +340,25 @@ normal_ = defop("normal_(Tensor self, float mean=0.0, float std=1.0, *, Any gene
                 doc="Fill self with normal numbers of the given mean and std.")
 
 
+class ProbabilityError(EmberError, ValueError, RuntimeError):
+    """A probability outside [0, 1] or NaN (PyTorch raises RuntimeError; a ValueError for Python code)."""
+
+
 def _check_p(p, opname):
     if isinstance(p, Tensor):
         return
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{opname}(): p must be a probability in [0, 1], got {p}")
+        raise ProbabilityError(f"{opname}(): p must be a probability in [0, 1], got {p}")
+
+
+def check_probabilities(t, opname, what="p"):
+    """Refuse a tensor holding a value outside [0, 1] or NaN, as PyTorch does; this reads one flag back
+    (and, for the message, the first bad value)."""
+    if t.numel() and not read_for_check(E.logical_and(E.ge(t, 0), E.le(t, 1)).all()):
+        bad = E.logical_not(E.logical_and(E.ge(t, 0), E.le(t, 1)))
+        first = read_for_check(t.detach().reshape(-1)[bad.reshape(-1)][0])
+        raise ProbabilityError(f"{opname}(): every element of {what} must be a probability in [0, 1], got "
+                               f"{first}; clamp it (e.g. {what}.clamp(0, 1)) or fix NaNs first")
 
 
 def _bernoulli_meta(x, p=0.5, generator=None):
@@ -355,6 +370,8 @@ def _bernoulli_meta(x, p=0.5, generator=None):
 
 def _bernoulli_(x, p=0.5, generator=None):
     _bernoulli_meta(x, p, generator)
+    if isinstance(p, Tensor):
+        check_probabilities(p, "bernoulli_")
     gen, dev = _generator(generator, x._device)
     ct = D.float64 if (isinstance(p, Tensor) and p._dtype is D.float64) or x._dtype is D.float64 else D.float32
     u = _uniform01(gen, dev, x.numel(), ct).reshape(x._shape)

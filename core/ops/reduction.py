@@ -54,8 +54,8 @@ def _result_dtype(opname: str, rule: str, dt: D.DType, dtype) -> D.DType:
         return dtype if dtype is not None else (D.int64 if dt.category < 2 else dt)
     if rule == "same":
         return dt
-    if rule == "bool":
-        return D.bool
+    if rule == "bool":  # PyTorch keeps uint8 for all/any (a legacy of masks stored as bytes)
+        return D.uint8 if dt is D.uint8 else D.bool
     if rule == "index":
         return D.int64
     if rule == "float":
@@ -198,14 +198,26 @@ amin = defop("amin(Tensor self, int[]? dim=None, bool keepdim=False) -> Tensor",
              meta=_reduction_meta("amin"), prim=True, adapter=_reduce_nodtype_adapter, family="reduction",
              doc=_MINMAX_DOC.format(what="minimum"))
 
+def _bool_reduce_adapter(op, kernel, backend):
+    """all/any kernels return bool; a uint8 input gets its uint8 result (as PyTorch) by one cast here."""
+    meta = op.meta
+
+    def entry(x, dim=None, keepdim=False):
+        spec = meta(x, dim, keepdim)
+        out = kernel(x, spec.extra, keepdim)
+        return out if spec.dtype is D.bool else out.to(spec.dtype)
+    return entry
+
+
 _BOOL_DOC = ("kernel(x, dims, keepdim) -> bool Tensor: whether {what} element along dims is nonzero (NaN "
              "counts as nonzero); dims is a sorted tuple of non-negative dims and may be empty (no "
-             "reduction: x converted to bool). An empty reduction is {empty}.")
+             "reduction: x converted to bool). An empty reduction is {empty}. Core casts the result to uint8 "
+             "for a uint8 x, as PyTorch.")
 all = defop("all(Tensor self, int[]? dim=None, bool keepdim=False) -> Tensor",
-            meta=_reduction_meta("all", empty_means_all=False), prim=True, adapter=_reduce_nodtype_adapter,
+            meta=_reduction_meta("all", empty_means_all=False), prim=True, adapter=_bool_reduce_adapter,
             family="reduction", doc=_BOOL_DOC.format(what="every", empty="True"))
 any = defop("any(Tensor self, int[]? dim=None, bool keepdim=False) -> Tensor",
-            meta=_reduction_meta("any", empty_means_all=False), prim=True, adapter=_reduce_nodtype_adapter,
+            meta=_reduction_meta("any", empty_means_all=False), prim=True, adapter=_bool_reduce_adapter,
             family="reduction", doc=_BOOL_DOC.format(what="some", empty="False"))
 
 

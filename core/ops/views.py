@@ -9,7 +9,7 @@ from __future__ import annotations
 from .._tensor import Tensor, contiguous_strides
 from ..dispatch import defop
 from ..errors import IndexOutOfRangeError, InvalidReshapeError, ShapeError
-from ._helpers import Spec, as_shape, numel, wrap_dim, wrap_dims
+from ._helpers import SizeError, Spec, as_shape, check_size, numel, wrap_dim, wrap_dims
 
 
 def _infer_size(shape, n, opname):
@@ -93,9 +93,9 @@ def _permute(x, dims):
 
 def _transpose(x, dim0, dim1):
     nd = len(x._shape)
+    a, b = wrap_dim(dim0, nd, "transpose"), wrap_dim(dim1, nd, "transpose")
     if nd == 0:
         return x._view((), ())
-    a, b = wrap_dim(dim0, nd, "transpose"), wrap_dim(dim1, nd, "transpose")
     shape, strides = list(x._shape), list(x._strides)
     shape[a], shape[b] = shape[b], shape[a]
     strides[a], strides[b] = strides[b], strides[a]
@@ -120,11 +120,16 @@ def _expand(x, size):
     for i, s in enumerate(size):
         if i < off:
             if s < 0:
-                raise ShapeError(f"expand(): -1 is not allowed in a new leading dimension, got {size}")
+                raise SizeError(f"expand(): The expanded size of the tensor ({s}) isn't allowed in a leading, "
+                                f"non-existing dimension {i}; -1 only keeps the size of an existing dim, "
+                                f"got {size}")
             shape.append(s)
             strides.append(0)
             continue
         n, st = x._shape[i - off], x._strides[i - off]
+        if s < -1:
+            raise SizeError(f"expand(): the expanded size of the tensor ({s}) isn't allowed: -1 (keep the "
+                            f"size) is the only negative size; target sizes {size}, tensor sizes {tuple(x._shape)}")
         if s == -1 or s == n:
             shape.append(n)
             strides.append(st)
@@ -135,6 +140,7 @@ def _expand(x, size):
             raise ShapeError(f"expand(): the expanded size of the tensor ({s}) must match the existing size "
                              f"({n}) at non-singleton dimension {i}; target sizes {size}, tensor sizes "
                              f"{tuple(x._shape)}")
+    check_size(shape, "expand")
     return x._view(tuple(shape), tuple(strides))
 
 
@@ -154,9 +160,9 @@ def _unsqueeze(x, dim):
 
 def _flatten(x, start_dim=0, end_dim=-1):
     nd = len(x._shape)
+    s, e = wrap_dim(start_dim, nd, "flatten"), wrap_dim(end_dim, nd, "flatten")
     if nd == 0:
         return _reshape(x, (1,))
-    s, e = wrap_dim(start_dim, nd, "flatten"), wrap_dim(end_dim, nd, "flatten")
     if s > e:
         raise ValueError(f"flatten(): start_dim {start_dim} comes after end_dim {end_dim}")
     return _reshape(x, x._shape[:s] + (numel(x._shape[s:e + 1]),) + x._shape[e + 1:])
@@ -204,6 +210,9 @@ def _select(x, dim, index):
 
 
 def _unbind(x, dim=0):
+    if not x._shape:
+        raise IndexOutOfRangeError(f"unbind(): dimension {dim} was given but the tensor is 0-d and has no "
+                                   "dimensions; use x.reshape(1).unbind() or x.item()")
     d = wrap_dim(dim, len(x._shape), "unbind")
     return tuple(_select(x, d, i) for i in range(x._shape[d]))
 
@@ -243,7 +252,15 @@ def _as_strided(x, size, stride, storage_offset=None):
     return x._view(size, stride, off)
 
 
+def _needs_dims(x, opname):
+    """split and chunk cut along a dimension, so a 0-d tensor (none to cut) is refused as PyTorch does."""
+    if not x._shape:
+        raise ShapeError(f"{opname}() expects at least a 1-dimensional tensor, got a 0-d tensor; "
+                         f"reshape it first, e.g. x.reshape(1).{opname}(...)")
+
+
 def _split(x, split_size_or_sections, dim=0):
+    _needs_dims(x, "split")
     d = wrap_dim(dim, len(x._shape), "split")
     n = x._shape[d]
     if isinstance(split_size_or_sections, int):
@@ -265,10 +282,12 @@ def _split(x, split_size_or_sections, dim=0):
 def _chunk(x, chunks, dim=0):
     if chunks <= 0:
         raise ValueError(f"chunk(): chunks must be positive, got {chunks}")
+    _needs_dims(x, "chunk")
     d = wrap_dim(dim, len(x._shape), "chunk")
     n = x._shape[d]
-    size = -(-n // chunks) if n else 0
-    return _split(x, size, d) if size else tuple(_narrow(x, d, 0, 0) for _ in range(min(chunks, 1)))
+    if n == 0:  # PyTorch returns `chunks` empty pieces of an empty dimension
+        return tuple(_narrow(x, d, 0, 0) for _ in range(chunks))
+    return _split(x, -(-n // chunks), d)
 
 
 def _movedim(x, source, destination):
@@ -279,6 +298,11 @@ def _movedim(x, source, destination):
         raise ValueError(f"movedim(): source {source} and destination {destination} differ in length")
     src = [wrap_dim(s, nd, "movedim") for s in src]
     dst = [wrap_dim(s, nd, "movedim") for s in dst]
+    for name, ds, given in (("source", src, source), ("destination", dst, destination)):
+        if len(set(ds)) != len(ds):
+            raise ValueError(f"movedim(): repeated dim in `{name}` ({given}); name each dimension once")
+    if nd == 0:
+        return x._view((), ())
     order = [None] * nd
     for s, t in zip(src, dst):
         order[t] = s

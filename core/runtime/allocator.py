@@ -9,8 +9,7 @@ once, for all devices:
 
 * sizes round up to 512 bytes; requests of at most 1 MiB come from the small
   pool (2 MiB segments), larger ones from the large pool (20 MiB segments up
-  to 10 MiB, else the size rounded up to 2 MiB); when such a segment does not fit, a
-  segment of just the rounded request is tried before the cache is freed;
+  to 10 MiB, else the size rounded up to 2 MiB);
 * a cached block is split when it is bigger than asked for, and a freed block
   merges with free neighbours of its segment (coalescing);
 * reuse is stream-ordered: a block freed on stream S is reused on S at once;
@@ -389,11 +388,6 @@ class CachingAllocator:
     def _new_segment(self, pool, size, stream):
         seg = _segment_size(size)
         handle = self._raw_alloc(seg, self.index)
-        if handle is None and seg > size:
-            # The preferred (larger, shareable) segment does not fit: a segment of just the rounded
-            # request may, so a 4 MiB tensor fits a device with less than 20 MiB free.
-            seg = size
-            handle = self._raw_alloc(seg, self.index)
         if handle is None:
             return None
         self._seq += 1

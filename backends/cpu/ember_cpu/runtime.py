@@ -109,7 +109,12 @@ class CpuRuntime:
         return None
 
     def empty(self, shape, dtype, device) -> Tensor:
-        return wrap(np.empty(shape, dtype.np))
+        try:
+            return wrap(np.empty(shape, dtype.np))
+        except (MemoryError, ValueError) as e:
+            if not isinstance(e, MemoryError) and "too big" not in str(e):
+                raise
+            raise _out_of_memory(shape, dtype) from None
 
     def from_numpy(self, array, device) -> Tensor:
         if not array.flags.c_contiguous:
@@ -138,6 +143,21 @@ class CpuRuntime:
 
     def data_ptr(self, tensor) -> int:
         return tensor._storage.ctypes.data + tensor._offset * tensor._dtype.itemsize
+
+
+def _out_of_memory(shape, dtype):
+    """Ember's OutOfMemoryError for a host allocation numpy refused (instead of numpy's own error)."""
+    from ember.errors import OutOfMemoryError
+
+    nbytes = dtype.itemsize
+    for n in shape:
+        nbytes *= n
+    err = OutOfMemoryError(f"cpu is out of memory: tried to allocate {nbytes} bytes ({nbytes / 2**30:.1f} GiB) "
+                           f"for a tensor of shape {tuple(shape)} and dtype {dtype.name}. Free tensors you no "
+                           f"longer need (del x) or use smaller sizes.")
+    err.requested, err.allocated, err.reserved, err.free, err.total = nbytes, None, None, None, None
+    err.device = _DEV
+    return err
 
 
 runtime = CpuRuntime()

@@ -82,9 +82,11 @@ def _reworded(e):
 
 def index(x, indices):
     try:
-        return wrap(np.ascontiguousarray(arr(x)[_key(indices)]))
+        out = arr(x)[_key(indices)]
     except IndexError as e:
         raise _reworded(e) from None
+    # 0-d indices give a numpy scalar, which ascontiguousarray would turn into shape (1,)
+    return wrap(np.ascontiguousarray(out).reshape(np.shape(out)))
 
 
 def index_put_(x, indices, values, accumulate):
