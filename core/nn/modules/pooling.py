@@ -5,32 +5,14 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..module import Module
-from .conv import _ntuple
+from .conv import AvgPool2d, MaxPool2d, _ntuple
 
 
-class _MaxPoolNd(Module):
-    _fn = None
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
-        self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = return_indices, ceil_mode
-
-    def forward(self, input):
-        return type(self)._fn(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                              ceil_mode=self.ceil_mode, return_indices=self.return_indices)
-
-    def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
-
-
-class MaxPool1d(_MaxPoolNd):
+class MaxPool1d(MaxPool2d):
     _fn = staticmethod(F.max_pool1d)
 
 
-class MaxPool3d(_MaxPoolNd):
+class MaxPool3d(MaxPool2d):
     _fn = staticmethod(F.max_pool3d)
 
 
@@ -50,20 +32,8 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AvgPool3d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
-        self.padding, self.ceil_mode = padding, ceil_mode
-        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
-
-    def forward(self, input):
-        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+class AvgPool3d(AvgPool2d):
+    _fn = staticmethod(F.avg_pool3d)
 
 
 class _AdaptivePoolNd(Module):
