@@ -85,7 +85,10 @@ def pin_threads(n: int, *, torch: bool = False, jax: bool = False, pocl: bool = 
             mod = None
         else:
             mod.set_num_threads(n)
-    # The limit lasts while this object lives; it covers every thread pool loaded so far.
+    # The limit lasts while this object lives; it covers every thread pool loaded so far. A BLAS loaded
+    # later (scipy ships its own OpenBLAS) reads its thread count from the environment when it loads.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
     _state["limits"] = threadpool_limits(limits=n)
     return mod
 

@@ -47,6 +47,8 @@ def _cases(ex, ey, tx, ty, nx, ny):
                 "numpy": lambda: np.sum(nx)},
         "matmul": {"ember": has("matmul") and (lambda: ember.matmul(ex, ey)),
                    "torch": t and (lambda: torch.matmul(tx, ty)), "numpy": lambda: np.matmul(nx, ny)},
+        "add_ (in-place)": {"ember": lambda: ex.add_(ey), "torch": t and (lambda: tx.add_(ty)),
+                            "numpy": lambda: np.add(nx, ny, out=nx)},
         "transpose (view)": {"ember": lambda: ex.transpose(0, 1), "torch": t and (lambda: tx.transpose(0, 1)),
                              "numpy": lambda: nx.swapaxes(0, 1)},
         "x[1] (index)": {"ember": index and (lambda: ex[1]), "torch": t and (lambda: tx[1]),

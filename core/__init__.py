@@ -12,10 +12,13 @@ from . import dtypes
 from .dtypes import (DType, bfloat16, bool, double, float, float16, float32, float64, get_default_dtype,
                      half, int, int8, int16, int32, int64, long, promote_types, result_type,
                      set_default_dtype, short, uint8)
+from .dtypes import cdouble, cfloat, complex64, complex128
 from .device import Device, device, get_default_device, set_default_device
 from .errors import (BackendNotInstalledError, BackendUnavailableError, DeviceMismatchError, DTypeError,
                      EmberError, IndexOutOfRangeError, InvalidReshapeError, NotImplementedForBackend,
                      OutOfMemoryError, PluginError, RegistrationError, ShapeError, UnknownDeviceError)
+from .errors import NotImplementedForLayout
+from .errors import ArgumentTypeError, InvalidArgumentError, KernelResultError, MemoryOverlapError, SizeError, ValueOverflowError
 from ._tensor import Size, Tensor
 from . import dispatch, ops
 
@@ -44,6 +47,14 @@ def _export_operators() -> None:
 _export_operators()
 _tensor_methods.install()
 
+from ._factory import layout, strided, with_factory_keywords as _factory_keywords  # noqa: E402
+for _name in ("zeros", "ones", "empty", "full", "arange", "linspace", "logspace", "eye", "empty_like", "zeros_like",
+              "ones_like", "full_like", "rand", "randn", "randint", "randperm", "rand_like", "randn_like",
+              "randint_like", "normal", "tensor", "as_tensor"):
+    if _name in globals():
+        globals()[_name] = _factory_keywords(globals()[_name])
+Tensor.layout = property(lambda self: strided)
+
 from . import runtime  # noqa: E402  (runtime services: allocator, streams, devices, RNG)
 from .runtime import (Event, Stream, current_device, current_stream, default_stream, device_count,  # noqa: E402
                       device_guard, empty_cache, max_memory_allocated, max_memory_reserved, memory_allocated,
@@ -58,6 +69,10 @@ from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set
 
 autograd._install()
 
+from . import sparse  # noqa: E402  (sparse COO tensors: ember.sparse_coo_tensor, ember.sparse.mm, Tensor.to_sparse)
+from ._factory import sparse_coo  # noqa: E402
+from .sparse import sparse_coo_tensor, spmm  # noqa: E402
+
 
 #: Built on the operators above, and imported on first use (``ember.nn``, ``ember.save``), so that
 #: ``import ember`` stays quick: name -> (module, attribute or None for the module itself).
@@ -65,6 +80,16 @@ _LAZY = {"nn": ("ember.nn", None), "optim": ("ember.optim", None), "utils": ("em
          "save": ("ember.serialization", "save"), "load": ("ember.serialization", "load"),
          "SerializationError": ("ember.serialization", "SerializationError")}
 _LAZY["distributions"] = ("ember.distributions", None)
+_LAZY["linalg"] = ("ember.linalg", None)
+_LAZY["pinverse"] = ("ember.linalg", "pinverse")
+_LAZY["fft"] = ("ember.fft", None)
+_LAZY["special"] = ("ember.special", None)
+_LAZY["backends"] = ("ember.backends", None)
+_LAZY["testing"] = ("ember.testing", None)
+for _name in ("use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
+              "is_deterministic_algorithms_warn_only_enabled", "set_deterministic_debug_mode",
+              "get_deterministic_debug_mode"):
+    _LAZY[_name] = ("ember._determinism", _name)
 
 
 def __getattr__(name):

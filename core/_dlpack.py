@@ -36,11 +36,12 @@ DEVICE_TYPES = {kDLCPU: "cpu", kDLCUDA: "cuda", kDLCUDAHost: "cpu", kDLCUDAManag
                 kDLROCMHost: "cpu", kDLOneAPI: "xpu", kDLMetal: "mps", kDLOpenCL: "xpu"}
 
 # DLDataTypeCode
-kDLInt, kDLUInt, kDLFloat, kDLBfloat, kDLBool = 0, 1, 2, 4, 6
+kDLInt, kDLUInt, kDLFloat, kDLBfloat, kDLComplex, kDLBool = 0, 1, 2, 4, 5, 6
 
 _TO_DL = {D.bool: (kDLBool, 8), D.uint8: (kDLUInt, 8), D.int8: (kDLInt, 8), D.int16: (kDLInt, 16),
           D.int32: (kDLInt, 32), D.int64: (kDLInt, 64), D.float16: (kDLFloat, 16),
-          D.bfloat16: (kDLBfloat, 16), D.float32: (kDLFloat, 32), D.float64: (kDLFloat, 64)}
+          D.bfloat16: (kDLBfloat, 16), D.float32: (kDLFloat, 32), D.float64: (kDLFloat, 64),
+          D.complex64: (kDLComplex, 64), D.complex128: (kDLComplex, 128)}
 _FROM_DL = {v: k for k, v in _TO_DL.items()}
 
 DLPACK_FLAG_BITMASK_READ_ONLY = 1

@@ -52,8 +52,8 @@ def _infer_dtype(data, arr):
         return D.int64
     if kind == "f":
         return D.get_default_dtype()
-    if kind == "c":
-        raise DTypeError("complex numbers are not supported by Ember tensors")
+    if kind == "c":  # the default complex dtype follows the default float, as in PyTorch
+        return D.to_complex(D.get_default_dtype())
     if arr.dtype.name == "bfloat16":
         return D.bfloat16
     raise DTypeError(f"cannot infer an ember dtype for data of numpy dtype {arr.dtype}")
@@ -98,10 +98,14 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
             and (arr.dtype != dt.np or arr.dtype.kind == "f")):
         _check_values(data, arr, dt, dtype is not None and dt.is_floating_point)
     if arr.dtype != dt.np:
-        arr = arr.astype(dt.np)
+        with np.errstate(over="ignore"):   # 1e300 to float32 is inf, as PyTorch, without numpy's warning
+            arr = arr.astype(dt.np)
     if device is None and isinstance(data, Tensor):
         device = data._device
     backend, dev = resolve(device)
+    if dt.is_complex:
+        from .ops.complex import check_backend_dtype
+        check_backend_dtype(backend, dt, "tensor")
     out = backend.runtime.from_numpy(np.array(arr, copy=True, order="C"), dev)
     if requires_grad:
         out.requires_grad_(True)
@@ -132,3 +136,41 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         if backend.capabilities.host_memory and dev.type == "cpu":
             return from_numpy(data)
     return tensor(data, dtype=dt, device=device)
+
+
+# -- PyTorch's keywords shared by every factory ------------------------------------------------------
+
+class layout:
+    """A tensor layout, as torch.layout: strided (dense) tensors, and sparse COO ones (ember.sparse)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"ember.{self.name}"
+
+    def __reduce__(self):
+        return self.name
+
+
+strided = layout("strided")
+sparse_coo = layout("sparse_coo")
+
+
+def with_factory_keywords(fn):
+    """fn, also taking the keywords every PyTorch factory takes: requires_grad, layout and pin_memory.
+
+    ``layout`` must be ``ember.strided`` (or None); ``pin_memory`` is accepted and ignored, since every
+    backend's host copies already go through memory it manages."""
+    def factory(*args, requires_grad=False, layout=None, pin_memory=False, **kwargs):
+        if layout is not None and layout is not strided:
+            raise ValueError(f"{fn.__name__}(): layout={layout!r} is not supported; Ember's tensors are strided "
+                             f"(pass layout=ember.strided or leave it out)")
+        t = fn(*args, **kwargs)
+        return t.requires_grad_(True) if requires_grad else t
+    factory.__name__ = factory.__qualname__ = fn.__name__
+    factory.__doc__ = fn.__doc__
+    factory.__wrapped__ = fn
+    return factory

@@ -59,7 +59,7 @@ def _suffix(t, head: str) -> str:
     parts = []
     if t._device.type != "cpu":
         parts.append(f"device='{t._device}'")
-    default = (D.get_default_dtype(), D.int64, D.bool)
+    default = (D.get_default_dtype(), D.int64, D.bool, D.to_complex(D.get_default_dtype()))
     if t._dtype not in default or (t.numel() == 0 and t._dtype is not D.get_default_dtype()):
         parts.append(f"dtype={t._dtype!r}")
     if getattr(t, "requires_grad", False):
@@ -110,9 +110,23 @@ def tensor_repr(t) -> str:
             opts["formatter"] = {"float_kind": _padded(arr, _whole)}
         else:  # fixed, and never numpy's own choice of scientific notation
             opts["formatter"] = {"float_kind": _padded(arr, lambda v: _fixed(v, prec))}
+    elif arr.dtype.kind == "c":
+        opts["formatter"] = {"complex_kind": _complex_format(arr, int(_OPTS["precision"]))}
     # PyTorch pads a summary's "..." like an element: [0, 1, 2,  ..., 7, 8, 9].
     body = np.array2string(arr, **opts).replace(", ...,", ",  ...,")
     return f"tensor({body}{_suffix(t, 'tensor(' + body)})"
+
+
+def _complex_format(arr, precision):
+    """PyTorch's a+bj: both parts whole ("1.+2.j") or fixed to the precision ("1.0000-0.5000j")."""
+    parts = np.concatenate([arr.real.ravel(), arr.imag.ravel()]).astype(np.float64)
+    finite = parts[np.isfinite(parts)]
+    part = _whole if finite.size and np.all(finite == np.round(finite)) else (lambda v: _fixed(v, precision))
+
+    def fmt(v):
+        im = part(abs(v.imag)) if not np.isnan(v.imag) else "nan"
+        return f"{part(v.real)}{'-' if np.signbit(v.imag) and not np.isnan(v.imag) else '+'}{im}j"
+    return fmt
 
 
 def _padded(arr, fmt):

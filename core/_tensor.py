@@ -46,7 +46,7 @@ class Tensor:
         t._dtype = dtype
         t._device = device
         t._backend = backend
-        t._keys = backend.key.bit
+        t._keys = backend.key.bit | dtype.key_bit
         t._h = handle
         t._base = base
         return t

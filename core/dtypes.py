@@ -11,7 +11,8 @@ import numpy as np
 
 __all__ = [
     "DType", "bool", "uint8", "int8", "int16", "int32", "int64", "float16",
-    "bfloat16", "float32", "float64", "all_dtypes", "promote_types",
+    "bfloat16", "float32", "float64", "complex64", "complex128", "all_dtypes", "complex_dtypes",
+    "promote_types",
     "result_type", "get_default_dtype", "set_default_dtype", "from_numpy_dtype",
 ]
 
@@ -21,18 +22,20 @@ _builtin_bool = bool
 class DType:
     """A tensor element type. Instances are singletons compared by identity."""
 
-    __slots__ = ("name", "itemsize", "kind", "np", "is_floating_point", "is_signed",
-                 "category", "_index", "__weakref__")
+    __slots__ = ("name", "itemsize", "kind", "np", "is_floating_point", "is_signed", "is_complex",
+                 "category", "key_bit", "_index", "__weakref__")
 
     def __init__(self, name: str, npdtype, kind: str, index: int, itemsize: int = 0):
         self.name = name
         if npdtype is not None:
             self.np = np.dtype(npdtype)
         self.itemsize = self.np.itemsize if npdtype is not None else itemsize
-        self.kind = kind  # "b" bool, "u" unsigned, "i" signed int, "f" floating
+        self.kind = kind  # "b" bool, "u" unsigned, "i" signed int, "f" floating, "c" complex
         self.is_floating_point = kind == "f"
-        self.is_signed = kind in "if"
-        self.category = {"b": 0, "u": 1, "i": 1, "f": 2}[kind]
+        self.is_complex = kind == "c"
+        self.is_signed = kind in "ifc"
+        self.category = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[kind]
+        self.key_bit = 0  # complex dtypes: the Complex dispatch key's bit, set below
         self._index = index
 
     def __repr__(self) -> str:
@@ -66,17 +69,41 @@ bfloat16 = DType("bfloat16", None, "f", 7, itemsize=2)  # numpy dtype: from ml_d
 float32 = DType("float32", np.float32, "f", 8)
 float64 = DType("float64", np.float64, "f", 9)
 
+# Complex dtypes are kept apart from ``all_dtypes``: operators take them only where they declare it
+# (the "complex" tag, see ops/complex.py), and a backend only where its capabilities list them.
+complex64 = DType("complex64", np.complex64, "c", 10)
+complex128 = DType("complex128", np.complex128, "c", 11)
+
 all_dtypes = (bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
+complex_dtypes = (complex64, complex128)
 floating_dtypes = (float16, bfloat16, float32, float64)
 integral_dtypes = (uint8, int8, int16, int32, int64)
 
 # PyTorch aliases
 half, float, double = float16, float32, float64
 short, int, long = int16, int32, int64
+cfloat, cdouble = complex64, complex128
 
-_by_name = {d.name: d for d in all_dtypes}
-_by_name.update(half=float16, float=float32, double=float64, short=int16, int=int32, long=int64)
-_by_np = {d.np: d for d in all_dtypes if d is not bfloat16}
+_by_name = {d.name: d for d in all_dtypes + complex_dtypes}
+_by_name.update(half=float16, float=float32, double=float64, short=int16, int=int32, long=int64,
+                cfloat=complex64, cdouble=complex128)
+_by_np = {d.np: d for d in all_dtypes + complex_dtypes if d is not bfloat16}
+
+#: complex dtype -> the real dtype of its parts, and floating dtype -> the complex dtype holding it
+#: (there is no complex32: float16 and bfloat16 pair with complex64).
+_TO_REAL = {complex64: float32, complex128: float64}
+_TO_COMPLEX = {float16: complex64, bfloat16: complex64, float32: complex64, float64: complex128,
+               complex64: complex64, complex128: complex128}
+
+
+def to_real(d: DType) -> DType:
+    """The dtype of a complex dtype's real and imaginary parts (a real dtype is returned as is)."""
+    return _TO_REAL.get(d, d)
+
+
+def to_complex(d: DType) -> DType:
+    """The complex dtype whose parts are the floating dtype ``d`` (integers and bool: complex64)."""
+    return _TO_COMPLEX.get(d, complex64)
 
 
 def from_numpy_dtype(npdtype) -> DType:
@@ -88,7 +115,7 @@ def from_numpy_dtype(npdtype) -> DType:
     if d is None:
         raise TypeError(
             f"numpy dtype {np.dtype(npdtype)} has no Ember equivalent; "
-            f"supported: {', '.join(str(x.np) for x in all_dtypes)}")
+            f"supported: {', '.join(str(x.np) for x in all_dtypes + complex_dtypes)}")
     return d
 
 
@@ -104,14 +131,16 @@ def dtype_from_name(name: str) -> DType:
 _SPECIAL_JOINS = {
     (uint8, int8): int16,
     (float16, bfloat16): float32,
+    (float64, complex64): complex128,
 }
 
 
 def _build_table():
-    n = len(all_dtypes)
+    every = all_dtypes + complex_dtypes
+    n = len(every)
     table = [[None] * n for _ in range(n)]
-    for a in all_dtypes:
-        for b in all_dtypes:
+    for a in every:
+        for b in every:
             lo, hi = (a, b) if a._index <= b._index else (b, a)
             table[a._index][b._index] = _SPECIAL_JOINS.get((lo, hi), hi)
     return table
@@ -147,6 +176,8 @@ def scalar_dtype(x) -> DType:
         return int64
     if isinstance(x, (builtins_float, np.floating)):
         return _default_float
+    if isinstance(x, (builtins_complex, np.complexfloating)):
+        return _TO_COMPLEX[_default_float]  # PyTorch's default complex dtype follows the default float
     raise TypeError(f"expected a Python number, got {type(x).__name__}: {x!r}")
 
 
@@ -154,6 +185,7 @@ import builtins as _builtins  # noqa: E402
 
 builtins_int = _builtins.int
 builtins_float = _builtins.float
+builtins_complex = _builtins.complex
 
 
 def _join(acc, d):
@@ -185,9 +217,12 @@ def result_type(*operands) -> DType:
 
 def _category_combine(higher, lower):
     # Same category: the higher-priority operand decides. A higher category in
-    # the lower-priority operand wins (int tensor + float scalar -> default float).
+    # the lower-priority operand wins (int tensor + float scalar -> default float);
+    # a complex one keeps a floating operand's width (float64 tensor + 1j -> complex128).
     if higher is None:
         return lower
     if lower is None or lower.category <= higher.category:
         return higher
+    if lower.is_complex and higher.is_floating_point:
+        return _TO_COMPLEX[higher]
     return lower

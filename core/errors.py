@@ -13,8 +13,33 @@ class InvalidReshapeError(ShapeError):
     """A view or reshape to a shape with another number of elements, or a view of incompatible strides."""
 
 
+class SizeError(ShapeError, RuntimeError):
+    """A shape no tensor can have: a negative size, or more bytes than a 64-bit size holds (PyTorch's
+    RuntimeError; still a ShapeError for code that catches those)."""
+
+
+class ArgumentTypeError(EmberError, TypeError):
+    """An argument of a type the operator does not take (a number where it needs a tensor)."""
+
+
 class DTypeError(EmberError, TypeError):
     """A dtype an operator does not support, or a cast it refuses."""
+
+
+class ValueOverflowError(EmberError, RuntimeError, ValueError, OverflowError):
+    """A Python number that does not fit the dtype it is written into (PyTorch: "value cannot be converted
+    to type ... without overflow"), or an int outside [-2**63, 2**64) where any number is taken (PyTorch's
+    OverflowError "int too big to convert"), instead of wrapping silently."""
+
+
+class InvalidArgumentError(EmberError, ValueError, RuntimeError):
+    """An argument value an operator refuses (a negative integer exponent, an unknown mode). PyTorch raises
+    RuntimeError for most of these and ValueError for some; both catch this."""
+
+
+class MemoryOverlapError(EmberError, RuntimeError):
+    """An in-place write whose written-to tensor has elements sharing one memory location (an expanded
+    view), or whose input partially overlaps it: PyTorch's "unsupported operation" errors."""
 
 
 class DeviceMismatchError(EmberError, RuntimeError):
@@ -41,6 +66,10 @@ class NotImplementedForBackend(EmberError, NotImplementedError):
     """An operator with neither a kernel nor a decomposition on a backend."""
 
 
+class NotImplementedForLayout(EmberError, NotImplementedError):
+    """An operator that has no implementation for a tensor layout (sparse COO); the message names the conversion."""
+
+
 class PluginError(EmberError, RuntimeError):
     """A plugin that failed to load or to register."""
 
@@ -49,9 +78,19 @@ class RegistrationError(EmberError, RuntimeError):
     """An invalid kernel or backend registration (a duplicate, an unknown operator)."""
 
 
+class KernelResultError(EmberError, RuntimeError):
+    """A backend kernel returned what its operator cannot return (None, not a tensor, a tensor on
+    another device, or, with kernel checks on, a shape or dtype other than the operator's meta says)."""
+
+
 class OutOfMemoryError(EmberError, RuntimeError):
     """A device allocation failed even after the caching allocator freed its cache and retried.
 
     Carries ``requested``, ``allocated``, ``reserved``, ``free`` and ``total`` (bytes; free/total
     None when the backend cannot tell) and ``device``.
     """
+
+
+class LinAlgError(EmberError, RuntimeError):
+    """A linear-algebra routine that cannot complete on the values it was given: a singular matrix
+    in inv or solve, a matrix that is not positive-definite in cholesky (PyTorch's LinAlgError)."""

@@ -84,5 +84,6 @@ def meta_entry(op):
 @hookimpl
 def ember_register_backends(register):
     runtime.backend = register("meta", api_version=API_VERSION, runtime=runtime, kernels={},
-                               capabilities=Capabilities(notes=("shapes and dtypes only",)),
+                               capabilities=Capabilities(dtypes=D.all_dtypes + D.complex_dtypes,
+                                                         notes=("shapes and dtypes only",)),
                                indexed=False, fallback_entry=meta_entry)

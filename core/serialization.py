@@ -35,7 +35,8 @@ class SerializationError(EmberError, ValueError):
 
 # safetensors dtype names <-> Ember dtypes
 _ST_TO_EMBER = {"F64": D.float64, "F32": D.float32, "F16": D.float16, "BF16": D.bfloat16, "I64": D.int64,
-                "I32": D.int32, "I16": D.int16, "I8": D.int8, "U8": D.uint8, "BOOL": D.bool}
+                "I32": D.int32, "I16": D.int16, "I8": D.int8, "U8": D.uint8, "BOOL": D.bool,
+                "C64": D.complex64}  # safetensors has no complex128
 _EMBER_TO_ST = {v: k for k, v in _ST_TO_EMBER.items()}
 _MAX_HEADER = 100 * 1024 * 1024
 

@@ -2,8 +2,8 @@
 
 Same form as ember_conformance.samples (so these can move there): each sample
 has a name, positional args in schema order and keyword args; tensor
-arguments are numpy arrays (floating arrays are the differentiated inputs,
-integer and bool arrays stay constant). Values sit away from kinks and
+arguments are numpy arrays (floating and complex arrays are the differentiated
+inputs, integer and bool arrays stay constant). Values sit away from kinks and
 poles (|x| not near 0 for abs, inside (-1, 1) for asin, ...), so central
 differences are accurate.
 """
@@ -190,6 +190,7 @@ def _samples_table(rng):
     t["index_add"] = [_S("dim0", _u(r, (3, 2)), 0, np.array([0, 2, 0, 1]), _u(r, (4, 2))),
                       _S("alpha", _u(r, (3, 2)), 1, np.array([1, 1]), _u(r, (3, 2)), alpha=2.0)]
     t["index_add_"] = t["index_add"]
+    t["_sparse_mm"] = [_S("duplicates", np.array([[0, 2, 1, 0], [1, 0, 2, 1]]), _u(r, (4,)), _u(r, (3, 2)), 3)]
     mask = np.array([[True, False, True], [False, False, True]])
     t["masked_fill"] = [_S("mask", _u(r, (2, 3)), mask, 0.5), _S("bcast", _u(r, (2, 3)), mask[0], -1.0)]
     t["masked_fill_"] = t["masked_fill"]
@@ -207,6 +208,39 @@ def _samples_table(rng):
     t.update(_nn_samples(r))
     from autograd_samples_tensor_more import samples as tensor_more_samples
     t.update(tensor_more_samples(r))
+    from autograd_samples_linalg import samples as linalg_samples
+    t.update(linalg_samples(r))
+    from autograd_samples_breadth import samples as breadth_samples
+    t.update(breadth_samples(r))
+    t.update(_complex_samples(r))
+    return t
+
+
+def _c(rng, shape, lo=-1.0, hi=1.0):
+    """Complex values with both parts uniform in [lo, hi)."""
+    return _u(rng, shape, lo, hi) + 1j * _u(rng, shape, lo, hi)
+
+
+def _complex_samples(r):
+    """Complex numbers and the Fourier transforms (core/ops/complex.py, core/ops/fft.py). Complex arrays
+    become complex128 inputs, checked along their real and their imaginary parts."""
+    t = {}
+    for name in ("real", "conj", "conj_physical"):
+        t[name] = [_S("complex", _c(r, (2, 3))), _S("transposed", _c(r, (3, 2)).T), _S("real", _u(r, (2, 3)))]
+    t["imag"] = [_S("complex", _c(r, (2, 3))), _S("0d", np.asarray(_c(r, ())))]
+    # angle kinks at 0 (and jumps across the negative real axis): values with |x| >= 0.3, off that axis
+    t["angle"] = [_S("complex", _away(r, (2, 3)) + 1j * _u(r, (2, 3), 0.3, 1.2)), _S("real", _away(r, (2, 3)))]
+    t["view_as_real"] = [_S("2d", _c(r, (2, 3))), _S("0d", np.asarray(_c(r, ())))]
+    t["view_as_complex"] = [_S("pairs", _u(r, (2, 3, 2))), _S("1d", _u(r, (2,)))]
+    t["complex"] = [_S("same", _u(r, (2, 3)), _u(r, (2, 3))), _S("broadcast", _u(r, (3, 1)), _u(r, (4,)))]
+    t["polar"] = [_S("same", _u(r, (2, 3), 0.5, 1.5), _u(r, (2, 3), -3.0, 3.0)),
+                  _S("broadcast", _u(r, (3,), 0.5, 1.5), _u(r, (2, 3), -3.0, 3.0))]
+    t["_fft_c2c"] = [_S("forward", _c(r, (2, 4)), [1], 0, True), _S("inverse_2d", _c(r, (3, 4)), [0, 1], 2, False),
+                     _S("ortho_odd", _c(r, (5,)), [0], 1, True)]
+    t["_fft_r2c"] = [_S("onesided", _u(r, (2, 6)), [1], 0, True), _S("onesided_odd", _u(r, (2, 5)), [1], 1, True),
+                     _S("full", _u(r, (2, 4)), [1], 2, False), _S("2d", _u(r, (3, 4)), [0, 1], 0, True)]
+    t["_fft_c2r"] = [_S("even", _c(r, (2, 4)), [1], 0, 6), _S("odd", _c(r, (2, 3)), [1], 2, 5),
+                     _S("2d", _c(r, (3, 3)), [0, 1], 1, 4)]
     return t
 
 
@@ -234,6 +268,11 @@ def _nn_samples(r):
     t["embedding"] = [_S("rows", _u(r, (5, 3)), np.array([[0, 4], [4, 2]]))]
     t["relu"] = [_S("2d", _away(r, (2, 3)))]
     t["gelu"] = [_S("exact", _u(r, (2, 3), -2, 2)), _S("tanh", _u(r, (2, 3), -2, 2), "tanh")]
+    t["gelu_backward"] = [_S("exact", _u(r, (2, 3)), _u(r, (2, 3), -2, 2)),
+                          _S("tanh", _u(r, (2, 3)), _u(r, (2, 3), -2, 2), "tanh")]
+    t["_lstm_cell"] = [_S("b2h3", _u(r, (2, 12), -2, 2), _u(r, (2, 3)))]
+    t["_lstm_cell_backward"] = [_S("b2h3", _u(r, (2, 3)), _u(r, (2, 3)), _u(r, (2, 12), -2, 2), _u(r, (2, 3)),
+                                   _u(r, (2, 3)))]
     t["silu"] = [_S("2d", _u(r, (2, 3), -2, 2))]
     t["mse_loss"] = [_S("mean", _u(r, (2, 3)), _u(r, (2, 3))), _S("none", _u(r, (2, 3)), _u(r, (2, 3)), "none")]
     t["l1_loss"] = [_S("sum", _u(r, (2, 3)), _u(r, (2, 3)) + 2.5, "sum")]
@@ -278,6 +317,7 @@ def sample_inputs(op_name, dtype=None, *, rng=None):
 import ember  # noqa: E402
 from ember.autograd import NONDIFFERENTIABLE  # noqa: E402
 from ember.dispatch import registry  # noqa: E402
+from autograd_samples_linalg import SYMMETRIC_INPUT  # noqa: E402
 
 
 def _differentiable_ops():
@@ -294,8 +334,8 @@ DIFF_OPS = _differentiable_ops()
 
 def _to_ember(a, grad=True):
     if isinstance(a, np.ndarray):
-        if a.dtype.kind == "f":
-            return ember.tensor(a.astype(np.float64), requires_grad=grad)
+        if a.dtype.kind in "fc":
+            return ember.tensor(a.astype(np.float64 if a.dtype.kind == "f" else np.complex128), requires_grad=grad)
         if a.dtype.kind == "b":
             return ember.tensor(a)
         return ember.tensor(a.astype(np.int64))
@@ -331,9 +371,16 @@ def _rebuild(args, flat):
 
 def _call(name, args, kwargs):
     fn = registry[name].fn
+    if name in SYMMETRIC_INPUT:  # the operator reads one triangle; its gradient is for a symmetric input
+        args = [symmetrized(args[0])] + list(args[1:])
     if name.endswith("_"):  # in place: on a clone, never on the leaf itself
         args = [args[0].clone()] + list(args[1:])
     return fn(*args, **kwargs)
+
+
+def symmetrized(a):
+    """(a + a^T) / 2 over the last two dims."""
+    return (a + a.mT) * 0.5
 
 
 def _nograd(sample):

@@ -48,3 +48,20 @@ def test_gradgradcheck(name):
     sample = samples[0]
     f, flat = _case(name, sample)
     assert gradgradcheck(f, tuple(flat)), f"{name}/{sample.name}"
+
+
+
+def test_gradcheck_checks_complex_inputs_and_outputs_part_by_part():
+    z = ember.tensor([0.5 + 1.0j, -0.3 + 0.2j, 1.1 - 0.7j], dtype=ember.complex128, requires_grad=True)
+    assert gradcheck(lambda w: w * w, (z,))
+    # a gradient that loses the imaginary part's dependence: only the imaginary perturbations see it
+    drop_imag = lambda w: ember.complex(ember.real(w), ember.imag(w).detach())  # noqa: E731
+    with pytest.raises(ember.autograd.GradcheckError, match="Jacobian mismatch"):
+        gradcheck(drop_imag, (z,))
+    assert not gradcheck(lambda w: w * w.detach(), (z,), raise_exception=False)
+    # real inputs, complex output; complex input, real output; the real case unchanged
+    x = ember.tensor([0.4, -1.2], dtype=ember.float64, requires_grad=True)
+    assert gradcheck(lambda a: ember.complex(a * a, a), (x,))
+    assert gradcheck(lambda w: ember.abs(w) * ember.real(w), (z,))
+    assert gradcheck(lambda a: a * a, (x,))
+    assert gradgradcheck(lambda w: w * w, (z,))

@@ -11,7 +11,11 @@ from autograd_samples import DIFF_OPS, _call, _ember_args, _flat_inputs, _nograd
 
 torch = pytest.importorskip("torch")
 
-_TORCH_NAME = {"max_dim": "max", "min_dim": "min", "true_divide": "true_divide", "_to_copy": None,
+_TORCH_NAME = {  # torch's private linalg ops differ in signature; singular vectors and eigenvectors in sign
+               # (tests/test_linalg.py compares those gradients through sign-free functions)
+               "_linalg_svd": None, "_linalg_eigh": None, "_linalg_qr": None, "_linalg_solve_ex": None,
+               "_linalg_slogdet": None, "_linalg_inv_ex": None, "_linalg_cholesky_ex": None,
+               "max_dim": "max", "min_dim": "min", "true_divide": "true_divide", "_to_copy": None,
                "slice": None, "index": None, "index_put": "index_put", "einsum": None, "as_strided": "as_strided",
                "scatter_": None, "scatter_add_": None, "index_add_": None, "masked_fill_": None,
                "index_put_": None, "clamp_": None, "tril_": None, "triu_": None, "copy_": None, "fill_": None,
@@ -24,8 +28,9 @@ _TORCH_NAME = {"max_dim": "max", "min_dim": "min", "true_divide": "true_divide",
 
 def _torch_arg(a, grad=True):
     if isinstance(a, np.ndarray):
-        t = torch.tensor(a.astype(np.float64) if a.dtype.kind == "f" else a)
-        return t.requires_grad_(True) if a.dtype.kind == "f" and grad else t
+        floating = a.dtype.kind in "fc"
+        t = torch.tensor(a.astype(np.float64 if a.dtype.kind == "f" else np.complex128) if floating else a)
+        return t.requires_grad_(True) if floating and grad else t
     if isinstance(a, list) and a and isinstance(a[0], np.ndarray):
         return [_torch_arg(x, grad) for x in a]
     return a
@@ -60,7 +65,9 @@ def test_gradients_match_pytorch(name):
         except (TypeError, RuntimeError):
             continue   # PyTorch's function takes other arguments for this sample
         touts = [o for o in (tout if isinstance(tout, (tuple, list)) else (tout,))
-                 if isinstance(o, torch.Tensor) and o.dtype.is_floating_point]
+                 if isinstance(o, torch.Tensor) and (o.dtype.is_floating_point or o.dtype.is_complex)]
+        # a complex output weighs its real and imaginary parts: the loss is real
+        touts = [torch.view_as_real(o.resolve_conj()) if o.dtype.is_complex else o for o in touts]
         weights = [np.random.default_rng(5).standard_normal(tuple(o.shape)) for o in touts]
         loss = sum((o * torch.tensor(w)).sum() for o, w in zip(touts, weights))
         tleaves = _torch_leaves(targs, tkw)
@@ -72,13 +79,15 @@ def test_gradients_match_pytorch(name):
         args, kwargs = _ember_args(sample)
         out = _call(name, args, kwargs)
         outs = [o for o in (out if isinstance(out, (tuple, list)) else (out,))
-                if isinstance(o, ember.Tensor) and o.dtype.is_floating_point]
+                if isinstance(o, ember.Tensor) and (o.dtype.is_floating_point or o.dtype.is_complex)]
+        outs = [ember.view_as_real(o) if o.dtype.is_complex else o for o in outs]
         eloss = None
         for o, w in zip(outs, weights):
             term = (o * ember.tensor(w)).sum()
             eloss = term if eloss is None else eloss + term
         leaves = _flat_inputs(args + list(kwargs.values()))
         egrads = ember.autograd.grad(eloss, leaves, allow_unused=True)
+        tgrads = [None if t is None else t.resolve_conj() for t in tgrads]
         for k, (e, t) in enumerate(zip(egrads, tgrads)):
             if t is None or e is None:
                 assert (e is None or np.allclose(e.numpy(), 0)) and (t is None or np.allclose(t.numpy(), 0))

@@ -67,6 +67,29 @@ def test_overhead_ratio_matches_its_medians(tmp_path):
             assert row["ember_over_torch"] == pytest.approx(row["ember_us"] / row["torch_us"], rel=1e-12)
 
 
+def test_linalg_fft_ratios_match_their_medians(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "linalg_fft.json"
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "linalg_fft.py"), "--n", "32", "--repeat", "1",
+                        "--number", "1", "--json", str(out)], capture_output=True, text=True, env=_env(), timeout=300)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.read_text())
+    assert {row["case"] for row in report["results"]} >= {"solve", "svd", "eigh"}
+    for row in report["results"]:
+        assert row["ratio"] == pytest.approx(row["ember_ms"] / row["torch_ms"], rel=1e-12)
+
+
+@pytest.mark.parametrize("model", ["lstm", "gpt"])
+def test_train_step_runs_the_language_models(model):
+    pytest.importorskip("torch")
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "train_step.py"), "--only", model, "--samples", "1"],
+                       capture_output=True, text=True, env=_env(), timeout=300)
+    assert r.returncode == 0, r.stderr
+    line = r.stdout.strip().splitlines()[-1]
+    ember_ms, torch_ms, ratio = (float(line.split()[i].rstrip("x")) for i in (-7, -4, -1))
+    assert ratio == pytest.approx(ember_ms / torch_ms, abs=0.0051)   # printed to two decimals
+
+
 def test_import_time_table(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import import_time

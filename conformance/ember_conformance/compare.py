@@ -51,6 +51,10 @@ def compare(got: np.ndarray, want: np.ndarray, dtype, op: str | None = None, sla
         return Mismatch(f"shape {got.shape}, expected {want.shape}")
     if got.size == 0:
         return None
+    if dtype.is_complex:  # each part within the tolerance of the parts' dtype
+        from ember import dtypes as D
+        return (compare(got.real, np.real(want), D.to_real(dtype), op, slack)
+                or compare(got.imag, np.imag(want), D.to_real(dtype), op, slack))
     if not dtype.is_floating_point:
         bad = got != want
         if not bad.any():

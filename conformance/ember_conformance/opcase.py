@@ -46,7 +46,7 @@ def widen(x):
             return x
         if x.dtype.kind in "iu":
             return x.astype(np.int64)
-        return x.astype(np.float64)
+        return x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
     if isinstance(x, list):
         return [widen(a) for a in x]
     if isinstance(x, tuple):

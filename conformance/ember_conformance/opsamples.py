@@ -1040,6 +1040,36 @@ def batch_norm_train_backward(name, dt, rng):
     return [Sample("affine", (x((4, 3, 2)), x((4, 3, 2)), x((3,)))), Sample("plain", (x((5, 2)), x((5, 2))))]
 
 
+@gen("gelu_backward")
+def gelu_backward(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (2, 3), dt), arr(rng, (2, 3), dt)), error=TypeError)]
+    x = lambda s, lo=-3, hi=3: arr(rng, s, dt, lo, hi)  # noqa: E731
+    return [Sample("exact", (x((4, 5)), x((4, 5)))), Sample("tanh", (x((4, 5)), x((4, 5)), "tanh")),
+            Sample("0d", (x(()), x(()))), Sample("empty", (x((0, 3)), x((0, 3))), tags=("empty",)),
+            Sample("shape_mismatch", (x((2, 3)), x((3, 2))), error=ValueError)]
+
+
+@gen("_lstm_cell")
+def lstm_cell(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (2, 8), dt), arr(rng, (2, 2), dt)), error=TypeError)]
+    x = lambda s: arr(rng, s, dt, -3, 3)  # noqa: E731
+    return [Sample("b3h4", (x((3, 16)), x((3, 4)))), Sample("b1h1", (x((1, 4)), x((1, 1)))),
+            Sample("empty_batch", (x((0, 8)), x((0, 2))), tags=("empty",)),
+            Sample("not_4h", (x((3, 10)), x((3, 4))), error=ValueError)]
+
+
+@gen("_lstm_cell_backward")
+def lstm_cell_backward(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", tuple(arr(rng, s, dt) for s in ((2, 2), (2, 2), (2, 8), (2, 2), (2, 2))),
+                       error=TypeError)]
+    x = lambda s: arr(rng, s, dt, -3, 3)  # noqa: E731
+    return [Sample("b3h4", (x((3, 4)), x((3, 4)), x((3, 16)), x((3, 4)), x((3, 4)))),
+            Sample("grad_shape", (x((3, 5)), x((3, 4)), x((3, 16)), x((3, 4)), x((3, 4))), error=ValueError)]
+
+
 @gen("embedding")
 def embedding(name, dt, rng):
     w = arr(rng, (5, 3), dt)
@@ -1164,3 +1194,6 @@ def adam_step_(name, dt, rng):
         return [Sample("not_floating", (x((3, 4)), x((3, 4)), x((3, 4)), x((3, 4))), error=TypeError)]
     return [Sample("shapes", (x((3, 4)), x((3, 4)), x((4, 3)), x((3, 4))), error=ValueError)]
 from . import tensor_more_samples  # noqa: E402,F401  (diag, unique, quantile, ... and their references)
+from . import tensor_breadth_samples  # noqa: E402,F401  (xlogy, cov, scatter_reduce, lgamma, ... and references)
+from . import complex_samples  # noqa: E402,F401  (complex numbers and the Fourier transforms, with references)
+from . import linalg_samples  # noqa: E402,F401  (factorizations and solvers, with references)

@@ -27,7 +27,8 @@ def ref(*names):
 
 
 def F(x):
-    return np.asarray(x, dtype=F64)
+    x = np.asarray(x)
+    return x if x.dtype.kind == "c" else np.asarray(x, dtype=F64)  # complex samples stay complex128
 
 
 def N(x):
@@ -801,6 +802,43 @@ def _batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, 
     return _bn(x, F(running_mean), F(running_var), weight, bias, eps)
 
 
+def _gelu_grad(g, x, approximate="none"):
+    g, x = F(g), F(x)
+    if approximate == "tanh":
+        k = math.sqrt(2 / math.pi)
+        t = np.tanh(k * (x + 0.044715 * x ** 3))
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x))
+    return g * (0.5 * (1 + _erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi))
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _lstm_gates(gates):
+    i, f, g, o = np.split(F(gates), 4, axis=1)
+    return _sig(i), _sig(f), np.tanh(g), _sig(o)
+
+
+def _lstm_cell(gates, cx):
+    i, f, g, o = _lstm_gates(gates)
+    cy = f * F(cx) + i * g
+    return o * np.tanh(cy), cy
+
+
+def _lstm_cell_backward(grad_hy, grad_cy, gates, cx, cy):
+    i, f, g, o = _lstm_gates(gates)
+    gh, tc = F(grad_hy), np.tanh(F(cy))
+    gc = F(grad_cy) + gh * o * (1 - tc * tc)
+    d = np.concatenate([gc * g * i * (1 - i), gc * F(cx) * f * (1 - f), gc * i * (1 - g * g),
+                        gh * tc * o * (1 - o)], axis=1)
+    return d, gc * f
+
+
+REFERENCES.update({"gelu_backward": _gelu_grad, "_lstm_cell": _lstm_cell,
+                   "_lstm_cell_backward": _lstm_cell_backward})
+
+
 @ref("batch_norm_train")
 def _batch_norm_train(x, weight=None, bias=None, eps=1e-5):
     return _batch_norm(x, None, None, weight, bias, True, 0.0, eps)
@@ -847,7 +885,7 @@ REFERENCES.update({
 })
 
 
-def _log_softmax(x, axis):
+def _log_softmax_axis(x, axis):
     x = F(x)
     return x - x.max(axis=axis, keepdims=True) - np.log(np.exp(x - x.max(axis=axis, keepdims=True)).sum(
         axis=axis, keepdims=True))
@@ -878,7 +916,7 @@ def _nll_loss(x, target, weight=None, reduction="mean", ignore_index=-100):
 def _cross_entropy(x, target, weight=None, reduction="mean", ignore_index=-100, label_smoothing=0.0):
     x = F(x)
     cd = 0 if x.ndim == 1 else 1
-    logp = _log_softmax(x, cd)
+    logp = _log_softmax_axis(x, cd)
     C = x.shape[cd]
     w = np.ones(C) if weight is None else F(weight)
     if np.asarray(target).dtype.kind == "f":
@@ -898,7 +936,7 @@ def _cross_entropy_backward(g, x, target, weight=None, reduction="mean", ignore_
     x = F(x)
     cd = 0 if x.ndim == 1 else 1
     C = x.shape[cd]
-    p = np.moveaxis(np.exp(_log_softmax(x, cd)), cd, -1)
+    p = np.moveaxis(np.exp(_log_softmax_axis(x, cd)), cd, -1)
     t = np.asarray(target).astype(np.int64)
     keep = t != ignore_index
     safe = np.where(keep, t, 0)

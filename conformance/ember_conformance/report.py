@@ -57,6 +57,7 @@ def certificate(run, backend) -> dict:
          "mode": {"strict": run.strict, "certification": run.certify, "tiers": list(run.tiers)},
          "partial": run.partial,
          "only": list(run.only),
+         "sample": run.sample,
          "stopped_at": run.stopped_at,
          "skips_file": run.skips_file,
          "seconds": round(run.seconds, 2),
@@ -138,7 +139,8 @@ def _headline(cert: dict) -> str:
     if not cert.get("partial"):
         return f"certificate: {dev}, tier {cert['tier_reached']}"
     only = ", ".join(cert.get("only") or ())
-    return f"partial run: {dev}{html.escape(f' (-k {only})' if only else '')}, no tier claimed"
+    sample = f" (a {cert['sample']:.0%} sample)" if cert.get("sample") else ""
+    return f"partial run: {dev}{html.escape(f' (-k {only})' if only else '')}{sample}, no tier claimed"
 
 
 def write(run, backend, directory) -> tuple[Path, Path]:

@@ -92,6 +92,8 @@ def arr(rng, shape, dt, low=-3.0, high=3.0):
     npdt = np.dtype(dt.np)
     if dt.name == "bool":
         return np.asarray(rng.random(shape) < 0.5)
+    if npdt.kind == "c":  # both parts uniform in [low, high)
+        return (rng.uniform(low, high, size=shape) + 1j * rng.uniform(low, high, size=shape)).astype(npdt)
     if npdt.kind in "iu":
         lo = max(int(np.floor(low)), int(np.iinfo(npdt).min))
         hi = min(int(np.ceil(high)) + 1, int(np.iinfo(npdt).max))

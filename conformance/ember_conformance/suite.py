@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 import time
 import traceback as _tb
+import zlib
 from dataclasses import dataclass, field
 
 from .cases import TIER_NAMES, Case, Context, all_cases
@@ -55,6 +57,7 @@ class Run:
     only: tuple = ()              # the -k patterns that selected the cases
     totals: dict | None = None    # tier -> number of cases a complete run of that tier has
     stopped_at: str | None = None  # -x: the failing case after which the run stopped
+    sample: float | None = None   # --sample: the fraction of the cases run, chosen by id
 
     def counts(self, tier=None) -> dict:
         c = {s: 0 for s in STATUSES}
@@ -113,11 +116,18 @@ def claimed_tier(results, tiers, totals) -> int | None:
     return None if is_partial(results, tiers, totals) else tier_reached(results, tiers)
 
 
-def select(cases, only):
-    """The cases whose id matches one of the fnmatch patterns ``only`` (all of them without patterns)."""
-    if not only:
-        return list(cases)
-    return [c for c in cases if any(fnmatch.fnmatchcase(c.id, p) for p in only)]
+def select(cases, only, sample=None):
+    """The cases whose id matches one of the fnmatch patterns ``only`` (all of them without patterns);
+    with ``sample`` (a fraction in (0, 1]), only the cases whose id hashes below it: the same ids on every
+    run and machine (CRC-32 of the id), spread over every operator, dtype and tier."""
+    if only:
+        cases = [c for c in cases if any(fnmatch.fnmatchcase(c.id, p) for p in only)]
+    if sample is not None:
+        if not 0 < sample <= 1:
+            raise ValueError(f"sample must be a fraction in (0, 1], got {sample}")
+        bound = sample * 2 ** 32
+        cases = [c for c in cases if zlib.crc32(c.id.encode()) < bound]
+    return list(cases)
 
 
 def full_traceback(e: BaseException) -> str:
@@ -136,6 +146,11 @@ def resolve_backend(name: str):
 def make_context(name: str, strict=True, certify=True) -> Context:
     from .watch import Watch
     backend = resolve_backend(name)
+    # Every kernel's result is compared with its operator's meta while the suite runs, so that a wrong
+    # kernel is named even where a decomposition calls it (EMBER_CHECK_KERNELS=0 turns this off).
+    if os.environ.get("EMBER_CHECK_KERNELS", "1").strip().lower() not in ("", "0", "false", "no", "off"):
+        from ember.dispatch import set_kernel_checks
+        set_kernel_checks(True)
     device = name if ":" in name or not backend.indexed else f"{name}:0"
     ctx = Context(backend=backend, device=device, device_type=backend.device_type, strict=strict,
                   certify=certify, dtypes=tuple(backend.capabilities.dtypes))
@@ -173,8 +188,9 @@ def run_case(ctx, case: Case, skip=None, keep_outputs=False) -> Result:
 
 
 def run(name: str, tiers=(0, 1, 2, 3), *, strict=True, certify=True, only=None, progress=None,
-        keep_outputs=False, max_tier=None, exitfirst=False) -> Run:
+        keep_outputs=False, max_tier=None, exitfirst=False, sample=None) -> Run:
     """Run the suite on one backend. ``only``: fnmatch patterns of case ids to keep (a partial run);
+    ``sample``: a fraction of the cases, chosen by id (a partial run, see :func:`select`);
     ``exitfirst``: stop after the first failing case (also a partial run, unless it was the last)."""
     from . import skips as S
 
@@ -184,7 +200,7 @@ def run(name: str, tiers=(0, 1, 2, 3), *, strict=True, certify=True, only=None, 
     ctx = make_context(name, strict, certify)
     skips, skips_path = S.load(ctx.backend)
     every = all_cases(ctx, tiers)
-    cases = select(every, only)
+    cases = select(every, only, sample)
     results, stopped = [], None
     show = progress if progress is not None else _progress(len(cases))
     ctx.watch.install()
@@ -208,7 +224,7 @@ def run(name: str, tiers=(0, 1, 2, 3), *, strict=True, certify=True, only=None, 
         ctx.watch.uninstall()
     totals = tier_totals(every)
     return Run(ctx.device_type, results, claimed_tier(results, tiers, totals), time.perf_counter() - t0,
-               skips_path, strict, certify, tuple(tiers), tuple(only or ()), totals, stopped)
+               skips_path, strict, certify, tuple(tiers), tuple(only or ()), totals, stopped, sample)
 
 
 class _NoProgress:
@@ -307,6 +323,8 @@ def _verdict(run: Run, coverage: dict) -> list[str]:
     if run.partial:
         covered = [f"{t} ({ran} of {total} cases)" for t, (ran, total) in coverage.items() if ran]
         only = f" (only {', '.join(repr(p) for p in run.only)})" if run.only else ""
+        if run.sample is not None:
+            only += f" (a {run.sample:.0%} sample of the cases, chosen by id)"
         out.append(f"  partial run{only}: tiers covered: {', '.join(covered) or 'none'}")
         out.append("  no tier is claimed: a tier is reached only by a run of all its cases (no -k, no -x)")
         return out

@@ -28,6 +28,7 @@ def _install():
     if _installed:
         return
     from . import formulas  # noqa: F401  (registers the core operators' formulas)
+    from . import formulas_linalg  # noqa: F401  (factorizations and solvers)
     from . import kernels, tensor_api
     tensor_api.install()
     kernels.install()

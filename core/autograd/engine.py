@@ -14,6 +14,8 @@ def _add(a, b):
         return b
     if b is None:
         return a
+    if getattr(a, "is_sparse", False) and not getattr(b, "is_sparse", False):
+        return b + a  # sparse + dense is not defined; dense + sparse is, and is dense, as PyTorch sums them
     return a + b
 
 
@@ -177,7 +179,7 @@ def _accumulate(node, g, create_graph, user_grads, stored):
         m.grad = g
         stored.add(id(g))
     else:
-        m.grad = m.grad + g
+        m.grad = _add(m.grad, g)
         stored.add(id(m.grad))
 
 
@@ -246,7 +248,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
          allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """The gradients of outputs w.r.t. inputs (a tuple), without touching any ``.grad``."""
     outputs = _as_tuple(outputs)
-    single = not isinstance(inputs, (tuple, list))
     inputs = _as_tuple(inputs)
     if allow_unused is None:
         allow_unused = materialize_grads

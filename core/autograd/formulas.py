@@ -34,6 +34,24 @@ def _is_t(x):
     return isinstance(x, (Tensor, TensorInfo))
 
 
+def _cj(x):
+    """The conjugate of a complex operand (PyTorch's gradients of a real loss conjugate the other
+    factor); real tensors and numbers unchanged."""
+    if x.__class__ is complex:
+        return x.conjugate()
+    if isinstance(x, Tensor) and x._dtype.is_complex:
+        from ..ops.complex import conj
+        return conj(x)
+    return x
+
+
+def _abs_grad(g, x):
+    if x._dtype.is_complex:
+        from ..ops.complex import complex_abs_grad
+        return complex_abs_grad(g, x)
+    return g * E.sign(x)
+
+
 # -- unary ------------------------------------------------------------------------------
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
@@ -46,9 +64,9 @@ def _unary(name, save, fn):
 
 
 _unary("neg", (), lambda g, x: E.neg(g))
-_unary("abs", ("self",), lambda g, x: g * E.sign(x))
+_unary("abs", ("self",), _abs_grad)
 _unary("square", ("self",), lambda g, x: g * (x * 2))
-_unary("exp", ("result",), lambda g, x, result: g * result)
+_unary("exp", ("result",), lambda g, x, result: g * _cj(result))
 _unary("exp2", ("result",), lambda g, x, result: g * (result * _LN2))
 _unary("expm1", ("result",), lambda g, x, result: g * (result + 1))
 _unary("log", ("self",), lambda g, x: g / x)
@@ -93,13 +111,13 @@ def _has(x):
 
 
 _MUL_SAVE = {"self": ("other",), "other": ("self",)}
-_binary("mul", _MUL_SAVE, lambda g, a, b: (g * b if _is_t(a) and _has(b) else None,
-                                           g * a if _is_t(b) and _has(a) else None))
+_binary("mul", _MUL_SAVE, lambda g, a, b: (g * _cj(b) if _is_t(a) and _has(b) else None,
+                                           g * _cj(a) if _is_t(b) and _has(a) else None))
 
 
 def _div(g, a, b):
-    ga = g / b if _is_t(a) else None
-    gb = E.neg(g) * a / (b * b) if _is_t(b) and _has(a) else None
+    ga = g / _cj(b) if _is_t(a) else None
+    gb = E.neg(g) * _cj(a / (b * b)) if _is_t(b) and _has(a) else None
     return ga, gb
 
 
@@ -328,8 +346,8 @@ derivative("cumprod", save=("self", "result"))(_cumprod)
 # -- linear algebra -------------------------------------------------------------------------
 
 def _bmm(g, a, b):
-    return (L.bmm(g, V.transpose(b, 1, 2)) if _has(b) else None,
-            L.bmm(V.transpose(a, 1, 2), g) if _has(a) else None)
+    return (L.bmm(g, _cj(V.transpose(b, 1, 2))) if _has(b) else None,
+            L.bmm(_cj(V.transpose(a, 1, 2)), g) if _has(a) else None)
 
 
 derivative("bmm", save={"self": ("mat2",), "mat2": ("self",)},
@@ -348,7 +366,7 @@ def _bilinear(f, tans, a, b):
 
 
 def _mm(g, a, b):
-    return L.mm(g, V.t(b)) if _has(b) else None, L.mm(V.t(a), g) if _has(a) else None
+    return L.mm(g, _cj(V.t(b))) if _has(b) else None, L.mm(_cj(V.t(a)), g) if _has(a) else None
 
 
 derivative("mm", save={"self": ("mat2",), "mat2": ("self",)}, jvp=lambda t, a, b, result=None: _bilinear(L.mm, t, a, b))(_mm)
@@ -357,7 +375,14 @@ derivative("mm", save={"self": ("mat2",), "mat2": ("self",)}, jvp=lambda t, a, b
 def _matmul(g, a, b):
     na, nb = a.ndim, b.ndim
     if na == 1 and nb == 1:
-        return (g * b if _has(b) else None), (g * a if _has(a) else None)
+        return (g * _cj(b) if _has(b) else None), (g * _cj(a) if _has(a) else None)
+    if na > 2 and nb == 2:
+        # (..., n, k) @ (k, p): the rows of every leading index are one matrix, so each gradient is one
+        # matrix product (b's sums over the leading dims inside the product instead of after it)
+        g2 = V.reshape(g, (-1, g._shape[-1]))
+        ga = V.reshape(L.mm(g2, _cj(V.t(b))), a._shape) if _has(b) else None
+        gb = L.mm(_cj(V.t(V.reshape(a, (-1, a._shape[-1])))), g2) if _has(a) else None
+        return ga, gb
     a2 = V.unsqueeze(a, 0) if na == 1 and _has(a) else a
     b2 = V.unsqueeze(b, 1) if nb == 1 and _has(b) else b
     if not _has(a):
@@ -372,9 +397,9 @@ def _matmul(g, a, b):
     from .graph import sum_to
     ga = gb = None
     if _has(b):
-        ga = V.reshape(sum_to(L.matmul(g2, V.transpose(b2, -1, -2)), a2._shape), a._shape)
+        ga = V.reshape(sum_to(L.matmul(g2, _cj(V.transpose(b2, -1, -2))), a2._shape), a._shape)
     if _has(a):
-        gb = V.reshape(sum_to(L.matmul(V.transpose(a2, -1, -2), g2), b2._shape), b._shape)
+        gb = V.reshape(sum_to(L.matmul(_cj(V.transpose(a2, -1, -2)), g2), b2._shape), b._shape)
     return ga, gb
 
 

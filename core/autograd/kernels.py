@@ -205,11 +205,11 @@ def _record(plan, args, out, edges, infos, self_override=None):
     sargs, keep = _saved_args(plan, args if self_override is None else (self_override,) + tuple(args[1:]), edges)
     if plan.multi:
         outs = out
-        out_info = tuple(TensorInfo(o) if isinstance(o, Tensor) and o._dtype.is_floating_point else None
+        out_info = tuple(TensorInfo(o) if isinstance(o, Tensor) and o._dtype.category >= 2 else None
                          for o in outs)
     else:
         outs = (out,)
-        out_info = (TensorInfo(out) if isinstance(out, Tensor) and out._dtype.is_floating_point else None,)
+        out_info = (TensorInfo(out) if isinstance(out, Tensor) and out._dtype.category >= 2 else None,)
     result = None
     if plan.want_result:
         result = tuple(detached(o) for o in outs) if plan.multi else detached(out)

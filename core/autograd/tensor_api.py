@@ -26,8 +26,8 @@ def requires_grad_(self, requires_grad=True):
             raise RuntimeError("you can only change requires_grad flags of leaf tensors; use detach() to get a "
                                "tensor that does not require grad")
         return self
-    if flag and not self._dtype.is_floating_point:
-        raise RuntimeError(f"only tensors of floating point dtype can require gradients, got dtype "
+    if flag and self._dtype.category < 2:  # floating and complex dtypes
+        raise RuntimeError(f"only tensors of floating point and complex dtype can require gradients, got dtype "
                            f"{self._dtype.name}")
     m = meta_of(self)
     m.requires_grad = flag

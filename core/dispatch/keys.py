@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import RegistrationError
 
-__all__ = ["DispatchKey", "META", "AUTOGRAD", "AUTOCAST", "PYTHON", "backend_key",
+__all__ = ["DispatchKey", "META", "SPARSE", "COMPLEX", "AUTOGRAD", "AUTOCAST", "PYTHON", "backend_key",
            "new_backend_key", "keyset_names", "FUNCTIONALITY_MASK", "BACKEND_MASK"]
 
 _MAX_BACKEND_BIT = 47
@@ -32,13 +32,28 @@ class DispatchKey:
 
 
 META = DispatchKey("Meta", 0, "meta")
+# Complex: carried by tensors of a complex dtype. Operators that do not take complex register the
+# refusal there (ops/complex.py); the others have no entry, so the key costs them nothing.
+COMPLEX = DispatchKey("Complex", 59)
+# SparseCOO: carried by sparse COO tensors (ember.sparse_coo_tensor). The operators that take them have
+# their sparse implementation there (ops/sparse.py); the others register a refusal naming .to_dense().
+SPARSE = DispatchKey("SparseCOO", 58)
 AUTOGRAD = DispatchKey("Autograd", 60)
 AUTOCAST = DispatchKey("Autocast", 61)
 PYTHON = DispatchKey("Python", 62)
-FUNCTIONALITY_KEYS = (AUTOGRAD, AUTOCAST, PYTHON)
-FUNCTIONALITY_MASK = AUTOGRAD.bit | AUTOCAST.bit | PYTHON.bit
+FUNCTIONALITY_KEYS = (SPARSE, COMPLEX, AUTOGRAD, AUTOCAST, PYTHON)
+FUNCTIONALITY_MASK = SPARSE.bit | COMPLEX.bit | AUTOGRAD.bit | AUTOCAST.bit | PYTHON.bit
 
 _keys_by_index: dict[int, DispatchKey] = {k.index: k for k in (META, *FUNCTIONALITY_KEYS)}
+
+
+def _mark_complex_dtypes():
+    from .. import dtypes as D
+    for d in D.complex_dtypes:
+        d.key_bit = COMPLEX.bit
+
+
+_mark_complex_dtypes()
 _backend_keys: dict[str, DispatchKey] = {"meta": META}
 BACKEND_MASK = (1 << (_MAX_BACKEND_BIT + 1)) - 1
 

@@ -8,14 +8,18 @@ of a 64-slot table; registration rebuilds the table, calls never search.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Callable
 
-from ..errors import DeviceMismatchError, NotImplementedForBackend, RegistrationError
+from .._tensor import Tensor
+from ..errors import (ArgumentTypeError, DeviceMismatchError, KernelResultError, NotImplementedForBackend,
+                      RegistrationError)
 from . import keys as K
+from . import overlap
 from .schema import Schema, parse_schema
 
-__all__ = ["Operator", "defop", "registry", "get", "register_kernel", "state"]
+__all__ = ["Operator", "defop", "registry", "get", "register_kernel", "state", "set_kernel_checks"]
 
 TABLE_SIZE = 64
 
@@ -30,6 +34,17 @@ class _State(threading.local):
 
 
 state = _State()
+
+
+class _Checks:
+    """Debug switches. ``kernels``: every backend kernel's result is compared with its operator's meta
+    (shape, dtype, device), at a cost, so that a wrong kernel is named where it runs. On with
+    EMBER_CHECK_KERNELS=1 (the conformance suite and Ember's tests set it), or set_kernel_checks(True)."""
+
+    kernels = os.environ.get("EMBER_CHECK_KERNELS", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+checks = _Checks()
 registry: dict[str, "Operator"] = {}
 #: Called with each newly defined operator (autograd installs its entry this way).
 _define_hooks: list = []
@@ -100,7 +115,8 @@ class Operator:
     def _backend_entry(self, backend):
         kernel = self.kernels.get(backend.key.index)
         if kernel is not None:
-            return self.adapter(self, kernel, backend) if self.adapter else kernel
+            entry = self.adapter(self, kernel, backend) if self.adapter else kernel
+            return _checked_entry(self, backend, entry) if checks.kernels else entry
         if backend.fallback_entry is not None and not self.is_view:
             return backend.fallback_entry(self)
         if self.decomposition is not None:
@@ -108,7 +124,7 @@ class Operator:
         return _missing_kernel(self, backend)
 
     def _no_tensor_entry(self, *args):
-        raise TypeError(f"{self.name}() needs at least one tensor argument (or a device=); got "
+        raise ArgumentTypeError(f"{self.name}() needs at least one tensor argument (or a device=); got "
                         + ", ".join(type(a).__name__ for a in args))
 
     def implementation(self, device_type: str) -> str:
@@ -152,6 +168,105 @@ def _flat_tensors(args):
             yield from _flat_tensors(a)
 
 
+def set_kernel_checks(on: bool = True) -> bool:
+    """Turn the comparison of every kernel's result with its operator's meta on or off (returns the
+    previous setting); the always-on check (a tensor on the right device type) is not affected."""
+    prev, checks.kernels = checks.kernels, bool(on)
+    if prev != checks.kernels:
+        rebuild_all()
+    return prev
+
+
+def _checked_entry(op: Operator, backend, entry):
+    """``entry`` (a backend kernel behind its adapter) whose result must match the operator's meta."""
+    from ..ops._helpers import Spec  # local: ops import dispatch
+
+    meta = op.meta
+    inplace = op.name.endswith("_") and not op.is_view
+
+    def checked(*args):
+        try:
+            spec = meta(*args)  # before the kernel: an in-place kernel changes self's values, not its meta
+            if inplace:  # the result is self, whatever dtype the computation had
+                spec = Spec(args[0]._shape, args[0]._dtype)
+        except Exception:  # noqa: BLE001  (a meta that cannot tell, or bad input: the entry says what)
+            spec = None
+        r = entry(*args)
+        if spec is not None:
+            _compare(op, backend, r, spec)
+        return r
+    checked.__name__ = f"checked_{op.name}"
+    return checked
+
+
+def _compare(op: Operator, backend, r, spec):
+    from ..ops._helpers import Spec  # local: ops import dispatch
+
+    specs, outs = (spec, r) if isinstance(spec, tuple) else ((spec,), (r,))
+    if not all(isinstance(s, Spec) for s in specs):
+        return
+    who = f"the kernel of plugin {backend.distribution} ({backend.plugin}) for operator {op.name!r}"
+    if not isinstance(outs, (tuple, list)) or len(outs) != len(specs):
+        raise KernelResultError(f"{who} returned {type(r).__name__}, core specifies {len(specs)} tensor(s); "
+                                f"the kernel breaks the operator's contract: fix or unregister it")
+    for i, (t, s) in enumerate(zip(outs, specs)):
+        label = f"output {i}: " if len(specs) > 1 else ""
+        if not isinstance(t, Tensor):
+            got = "None" if t is None else f"a {type(t).__name__}"
+            raise KernelResultError(f"{who} returned {label}{got}, core specifies a tensor; fix or unregister it")
+        if t._keys & K.BACKEND_MASK != backend.key.bit:
+            raise KernelResultError(f"{who} returned {label}a tensor on {t._device}, not on {backend.device_type} "
+                                    f"(a fallback to another device); fix or unregister it")
+        if t._dtype is not s.dtype:
+            raise KernelResultError(f"{who} returned {label}dtype {t._dtype.name}, core specifies "
+                                    f"{s.dtype.name}; fix or unregister it")
+        if tuple(t._shape) != tuple(s.shape):
+            raise KernelResultError(f"{who} returned {label}shape {tuple(t._shape)}, core specifies "
+                                    f"{tuple(s.shape)}; fix or unregister it")
+
+
+def _overlap_test(op: Operator) -> str:
+    """The cheap test an in-place operator's function makes before overlap.run: self has a 0 stride, or a
+    tensor argument lives on self's storage ('' for an operator that writes no self)."""
+    first = op.schema.arguments[0] if op.schema.arguments else None
+    if not op.name.endswith("_") or first is None or first.name != "self" or not first.is_tensor:
+        return ""
+    terms = ["0 in self._strides"]
+    for a in op.schema.arguments[1:]:
+        if a.is_tensor and a.is_list:
+            return "True"  # index_put_'s indices: always checked (never a hot path)
+        if a.is_tensor:
+            terms.append(f"_g({a.name}, '_storage', None) is self._storage")
+    return " or ".join(terms)
+
+
+def _bad_result(op: Operator, b: int, r):
+    """Raise for a table entry that returned no tensor, or a tensor on another device type than the call
+    dispatched to. A tuple of such tensors passes (nonzero(as_tuple=True) is the one Tensor operator
+    returning one); the full check of kernel checks mode compares it with the meta."""
+    from ..device import registered_backends  # local: device imports dispatch
+
+    if isinstance(r, Tensor) and r._keys & K.BACKEND_MASK == b:
+        return  # a subclass (Parameter) on the right device
+    if r.__class__ in (tuple, list) and r and all(isinstance(t, Tensor) and t._keys & K.BACKEND_MASK == b
+                                                  for t in r):
+        return
+    backend = next((x for x in registered_backends() if x.key.bit == b), None)
+    where = (f"device type {backend.device_type!r}" if backend is not None else "this device")
+    if backend is not None and backend.key.index in op.kernels:
+        who = f"the kernel of plugin {backend.distribution} ({backend.plugin}) for operator {op.name!r}"
+    elif backend is not None:
+        who = f"operator {op.name!r} on {where} (plugin {backend.distribution})"
+    else:
+        who = f"operator {op.name!r}"
+    if r.__class__ is not Tensor and not isinstance(r, Tensor):
+        got = "None" if r is None else f"a {type(r).__name__}"
+    else:
+        got = f"a tensor on {r._device} (a fallback to another device)"
+    raise KernelResultError(f"{who} returned {got}; it must return a tensor on {where}. The kernel breaks the "
+                            f"operator's contract (ember info --ops documents it): fix or unregister it")
+
+
 def _generate_function(op: Operator):
     """Write the operator's public function: bind arguments, compute keys, call the table."""
     from ..device import device_keys  # local: device imports dispatch
@@ -177,15 +292,31 @@ def _generate_function(op: Operator):
              f"    ks = {keys}"]
     if device_arg:
         lines.append(f"    if {device_arg} is not None: ks = (ks & ~_BM) | _dk({device_arg})")
-        lines.append(f"    elif not ks & _BM: ks = _dk(None)")
+        lines.append("    elif not ks & _BM: ks = _dk(None)")
     lines += [
         # An in-place op reaches the Autograd key even under no_grad, to bump version counters.
         "    ks = (ks | _S.included) & (_S.allowed | _S.inplace_keys) & _op._mask" if op.name.endswith("_") else
         "    ks = (ks | _S.included) & _S.allowed & _op._mask",
         "    b = ks & _BM",
         f"    if b & (b - 1): _mismatch(_op, ({', '.join(call)},))",
-        f"    return _T[ks.bit_length() - 1]({', '.join(call)})",
     ]
+    args = ", ".join(call)
+    aliasing = _overlap_test(op)
+    if aliasing:  # an in-place write: overlap.run decides when self or an input may alias (dispatch/overlap.py)
+        lines += ["    try:",  # free when nothing raises; self not a tensor: overlap.run says so
+                  f"        hit_ = {aliasing}",
+                  "    except AttributeError:",
+                  "        hit_ = True",
+                  f"    if hit_: res_ = _ov(_op, _T[ks.bit_length() - 1], ({args},))",
+                  f"    else: res_ = _T[ks.bit_length() - 1]({args})"]
+    else:
+        lines.append(f"    res_ = _T[ks.bit_length() - 1]({args})")
+    if op.schema.returns == "Tensor":  # a kernel's None, non-tensor or tensor on another device stops here
+        lines += ["    try:",  # free when nothing raises; no _keys: not a tensor
+                  f"        if res_._keys & {K.BACKEND_MASK} != b: _bad_result(_op, b, res_)",
+                  "    except AttributeError:",
+                  "        _bad_result(_op, b, res_)"]
+    lines.append("    return res_")
     src = "\n".join(lines)
     # The same body with every parameter positional: redispatch (autograd) passes schema order. Without
     # keyword-only parameters that is the public function itself (compiling costs import time).
@@ -193,7 +324,8 @@ def _generate_function(op: Operator):
         pos_params = [p for p in params if p != "*"]
         src += "\n" + src.replace(f"def {op.name}({', '.join(params)}):", f"def _pos_({', '.join(pos_params)}):", 1)
     ns = {"_S": state, "_op": op, "_T": op._table, "_BM": K.BACKEND_MASK, "_lk": _list_keys,
-          "_mismatch": _mismatch, "_dk": device_keys, "_FM": K.FUNCTIONALITY_MASK}
+          "_mismatch": _mismatch, "_dk": device_keys, "_FM": K.FUNCTIONALITY_MASK, "_g": getattr,
+          "_ov": overlap.run, "_bad_result": _bad_result}
     exec(compile(src, f"<ember op {op.name}>", "exec"), ns)
     fn = ns[op.name]
     fn.positional = ns["_pos_"] if star else fn

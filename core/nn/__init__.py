@@ -37,3 +37,7 @@ from .modules.upsampling import (PixelShuffle, PixelUnshuffle, Upsample, Upsampl
 from .modules.normalization_more import (BatchNorm3d, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d,  # noqa: F401
                                          LocalResponseNorm, RMSNorm)
 from .modules.dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout  # noqa: F401
+from .modules.lazy import LazyLinear  # noqa: F401
+from .modules.channel_shuffle import ChannelShuffle  # noqa: F401
+from .modules.fractional_pool import FractionalMaxPool2d  # noqa: F401
+from .modules.adaptive import AdaptiveLogSoftmaxWithLoss  # noqa: F401

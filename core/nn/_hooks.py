@@ -13,6 +13,7 @@ import warnings
 
 from .._tensor import Tensor
 from ..autograd.function import Function
+from . import _global_hooks as _G
 
 
 class BackwardHookFunction(Function):
@@ -132,7 +133,7 @@ def call_with_hooks(self, args, kwargs):
     result = None
     called = set()
     try:
-        for hid, hook in list(self._forward_pre_hooks.items()):
+        for hid, hook in [*_G.forward_pre_hooks.items(), *self._forward_pre_hooks.items()]:
             if hid in self._forward_pre_hooks_with_kwargs:
                 r = hook(self, args, kwargs)
                 if r is not None:
@@ -146,14 +147,15 @@ def call_with_hooks(self, args, kwargs):
                 if r is not None:
                     args = r if isinstance(r, tuple) else (r,)
         bw = None
-        if self._backward_hooks or self._backward_pre_hooks:
-            bw = BackwardHook(self, list(self._backward_hooks.values()), list(self._backward_pre_hooks.values()))
+        if self._backward_hooks or self._backward_pre_hooks or _G.backward_hooks or _G.backward_pre_hooks:
+            bw = BackwardHook(self, [*_G.backward_hooks.values(), *self._backward_hooks.values()],
+                              [*_G.backward_pre_hooks.values(), *self._backward_pre_hooks.values()])
             args = bw.setup_input_hook(args)
         result = self.forward(*args, **kwargs)
-        for hid, hook in list(self._forward_hooks.items()):
-            if hid in self._forward_hooks_always_called:
+        for hid, hook in [*_G.forward_hooks.items(), *self._forward_hooks.items()]:
+            if hid in self._forward_hooks_always_called or hid in _G.forward_hooks_always_called:
                 called.add(hid)
-            if hid in self._forward_hooks_with_kwargs:
+            if hid in self._forward_hooks_with_kwargs or hid in _G.forward_hooks_with_kwargs:
                 r = hook(self, args, kwargs, result)
             else:
                 r = hook(self, args, result)
@@ -167,10 +169,11 @@ def call_with_hooks(self, args, kwargs):
                 result = bw.setup_output_hook(result)
         return result
     except Exception:
-        for hid, hook in list(self._forward_hooks.items()):
-            if hid in self._forward_hooks_always_called and hid not in called:
+        for hid, hook in [*_G.forward_hooks.items(), *self._forward_hooks.items()]:
+            if (hid in self._forward_hooks_always_called or hid in _G.forward_hooks_always_called) \
+                    and hid not in called:
                 try:
-                    if hid in self._forward_hooks_with_kwargs:
+                    if hid in self._forward_hooks_with_kwargs or hid in _G.forward_hooks_with_kwargs:
                         r = hook(self, args, kwargs, result)
                     else:
                         r = hook(self, args, result)

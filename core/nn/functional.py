@@ -26,6 +26,9 @@ def linear(input, weight, bias=None):
         raise ShapeError(f"linear(): input of shape {tuple(input._shape)} and weight of shape "
                          f"{tuple(weight._shape)} do not fit: the input's last dim must equal weight.shape[1]"
                          + ("" if weight.ndim != 2 else f" ({weight._shape[1]})"))
+    if input.ndim > 2:   # fold the leading dims into rows: one matrix product forward and backward
+        lead = input._shape[:-1]
+        return linear(input.reshape(-1, input._shape[-1]), weight, bias).reshape(lead + (weight._shape[0],))
     if bias is not None and input.ndim == 2:
         return addmm(bias, input, weight.t())
     out = matmul(input, weight.t())
@@ -100,9 +103,52 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding(): max_norm, scale_grad_by_freq and sparse are not supported")
+    """Rows of ``weight`` picked by ``input``. With ``sparse=True`` the weight's gradient is a sparse COO
+    tensor: one row per looked-up index (those equal to ``padding_idx`` left out), uncoalesced, as PyTorch."""
+    if max_norm is not None or scale_grad_by_freq:
+        raise NotImplementedError("embedding(): max_norm and scale_grad_by_freq are not supported")
+    if sparse:
+        return _sparse_embedding().apply(weight, input, padding_idx)
     return _nn.embedding(weight, input, padding_idx)
+
+
+_SPARSE_EMBEDDING = None
+
+
+def _sparse_embedding():
+    """The embedding lookup as an autograd Function whose weight gradient is sparse (made on first use: it
+    needs the sparse tensors and autograd)."""
+    global _SPARSE_EMBEDDING
+    if _SPARSE_EMBEDDING is None:
+        from ..autograd.function import Function
+        from ..ops.creation import clone
+        from ..ops.indexing import index_select, nonzero
+        from ..ops.elementwise import ne
+        from ..ops.views import reshape
+        from ..sparse import SparseCooTensorWithDimsAndTensors
+
+        class Embedding(Function):
+            @staticmethod
+            def forward(ctx, weight, indices, padding_idx):
+                ctx.indices, ctx.padding_idx, ctx.size = indices, padding_idx, tuple(weight._shape)
+                return _nn.embedding(weight, indices, padding_idx)
+
+            @staticmethod
+            def backward(ctx, g):
+                num, dim = ctx.size
+                idx = reshape(ctx.indices, (-1,)).long()
+                rows = reshape(g, (-1, dim))
+                if ctx.padding_idx is not None:
+                    keep = reshape(nonzero(ne(idx, ctx.padding_idx % num)), (-1,))
+                    idx, rows = index_select(idx, 0, keep), index_select(rows, 0, keep)
+                else:
+                    rows = clone(rows)  # the weight's .grad keeps these rows: not an alias of the output's grad
+                grad = SparseCooTensorWithDimsAndTensors.apply(reshape(idx, (1, -1)), rows, (num, dim),
+                                                               idx._shape[0] <= 1)
+                return grad, None, None
+
+        _SPARSE_EMBEDDING = Embedding
+    return _SPARSE_EMBEDDING
 
 
 def dropout(input, p=0.5, training=True, inplace=False, generator=None):
@@ -284,3 +330,11 @@ from .modules.dropout import alpha_dropout, dropout1d, dropout2d, dropout3d, fea
 
 __all__ += ["instance_norm", "local_response_norm", "rms_norm", "alpha_dropout", "dropout1d", "dropout2d", "dropout3d",
             "feature_alpha_dropout"]
+from ._normalize import gumbel_softmax, normalize  # noqa: E402
+from ._grid_sample import affine_grid, grid_sample  # noqa: E402
+
+__all__ += ["normalize", "gumbel_softmax", "affine_grid", "grid_sample"]
+from .modules.channel_shuffle import channel_shuffle, native_channel_shuffle  # noqa: E402
+from .modules.fractional_pool import fractional_max_pool2d, fractional_max_pool2d_with_indices  # noqa: E402
+
+__all__ += ["channel_shuffle", "native_channel_shuffle", "fractional_max_pool2d", "fractional_max_pool2d_with_indices"]

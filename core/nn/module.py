@@ -9,6 +9,7 @@ from .. import dtypes as D
 from .._tensor import Tensor
 from ..errors import EmberError, ShapeError
 from ._hooks import call_with_hooks as _call_with_hooks
+from . import _global_hooks as _G
 from .parameter import Buffer, Parameter, _adopt
 
 __all__ = ["Module", "StateDictKeyError", "RemovableHandle"]
@@ -65,6 +66,22 @@ def _detached(t):
     return d() if d is not None else t
 
 
+#: Marks a tensor carries in its __dict__ (Parameter, Buffer, lazy parameters) that a copy keeps.
+_MARKS = ("_is_param", "_uninitialized", "_buffer_persistent")
+
+
+def _copy_tensor(t):
+    """A new tensor with t's values, requires_grad and marks (no graph, no grad)."""
+    with _no_grad():
+        c = t.detach().clone()
+    for k in _MARKS:
+        if k in t.__dict__:
+            c.__dict__[k] = t.__dict__[k]
+    if t.requires_grad:
+        c.requires_grad_(True)
+    return c
+
+
 class Module:
     """Base class for layers: assign Parameters, Modules and buffers as attributes and write ``forward``."""
 
@@ -96,7 +113,8 @@ class Module:
     # -- calling --------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
-                or self._backward_pre_hooks):
+                or self._backward_pre_hooks or _G.forward_pre_hooks or _G.forward_hooks or _G.backward_hooks
+                or _G.backward_pre_hooks):
             return self.forward(*args, **kwargs)
         return _call_with_hooks(self, args, kwargs)
 
@@ -492,3 +510,18 @@ class Module:
 
     def __getstate__(self):
         raise TypeError("Ember modules are not pickled; save module.state_dict() with ember.save (safetensors)")
+
+    def __deepcopy__(self, memo):
+        """copy.deepcopy(module): a module of the same class with copies of every parameter and buffer (same
+        values, devices, dtypes and requires_grad; tied parameters stay tied), as torch's deepcopy gives."""
+        import copy
+        for m in self.modules():
+            for t in (*m._parameters.values(), *m._buffers.values(),
+                      *(v for v in m.__dict__.values() if isinstance(v, Tensor))):
+                if t is not None and id(t) not in memo:
+                    memo[id(t)] = _copy_tensor(t)
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            new.__dict__[k] = copy.deepcopy(v, memo)
+        return new

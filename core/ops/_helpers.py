@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes as D
-from ..errors import DTypeError, EmberError, IndexOutOfRangeError, ShapeError
+from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
+from ..errors import SizeError, ValueOverflowError  # noqa: F401  (defined here before; still importable)
 
 _int = int
 
@@ -64,16 +65,6 @@ def as_shape(shape, opname: str = "") -> tuple:
     return tuple(out)
 
 
-class SizeError(ShapeError, RuntimeError):
-    """A shape no tensor can have: a negative size, or more bytes than a 64-bit size holds (PyTorch's
-    RuntimeError; still a ShapeError for code that catches those)."""
-
-
-class ValueOverflowError(EmberError, RuntimeError, ValueError):
-    """A Python number that does not fit the dtype it is written into (PyTorch: "value cannot be converted
-    to type ... without overflow"), instead of wrapping silently."""
-
-
 _MAX_BYTES = (1 << 63) - 1
 _np_bool = np.bool_
 
@@ -120,9 +111,24 @@ _SCALAR_LIMITS.update({d: (-_float_max(d), _float_max(d)) for d in D.all_dtypes
                        if d.is_floating_point and d is not D.float64})
 
 
+_INT_LO, _INT_HI = -(1 << 63), (1 << 64) - 1
+
+
+def check_int(value, opname=""):
+    """Return ``value``, or raise ValueOverflowError for a Python int no 64-bit integer holds, which PyTorch
+    refuses wherever it takes a number ("int too big to convert"), whatever the dtype."""
+    if value.__class__ is _int and not _INT_LO <= value <= _INT_HI:
+        shown = repr(value) if value.bit_length() < 128 else f"an int of {value.bit_length()} bits"
+        raise ValueOverflowError(f"{opname + '(): ' if opname else ''}int too big to convert: {shown} is outside "
+                                 f"[-2**63, 2**64 - 1], the integers a number argument can hold; pass a float "
+                                 f"(where the value fits one) or a tensor")
+    return value
+
+
 def check_scalar(value, dtype, opname=""):
     """Return ``value`` (a Python or numpy number) unchanged, or raise ValueOverflowError where PyTorch's
     checked conversion to ``dtype`` refuses it: out of range, or NaN/inf into an integer type."""
+    check_int(value, opname)
     lim = _SCALAR_LIMITS.get(dtype)
     if lim is None or value.__class__ is bool or value.__class__ is _np_bool:
         return value

@@ -8,7 +8,7 @@ from .. import dtypes as D
 from .._tensor import Tensor
 from ..device import resolve
 from ..dispatch import defop
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError, SizeError
 from ._helpers import Spec, as_shape, broadcast_shapes, check_scalar, check_size, dtype_arg
 
 
@@ -20,6 +20,9 @@ def _empty_meta(size, dtype=None, device=None):
 def _empty(size, dtype=None, device=None):
     spec = _empty_meta(size, dtype, device)
     backend, dev = resolve(device)
+    if spec.dtype.is_complex:
+        from .complex import check_backend_dtype
+        check_backend_dtype(backend, spec.dtype, "empty")
     return backend.runtime.empty(spec.shape, spec.dtype, dev)
 
 
@@ -239,8 +242,9 @@ linspace = defop("linspace(Scalar start, Scalar end, int steps, *, ScalarType? d
 def _eye_meta(n, m=None, dtype=None, device=None):
     m = n if m is None else m
     if n < 0 or m < 0:
-        raise ShapeError(f"eye(): n and m must be non-negative, got n={n}, m={m}")
-    return Spec((n, m), dtype_arg(dtype, "eye") or D.get_default_dtype())
+        raise SizeError(f"eye(): n and m must be non-negative, got n={n}, m={m}")
+    dt = dtype_arg(dtype, "eye") or D.get_default_dtype()
+    return Spec(check_size((n, m), "eye", dt), dt)
 
 
 def _eye(n, m=None, dtype=None, device=None):

@@ -14,9 +14,9 @@ from __future__ import annotations
 from .. import dtypes as D
 from .._tensor import Tensor
 from ..dispatch import defop
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..runtime.copies import read_for_check
-from ._helpers import Spec, broadcast_shapes, broadcast_strides, check_scalar
+from ._helpers import Spec, broadcast_shapes, broadcast_strides, check_int, check_scalar
 
 # Promotion rules: how the computation dtype and result dtype follow from the
 # promoted input dtype.
@@ -160,7 +160,7 @@ def _dtypes_for_rule(opname: str, rule: str, promoted: D.DType):
                              f"or use the logical_* operators")
         return promoted, promoted
     if rule == "float":
-        ct = promoted if promoted.is_floating_point else D.get_default_dtype()
+        ct = promoted if promoted.category >= 2 else D.get_default_dtype()
         return ct, ct
     if rule == "rounding":
         if promoted is D.bool:
@@ -188,10 +188,13 @@ def _dtypes_for_rule(opname: str, rule: str, promoted: D.DType):
 
 
 def _scalar_as(x, dtype: D.DType):
+    check_int(x)  # an int no 64-bit integer holds is refused, as PyTorch does, never wrapped
     if dtype.is_floating_point:
         return float(x)
     if dtype is D.bool:
         return bool(x)
+    if dtype.is_complex:
+        return complex(x)
     x = int(x)
     lo, hi = _INT_RANGE[dtype]
     if x < lo or x > hi:  # wrap as a two's-complement cast would
@@ -201,6 +204,7 @@ def _scalar_as(x, dtype: D.DType):
 
 _INT_RANGE = {d: ((-(1 << (8 * d.itemsize - 1)), (1 << (8 * d.itemsize - 1)) - 1) if d.is_signed
                   else (0, (1 << (8 * d.itemsize)) - 1)) for d in D.integral_dtypes}
+_ANY_INT = (-(1 << 63), (1 << 64) - 1)  # the ints a number argument may be (a float tensor's fast path)
 
 
 def _operand(x, dtype, shape):
@@ -236,7 +240,7 @@ def _pow_meta(meta):
     def checked(a, b, *rest):
         spec = meta(a, b, *rest)
         if not spec.dtype.is_floating_point and b.__class__ is int and b < 0:
-            raise ValueError(f"pow(): Integers to negative integer powers are not allowed (exponent {b}); "
+            raise InvalidArgumentError(f"pow(): Integers to negative integer powers are not allowed (exponent {b}); "
                              f"use a floating base, e.g. x.double() ** {b}")
         return spec
     return checked
@@ -264,6 +268,8 @@ def _binary_adapter(rule: str, inplace: bool = False):
         same: dict = {}  # dtype -> (compute, result), filled on first use per dtype
 
         def slow(a, b, alpha=1):
+            if b.__class__ is int:
+                check_int(b, opname)
             if alpha != 1:
                 b = mul(b, alpha) if isinstance(b, Tensor) else b * alpha
             spec = meta(a, b)
@@ -297,7 +303,8 @@ def _binary_adapter(rule: str, inplace: bool = False):
                     if r is None:
                         r = scalar[(dt, bc)] = _dtypes_for_rule(opname, rule, D.result_type(dt, bc(1)))
                     if r[0] is dt and (not inplace or r[1] is dt):
-                        if bc is float or dt.is_floating_point or _INT_RANGE[dt][0] <= b <= _INT_RANGE[dt][1]:
+                        lim = _INT_RANGE.get(dt, _ANY_INT)
+                        if bc is float or lim[0] <= b <= lim[1]:
                             return kernel(a, b, a if inplace else None)
             return slow(a, b, alpha)
         return entry
@@ -331,7 +338,7 @@ def _integer_pow(opname, kernel):
             return kernel(a, b, out)
         if not isinstance(b, Tensor):
             if b < 0:
-                raise ValueError(f"{opname}(): Integers to negative integer powers are not allowed "
+                raise InvalidArgumentError(f"{opname}(): Integers to negative integer powers are not allowed "
                                  f"(exponent {b}); use a floating base, e.g. x.double() ** {b}")
             return kernel(a, b, out)
         negative = lt(b, 0)
@@ -428,6 +435,9 @@ def _where_meta(cond, a, b):
     if isinstance(cond, Tensor) and cond._dtype is not D.bool:
         raise DTypeError(f"where(): condition must be a bool tensor, got dtype {cond._dtype.name}")
     dt = D.result_type(a, b)
+    for x in (a, b):  # a number must fit the result dtype, as PyTorch checks (an int8 result takes no 1000)
+        if not isinstance(x, Tensor):
+            check_scalar(x, dt, "where")
     shapes = [x._shape for x in (cond, a, b) if isinstance(x, Tensor)]
     return Spec(broadcast_shapes(*shapes), dt, dt)
 
@@ -457,9 +467,12 @@ where = defop("where(Tensor condition, Tensor self, Tensor other) -> Tensor", me
 
 def _clamp_meta(x, min=None, max=None):
     if min is None and max is None:
-        raise ValueError("clamp(): at least one of min and max must be given")
-    return Spec(broadcast_shapes(*[t._shape for t in (x, min, max) if isinstance(t, Tensor)]),
-                D.result_type(*[t for t in (x, min, max) if t is not None]))
+        raise InvalidArgumentError("clamp(): at least one of min and max must be given")
+    dt = D.result_type(*[t for t in (x, min, max) if t is not None])
+    for bound in (min, max):  # a number bound must fit the result dtype, as PyTorch checks
+        if bound is not None and not isinstance(bound, Tensor):
+            check_scalar(bound, dt, "clamp")
+    return Spec(broadcast_shapes(*[t._shape for t in (x, min, max) if isinstance(t, Tensor)]), dt)
 
 
 def _clamp(x, min=None, max=None):
@@ -544,7 +557,11 @@ def _div_meta(a, b, rounding_mode=None):
     rule = {None: "float", "trunc": "intfloat", "floor": "intfloat"}.get(rounding_mode)
     if rule is None:
         raise ValueError(f"div(): rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-    return binary_meta("div", rule)(a, b)
+    spec = binary_meta("div", rule)(a, b)
+    if rounding_mode is not None and spec.dtype.is_complex:
+        raise DTypeError(f"div(): rounding_mode={rounding_mode!r} does not support {spec.dtype.name}; complex "
+                         f"numbers have no order to round in")
+    return spec
 
 
 def _div(a, b, rounding_mode=None):
@@ -556,3 +573,56 @@ def _div(a, b, rounding_mode=None):
 
 div = defop("div(Tensor self, Tensor other, *, str? rounding_mode=None) -> Tensor", meta=_div_meta,
             decomposition=_div, family="binary")
+
+
+# -- add and sub with alpha: other * alpha, checked as PyTorch checks it -------------------------
+
+from ..dispatch import overlap as _overlap  # noqa: E402
+
+
+class AlphaError(DTypeError, RuntimeError):
+    """An alpha that the result's dtype cannot take (a RuntimeError too, as in PyTorch)."""
+
+
+def _scaled_other(opname, a, b, alpha):
+    dt = D.result_type(a, b)
+    if alpha.__class__ is bool and dt is not D.bool:
+        raise AlphaError(f"{opname}(): Boolean alpha only supported for Boolean results, got alpha={alpha} "
+                         f"for a {dt.name} result")
+    if isinstance(alpha, float) and not dt.is_floating_point:
+        raise AlphaError(f"{opname}(): for integral input tensors, argument alpha must not be a floating point "
+                         f"number, got alpha={alpha} for {dt.name}; pass an integer or use floating tensors")
+    return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
+
+
+def _with_alpha(opname, fn):
+    inplace = opname.endswith("_")
+
+    def call(input, other, *, alpha=1):
+        if alpha.__class__ is int and alpha == 1:
+            return fn(input, other)
+        if inplace and isinstance(other, Tensor) and other._storage is input._storage:
+            _overlap.check_partial(input, other)   # other * alpha is a new tensor: decide on other itself
+        return fn(input, _scaled_other(opname, input, other, alpha))
+    call.__name__ = call.__qualname__ = opname
+    call.__wrapped__ = fn
+    _alpha_doc(call)
+    return call
+
+
+def _alpha_doc(call):
+    sign = "+" if "add" in call.__name__ else "-"
+    call.__doc__ = (f"{call.__name__}(input, other, *, alpha=1): input {sign} alpha * other, as PyTorch.\n\n"
+                    f"{call.__wrapped__.__doc__}")
+
+
+def refresh_docs():
+    """Rewrite the alpha wrappers' docs from their operators' (called once every contract is final)."""
+    for call in METHODS.values():
+        _alpha_doc(call)
+
+
+FUNCTIONS = {"add": _with_alpha("add", add), "sub": _with_alpha("sub", sub),
+             "subtract": _with_alpha("subtract", sub)}
+METHODS = dict(FUNCTIONS, add_=_with_alpha("add_", add_), sub_=_with_alpha("sub_", sub_),
+               subtract_=_with_alpha("subtract_", sub_))

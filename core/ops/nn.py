@@ -924,7 +924,41 @@ def _gelu(x, approximate="none"):
 
 
 gelu = defop("gelu(Tensor self, str approximate='none') -> Tensor", meta=_gelu_meta, decomposition=_gelu,
-             family="nn", doc="x * Phi(x) with the exact erf, or PyTorch's tanh approximation.")
+             adapter=_checked_adapter, family="nn",
+             doc="x * Phi(x) with the exact erf, or PyTorch's tanh approximation. A kernel receives the schema "
+                 "arguments, checked, and returns a new tensor of self's dtype.")
+
+
+def _gelu_backward_meta(grad, x, approximate="none"):
+    _gelu_meta(x, approximate)
+    if grad._shape != x._shape or grad._dtype is not x._dtype:
+        raise ShapeError(f"gelu_backward(): grad_output must have the input's shape {tuple(x._shape)} and dtype "
+                         f"{x._dtype.name}, got {tuple(grad._shape)} {grad._dtype.name}")
+    return Spec(x._shape, x._dtype)
+
+
+def _gelu_backward(grad, x, approximate="none"):
+    """grad * gelu'(x): Phi(x) + x phi(x) exactly, or the tanh approximation's derivative."""
+    _gelu_backward_meta(grad, x, approximate)
+    ct = _compute_dtype(x._dtype)
+    xc, g = x.to(ct), grad.to(ct)
+    if approximate == "tanh":
+        x2 = mul(xc, xc)
+        t = tanh(mul(add(xc, mul(mul(x2, xc), 0.044715)), _SQRT_2_PI))
+        du = mul(add(mul(x2, 3 * 0.044715), 1), _SQRT_2_PI)
+        d = add(mul(add(t, 1), 0.5), mul(mul(mul(xc, 0.5), sub(1, mul(t, t))), du))
+    else:
+        cdf = mul(add(erf(mul(xc, _SQRT1_2)), 1), 0.5)
+        pdf = mul(exp(mul(mul(xc, xc), -0.5)), _INV_SQRT_2PI)
+        d = add(cdf, mul(xc, pdf))
+    return mul(g, d).to(x._dtype)
+
+
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+gelu_backward = defop("gelu_backward(Tensor grad_output, Tensor self, str approximate='none') -> Tensor",
+                      meta=_gelu_backward_meta, decomposition=_gelu_backward, adapter=_checked_adapter, family="nn",
+                      doc="grad_output * gelu'(self) (the gradient of gelu). A kernel receives the schema arguments, "
+                          "shapes and dtype checked, and returns a new tensor of self's dtype.")
 
 
 def _silu(x):
@@ -1473,6 +1507,10 @@ def _register_derivatives(derivative):
     def _bn_train_grad(grad, input, weight=None, bias=None, eps=1e-5):
         gi, gw, gb = batch_norm_train_backward(grad, input, weight, eps)
         return gi, (gw if weight is not None else None), (gb if bias is not None else None)
+
+    @derivative("gelu", save=("self",), elementwise=True)
+    def _gelu_grad(grad, self, approximate="none"):
+        return gelu_backward(grad, self, approximate)
 
     @derivative("relu", save=("result",))
     def _relu_grad(grad, self, result=None):

@@ -30,6 +30,28 @@ REQUIRED = (
     "gather", "scatter_", "scatter_add_",
 )
 
+#: The prims that receive complex64/complex128 tensors on a backend whose Capabilities declare them, and
+#: what a kernel does with them (each prim's doc gains this as its ``Complex:`` part). Every operator that
+#: takes complex tensors decomposes onto these; the other prims never receive one (core refuses complex
+#: operands above the kernel), so a backend without complex dtypes ignores this table.
+COMPLEX = {
+    "copy_": "complex64/complex128 too: complex -> complex converts each part; a real src gives an imaginary "
+             "part of 0; a complex src to a real dst keeps the real part (as numpy's unsafe cast).",
+    "where": "complex64/complex128 too: a complex element moves as a pair of floats (real, imag).",
+    "gather": "complex64/complex128 too: a complex element moves as a pair of floats (real, imag).",
+    "scatter_": "complex64/complex128 too: a complex element moves as a pair of floats (real, imag).",
+    "scatter_add_": "complex64/complex128 too: real and imaginary parts accumulate separately.",
+    "add": "complex64/complex128 too, adding real and imaginary parts; a scalar operand may be a Python complex.",
+    "mul": "complex64/complex128 too: (a + bi)(c + di) = (ac - bd) + (ad + bc)i; a scalar operand may be a "
+           "Python complex.",
+    "true_divide": "complex64/complex128 too: complex division as numpy computes it (Smith's method); a scalar operand "
+                   "may be a Python complex.",
+    "eq": "complex64/complex128 too: equal when both parts are equal.",
+    "exp": "complex64/complex128 too: exp(a + bi) = exp(a) (cos b + i sin b), as C99 cexp.",
+    "sum": "complex64/complex128 too (x and dtype both complex): real and imaginary parts sum separately.",
+    "bmm": "complex64/complex128 too: the complex matrix product, neither operand conjugated.",
+}
+
 #: Operators written in kernel form by some decomposition module: name -> decomposition kernel.
 _kernel_forms: dict = {}
 
@@ -128,6 +150,11 @@ def finalize():
             op.is_prim = False
     missing = [n for n in REQUIRED if n not in registry]
     assert not missing, f"required prims without an operator: {missing}"
+    for name, contract in COMPLEX.items():
+        op = registry[name]
+        if "\nComplex:" not in op.doc:
+            op.doc = f"{op.doc}\nComplex: {contract}"
+            op.fn.__doc__ = f"{op.schema}\n\n{op.doc}".strip()
 
 
 def kernel_contracts() -> set:

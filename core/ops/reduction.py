@@ -66,7 +66,7 @@ def _result_dtype(opname: str, rule: str, dt: D.DType, dtype) -> D.DType:
             raise DTypeError(f"{opname}(): dtype= must be a floating dtype, got {dtype.name}; "
                              f"pass dtype=ember.float32 or another floating dtype")
         return dtype
-    if not dt.is_floating_point:
+    if not dt.is_floating_point and not (dt.is_complex and opname == "mean"):
         hint = ("pass dtype=ember.float32 or convert the input with .float()"
                 if opname in ("mean", "softmax", "log_softmax") else "convert the input with .float()")
         raise DTypeError(f"{opname}(): could not infer the output dtype: the input dtype {dt.name} is not "

@@ -1,7 +1,4 @@
-"""Optimizers and learning-rate schedulers (ember.optim mirrors torch.optim).
-
-SparseAdam is not provided: it needs sparse gradients, and Ember has no sparse tensors yet.
-"""
+"""Optimizers and learning-rate schedulers (ember.optim mirrors torch.optim)."""
 
 from . import lr_scheduler  # noqa: F401
 from .adadelta import Adadelta  # noqa: F401
@@ -16,3 +13,5 @@ from .radam import RAdam  # noqa: F401
 from .rmsprop import RMSprop  # noqa: F401
 from .rprop import Rprop  # noqa: F401
 from .sgd import SGD  # noqa: F401
+from .sparse_adam import SparseAdam  # noqa: F401
+from . import swa_utils  # noqa: F401

@@ -29,6 +29,8 @@ class Adam(Optimizer):
 
     def _update(self, p, grad, group, state):
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if grad.is_sparse:
+            raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead")
         if not state:
             state["step"] = full((), 0.0, dtype=_scalar_dtype())
             state["exp_avg"] = zeros_like(p)

@@ -40,6 +40,9 @@ class SGD(Optimizer):
                         continue
                     if maximize:
                         grad = -grad
+                    if grad.is_sparse:
+                        _sparse_step(p, grad, lr, momentum, weight_decay)
+                        continue
                     st = state.get(p)
                     if st is None:
                         st = state[p] = {}
@@ -54,6 +57,8 @@ class SGD(Optimizer):
 
     def _update(self, p, grad, group, state):
         momentum = group["momentum"]
+        if grad.is_sparse:
+            return _sparse_step(p, grad, group["lr"], momentum, group["weight_decay"])
         buf, first = None, False
         if momentum:
             buf = state.get("momentum_buffer")
@@ -62,3 +67,14 @@ class SGD(Optimizer):
                 first = True
         sgd_step_(p, grad, buf, group["lr"], momentum, group["dampening"], group["weight_decay"], group["nesterov"],
                   first)
+
+
+def _sparse_step(p, grad, lr, momentum, weight_decay):
+    """p -= lr * grad for a sparse gradient (nn.Embedding(sparse=True)): only the rows it holds move."""
+    if weight_decay:
+        raise NotImplementedError(f"SGD: weight_decay={weight_decay} is not supported with sparse gradients (it "
+                                  f"adds the dense parameter to the gradient); use weight_decay=0")
+    if momentum:
+        raise NotImplementedError(f"SGD: momentum={momentum} is not supported with sparse gradients in Ember; use "
+                                  f"momentum=0, optim.SparseAdam, or a dense gradient (nn.Embedding(sparse=False))")
+    p.add_(grad, alpha=-lr)

@@ -9,6 +9,7 @@ asking for its device then raises an error that carries that record.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -71,16 +72,20 @@ def _scan() -> None:
         return
     allowed = allowlist()
     for ep in metadata.entry_points(group=GROUP):
-        if ep.name in records:
-            continue
         dist = getattr(ep, "dist", None)
-        rec = PluginRecord(ep.name, dist.name if dist else "?", dist.version if dist else "?")
-        records[ep.name] = rec
+        name = ep.name
+        owner = catalogue().get(name, {}).get("distribution")
+        if owner and dist and _normalized(dist.name) != _normalized(owner):
+            name = f"{ep.name}[{dist.name}]"  # another package's entry point never takes the owner's name
+        if name in records:
+            continue
+        rec = PluginRecord(name, dist.name if dist else "?", dist.version if dist else "?")
+        records[name] = rec
         if allowed is not None and ep.name not in allowed:
             rec.status = "disabled"
             rec.error = f"not in EMBER_PLUGINS={os.environ.get('EMBER_PLUGINS')}"
             continue
-        _entry_points[ep.name] = ep
+        _entry_points[name] = ep
 
 
 def _load_entry_point(name: str) -> None:
@@ -90,11 +95,11 @@ def _load_entry_point(name: str) -> None:
     rec = records[name]
     try:
         module = ep.load()
-    except BaseException as e:  # a broken plugin must never break ember
-        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+    except BaseException as e:  # a broken plugin must never break ember, even one calling sys.exit()
+        if isinstance(e, KeyboardInterrupt):
             raise
         rec.status = "failed"
-        rec.error = f"import failed: {type(e).__name__}: {e}"
+        rec.error = f"import failed: {_describe(e)}"
         rec.traceback = traceback.format_exc()
         return
     register_plugin(module, name=name, record=rec)
@@ -120,18 +125,42 @@ def register_plugin(plugin, name: str | None = None, record: PluginRecord | None
             hook = getattr(plugin, "ember_register_kernels", None)
             if hook is not None:
                 hook(register_kernel=_register_kernel)
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             for b in registered:  # roll back a half-registered plugin
                 _unregister_backend(b)
             pm.unregister(plugin)
             rec.status = "failed"
-            rec.error = f"registration failed: {type(e).__name__}: {e}"
+            rec.error = f"registration failed: {_describe(e)}"
             rec.traceback = traceback.format_exc()
             rec.device_types = []
             return rec
         rec.status = "loaded"
         rec.device_types = [b.device_type for b in registered]
         return rec
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, SystemExit):
+        return (f"SystemExit: the plugin called sys.exit({e.code!r}); a plugin must raise an exception "
+                f"instead, which Ember records")
+    return f"{type(e).__name__}: {e}"
+
+
+def _normalized(distribution: str) -> str:
+    """A distribution name as packaging compares them: case, '-', '_' and '.' do not matter."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _check_catalogued_owner(rec: PluginRecord, device_type: str) -> None:
+    """A device type plugins.toml assigns to a distribution may be registered by that distribution only,
+    so that a package registering 'cpu' cannot replace ember-cpu by loading first."""
+    entry = catalogue().get(device_type)
+    if entry is None or _normalized(entry["distribution"]) == _normalized(rec.distribution):
+        return
+    raise RegistrationError(
+        f"plugin {rec.name!r} from package {rec.distribution} registers device type {device_type!r}, which "
+        f"belongs to package {entry['distribution']} (plugins.toml); refused. Uninstall {rec.distribution}, "
+        f"or register the backend under a device type of its own")
 
 
 def _distribution_of(plugin, name: str) -> tuple:
@@ -169,6 +198,7 @@ def _make_register(rec: PluginRecord, registered: list):
             raise RegistrationError(
                 f"device type {device_type!r} is already registered by "
                 f"{_backends[device_type].distribution}; plugin {rec.name!r} cannot register it again")
+        _check_catalogued_owner(rec, device_type)
         unknown = sorted(set(kernels) - set(_ops.registry))
         if unknown:
             raise RegistrationError(

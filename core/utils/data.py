@@ -16,6 +16,12 @@ from ..nn import _random
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader", "random_split", "default_collate",
            "get_worker_info"]
 
+from .samplers import (BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,  # noqa: E402
+                       WeightedRandomSampler)
+
+__all__ += ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
+            "BatchSampler"]
+
 
 class Dataset:
     """A map-style dataset: ``__getitem__(i)`` and ``__len__``."""

@@ -15,7 +15,7 @@ from .kernels import KERNELS
 def ember_register_backends(register):
     _rt.backend = register(
         "cpu", api_version=API_VERSION, runtime=_rt.runtime, kernels=KERNELS, indexed=False,
-        capabilities=Capabilities(dtypes=ember.dtypes.all_dtypes, host_memory=True,
+        capabilities=Capabilities(dtypes=ember.dtypes.all_dtypes + ember.dtypes.complex_dtypes, host_memory=True,
                                   notes=(f"numpy {np.__version__}",)),
     )
     _rt._KEY = _rt.backend.key.bit

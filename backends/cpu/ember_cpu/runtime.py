@@ -22,7 +22,7 @@ class _EmberDTypes(dict):
         return d
 
 
-_np_to_ember = _EmberDTypes((d.np, d) for d in D.all_dtypes if d is not D.bfloat16)
+_np_to_ember = _EmberDTypes((d.np, d) for d in D.all_dtypes + D.complex_dtypes if d is not D.bfloat16)
 
 
 def is_half(dt) -> bool:
@@ -51,10 +51,10 @@ def wrap(a: np.ndarray) -> Tensor:
     t._offset = 0
     t._shape = shape
     t._strides = strides
-    t._dtype = _np_to_ember[a.dtype]
+    dt = t._dtype = _np_to_ember[a.dtype]
     t._device = _DEV
     t._backend = backend
-    t._keys = _KEY
+    t._keys = _KEY | dt.key_bit
     t._h = a
     t._base = None
     return t

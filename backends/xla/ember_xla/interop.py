@@ -12,7 +12,7 @@ from ember.device import resolve
 from . import _engine as E
 from . import runtime as R
 
-_np_to_ember = {d.np: d for d in D.all_dtypes}
+_np_to_ember = {d.np: d for d in D.all_dtypes + D.complex_dtypes}
 
 
 def to_jax(t: Tensor) -> jax.Array:

@@ -17,8 +17,8 @@ def ember_register_backends(register):
     _rt.backend = register(
         "xla", api_version=API_VERSION, runtime=_rt.runtime, kernels=KERNELS,
         capabilities=Capabilities(
-            dtypes=ember.dtypes.all_dtypes,
-            notes=(f"jax {jax.__version__}", "int64/float64 through a per-call x64 scope",
+            dtypes=ember.dtypes.all_dtypes + ember.dtypes.complex_dtypes,
+            notes=(f"jax {jax.__version__}", "int64/float64/complex128 through a per-call x64 scope",
                    "eager, or lazy with ember_xla.lazy()")),
     )
     _rt._KEY = _rt.backend.key.bit

@@ -24,7 +24,7 @@ _KEY = 0         # its dispatch key bit
 _ArrayImpl = type(jax.numpy.zeros(0))
 _Ref = S.Ref
 _new = object.__new__
-_np_to_ember = {d.np: d for d in D.all_dtypes}
+_np_to_ember = {d.np: d for d in D.all_dtypes + D.complex_dtypes}
 
 
 class Cell:
@@ -84,7 +84,7 @@ def wrap(a, shape, dtype, dev) -> Tensor:
     t._dtype = dtype
     t._device = _DEVS[dev] if dev < len(_DEVS) else device_of(dev)
     t._backend = backend
-    t._keys = _KEY
+    t._keys = _KEY | dtype.key_bit
     t._h = shape
     t._base = None
     return t
@@ -253,7 +253,7 @@ def _wrap_cell(c, shape):
     t._dtype = c.dtype
     t._device = device_of(c.dev)
     t._backend = backend
-    t._keys = _KEY
+    t._keys = _KEY | c.dtype.key_bit
     t._h = shape
     t._base = None
     return t

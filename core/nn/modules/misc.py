@@ -121,9 +121,8 @@ def _check_bag_args(input, weight, offsets, mode, per_sample_weights, scale_grad
         raise ValueError("max mode does not support scaling the gradient by the frequency")
     if mode == "max" and sparse:
         raise ValueError("max mode does not support sparse weights")
-    if scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding_bag(): scale_grad_by_freq and sparse are not supported in Ember; "
-                                  "leave them False")
+    if scale_grad_by_freq:
+        raise NotImplementedError("embedding_bag(): scale_grad_by_freq is not supported in Ember; leave it False")
     if per_sample_weights is not None and mode != "sum":
         raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                                   f"supported for mode='sum' (got mode='{mode}').")
@@ -162,7 +161,11 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     input = input.to(D.int64)
     if max_norm is not None:
         _renorm_rows_(weight, input, max_norm, norm_type)
-    rows = weight[input]                                            # (n, dim)
+    if sparse:  # the weight's gradient: one sparse row per looked-up index, padding_idx's left out
+        from ..functional import embedding
+        rows = embedding(input, weight, padding_idx, sparse=True)
+    else:
+        rows = weight[input]                                        # (n, dim)
     if fixed:
         seg = e.arange(n, device=dev) // max(length, 1)
         valid = e.ones((n,), dtype=D.bool, device=dev)

@@ -16,6 +16,7 @@ from ...ops.creation import empty, zeros
 from ...ops.elementwise import sigmoid, tanh
 from ...ops.linalg import addmm
 from ...ops.nn import relu
+from ...ops.recurrent import lstm_cell
 from ...ops.shape import cat, stack
 from .. import functional as F
 from .. import init
@@ -42,10 +43,7 @@ def _relu_step(xp, state, w_hh_t, b_hh, w_hr_t):
 
 
 def _lstm_step(xp, state, w_hh_t, b_hh, w_hr_t):
-    h, c = state
-    i, f, g, o = addmm(xp, h, w_hh_t).chunk(4, 1)
-    c = sigmoid(f) * c + sigmoid(i) * tanh(g)
-    h = sigmoid(o) * tanh(c)
+    h, c = lstm_cell(addmm(xp, state[0], w_hh_t), state[1])   # one fused operator for the gate arithmetic
     return (h if w_hr_t is None else h.matmul(w_hr_t), c)
 
 

@@ -12,7 +12,7 @@ from ..module import Module, _no_grad
 from ..modules import conv_more as _conv_more
 from . import parametrize
 
-__all__ = ["weight_norm", "spectral_norm"]
+__all__ = ["weight_norm", "spectral_norm", "orthogonal"]
 
 
 def norm_except_dim(v, pow=2, dim=0):
@@ -125,3 +125,6 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
         dim = _default_dim(module)
     parametrize.register_parametrization(module, name, _SpectralNorm(weight, n_power_iterations, dim, eps))
     return module
+
+
+from ._orthogonal import orthogonal  # noqa: E402

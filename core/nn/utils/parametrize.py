@@ -61,7 +61,10 @@ class ParametrizationList(ModuleList):
             new = original
             for module in reversed(self):
                 if hasattr(module, "right_inverse"):
-                    new = module.right_inverse(new)
+                    try:
+                        new = module.right_inverse(new)
+                    except NotImplementedError:   # as PyTorch: the original is kept as it is
+                        pass
         if not isinstance(new, Tensor) and not isinstance(new, (list, tuple)):
             raise ValueError(f"'right_inverse' must return a Tensor or a Sequence of tensors (list, tuple...), "
                              f"got {type(new).__name__}")

@@ -1,9 +1,12 @@
 """The cpu kernel table: operator name -> kernel, gathered from the family modules."""
 
 from . import creation, elementwise, indexing, linalg, nn, random, reduction, shape, sorting
+from . import fft
+from . import linalg_solvers
+from . import special
 
 KERNELS: dict = {}
-for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting, random, nn):
+for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting, random, nn, fft, linalg_solvers, special):
     for _name, _k in _m.KERNELS.items():
         if _name in KERNELS:
             raise RuntimeError(f"cpu kernel {_name!r} defined twice")

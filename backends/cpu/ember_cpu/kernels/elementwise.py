@@ -29,12 +29,18 @@ def _rsqrt(x):
 
 
 def _sigmoid(x):
-    # Stable on both tails: exp of a non-positive number only.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    # 1 / (1 + exp(-x)), as PyTorch computes it: exact on both tails (where exp(-x) overflows to inf the
+    # result is its limit 0), four passes with no temporaries.
+    e = np.empty_like(x)   # an array even for 0-d x (numpy's ufuncs return scalars for 0-d input)
+    np.negative(x, out=e)
+    np.exp(e, out=e)
+    np.add(e, 1, out=e)
+    return np.reciprocal(e, out=e)
 
 
 def _erf(x):
+    if x.dtype == _F32 or x.dtype == np.float16:
+        return _native().erf_f32(x).astype(x.dtype, copy=False)
     return _native().erf(np.asarray(x, dtype=np.float64, order="C")).reshape(x.shape).astype(x.dtype, copy=False)
 
 

@@ -24,19 +24,31 @@ def _native():
     return _nat
 
 
+def _parts(a):
+    """The arrays the native walk runs over: a complex array as its real and imaginary parts (strided
+    float views of the same memory; the walk moves and adds real items), any other array as itself."""
+    return (a.real, a.imag) if a.dtype.kind == "c" else (a,)
+
+
 def gather(x, dim, index):
     out = np.empty(index._shape, x._dtype.np)
-    _native().gather(arr(x), dim, arr(index), out)
+    i = arr(index)
+    for xp, op in zip(_parts(arr(x)), _parts(out)):
+        _native().gather(xp, dim, i, op)
     return wrap(out)
 
 
 def scatter_(self, dim, index, src):
-    _native().scatter(arr(self), dim, arr(index), arr(src))
+    i = arr(index)
+    for sp, srcp in zip(_parts(arr(self)), _parts(arr(src))):
+        _native().scatter(sp, dim, i, srcp)   # an out-of-range index raises on the first part, before any write
     return self
 
 
 def scatter_add_(self, dim, index, src):
-    _native().scatter_add(arr(self), dim, arr(index), arr(src), self._dtype.name)
+    i = arr(index)
+    for sp, srcp in zip(_parts(arr(self)), _parts(arr(src))):
+        _native().scatter_add(sp, dim, i, srcp, sp.dtype.name if self._dtype.is_complex else self._dtype.name)
     return self
 
 

@@ -17,12 +17,19 @@ _F32 = np.dtype(np.float32)
 
 def matmul(a, b):
     x, y = arr(a), arr(b)
+    if x.ndim > 2 and y.ndim == 2:
+        # (..., n, k) @ (k, p): one GEMM over all rows, not one per leading index as numpy.matmul loops
+        return wrap(_matmul(x.reshape(-1, x.shape[-1]), y).reshape(x.shape[:-1] + y.shape[1:]))
+    return wrap(_matmul(x, y))
+
+
+def _matmul(x, y):
     dt = x.dtype
     if is_half(dt):
         r = np.matmul(x.astype(_F32), y.astype(_F32)).astype(dt)
     else:
         r = np.matmul(x, y)
-    return wrap(r if r.__class__ is np.ndarray else np.asarray(r, dtype=dt))
+    return r if r.__class__ is np.ndarray else np.asarray(r, dtype=dt)
 
 
 # One numpy call serves all four: numpy.matmul's rules are PyTorch's matmul rules,

@@ -7,13 +7,19 @@ and round once.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 
 from ..runtime import arr, is_half, wrap
+from .elementwise import _erf, _sigmoid
 
 _F32 = np.dtype(np.float32)
+
+# inf * 0 and the like give NaN here as in PyTorch, without numpy's RuntimeWarning (see elementwise.py)
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=__name__)
 
 
 def _padded(x, p, value=0, extra=(0, 0)):
@@ -346,3 +352,112 @@ def conv2d_backward(grad, x, weight, s, p, d, groups):
 
 
 KERNELS["conv2d_backward"] = conv2d_backward
+
+
+# -- the fused LSTM cell: a step's gate arithmetic in one call each way -------------------------
+
+def _lstm_activations(G):
+    """sigmoid over the whole (B, 4H) block, tanh over the cell gate: (i, f, g, o) views and the block."""
+    H = G.shape[1] // 4
+    act = _sigmoid(G)
+    act[:, 2 * H:3 * H] = np.tanh(G[:, 2 * H:3 * H])
+    return act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:], act
+
+
+def _f32(a):
+    return a.astype(_F32) if is_half(a.dtype) else a
+
+
+def lstm_cell(gates, cx):
+    G, C = arr(gates), arr(cx)
+    dt = C.dtype
+    i, f, g, o, _ = _lstm_activations(_f32(G))
+    cy = f * _f32(C)
+    cy += i * g
+    hy = np.tanh(cy)
+    hy *= o
+    return wrap(hy.astype(dt, copy=False)), wrap(cy.astype(dt, copy=False))
+
+
+def lstm_cell_backward(grad_hy, grad_cy, gates, cx, cy):
+    dt = arr(cx).dtype
+    gh, gcy, C, CY = (_f32(arr(t)) for t in (grad_hy, grad_cy, cx, cy))
+    i, f, g, o, act = _lstm_activations(_f32(arr(gates)))
+    tc = np.tanh(CY)
+    gc = 1 - tc * tc
+    gc *= o
+    gc *= gh
+    gc += gcy                                  # dL/dcy, through hy too
+    d = np.empty_like(act)
+    H = C.shape[1]
+    np.multiply(gc * g, i * (1 - i), out=d[:, :H])
+    np.multiply(gc * C, f * (1 - f), out=d[:, H:2 * H])
+    np.multiply(gc * i, 1 - g * g, out=d[:, 2 * H:3 * H])
+    np.multiply(gh * tc, o * (1 - o), out=d[:, 3 * H:])
+    gc *= f
+    return wrap(d.astype(dt, copy=False)), wrap(gc.astype(dt, copy=False))
+
+
+KERNELS["_lstm_cell"] = lstm_cell
+KERNELS["_lstm_cell_backward"] = lstm_cell_backward
+
+
+# -- GELU forward and backward, each in one call (no autograd nodes for its pieces) ---------------
+
+_SQRT1_2 = 0.7071067811865476
+_SQRT_2_PI = 0.7978845608028654      # sqrt(2 / pi)
+_INV_SQRT_2PI = 0.3989422804014327   # 1 / sqrt(2 pi)
+
+
+def gelu(x, approximate):
+    X = arr(x)
+    dt, shape = X.dtype, X.shape
+    X = np.atleast_1d(_f32(X))   # 0-d: numpy arithmetic would give scalars, which ufuncs cannot write into
+    if approximate == "tanh":
+        r = X * X
+        r *= 0.044715 * X
+        r += X
+        r *= _SQRT_2_PI
+        np.tanh(r, out=r)
+    else:
+        r = _erf(X * _SQRT1_2)
+    r += 1
+    r *= X
+    r *= 0.5
+    return wrap(r.astype(dt, copy=False).reshape(shape))
+
+
+def gelu_backward(grad, x, approximate):
+    X, G = arr(x), arr(grad)
+    dt, shape = X.dtype, X.shape
+    X, G = np.atleast_1d(_f32(X)), np.atleast_1d(_f32(G))
+    x2 = X * X
+    if approximate == "tanh":
+        t = x2 * (0.044715 * X)
+        t += X
+        t *= _SQRT_2_PI
+        np.tanh(t, out=t)
+        d = 1 - t * t                       # 0.5 x (1 - t^2) u' + 0.5 (1 + t)
+        d *= X
+        x2 *= 3 * 0.044715
+        x2 += 1
+        d *= x2
+        d *= _SQRT_2_PI
+        d += t
+        d += 1
+        d *= 0.5
+    else:
+        x2 *= -0.5                          # Phi(x) + x phi(x)
+        np.exp(x2, out=x2)
+        x2 *= X
+        x2 *= _INV_SQRT_2PI
+        d = _erf(X * _SQRT1_2)
+        d += 1
+        d *= 0.5
+        d += x2
+    d *= G
+    return wrap(d.astype(dt, copy=False).reshape(shape))
+
+
+KERNELS["gelu"] = gelu
+KERNELS["gelu_backward"] = gelu_backward

@@ -501,9 +501,42 @@ static void philox_fill(py::array_t<int64_t, py::array::c_style> out, uint64_t s
     }
 }
 
+// float32 erf: an odd rational approximation on [-4, 4] (beyond, erf is +-1 in float32), written as
+// plain arithmetic so that the loop vectorizes; within 5e-7 of erf everywhere, relative error included
+// near 0. (float64 keeps std::erf: its tolerance is 1e-12.)
+static inline float erf_f32_one(float x) {
+    x = x < -4.f ? -4.f : (x > 4.f ? 4.f : x);
+    const float x2 = x * x;
+    float p = -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 - 2.10102402082508e-06f;
+    p = p * x2 - 5.69250639462346e-05f;
+    p = p * x2 - 7.34990630326855e-04f;
+    p = p * x2 - 2.95459980854025e-03f;
+    p = p * x2 - 1.60960333262415e-02f;
+    float q = -1.45660718464996e-05f;
+    q = q * x2 - 2.13374055278905e-04f;
+    q = q * x2 - 1.68282697438203e-03f;
+    q = q * x2 - 7.37332916720468e-03f;
+    q = q * x2 - 1.42647390514189e-02f;
+    return x * p / q;
+}
+
+static void erf_f32_loop(const float* __restrict p, float* __restrict o, py::ssize_t n) {
+    py::gil_scoped_release release;
+    for (py::ssize_t i = 0; i < n; ++i) o[i] = erf_f32_one(p[i]);   // NaN passes the clamps as NaN
+}
+
+static py::array_t<float> erf_f32(py::array_t<float, py::array::c_style | py::array::forcecast> x) {
+    py::array_t<float> out(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    erf_f32_loop(x.data(), out.mutable_data(), x.size());
+    return out;
+}
+
 PYBIND11_MODULE(_native, m) {
     m.doc() = "Ember cpu native kernels";
     m.def("erf", [](F64Array x) { return map_f64(x, [](double v) { return std::erf(v); }); });
+    m.def("erf_f32", &erf_f32, "erf of a float32 array (a rational approximation, within 5e-7).");
     m.def("erfc", [](F64Array x) { return map_f64(x, [](double v) { return std::erfc(v); }); });
     m.def("erfinv", [](F64Array x) { return map_f64(x, erfinv); });
     m.def("philox_fill", &philox_fill, py::arg("out"), py::arg("seed"), py::arg("off_lo"), py::arg("off_hi"),

@@ -1,9 +1,10 @@
 """The xla kernel table: operator name -> kernel, gathered from the family modules."""
 
 from . import creation, elementwise, indexing, linalg, nn, optim, random, reduction, shape, sorting
+from . import fft, linalg_solvers
 
 KERNELS: dict = {}
-for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting, random, optim, nn):
+for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting, random, optim, nn, linalg_solvers, fft):
     for _name, _k in _m.KERNELS.items():
         if _name in KERNELS:
             raise RuntimeError(f"xla kernel {_name!r} defined twice")

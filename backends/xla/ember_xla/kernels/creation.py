@@ -15,9 +15,14 @@ _F64 = jnp.float64
 
 def cast(v, npdt):
     """A cast as numpy (and PyTorch on x86) does it: floats to narrow or unsigned integers go
-    through int64 and wrap, where XLA's direct conversion would saturate."""
+    through int64 and wrap, where XLA's direct conversion would saturate; complex to bool is
+    ``!= 0``, complex to another real dtype keeps the real part."""
     if v.dtype == npdt:
         return v
+    if jnp.issubdtype(v.dtype, jnp.complexfloating) and npdt.kind != "c":
+        if npdt.kind == "b":
+            return v != 0
+        v = jnp.real(v)
     if npdt.kind in "iu" and npdt.itemsize < 8 and jnp.issubdtype(v.dtype, jnp.floating):
         v = v.astype(jnp.int64)
     return v.astype(npdt)
