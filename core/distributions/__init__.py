@@ -1,11 +1,10 @@
 """ember.distributions: probability distributions with PyTorch's API (``torch.distributions``): sampling on
 Ember's RNG (so one seed gives the same draws on every backend), reparameterised ``rsample`` where PyTorch has
-it for Normal, Laplace, Uniform, Exponential, MultivariateNormal and their transforms, log-densities,
-entropies, moments and closed-form KL divergences, all built from Ember operators so autograd differentiates
-them on any device.
+it for Normal, Laplace, Uniform, Exponential, MultivariateNormal, Gamma, Beta, Dirichlet (implicit
+reparameterisation gradients) and their transforms, log-densities, entropies, moments and closed-form KL
+divergences, all built from Ember operators so autograd differentiates them on any device.
 
-Where Ember differs: Gamma, Beta and Dirichlet have ``has_rsample = False`` (no implicit reparameterisation
-gradient yet); ``cdf`` is not provided where it needs the incomplete gamma or beta functions."""
+Where Ember differs: ``cdf`` is not provided where it needs the incomplete gamma or beta functions."""
 
 from __future__ import annotations
 

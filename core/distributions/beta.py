@@ -16,11 +16,11 @@ __all__ = ["Beta"]
 
 class Beta(Distribution):
     """A beta distribution with concentrations ``concentration1`` (alpha) and ``concentration0`` (beta), held
-    as a Dirichlet over (x, 1 - x). ``has_rsample`` is False, as for Dirichlet."""
+    as a Dirichlet over (x, 1 - x), whose ``rsample`` it uses."""
 
     arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
     support = constraints.unit_interval
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         if isinstance(concentration1, numbers.Number) and isinstance(concentration0, numbers.Number):
@@ -60,8 +60,8 @@ class Beta(Distribution):
         total = self.concentration1 + self.concentration0
         return self.concentration1 * self.concentration0 / (total.pow(2) * (total + 1))
 
-    def sample(self, sample_shape=ember.Size()):
-        return self._dirichlet.sample(sample_shape).select(-1, 0)
+    def rsample(self, sample_shape=ember.Size()):
+        return self._dirichlet.rsample(sample_shape).select(-1, 0)
 
     def log_prob(self, value):
         if self._validate_args:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ember
 
 from . import constraints
-from ._sampling import standard_gamma
+from ._gamma_grad import standard_gamma_rsample
 from ._special import digamma, lgamma, xlogy
 from .distribution import Distribution
 from .utils import finfo_eps, finfo_tiny
@@ -15,11 +15,11 @@ __all__ = ["Dirichlet"]
 
 class Dirichlet(Distribution):
     """A Dirichlet distribution with concentration vector ``concentration`` (its last dimension is the event).
-    ``has_rsample`` is False: samples carry no gradient to the concentration."""
+    ``rsample`` normalises gamma draws that carry implicit reparameterisation gradients."""
 
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
     support = constraints.simplex
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration, validate_args=None):
         if concentration.dim() < 1:
@@ -36,12 +36,12 @@ class Dirichlet(Distribution):
         new._validate_args = self._validate_args
         return new
 
-    def sample(self, sample_shape=ember.Size()):
+    def rsample(self, sample_shape=ember.Size()):
         shape = self._extended_shape(sample_shape)
-        with ember.no_grad():
-            g = standard_gamma(self.concentration.expand(shape))
-            x = g / g.sum(-1, keepdim=True)
-            return x.clamp(min=finfo_tiny(x.dtype), max=1 - finfo_eps(x.dtype))
+        g = standard_gamma_rsample(self.concentration.expand(shape))
+        x = g / g.sum(-1, keepdim=True)
+        # kept inside (0, 1) without cutting the gradient where the clamp acts
+        return x + (x.clamp(min=finfo_tiny(x.dtype), max=1 - finfo_eps(x.dtype)) - x).detach()
 
     def log_prob(self, value):
         if self._validate_args:

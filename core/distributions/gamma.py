@@ -7,7 +7,7 @@ import numbers
 import ember
 
 from . import constraints
-from ._sampling import standard_gamma
+from ._gamma_grad import standard_gamma_rsample
 from ._special import digamma, lgamma, xlogy
 from .distribution import Distribution
 from .utils import broadcast_all
@@ -16,12 +16,12 @@ __all__ = ["Gamma"]
 
 
 class Gamma(Distribution):
-    """A gamma distribution with shape ``concentration`` and inverse scale ``rate``. Samples carry no gradient
-    to the parameters here (``has_rsample`` is False): PyTorch's implicit reparameterisation is not in Ember."""
+    """A gamma distribution with shape ``concentration`` and inverse scale ``rate``; ``rsample`` differentiates
+    the draws with implicit reparameterisation gradients, as PyTorch's."""
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -50,10 +50,9 @@ class Gamma(Distribution):
     def variance(self):
         return self.concentration / self.rate.pow(2)
 
-    def sample(self, sample_shape=ember.Size()):
+    def rsample(self, sample_shape=ember.Size()):
         shape = self._extended_shape(sample_shape)
-        with ember.no_grad():
-            return standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
+        return standard_gamma_rsample(self.concentration.expand(shape)) / self.rate.expand(shape)
 
     def log_prob(self, value):
         if self._validate_args:
