@@ -457,3 +457,13 @@ def test_edge_cases_pass_on_cpu():
     assert len(run.results) > 300
     fails = run.failures()
     assert not fails, "\n".join(f"{r.id}: {r.reason}" for r in fails[:20])
+
+
+def test_a_result_dtype_the_backend_lacks_skips_the_case():
+    from types import SimpleNamespace
+    from ember_conformance.opcase import CaseSkip, _need_declared_result
+    ctx = SimpleNamespace(dtypes=[ember.float32, ember.int64])
+    real_in_complex_out = ember.empty(3, dtype=ember.complex64, device="meta")
+    with pytest.raises(CaseSkip, match="complex64"):
+        _need_declared_result(ctx, (ember.empty(3, device="meta"), real_in_complex_out))
+    _need_declared_result(ctx, ember.empty(3, device="meta"))   # float32: declared, runs
