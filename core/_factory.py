@@ -83,7 +83,7 @@ def _as_seq(data):
     return data if isinstance(data, (list, tuple)) else [data]
 
 
-def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def tensor(data, *, dtype=None, device=None) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays, tensors)."""
     try:
         arr = _to_host_array(data)
@@ -106,10 +106,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     if dt.is_complex:
         from .ops.complex import check_backend_dtype
         check_backend_dtype(backend, dt, "tensor")
-    out = backend.runtime.from_numpy(np.array(arr, copy=True, order="C"), dev)
-    if requires_grad:
-        out.requires_grad_(True)
-    return out
+    return backend.runtime.from_numpy(np.array(arr, copy=True, order="C"), dev)
 
 
 def from_numpy(arr) -> Tensor:

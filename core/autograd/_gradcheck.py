@@ -149,7 +149,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
         rng = np.random.default_rng(0)
         grad_outputs = [tensor(rng.standard_normal(o._shape) + (1j * rng.standard_normal(o._shape)
                                                                  if o._dtype.is_complex else 0),
-                               dtype=o._dtype, device=o._device, requires_grad=True) for o in outs]
+                               dtype=o._dtype, device=o._device).requires_grad_(True) for o in outs]
     grad_outputs = list(_as_tuple(grad_outputs))
     n_in = len(inputs)
     idx = _diff_inputs(inputs)

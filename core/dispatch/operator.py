@@ -199,13 +199,17 @@ def _checked_entry(op: Operator, backend, entry):
     return checked
 
 
+def _kernel_owner(op: Operator, backend) -> str:
+    return f"the kernel of plugin {backend.distribution} ({backend.plugin}) for operator {op.name!r}"
+
+
 def _compare(op: Operator, backend, r, spec):
     from ..ops._helpers import Spec  # local: ops import dispatch
 
     specs, outs = (spec, r) if isinstance(spec, tuple) else ((spec,), (r,))
     if not all(isinstance(s, Spec) for s in specs):
         return
-    who = f"the kernel of plugin {backend.distribution} ({backend.plugin}) for operator {op.name!r}"
+    who = _kernel_owner(op, backend)
     if not isinstance(outs, (tuple, list)) or len(outs) != len(specs):
         raise KernelResultError(f"{who} returned {type(r).__name__}, core specifies {len(specs)} tensor(s); "
                                 f"the kernel breaks the operator's contract: fix or unregister it")
@@ -254,7 +258,7 @@ def _bad_result(op: Operator, b: int, r):
     backend = next((x for x in registered_backends() if x.key.bit == b), None)
     where = (f"device type {backend.device_type!r}" if backend is not None else "this device")
     if backend is not None and backend.key.index in op.kernels:
-        who = f"the kernel of plugin {backend.distribution} ({backend.plugin}) for operator {op.name!r}"
+        who = _kernel_owner(op, backend)
     elif backend is not None:
         who = f"operator {op.name!r} on {where} (plugin {backend.distribution})"
     else:

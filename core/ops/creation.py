@@ -258,33 +258,32 @@ eye = defop("eye(int n, int? m=None, *, ScalarType? dtype=None, Device? device=N
             meta=_eye_meta, decomposition=_eye, family="creation")
 
 
-def _rg(t, requires_grad):
-    return t.requires_grad_(True) if requires_grad else t
+# PyTorch's factory keywords (requires_grad, layout, pin_memory) are added once, for every public factory,
+# by ember._factory.with_factory_keywords.
+
+def zeros(*size, dtype=None, device=None):
+    return full(as_shape(size, "zeros"), 0, dtype=dtype or D.get_default_dtype(), device=device)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _rg(full(as_shape(size, "zeros"), 0, dtype=dtype or D.get_default_dtype(), device=device), requires_grad)
+def ones(*size, dtype=None, device=None):
+    return full(as_shape(size, "ones"), 1, dtype=dtype or D.get_default_dtype(), device=device)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _rg(full(as_shape(size, "ones"), 1, dtype=dtype or D.get_default_dtype(), device=device), requires_grad)
+def empty_(*size, dtype=None, device=None):
+    return empty(as_shape(size, "empty"), dtype=dtype, device=device)
 
 
-def empty_(*size, dtype=None, device=None, requires_grad=False):
-    return _rg(empty(as_shape(size, "empty"), dtype=dtype, device=device), requires_grad)
+def empty_like(x, *, dtype=None, device=None):
+    return empty(x._shape, dtype=dtype or x._dtype, device=device or x._device)
 
 
-def empty_like(x, *, dtype=None, device=None, requires_grad=False):
-    return _rg(empty(x._shape, dtype=dtype or x._dtype, device=device or x._device), requires_grad)
+def zeros_like(x, *, dtype=None, device=None):
+    return full(x._shape, 0, dtype=dtype or x._dtype, device=device or x._device)
 
 
-def zeros_like(x, *, dtype=None, device=None, requires_grad=False):
-    return _rg(full(x._shape, 0, dtype=dtype or x._dtype, device=device or x._device), requires_grad)
+def ones_like(x, *, dtype=None, device=None):
+    return full(x._shape, 1, dtype=dtype or x._dtype, device=device or x._device)
 
 
-def ones_like(x, *, dtype=None, device=None, requires_grad=False):
-    return _rg(full(x._shape, 1, dtype=dtype or x._dtype, device=device or x._device), requires_grad)
-
-
-def full_like(x, fill_value, *, dtype=None, device=None, requires_grad=False):
-    return _rg(full(x._shape, fill_value, dtype=dtype or x._dtype, device=device or x._device), requires_grad)
+def full_like(x, fill_value, *, dtype=None, device=None):
+    return full(x._shape, fill_value, dtype=dtype or x._dtype, device=device or x._device)
