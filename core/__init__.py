@@ -19,6 +19,7 @@ from .errors import (BackendNotInstalledError, BackendUnavailableError, DeviceMi
                      OutOfMemoryError, PluginError, RegistrationError, ShapeError, UnknownDeviceError)
 from .errors import NotImplementedForLayout
 from .errors import ArgumentTypeError, InvalidArgumentError, KernelResultError, MemoryOverlapError, SizeError, ValueOverflowError
+from .errors import AttributeNotFoundError, DivisionByZeroError, KeyNotFoundError, UnsupportedError
 from ._tensor import Size, Tensor
 from . import dispatch, ops
 
@@ -104,7 +105,7 @@ def __getattr__(name):
         return value
     m = runtime.device_module(name)
     if m is None:
-        raise AttributeError(f"module 'ember' has no attribute {name!r}")
+        raise AttributeNotFoundError(f"module 'ember' has no attribute {name!r}")
     return m
 
 

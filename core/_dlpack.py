@@ -26,6 +26,7 @@ import threading
 from ctypes import POINTER, c_char_p, c_int, c_int32, c_int64, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p
 
 from . import dtypes as D
+from .errors import DLPackError
 
 # DLDeviceType codes
 kDLCPU, kDLCUDA, kDLCUDAHost, kDLOpenCL, kDLVulkan, kDLMetal = 1, 2, 3, 4, 7, 8
@@ -139,7 +140,7 @@ def dlpack_device(t) -> tuple:
         return tuple(f(t))
     if t._backend.capabilities.host_memory:
         return (kDLCPU, 0)
-    raise BufferError(f"tensors on {t._device} cannot be exported with DLPack: their backend "
+    raise DLPackError(f"tensors on {t._device} cannot be exported with DLPack: their backend "
                       f"({t._backend.distribution}) has no runtime.dlpack_device")
 
 
@@ -147,7 +148,7 @@ def to_dlpack(t, stream=None, max_version=None, dl_device=None, copy=None):
     """The capsule of ``Tensor.__dlpack__`` (versioned when the consumer asks for max_version >= 1)."""
     dev = dlpack_device(t)
     if dl_device is not None and tuple(dl_device) != dev:
-        raise BufferError(f"__dlpack__: this tensor is on DLPack device {dev}, the consumer asked for "
+        raise DLPackError(f"__dlpack__: this tensor is on DLPack device {dev}, the consumer asked for "
                           f"{tuple(dl_device)}; move it with .to() first")
     if copy:
         t = t.clone()
@@ -208,7 +209,7 @@ def _parse(capsule):
         addr = _api.PyCapsule_GetPointer(capsule, _NAME_V)
         m = DLManagedTensorVersioned.from_address(addr)
         if m.version.major > 1:
-            raise BufferError(f"from_dlpack(): DLPack version {m.version.major}.{m.version.minor} is newer "
+            raise DLPackError(f"from_dlpack(): DLPack version {m.version.major}.{m.version.minor} is newer "
                               f"than the 1.x Ember reads")
         _api.PyCapsule_SetName(capsule, _USED_V)
         dele = ctypes.cast(m.deleter, c_void_p).value
@@ -219,7 +220,7 @@ def _parse(capsule):
         _api.PyCapsule_SetName(capsule, _USED)
         dele = ctypes.cast(m.deleter, c_void_p).value
         return m.dl_tensor, _Owner(addr, dele, capsule), False
-    raise BufferError("from_dlpack(): expected a DLPack capsule named 'dltensor' or 'dltensor_versioned' "
+    raise DLPackError("from_dlpack(): expected a DLPack capsule named 'dltensor' or 'dltensor_versioned' "
                       "that has not been consumed yet")
 
 
@@ -250,7 +251,7 @@ def from_dlpack(obj):
         code, _ = obj.__dlpack_device__()
         device_type = DEVICE_TYPES.get(int(code))
         if device_type is None:
-            raise BufferError(f"from_dlpack(): DLPack device type {int(code)} has no Ember device type")
+            raise DLPackError(f"from_dlpack(): DLPack device type {int(code)} has no Ember device type")
     capsule = _capsule_of(obj, device_type)
     dl, owner, readonly = _parse(capsule)
     # A producer that cannot say so in a legacy capsule: a numpy array (or memmap) over read-only memory.
@@ -260,7 +261,7 @@ def from_dlpack(obj):
     if dtype is None and (int(dl.dtype.code), int(dl.dtype.bits)) == (kDLUInt, 1):
         dtype = D.bool
     if dtype is None or int(dl.dtype.lanes) != 1:
-        raise BufferError(f"from_dlpack(): DLPack dtype (code {dl.dtype.code}, {dl.dtype.bits} bits, "
+        raise DLPackError(f"from_dlpack(): DLPack dtype (code {dl.dtype.code}, {dl.dtype.bits} bits, "
                           f"{dl.dtype.lanes} lanes) has no Ember dtype")
     nd = int(dl.ndim)
     shape = tuple(int(dl.shape[i]) for i in range(nd))
@@ -270,7 +271,7 @@ def from_dlpack(obj):
         from ._tensor import contiguous_strides
         strides = contiguous_strides(shape)
     if any(s < 0 for s in strides):
-        raise BufferError(f"from_dlpack(): negative strides {strides} are not supported; pass a copy")
+        raise DLPackError(f"from_dlpack(): negative strides {strides} are not supported; pass a copy")
     isz = dtype.itemsize
     base = (dl.data or 0) + int(dl.byte_offset)
     numel = 1
@@ -296,10 +297,10 @@ def from_dlpack(obj):
             arr.flags.writeable = False
         return backend.runtime.share_numpy(arr, dev)
     if dev_type is None:
-        raise BufferError(f"from_dlpack(): DLPack device type {code} has no Ember device type")
+        raise DLPackError(f"from_dlpack(): DLPack device type {code} has no Ember device type")
     backend, dev = resolve(f"{dev_type}:{int(dl.device.device_id)}")
     f = getattr(backend.runtime, "from_dlpack_pointer", None)
     if f is None:
-        raise BufferError(f"from_dlpack(): the {dev_type} backend ({backend.distribution}) cannot import "
+        raise DLPackError(f"from_dlpack(): the {dev_type} backend ({backend.distribution}) cannot import "
                           f"DLPack memory (its runtime has no from_dlpack_pointer)")
     return f(base, span * isz, shape, strides, dtype, dev, owner)

@@ -9,6 +9,7 @@ from ._tensor import Tensor
 from .device import resolve
 from .errors import DTypeError
 from .ops._helpers import ValueOverflowError, check_scalar, dtype_arg
+from .errors import ArgumentTypeError, InvalidArgumentError
 
 
 def _to_host_array(data):
@@ -21,7 +22,7 @@ def _to_host_array(data):
     except ValueError:
         arr = np.asarray(data, dtype=object)
     if arr.dtype == object:
-        raise ValueError(f"cannot make a tensor from {type(data).__name__} data of ragged shape or "
+        raise InvalidArgumentError(f"cannot make a tensor from {type(data).__name__} data of ragged shape or "
                         f"non-numeric elements: {str(data)[:80]}")
     return arr
 
@@ -112,7 +113,7 @@ def tensor(data, *, dtype=None, device=None) -> Tensor:
 def from_numpy(arr) -> Tensor:
     """A cpu tensor sharing memory with a numpy array (writes through either are seen by both)."""
     if not isinstance(arr, np.ndarray):
-        raise TypeError(f"from_numpy() expects a numpy.ndarray, got {type(arr).__name__}")
+        raise ArgumentTypeError(f"from_numpy() expects a numpy.ndarray, got {type(arr).__name__}")
     D.from_numpy_dtype(arr.dtype)
     backend, dev = resolve("cpu")
     return backend.runtime.share_numpy(arr, dev)
@@ -163,7 +164,7 @@ def with_factory_keywords(fn):
     backend's host copies already go through memory it manages."""
     def factory(*args, requires_grad=False, layout=None, pin_memory=False, **kwargs):
         if layout is not None and layout is not strided:
-            raise ValueError(f"{fn.__name__}(): layout={layout!r} is not supported; Ember's tensors are strided "
+            raise InvalidArgumentError(f"{fn.__name__}(): layout={layout!r} is not supported; Ember's tensors are strided "
                              f"(pass layout=ember.strided or leave it out)")
         t = fn(*args, **kwargs)
         return t.requires_grad_(True) if requires_grad else t

@@ -29,6 +29,7 @@ from .ops import elementwise as E
 from .ops import indexing as I
 from .ops import views as V
 from .ops._helpers import Spec, broadcast_shapes, numel
+from .errors import ArgumentTypeError
 
 
 def _expand_indices(x, indices, opname, mask_expand):
@@ -42,7 +43,7 @@ def _expand_indices(x, indices, opname, mask_expand):
             out.append(None)
             continue
         if not isinstance(i, Tensor):
-            raise TypeError(f"{opname}(): indices must be tensors or None, got {type(i).__name__}")
+            raise ArgumentTypeError(f"{opname}(): indices must be tensors or None, got {type(i).__name__}")
         dt = i._dtype
         if dt is D.bool:
             k, d0 = len(i._shape), len(out)
@@ -200,7 +201,7 @@ def _put_values(opname, values, shape):
 
 def _check_put_values(x, values):
     if not isinstance(values, Tensor):
-        raise TypeError(f"index_put_(): values must be a tensor, got {type(values).__name__}")
+        raise ArgumentTypeError(f"index_put_(): values must be a tensor, got {type(values).__name__}")
     I._same_dtype("index_put_", x, values, "values")
 
 
@@ -294,7 +295,7 @@ def _classify(x, key):
             items.append((_NEW, None))
         elif k is Ellipsis:
             if ellipsis:
-                raise IndexError("an index can only have a single ellipsis ('...')")
+                raise IndexOutOfRangeError("an index can only have a single ellipsis ('...')")
             ellipsis = True
             items.append((_ELLIPSIS, None))
         elif isinstance(k, (bool, np.bool_)):
@@ -332,7 +333,7 @@ def _classify(x, key):
                 try:
                     items.append((_INT, operator.index(k)))
                 except TypeError:
-                    raise TypeError(f"only integers, slices (:), ellipsis (...), None, bools, and integer or "
+                    raise ArgumentTypeError(f"only integers, slices (:), ellipsis (...), None, bools, and integer or "
                                     f"bool tensors (or lists) are valid indices, got {type(k).__name__}: "
                                     f"{k!r}") from None
                 consumed += 1

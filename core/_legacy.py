@@ -11,6 +11,7 @@ import numbers
 
 from . import dtypes as D
 from ._tensor import Size, Tensor
+from .errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
            "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor"]
@@ -28,7 +29,7 @@ def _legacy_new(name, dtype, args, kwargs):
 
     device = kwargs.pop("device", None)
     if kwargs:
-        raise TypeError(f"{name}(): unexpected keyword argument(s) {', '.join(map(repr, kwargs))}; the legacy "
+        raise ArgumentTypeError(f"{name}(): unexpected keyword argument(s) {', '.join(map(repr, kwargs))}; the legacy "
                         f"constructor takes only device=; use ember.tensor(data, dtype=...) or "
                         f"ember.empty(size, dtype=...) for the rest")
     dt = D.get_default_dtype() if dtype is None else dtype
@@ -37,10 +38,10 @@ def _legacy_new(name, dtype, args, kwargs):
     if len(args) == 1 and isinstance(args[0], Tensor):
         src = args[0]
         if dtype is not None and src._dtype is not dtype:
-            raise TypeError(f"{name}(): expected a tensor of dtype {dtype.name}, got {src._dtype.name}; convert "
+            raise ArgumentTypeError(f"{name}(): expected a tensor of dtype {dtype.name}, got {src._dtype.name}; convert "
                             f"it with .to(ember.{dtype.name}) or .type(ember.{name})")
         if device is not None and src._device != _device(device):
-            raise RuntimeError(f"{name}(): the tensor is on {src._device}, not on the requested {device}; "
+            raise InvalidArgumentError(f"{name}(): the tensor is on {src._device}, not on the requested {device}; "
                                f"move it with .to(...) first")
         return src.view_as(src)
     if len(args) == 1 and isinstance(args[0], Size):
@@ -50,14 +51,14 @@ def _legacy_new(name, dtype, args, kwargs):
     if len(args) == 1:
         data = args[0]
         if isinstance(data, (str, bytes)):
-            raise TypeError(f"{name}(): invalid data type {type(data).__name__!r}; pass sizes or a sequence of "
+            raise ArgumentTypeError(f"{name}(): invalid data type {type(data).__name__!r}; pass sizes or a sequence of "
                             f"numbers")
         if not hasattr(data, "__len__") and not hasattr(data, "__array__"):
-            raise TypeError(f"{name}(): data must be a sequence (got {type(data).__name__}); for one value use "
+            raise ArgumentTypeError(f"{name}(): data must be a sequence (got {type(data).__name__}); for one value use "
                             f"ember.tensor({data!r})")
         return _tensor(data, dtype=dt, device=device)
     bad = next(a for a in args if not isinstance(a, _INT_TYPES) or isinstance(a, bool))
-    raise TypeError(f"{name}(): sizes must be ints, got {type(bad).__name__} {bad!r} in {args!r}; pass data as "
+    raise ArgumentTypeError(f"{name}(): sizes must be ints, got {type(bad).__name__} {bad!r} in {args!r}; pass data as "
                     f"one sequence, e.g. {name}([...])")
 
 
@@ -118,7 +119,7 @@ def _set_data(self, value):
     """``t.data = other``: t now views other's storage, shape, dtype and device, keeping its identity
     (and its requires_grad), as PyTorch's; the autograd history of ``other`` is not taken."""
     if not isinstance(value, Tensor):
-        raise TypeError(f"Tensor.data has to be set to a tensor, but got {type(value).__name__}")
+        raise ArgumentTypeError(f"Tensor.data has to be set to a tensor, but got {type(value).__name__}")
     from .dispatch.keys import BACKEND_MASK
     self._storage, self._offset = value._storage, value._offset
     self._shape, self._strides = value._shape, value._strides
@@ -194,9 +195,9 @@ def split_map_location(map_location):
             if out is None:
                 return t
             if not isinstance(out, Tensor):
-                raise TypeError(f"ember.load(): map_location returned {type(out).__name__}; it must return a "
+                raise ArgumentTypeError(f"ember.load(): map_location returned {type(out).__name__}; it must return a "
                                 f"tensor (or None to keep the one it was given)")
             return out
         return "cpu", remap
-    raise TypeError(f"ember.load(): map_location must be a device, a device string, a dict or a callable, "
+    raise ArgumentTypeError(f"ember.load(): map_location must be a device, a device string, a dict or a callable, "
                     f"got {type(map_location).__name__}")

@@ -20,6 +20,7 @@ from .ops import elementwise as E
 from .ops import linalg as L
 from .ops import reduction as R
 from .ops.linalg_solvers import check_float, check_matrix
+from .errors import ArgumentTypeError
 
 __all__ = ["matrix_exp", "householder_product"]
 
@@ -56,7 +57,7 @@ def householder_product(A, tau):
     """The first n columns of H_1 H_2 ... H_k, H_i = I - tau_i v_i v_i^H, from A (*, m, n) and tau (*, k)."""
     check_matrix("linalg.householder_product", A, square=False, what="input")
     if not isinstance(tau, Tensor):
-        raise TypeError(f"linalg.householder_product(): expected tau to be a tensor, got {type(tau).__name__}")
+        raise ArgumentTypeError(f"linalg.householder_product(): expected tau to be a tensor, got {type(tau).__name__}")
     check_float("linalg.householder_product", tau, "tau")
     m, n = A._shape[-2], A._shape[-1]
     k = tau._shape[-1] if tau.ndim else 0

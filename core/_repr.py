@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from . import dtypes as D
+from .errors import ArgumentTypeError, InvalidArgumentError
 
 #: Print options, as ``ember.set_printoptions`` sets them (PyTorch's names and defaults).
 _DEFAULTS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
@@ -23,17 +24,17 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
     then the options given; ``sci_mode`` True/False forces or forbids scientific notation, None chooses."""
     if profile is not None:
         if profile not in _PROFILES:
-            raise ValueError(f"set_printoptions(): unknown profile {profile!r}; expected one of "
+            raise InvalidArgumentError(f"set_printoptions(): unknown profile {profile!r}; expected one of "
                              f"{', '.join(map(repr, _PROFILES))}")
         _OPTS.update(_PROFILES[profile])
     for name, v in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
                     ("linewidth", linewidth)):
         if v is not None:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise TypeError(f"set_printoptions(): {name} must be a non-negative number, got {v!r}")
+                raise ArgumentTypeError(f"set_printoptions(): {name} must be a non-negative number, got {v!r}")
             _OPTS[name] = v
     if sci_mode is not None and not isinstance(sci_mode, bool):
-        raise TypeError(f"set_printoptions(): sci_mode must be True, False or None, got {sci_mode!r}")
+        raise ArgumentTypeError(f"set_printoptions(): sci_mode must be True, False or None, got {sci_mode!r}")
     _OPTS["sci_mode"] = sci_mode
 
 

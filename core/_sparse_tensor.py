@@ -14,6 +14,7 @@ from __future__ import annotations
 from . import dtypes as D
 from ._tensor import Tensor, contiguous_strides
 from .dispatch.keys import AUTOGRAD, SPARSE
+from .errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["SparseTensor", "make_sparse"]
 
@@ -47,24 +48,24 @@ class SparseTensor(Tensor):
         return self._coalesced
 
     def stride(self, dim=None):
-        raise RuntimeError("sparse tensors do not have strides; use .to_dense() for a strided tensor")
+        raise InvalidArgumentError("sparse tensors do not have strides; use .to_dense() for a strided tensor")
 
     def is_contiguous(self) -> bool:
-        raise RuntimeError("sparse tensors do not have is_contiguous; use .to_dense() for a strided tensor")
+        raise InvalidArgumentError("sparse tensors do not have is_contiguous; use .to_dense() for a strided tensor")
 
     def data_ptr(self) -> int:
-        raise RuntimeError("sparse tensors do not have a data pointer; read .values() or .indices() instead")
+        raise InvalidArgumentError("sparse tensors do not have a data pointer; read .values() or .indices() instead")
 
     # -- host conversion: refused, as in PyTorch ------------------------------
     def _to_numpy_copy(self):
-        raise TypeError("can't convert Sparse layout tensor to numpy. Use Tensor.to_dense() first.")
+        raise ArgumentTypeError("can't convert Sparse layout tensor to numpy. Use Tensor.to_dense() first.")
 
     def numpy(self):
         return self._to_numpy_copy()
 
     # -- autograd -----------------------------------------------------------
     def _view(self, shape, strides, offset=None):
-        raise RuntimeError("sparse tensors have no strided views; use .to_dense() first")
+        raise InvalidArgumentError("sparse tensors have no strided views; use .to_dense() first")
 
     def detach(self):
         """The same sparse tensor cut off from the graph (sharing indices and values)."""

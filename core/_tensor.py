@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import dtypes as D
+from .errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["Tensor", "contiguous_strides"]
 
@@ -34,7 +35,7 @@ class Tensor:
     # ember.empty() and friends are the constructors. _legacy.install() replaces __new__/__init__
     # with PyTorch's legacy constructor (ember.Tensor(2, 3), ember.Tensor(data)).
     def __init__(self, *args, **kwargs):
-        raise TypeError("create tensors with ember.tensor(data), ember.empty(shape), ember.zeros(shape), ...")
+        raise ArgumentTypeError("create tensors with ember.tensor(data), ember.empty(shape), ember.zeros(shape), ...")
 
     @classmethod
     def _make(cls, storage, offset, shape, strides, dtype, device, backend, handle=None, base=None):
@@ -147,22 +148,29 @@ class Tensor:
 
     def __len__(self):
         if not self._shape:
-            raise TypeError("len() of a 0-d tensor")
+            raise ArgumentTypeError("len() of a 0-d tensor")
         return self._shape[0]
 
     def __iter__(self):
         if not self._shape:
-            raise TypeError("iteration over a 0-d tensor")
+            raise ArgumentTypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
 
     def __hash__(self):
         return id(self)
 
     # -- host conversion ----------------------------------------------------
-    def numpy(self):
-        """A numpy array sharing memory with this cpu tensor (like torch.Tensor.numpy)."""
+    def numpy(self, *, force: bool = False):
+        """A numpy array sharing memory with this cpu tensor (like torch.Tensor.numpy). ``force=True`` gives
+        a copy from any device, detached, as PyTorch's does."""
+        if force:
+            return self._backend.runtime.to_numpy(self)
+        if self.requires_grad:
+            raise InvalidArgumentError(
+                f"can't call numpy() on a tensor that requires grad (shape {tuple(self._shape)}); "
+                f"use tensor.detach().numpy() instead")
         if not self._backend.capabilities.host_memory:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"can't convert a {self._device} tensor to numpy: its memory is not host memory; "
                 f"use tensor.cpu().numpy() (or tensor.to('cpu')) first")
         return self._backend.runtime.as_numpy(self)
@@ -173,7 +181,7 @@ class Tensor:
 
     def item(self):
         if self.numel() != 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"item() needs a tensor with exactly one element, got shape {tuple(self._shape)} "
                 f"({self.numel()} elements); index it or reduce it first")
         return self._to_numpy_copy().reshape(()).item()
@@ -186,7 +194,7 @@ class Tensor:
 
     def __bool__(self):
         if self.numel() != 1:
-            raise RuntimeError(
+            raise InvalidArgumentError(
                 f"the truth value of a tensor with {self.numel()} elements is ambiguous; "
                 f"use .any() or .all()")
         return bool(self.item())
@@ -199,7 +207,7 @@ class Tensor:
 
     def __index__(self):
         if self._dtype.category != 1 or self.numel() != 1:
-            raise TypeError(f"only integer tensors of a single element can be converted to an index, "
+            raise ArgumentTypeError(f"only integer tensors of a single element can be converted to an index, "
                             f"got dtype {self._dtype.name} with shape {tuple(self._shape)}")
         return int(self.item())
 
@@ -229,7 +237,7 @@ class Tensor:
         return repr(self)
 
     def __reduce_ex__(self, protocol):
-        raise TypeError("Ember tensors are not pickled; use ember.save (safetensors) instead")
+        raise ArgumentTypeError("Ember tensors are not pickled; use ember.save (safetensors) instead")
 
 
 class Size(tuple):

@@ -13,6 +13,7 @@ from .dispatch import registry
 from .ops import creation as C
 from .ops import elementwise as E
 from .ops._helpers import as_shape, dtype_arg
+from .errors import ArgumentTypeError, InvalidArgumentError, UnsupportedError
 
 _NOT_METHODS = {"empty", "full", "arange", "linspace", "eye", "slice"}
 
@@ -37,7 +38,7 @@ def _to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
         elif isinstance(a, bool):
             non_blocking = a
         else:
-            raise TypeError(f"to() received an invalid argument {a!r}; expected a device, a dtype or a tensor")
+            raise ArgumentTypeError(f"to() received an invalid argument {a!r}; expected a device, a dtype or a tensor")
     dtype = dtype_arg(dtype, "to")
     if device is not None:
         device = resolve(device)[1]
@@ -67,12 +68,12 @@ def _type(self, dtype=None, non_blocking=False, **kwargs):
         parts = dtype.split(".")
         dt = _TYPE_NAMES.get(parts[-1][:-len("Tensor")]) if parts[-1].endswith("Tensor") else None
         if dt is None or parts[0] not in ("torch", "ember") or len(parts) > 3:
-            raise ValueError(f"type(): invalid type {dtype!r}; expected a name such as 'torch.FloatTensor' or "
+            raise InvalidArgumentError(f"type(): invalid type {dtype!r}; expected a name such as 'torch.FloatTensor' or "
                              f"'torch.cuda.LongTensor', or a dtype")
         return _to(self, dt, parts[1] if len(parts) == 3 else self._device, non_blocking=non_blocking)
     dt = dtype if isinstance(dtype, D.DType) else getattr(dtype, "dtype", None)
     if not isinstance(dt, D.DType):
-        raise TypeError(f"type(): expected a dtype or a type name such as 'torch.FloatTensor', got {dtype!r}")
+        raise ArgumentTypeError(f"type(): expected a dtype or a type name such as 'torch.FloatTensor', got {dtype!r}")
     return _to(self, dt, non_blocking=non_blocking)
 
 
@@ -84,7 +85,7 @@ def _cuda(self, device=None, non_blocking=False, memory_format=None):
         device = f"cuda:{device}"
     dev = resolve(device)[1]
     if dev.type != "cuda":
-        raise ValueError(f"cuda(): expected a cuda device, got {device!r}")
+        raise InvalidArgumentError(f"cuda(): expected a cuda device, got {device!r}")
     return _to(self, dev, non_blocking=non_blocking)
 
 
@@ -131,7 +132,7 @@ def _rpow(self, other):
 
 
 def _requires_grad_missing(self, flag=True):
-    raise NotImplementedError("autograd is not available in this build of Ember")
+    raise UnsupportedError("autograd is not available in this build of Ember")
 
 
 def install() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from .errors import BackendUnavailableError, UnknownDeviceError
+from .errors import ArgumentTypeError
 
 __all__ = ["device", "Device"]
 
@@ -24,7 +25,7 @@ class Device:
         if d is not None:
             return d
         if not isinstance(type_or_str, str):
-            raise TypeError(f"a device is a string like 'cpu' or 'cuda:0', got {type(type_or_str).__name__}: {type_or_str!r}")
+            raise ArgumentTypeError(f"a device is a string like 'cpu' or 'cuda:0', got {type(type_or_str).__name__}: {type_or_str!r}")
         s = type_or_str.strip()
         dtype_, _, idx = s.partition(":")
         if idx:

@@ -8,6 +8,7 @@ made on first use, and a program that never touches bfloat16 never loads it.
 from __future__ import annotations
 
 import numpy as np
+from .errors import ArgumentTypeError, AttributeNotFoundError
 
 __all__ = [
     "DType", "bool", "uint8", "int8", "int16", "int32", "int64", "float16",
@@ -50,7 +51,7 @@ class DType:
             self.np = np.dtype(_extension_type(self.name))
             _by_np[self.np] = self
             return self.np
-        raise AttributeError(f"'DType' object has no attribute {attr!r}")
+        raise AttributeNotFoundError(f"'DType' object has no attribute {attr!r}")
 
 
 def _extension_type(name: str):
@@ -113,7 +114,7 @@ def from_numpy_dtype(npdtype) -> DType:
     if d is None and npdtype.name == "bfloat16" and bfloat16.np == npdtype:
         d = bfloat16
     if d is None:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"numpy dtype {np.dtype(npdtype)} has no Ember equivalent; "
             f"supported: {', '.join(str(x.np) for x in all_dtypes + complex_dtypes)}")
     return d
@@ -123,7 +124,7 @@ def dtype_from_name(name: str) -> DType:
     try:
         return _by_name[name]
     except KeyError:
-        raise TypeError(f"unknown dtype name {name!r}; known: {', '.join(_by_name)}") from None
+        raise ArgumentTypeError(f"unknown dtype name {name!r}; known: {', '.join(_by_name)}") from None
 
 
 # The promotion lattice, written as the pairs whose join is not simply the
@@ -164,7 +165,7 @@ def get_default_dtype() -> DType:
 def set_default_dtype(d: DType) -> None:
     global _default_float
     if not isinstance(d, DType) or not d.is_floating_point:
-        raise TypeError(f"set_default_dtype expects a floating dtype, got {d!r}")
+        raise ArgumentTypeError(f"set_default_dtype expects a floating dtype, got {d!r}")
     _default_float = d
 
 
@@ -178,7 +179,7 @@ def scalar_dtype(x) -> DType:
         return _default_float
     if isinstance(x, (builtins_complex, np.complexfloating)):
         return _TO_COMPLEX[_default_float]  # PyTorch's default complex dtype follows the default float
-    raise TypeError(f"expected a Python number, got {type(x).__name__}: {x!r}")
+    raise ArgumentTypeError(f"expected a Python number, got {type(x).__name__}: {x!r}")
 
 
 import builtins as _builtins  # noqa: E402
@@ -211,7 +212,7 @@ def result_type(*operands) -> DType:
     low = _category_combine(zero, wrapped)
     out = _category_combine(dim, low)
     if out is None:
-        raise TypeError("result_type needs at least one tensor, dtype or scalar")
+        raise ArgumentTypeError("result_type needs at least one tensor, dtype or scalar")
     return out
 
 

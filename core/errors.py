@@ -37,6 +37,32 @@ class InvalidArgumentError(EmberError, ValueError, RuntimeError):
     RuntimeError for most of these and ValueError for some; both catch this."""
 
 
+class KeyNotFoundError(EmberError, KeyError):
+    """A key that is not there: a module, parameter or buffer name, a state_dict entry, a registry name."""
+
+
+class AttributeNotFoundError(EmberError, AttributeError):
+    """An attribute that a module, tensor or namespace does not have (``hasattr`` answers False)."""
+
+
+class UnsupportedError(EmberError, NotImplementedError):
+    """A feature Ember (or the class at hand: an abstract method) does not implement; the message says
+    what to use instead."""
+
+
+class DivisionByZeroError(EmberError, ZeroDivisionError, RuntimeError):
+    """An integer division or remainder by zero (PyTorch's RuntimeError "ZeroDivisionError")."""
+
+
+class DLPackError(EmberError, BufferError):
+    """A tensor that cannot be exchanged through DLPack (a layout, dtype or device it has no code for);
+    DLPack consumers expect BufferError."""
+
+
+class MissingFileError(EmberError, FileNotFoundError):
+    """A file to load that does not exist."""
+
+
 class MemoryOverlapError(EmberError, RuntimeError):
     """An in-place write whose written-to tensor has elements sharing one memory location (an expanded
     view), or whose input partially overlaps it: PyTorch's "unsupported operation" errors."""
@@ -50,7 +76,7 @@ class IndexOutOfRangeError(EmberError, IndexError):
     """An index or dimension outside the valid range."""
 
 
-class UnknownDeviceError(EmberError, ValueError):
+class UnknownDeviceError(EmberError, ValueError, RuntimeError):
     """A device string that names no known device type, or an index past the device count."""
 
 

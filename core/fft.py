@@ -22,6 +22,7 @@ from .errors import DTypeError
 from .ops import complex as _Cx
 from .ops._helpers import wrap_dim
 from .ops.fft import _fft_c2c, _fft_c2r, _fft_r2c
+from .errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "fftn", "ifftn", "rfft2", "irfft2", "rfftn",
            "irfftn", "hfft", "ihfft", "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
@@ -34,7 +35,7 @@ def _norm_mode(name, norm, forward):
     if norm is None:
         norm = "backward"
     if norm not in _NORMS:
-        raise ValueError(f"{name}(): invalid normalization mode {norm!r}; expected one of "
+        raise InvalidArgumentError(f"{name}(): invalid normalization mode {norm!r}; expected one of "
                          f"'backward', 'ortho', 'forward' (or None)")
     if norm == "ortho":
         return 1
@@ -43,7 +44,7 @@ def _norm_mode(name, norm, forward):
 
 def _promote(name, x, require_complex):
     if not isinstance(x, Tensor):
-        raise TypeError(f"{name}(): input must be a tensor, got {type(x).__name__}")
+        raise ArgumentTypeError(f"{name}(): input must be a tensor, got {type(x).__name__}")
     dt = x._dtype
     if dt in (D.float16, D.bfloat16):
         raise DTypeError(f"{name}(): Unsupported dtype {dt.name}; convert the input with .float()")
@@ -76,7 +77,7 @@ def _resize(x, dims, sizes):
 def _one_dim(name, x, n, dim):
     d = wrap_dim(dim, x.ndim, name)
     if n is not None and n < 1:
-        raise ValueError(f"{name}(): Invalid number of data points ({n}) specified; n must be >= 1")
+        raise InvalidArgumentError(f"{name}(): Invalid number of data points ({n}) specified; n must be >= 1")
     return d
 
 
@@ -88,16 +89,16 @@ def _shape_and_dims(name, x, s, dim):
             dim = (dim,)
         dims = tuple(wrap_dim(d, nd, name) for d in dim)
         if len(set(dims)) != len(dims):
-            raise ValueError(f"{name}(): FFT dims must be unique, got {tuple(dim)}")
+            raise InvalidArgumentError(f"{name}(): FFT dims must be unique, got {tuple(dim)}")
     if s is not None:
         if isinstance(s, int):
             s = (s,)
         s = tuple(s)
         if dim is not None and len(dims) != len(s):
-            raise ValueError(f"{name}(): When given, dim and shape arguments must have the same length "
+            raise InvalidArgumentError(f"{name}(): When given, dim and shape arguments must have the same length "
                              f"(s={s}, dim={tuple(dim)})")
         if len(s) > nd:
-            raise ValueError(f"{name}(): Got shape with {len(s)} values but input tensor only has {nd} "
+            raise InvalidArgumentError(f"{name}(): Got shape with {len(s)} values but input tensor only has {nd} "
                              f"dimensions")
         if dim is None:
             dims = tuple(range(nd - len(s), nd))
@@ -108,7 +109,7 @@ def _shape_and_dims(name, x, s, dim):
         sizes = tuple(x._shape[d] for d in dims)
     for n in sizes:
         if n <= 0:
-            raise ValueError(f"{name}(): Invalid number of data points ({n}) specified")
+            raise InvalidArgumentError(f"{name}(): Invalid number of data points ({n}) specified")
     return sizes, dims
 
 
@@ -138,7 +139,7 @@ def _c2r_1d(name, x, n, dim, norm, forward):
     d = _one_dim(name, x, n, dim)
     last = n if n is not None else 2 * (x._shape[d] - 1)
     if last < 1:
-        raise ValueError(f"{name}(): Invalid number of data points ({last}) specified")
+        raise InvalidArgumentError(f"{name}(): Invalid number of data points ({last}) specified")
     x = _resize(x, (d,), (last // 2 + 1,))
     if forward:
         x = _Cx.conj(x)
@@ -217,7 +218,7 @@ def rfftn(input, s=None, dim=None, norm=None):
     x = _promote("rfftn", input, require_complex=False)
     sizes, dims = _shape_and_dims("rfftn", x, s, dim)
     if not dims:
-        raise ValueError("rfftn(): must transform at least one axis")
+        raise InvalidArgumentError("rfftn(): must transform at least one axis")
     x = _resize(x, dims, sizes)
     return _fft_r2c(x, list(dims), _norm_mode("rfftn", norm, True), True)
 
@@ -227,11 +228,11 @@ def irfftn(input, s=None, dim=None, norm=None):
     x = _promote("irfftn", input, require_complex=True)
     sizes, dims = _shape_and_dims("irfftn", x, s, dim)
     if not dims:
-        raise ValueError("irfftn(): must transform at least one axis")
+        raise InvalidArgumentError("irfftn(): must transform at least one axis")
     last = 2 * (x._shape[dims[-1]] - 1) if s is None or tuple(s if not isinstance(s, int) else (s,))[-1] == -1 \
         else sizes[-1]
     if last < 1:
-        raise ValueError(f"irfftn(): Invalid number of data points ({last}) specified")
+        raise InvalidArgumentError(f"irfftn(): Invalid number of data points ({last}) specified")
     x = _resize(x, dims, sizes[:-1] + (last // 2 + 1,))
     return _fft_c2r(x, list(dims), _norm_mode("irfftn", norm, False), last)
 

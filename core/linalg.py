@@ -25,6 +25,7 @@ from .ops._helpers import dtype_arg, wrap_dim
 from .ops.linalg_solvers import (check_float, check_matrix, cholesky, cholesky_ex, det, eigh, inv, inv_ex,
                                  matrix_power, qr, slogdet, solve, solve_ex, svd)
 from .ops import linalg_solvers as _LS
+from .errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "inv_ex", "det", "slogdet", "solve", "solve_ex", "lstsq",
            "cholesky", "cholesky_ex", "qr", "svd", "svdvals", "eigh", "eigvalsh", "pinv", "matrix_rank",
@@ -40,7 +41,7 @@ _EPS = {D.float32: 1.1920928955078125e-07, D.float64: 2.220446049250313e-16}
 
 def _norm_input(opname, x, dtype):
     if not isinstance(x, Tensor):
-        raise TypeError(f"{opname}(): expected a tensor, got {type(x).__name__}")
+        raise ArgumentTypeError(f"{opname}(): expected a tensor, got {type(x).__name__}")
     if not x._dtype.is_floating_point:
         raise DTypeError(f"{opname}: Expected a floating point tensor as input, got {x._dtype.name}; convert it "
                          f"with .to(ember.float32)")
@@ -83,7 +84,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
                          f"{tuple(A._shape)}")
     d0, d1 = (wrap_dim(d, A.ndim, "linalg.matrix_norm") for d in dim)
     if d0 == d1:
-        raise ValueError(f"linalg.matrix_norm: dims must be different, got {tuple(dim)}")
+        raise InvalidArgumentError(f"linalg.matrix_norm: dims must be different, got {tuple(dim)}")
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim)
     if ord in ("nuc", 2, -2):
@@ -99,7 +100,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
         s = R.sum(E.abs(A), [sum_dim], True)
         r = R.amax(s, [red_dim], True) if ord > 0 else R.amin(s, [red_dim], True)
         return r if keepdim else V.squeeze(r, [d0, d1])
-    raise ValueError(f"linalg.matrix_norm: Order {ord!r} not supported; use 'fro', 'nuc', inf, -inf, 1, -1, 2 or -2")
+    raise InvalidArgumentError(f"linalg.matrix_norm: Order {ord!r} not supported; use 'fro', 'nuc', inf, -inf, 1, -1, 2 or -2")
 
 
 def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
@@ -186,13 +187,13 @@ def lstsq(A, B, rcond=None, *, driver=None):
     matrix has full rank."""
     check_matrix("linalg.lstsq", A, square=False)
     if not isinstance(B, Tensor):
-        raise TypeError(f"linalg.lstsq(): expected B to be a tensor, got {type(B).__name__}")
+        raise ArgumentTypeError(f"linalg.lstsq(): expected B to be a tensor, got {type(B).__name__}")
     if B._dtype is not A._dtype:
         raise DTypeError(f"linalg.lstsq: Expected B to have the dtype {A._dtype.name} of A, but got "
                          f"{B._dtype.name}; convert it with .to({A._dtype.name})")
     driver = "gelsy" if driver is None else driver
     if driver not in _DRIVERS:
-        raise ValueError(f"linalg.lstsq: parameter `driver` should be one of {_DRIVERS}, got {driver!r}")
+        raise InvalidArgumentError(f"linalg.lstsq: parameter `driver` should be one of {_DRIVERS}, got {driver!r}")
     m, n = A._shape[-2:]
     vector = B.ndim == A.ndim - 1
     Bm = V.unsqueeze(B, -1) if vector else B
@@ -229,7 +230,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
 def cross(input, other, *, dim=-1):
     """The cross product of 3-vectors along dim (default the last), broadcasting the other dims."""
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
-        raise TypeError("linalg.cross(): expected two tensors")
+        raise ArgumentTypeError("linalg.cross(): expected two tensors")
     if input.ndim != other.ndim:
         raise ShapeError(f"linalg.cross: inputs must have the same number of dimensions, got shapes "
                          f"{tuple(input._shape)} and {tuple(other._shape)}")
@@ -245,7 +246,7 @@ def multi_dot(tensors):
     multiplied in the order that needs the fewest scalar multiplications."""
     tensors = list(tensors)
     if len(tensors) < 2:
-        raise ValueError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+        raise InvalidArgumentError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
     for i, t in enumerate(tensors):
         nd = t.ndim
         ok = nd == 2 or (nd == 1 and i in (0, len(tensors) - 1))

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import dtypes as D
 from ._tensor import Tensor
-from .errors import EmberError
+from .errors import ArgumentTypeError, EmberError, MissingFileError
 
 __all__ = ["save", "load", "SerializationError"]
 
@@ -129,7 +129,7 @@ class _Source:
             try:
                 self.fh = open(self.name, "rb")  # noqa: SIM115  (closed by close())
             except FileNotFoundError:
-                raise FileNotFoundError(f"ember.load(): no such file: {self.name!r}") from None
+                raise MissingFileError(f"ember.load(): no such file: {self.name!r}") from None
             self.own = True
             self.size = os.fstat(self.fh.fileno()).st_size
         elif isinstance(f, (bytes, bytearray, memoryview)):
@@ -146,7 +146,7 @@ class _Source:
                 self.buf = memoryview(f.read()).cast("B")
                 self.size = self.buf.nbytes
         else:
-            raise TypeError(f"ember.load(): expected a path, bytes or a binary file object, got {type(f).__name__}")
+            raise ArgumentTypeError(f"ember.load(): expected a path, bytes or a binary file object, got {type(f).__name__}")
 
     def read(self, offset: int, n: int) -> bytes:
         if self.buf is not None:

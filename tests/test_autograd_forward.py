@@ -41,7 +41,7 @@ def test_forward_mode_matches_reverse_mode(name):
                 ys = [y for y in ys if isinstance(y, ember.Tensor) and y.dtype.is_floating_point]
                 for k, y in enumerate(ys):
                     t = fwAD.unpack_dual(y).tangent
-                    got = np.zeros(y.numel()) if t is None else t.numpy().reshape(-1)
+                    got = np.zeros(y.numel()) if t is None else t.detach().numpy().reshape(-1)
                     np.testing.assert_allclose(got, jac[a][k][j], rtol=1e-6, atol=1e-8,
                                                err_msg=f"{name}/{sample.name}: input {a} element {j} output {k}")
 

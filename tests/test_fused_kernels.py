@@ -35,8 +35,8 @@ def test_lstm_matches_torch(device, dtype):
     (to.sum() + (th ** 2).sum() + tc.sum()).backward()
     (eo.sum() + (eh ** 2).sum() + ec.sum()).backward()
     tol = 2e-5 if dtype == "float32" else 1e-11
-    np.testing.assert_allclose(eo.cpu().numpy(), to.detach().numpy(), rtol=tol, atol=tol)
-    np.testing.assert_allclose(ec.cpu().numpy(), tc.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(eo.cpu().detach().numpy(), to.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(ec.cpu().detach().numpy(), tc.detach().numpy(), rtol=tol, atol=tol)
     np.testing.assert_allclose(ex.grad.cpu().numpy(), tx.grad.numpy(), rtol=tol, atol=tol)
     for (name, p), tp in zip(em.named_parameters(), tm.parameters()):
         np.testing.assert_allclose(p.grad.cpu().numpy(), tp.grad.numpy(), rtol=tol, atol=tol, err_msg=name)
@@ -71,7 +71,7 @@ def test_gelu_forward_and_backward_match_torch(device, approximate, dtype):
     ty.backward(torch.tensor(g).to(tdt))
     ey.backward(ember.tensor(g, device=device).to(edt))
     tol = {"float32": 3e-6, "float64": 1e-12, "float16": 2e-3, "bfloat16": 2e-2}[dtype]
-    np.testing.assert_allclose(ey.float().cpu().numpy(), ty.detach().float().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(ey.float().cpu().detach().numpy(), ty.detach().float().detach().numpy(), rtol=tol, atol=tol)
     np.testing.assert_allclose(ex.grad.float().cpu().numpy(), tx.grad.float().numpy(), rtol=4 * tol, atol=4 * tol)
 
 

@@ -36,7 +36,7 @@ def sym(shape, dt=np.float64):
 
 
 def close(e, t, dt=ember.float64):
-    e = e.numpy() if isinstance(e, ember.Tensor) else np.asarray(e)
+    e = e.detach().numpy() if isinstance(e, ember.Tensor) else np.asarray(e)
     t = t.detach().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
     assert e.shape == t.shape, (e.shape, t.shape)
     np.testing.assert_allclose(e, t, **TOL[dt])

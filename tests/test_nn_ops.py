@@ -30,7 +30,7 @@ def T(a):
 
 
 def close(e, t, tol=1e-4):
-    e = e.numpy() if isinstance(e, ember.Tensor) else np.asarray(e)
+    e = e.detach().numpy() if isinstance(e, ember.Tensor) else np.asarray(e)
     t = t.detach().numpy()
     assert e.shape == t.shape, (e.shape, t.shape)
     np.testing.assert_allclose(e.astype(np.float64), t.astype(np.float64), rtol=tol, atol=tol, equal_nan=True)

@@ -258,6 +258,26 @@ def test_out_of_memory_then_recovery(counting):
     assert counting.runtime.counts(1)["live"] == 0
 
 
+def test_mid_size_request_falls_back_to_its_own_segment_size(counting):
+    """A 1-10 MiB request normally gets a 20 MiB segment; on a device with only 16 MiB free it gets a
+    segment of its own size instead of failing."""
+    d = ember.device("counting:1")
+    gc.collect()
+    ember.empty_cache(d)
+    cap = counting.runtime.arena(1).capacity
+    hold = [ember.empty(3 << 20, device=d) for _ in range((cap - (16 << 20)) // (12 << 20))]
+    free = cap - len(hold) * (12 << 20)
+    assert (4 << 20) < free < (20 << 20)
+    before = stats(d)["reserved_bytes.all.current"]
+    x = ember.empty(1 << 20, device=d)                      # 4 MiB
+    assert stats(d)["reserved_bytes.all.current"] == before + (4 << 20)
+    x.fill_(2.0)
+    assert float(x.sum()) == 2.0 * (1 << 20)
+    del x, hold
+    ember.empty_cache(d)
+    assert counting.runtime.counts(1)["live"] == 0
+
+
 # -- no leak; threads ------------------------------------------------------------------------
 
 def test_no_leak_after_10000_mixed_allocations(counting, dev):

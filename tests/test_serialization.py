@@ -53,7 +53,7 @@ def test_state_dict_keeps_order_and_path(tmp_path):
     m2.load_state_dict(sd)
     x = ember.ones(5, 3)
     m.eval(), m2.eval()
-    np.testing.assert_array_equal(m(x).numpy(), m2(x).numpy())
+    np.testing.assert_array_equal(m(x).detach().numpy(), m2(x).detach().numpy())
 
 
 def test_nested_structure():
@@ -164,7 +164,7 @@ def test_torch_state_dict_loads_into_ember_model(tmp_path):
     em.load_state_dict(ember.load(str(path)))
     em.eval()
     x = np.random.default_rng(0).standard_normal((5, 1, 8, 8)).astype(np.float32)
-    np.testing.assert_allclose(em(ember.tensor(x)).numpy(), tm(torch.tensor(x)).detach().numpy(), rtol=1e-5,
+    np.testing.assert_allclose(em(ember.tensor(x)).detach().numpy(), tm(torch.tensor(x)).detach().numpy(), rtol=1e-5,
                                atol=1e-5)
     # and back: PyTorch reads what Ember wrote
     out = tmp_path / "ember.safetensors"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .grad_mode import is_grad_enabled, _set
 from .graph import AccumulateGrad, edge_of
+from ..errors import InvalidArgumentError
 
 __all__ = ["run_backward", "backward", "grad"]
 
@@ -189,13 +190,13 @@ def _make_grads(outputs, grad_outputs, create_graph):
     for i, (o, g) in enumerate(zip(outputs, grad_outputs)):
         if g is None:
             if o.numel() != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar outputs; output {i} has "
+                raise InvalidArgumentError(f"grad can be implicitly created only for scalar outputs; output {i} has "
                                    f"shape {tuple(o._shape)}: pass gradient= (or grad_outputs=) of that shape")
             g = full(o._shape, 1, dtype=o._dtype, device=o._device)
         elif not hasattr(g, "_shape"):
             g = full(o._shape, g, dtype=o._dtype, device=o._device)
         elif g._shape != o._shape:
-            raise RuntimeError(f"mismatch in shape: grad_output[{i}] has a shape of {tuple(g._shape)} and "
+            raise InvalidArgumentError(f"mismatch in shape: grad_output[{i}] has a shape of {tuple(g._shape)} and "
                                f"output[{i}] has a shape of {tuple(o._shape)}")
         grads.append(g)
     return grads
@@ -214,7 +215,7 @@ def _root_edges(outputs):
     for i, o in enumerate(outputs):
         e = edge_of(o)
         if e is None:
-            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn; "
+            raise InvalidArgumentError(f"element {i} of tensors does not require grad and does not have a grad_fn; "
                                f"call requires_grad_() on a leaf (or create it with requires_grad=True) before "
                                f"the computation")
         edges.append(e)
@@ -233,7 +234,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if inputs is not None:
         for t in inputs:
             if t._ag is None or not t._ag.requires_grad:
-                raise RuntimeError("backward(inputs=...): every input must require grad")
+                raise InvalidArgumentError("backward(inputs=...): every input must require grad")
         res = run_backward(edges, grads, retain_graph, create_graph, inputs=inputs, accumulate=True)
         for t, g in zip(inputs, res):  # non-leaf inputs get their grad too, as in PyTorch
             if g is not None and t._ag.grad_fn is not None:
@@ -256,7 +257,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         retain_graph = create_graph
     for i, t in enumerate(inputs):
         if t._ag is None or not t._ag.requires_grad:
-            raise RuntimeError(f"one of the differentiated tensors (input {i}, shape {tuple(t._shape)}) does not "
+            raise InvalidArgumentError(f"one of the differentiated tensors (input {i}, shape {tuple(t._shape)}) does not "
                                f"require grad")
     grads = _make_grads(outputs, grad_outputs, create_graph)
     edges = _root_edges(outputs)
@@ -268,7 +269,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 from ..ops.creation import zeros_like
                 g = zeros_like(t)
             elif not allow_unused:
-                raise RuntimeError(f"one of the differentiated tensors (input {i}, shape {tuple(t._shape)}) appears "
+                raise InvalidArgumentError(f"one of the differentiated tensors (input {i}, shape {tuple(t._shape)}) appears "
                                    f"to not have been used in the graph; set allow_unused=True if this is the "
                                    f"desired behavior")
         elif not create_graph and g._ag is not None and g._ag.requires_grad:

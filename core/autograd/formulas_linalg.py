@@ -17,6 +17,7 @@ from ..ops import reduction as R
 from ..ops import shape as S
 from ..ops import views as V
 from .registry import derivative
+from ..errors import InvalidArgumentError
 
 
 def _eye(n, like):
@@ -103,11 +104,11 @@ def _qr_backward(g, A, mode="reduced", result=None):
     gQ, gR = g
     m, n = A._shape[-2:]
     if mode == "r":
-        raise RuntimeError("The derivative of linalg.qr depends on Q, which is not computed when mode='r'. "
+        raise InvalidArgumentError("The derivative of linalg.qr depends on Q, which is not computed when mode='r'. "
                            "Please use linalg.qr(A, mode='reduced') if you are going to differentiate through "
                            "linalg.qr.")
     if mode == "complete" and m > n:
-        raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
+        raise InvalidArgumentError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
     if m >= n:
         return _qr_square_backward(gQ, gR, Q, Rw)
     # A = Q [R1 R2]: X = A[:, :m] = Q R1 is square, R2 = Q^T Y depends on Q too

@@ -20,6 +20,7 @@ from .._tensor import Tensor
 from ..dispatch.keys import AUTOGRAD
 from . import forward_state as FW
 from .graph import TensorInfo, meta_of, fit_grads
+from ..errors import InvalidArgumentError
 
 __all__ = ["dual_level", "make_dual", "unpack_dual", "enter_dual_level", "exit_dual_level", "UnpackedDualTensor"]
 
@@ -29,7 +30,7 @@ UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
 
 def enter_dual_level():
     if FW.state.level >= 0:
-        raise RuntimeError("ember.autograd.forward_ad supports one dual level at a time; exit the current "
+        raise InvalidArgumentError("ember.autograd.forward_ad supports one dual level at a time; exit the current "
                            "dual_level() first")
     FW.state.next += 1
     FW.state.level = FW.state.next
@@ -54,12 +55,12 @@ class dual_level:
 def make_dual(tensor, tangent, *, level=None):
     """A view of ``tensor`` whose tangent is ``tangent`` (same shape), inside a dual_level()."""
     if FW.state.level < 0:
-        raise RuntimeError("make_dual() must be called inside `with ember.autograd.forward_ad.dual_level():`")
+        raise InvalidArgumentError("make_dual() must be called inside `with ember.autograd.forward_ad.dual_level():`")
     if not isinstance(tangent, Tensor) or tangent._shape != tensor._shape:
-        raise ValueError(f"make_dual(): the tangent must be a tensor of the primal's shape {tuple(tensor._shape)}, "
+        raise InvalidArgumentError(f"make_dual(): the tangent must be a tensor of the primal's shape {tuple(tensor._shape)}, "
                          f"got {getattr(tangent, 'shape', type(tangent).__name__)}")
     if not tensor._dtype.is_floating_point:
-        raise ValueError(f"make_dual(): expected a floating primal, got dtype {tensor._dtype.name}")
+        raise InvalidArgumentError(f"make_dual(): expected a floating primal, got dtype {tensor._dtype.name}")
     from ..ops.views import view
     prev = FW.state.busy
     FW.state.busy = True

@@ -21,6 +21,7 @@ from .._tensor import Tensor
 from ..dispatch.keys import AUTOGRAD
 from .graph import Node, TensorInfo, _FREED, _modified_error, edge_of, fit_grads, meta_of, version_of
 from .grad_mode import no_grad
+from ..errors import InvalidArgumentError, UnsupportedError
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -46,7 +47,7 @@ class FunctionCtx:
     @property
     def saved_tensors(self):
         if self._released:
-            raise RuntimeError(_FREED)
+            raise InvalidArgumentError(_FREED)
         for t, v in zip(self._saved, self._versions):
             if isinstance(t, Tensor) and version_of(t) != v:
                 raise _modified_error(t, "a custom Function", version_of(t), v)
@@ -92,7 +93,7 @@ class FunctionBackward(Node):
             r = (r,)
         n = len(self.ctx.needs_input_grad)
         if len(r) < n:
-            raise RuntimeError(f"function {self.cls.__name__}.backward returned {len(r)} gradients, but forward "
+            raise InvalidArgumentError(f"function {self.cls.__name__}.backward returned {len(r)} gradients, but forward "
                                f"took {n} arguments; return None for arguments that need no gradient")
         keep = [g for g, is_t in zip(r, self._tensor_mask()) if is_t]
         return fit_grads(tuple(keep), self.in_info, len(self.in_info))
@@ -117,15 +118,15 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
-        raise NotImplementedError("a Function subclass must implement forward(ctx, *args)")
+        raise UnsupportedError("a Function subclass must implement forward(ctx, *args)")
 
     @staticmethod
     def backward(ctx, *grads):
-        raise NotImplementedError("a Function subclass must implement backward(ctx, *grads) to be differentiated")
+        raise UnsupportedError("a Function subclass must implement backward(ctx, *grads) to be differentiated")
 
     @staticmethod
     def jvp(ctx, *tangents):
-        raise NotImplementedError("a Function subclass must implement jvp(ctx, *tangents) for forward mode")
+        raise UnsupportedError("a Function subclass must implement jvp(ctx, *tangents) for forward mode")
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -174,7 +175,7 @@ def _forward_mode(cls, ctx, args, out):
         return out
     jvp = getattr(cls, "jvp", None)
     if jvp is None or jvp is Function.jvp:
-        raise RuntimeError(f"{cls.__name__} got dual tensors (forward-mode AD) but defines no jvp(ctx, *tangents); "
+        raise InvalidArgumentError(f"{cls.__name__} got dual tensors (forward-mode AD) but defines no jvp(ctx, *tangents); "
                            f"add a static jvp method to use it in forward mode")
     from .forward_ad import _set_tangent
     FW.state.busy = True

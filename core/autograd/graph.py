@@ -13,6 +13,7 @@ import itertools
 import weakref
 
 from ..dispatch.keys import AUTOGRAD
+from ..errors import InvalidArgumentError, UnsupportedError
 
 _AG = AUTOGRAD.bit
 _seq = itertools.count()
@@ -127,7 +128,7 @@ class Node:
         return tuple((e[0], e[1]) if e is not None else (None, 0) for e in self.edges)
 
     def apply(self, grads):
-        raise NotImplementedError
+        raise UnsupportedError
 
     def release(self):
         pass
@@ -225,7 +226,7 @@ class FormulaNode(Node):
 
     def apply(self, grads):
         if self.released:
-            raise RuntimeError(_FREED)
+            raise InvalidArgumentError(_FREED)
         if self.saved:
             for t, v in zip(self.saved, self.versions):
                 now = version_of(t)
@@ -303,7 +304,7 @@ def fit_grads(r, in_info, n):
         else:
             out.append(g)
     if len(out) != n:
-        raise RuntimeError(f"a derivative formula returned {len(out)} gradients for {n} tensor inputs")
+        raise InvalidArgumentError(f"a derivative formula returned {len(out)} gradients for {n} tensor inputs")
     for i, (g, info) in enumerate(zip(out, in_info)):
         if g is None or info is None:
             out[i] = None

@@ -16,6 +16,7 @@ from ..dispatch.operator import registry, state
 from . import forward_state as FW
 from .graph import AutogradMeta, TensorInfo, bump_version, detached, edge_of, meta_of, rebase
 from .registry import FORMULAS, NONDIFFERENTIABLE
+from ..errors import UnsupportedError
 
 _AG = AUTOGRAD.bit
 _NOT_AG = ~_AG
@@ -328,7 +329,7 @@ def _missing_entry(op):
     def entry(*args):
         edges, infos, need, tan = _scan(plan, args)
         if need or tan:
-            raise NotImplementedError(
+            raise UnsupportedError(
                 f"the derivative of operator {op.name!r} is not implemented; register one with "
                 f"@ember.autograd.derivative({op.name!r}) (see ember.autograd.registry)")
         return _clean(below(fn, args))

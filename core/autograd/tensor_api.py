@@ -5,6 +5,7 @@ from __future__ import annotations
 from .._tensor import Tensor
 from ..dispatch.keys import AUTOGRAD
 from .graph import AccumulateGrad, edge_of, meta_of, refresh_view, version_of
+from ..errors import InvalidArgumentError
 
 _AG = AUTOGRAD.bit
 
@@ -23,11 +24,11 @@ def requires_grad_(self, requires_grad=True):
     flag = bool(requires_grad)
     if m is not None and m.grad_fn is not None:
         if not flag:
-            raise RuntimeError("you can only change requires_grad flags of leaf tensors; use detach() to get a "
+            raise InvalidArgumentError("you can only change requires_grad flags of leaf tensors; use detach() to get a "
                                "tensor that does not require grad")
         return self
     if flag and self._dtype.category < 2:  # floating and complex dtypes
-        raise RuntimeError(f"only tensors of floating point and complex dtype can require gradients, got dtype "
+        raise InvalidArgumentError(f"only tensors of floating point and complex dtype can require gradients, got dtype "
                            f"{self._dtype.name}")
     m = meta_of(self)
     m.requires_grad = flag
@@ -43,7 +44,7 @@ def _grad(self):
 
 def _set_grad(self, value):
     if value is not None and value._shape != self._shape:
-        raise RuntimeError(f"assigned grad has shape {tuple(value._shape)}, but the tensor has shape "
+        raise InvalidArgumentError(f"assigned grad has shape {tuple(value._shape)}, but the tensor has shape "
                            f"{tuple(self._shape)}")
     meta_of(self).grad = value
 
@@ -79,7 +80,7 @@ def detach_(self):
     m = self._ag
     if m is not None:
         if m.base is not None:
-            raise RuntimeError("can't detach_() a view in place; use detach() instead")
+            raise InvalidArgumentError("can't detach_() a view in place; use detach() instead")
         m.grad_fn = None
         m.requires_grad = False
     self._keys &= ~_AG
@@ -90,7 +91,7 @@ def retain_grad(self):
     """Keep this non-leaf tensor's gradient in .grad after backward."""
     m = self._ag
     if m is None or not m.requires_grad:
-        raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
+        raise InvalidArgumentError("can't retain_grad on a tensor that has requires_grad=False")
     if m.grad_fn is None or m.retains_grad:
         return
     m.retains_grad = True
@@ -115,7 +116,7 @@ def register_hook(self, hook):
     """hook(grad) -> new grad or None, run when this tensor's gradient is computed."""
     m = self._ag
     if m is None or not m.requires_grad:
-        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        raise InvalidArgumentError("cannot register a hook on a tensor that doesn't require gradient")
     fn = _grad_fn(self)
     if fn is None:
         if m.hooks is None:

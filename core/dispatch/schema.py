@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from ..errors import InvalidArgumentError
 
 __all__ = ["Argument", "Schema", "parse_schema"]
 
@@ -85,7 +86,7 @@ def parse_schema(text: str) -> Schema:
     """Parse a signature; ValueError names the part it could not read."""
     m = re.match(r"^\s*(\w+)\((.*)\)\s*->\s*(.+?)\s*$", text)
     if not m:
-        raise ValueError(f"cannot parse operator schema {text!r}: expected 'name(args) -> returns'")
+        raise InvalidArgumentError(f"cannot parse operator schema {text!r}: expected 'name(args) -> returns'")
     name, argtext, returns = m.groups()
     args, kwonly = [], False
     for part in _split_args(argtext):
@@ -94,7 +95,7 @@ def parse_schema(text: str) -> Schema:
             continue
         am = _ARG_RE.match(part)
         if not am or am["type"] not in _TYPES:
-            raise ValueError(f"cannot parse argument {part!r} of schema {text!r}")
+            raise InvalidArgumentError(f"cannot parse argument {part!r} of schema {text!r}")
         has_default = am["default"] is not None
         args.append(Argument(am["name"], am["type"], bool(am["list"]), bool(am["opt"]), kwonly,
                              has_default, _default(am["default"]) if has_default else None))

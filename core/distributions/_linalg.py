@@ -5,6 +5,7 @@ are vectorised over batch dimensions: meant for event sizes up to a few hundred,
 from __future__ import annotations
 
 import ember
+from ..errors import InvalidArgumentError
 
 __all__ = ["cholesky", "solve_triangular", "cholesky_inverse_lower"]
 
@@ -13,7 +14,7 @@ def cholesky(a):
     """Lower Cholesky factor L of symmetric positive-definite a (..., n, n), a = L L^T. Where a is not positive
     definite the factor holds NaN (callers that validate check for it)."""
     if a.dim() < 2 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"cholesky: expected a batch of square matrices (..., n, n), got shape {tuple(a.shape)}")
+        raise InvalidArgumentError(f"cholesky: expected a batch of square matrices (..., n, n), got shape {tuple(a.shape)}")
     n = a.shape[-1]
     a = 0.5 * (a + a.mT)        # read both triangles, so the gradient is symmetric as PyTorch's
     rows = ember.arange(n, device=a.device)
@@ -33,7 +34,7 @@ def solve_triangular(a, b, *, upper=False):
     """The solution x of a x = b for triangular a (..., n, n) and b (..., n, k), by substitution row by row."""
     n = a.shape[-1]
     if b.shape[-2] != n:
-        raise ValueError(f"solve_triangular: a is {tuple(a.shape)} but b is {tuple(b.shape)}; "
+        raise InvalidArgumentError(f"solve_triangular: a is {tuple(a.shape)} but b is {tuple(b.shape)}; "
                          f"b must have {n} rows")
     order = range(n - 1, -1, -1) if upper else range(n)
     xs = {}

@@ -9,6 +9,7 @@ from ._sampling import binomial
 from ._special import lgamma
 from .distribution import Distribution
 from .utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from ..errors import InvalidArgumentError, UnsupportedError
 
 __all__ = ["Binomial"]
 
@@ -27,7 +28,7 @@ class Binomial(Distribution):
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+            raise InvalidArgumentError("Either `probs` or `logits` must be specified, but not both.")
         if probs is not None:
             self.total_count, self.probs = broadcast_all(total_count, probs)
             self.total_count = self.total_count.to(self.probs.dtype)
@@ -98,14 +99,14 @@ class Binomial(Distribution):
     def entropy(self):
         total_count = int(float(self.total_count.amax()))
         if not float(self.total_count.amin()) == total_count:
-            raise NotImplementedError("Inhomogeneous total count not supported by `entropy`.")
+            raise UnsupportedError("Inhomogeneous total count not supported by `entropy`.")
         log_prob = self.log_prob(self.enumerate_support(False))
         return -(ember.exp(log_prob) * log_prob).sum(0)
 
     def enumerate_support(self, expand=True):
         total_count = int(float(self.total_count.amax()))
         if not float(self.total_count.amin()) == total_count:
-            raise NotImplementedError("Inhomogeneous total count not supported by `enumerate_support`.")
+            raise UnsupportedError("Inhomogeneous total count not supported by `enumerate_support`.")
         values = ember.arange(1 + total_count, dtype=self._param.dtype, device=self._param.device)
         values = values.view((-1,) + (1,) * len(self._batch_shape))
         if expand:

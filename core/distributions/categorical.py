@@ -10,6 +10,7 @@ from . import constraints
 from ._sampling import categorical
 from .distribution import Distribution
 from .utils import broadcast_shapes, lazy_property, logits_to_probs, probs_to_logits
+from ..errors import InvalidArgumentError
 
 __all__ = ["Categorical"]
 
@@ -26,14 +27,14 @@ class Categorical(Distribution):
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+            raise InvalidArgumentError("Either `probs` or `logits` must be specified, but not both.")
         if probs is not None:
             if probs.dim() < 1:
-                raise ValueError("`probs` parameter must be at least one-dimensional.")
+                raise InvalidArgumentError("`probs` parameter must be at least one-dimensional.")
             self.probs = probs / probs.sum(-1, keepdim=True)
         else:
             if logits.dim() < 1:
-                raise ValueError("`logits` parameter must be at least one-dimensional.")
+                raise InvalidArgumentError("`logits` parameter must be at least one-dimensional.")
             self.logits = logits - logits.logsumexp(dim=-1, keepdim=True)
         self._param = self.probs if probs is not None else self.logits
         self._num_events = self._param.shape[-1]

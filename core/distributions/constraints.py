@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ember
+from ..errors import ArgumentTypeError, InvalidArgumentError, UnsupportedError
 
 __all__ = ["Constraint", "boolean", "cat", "dependent", "dependent_property", "greater_than", "greater_than_eq",
            "half_open_interval", "independent", "integer_interval", "interval", "is_dependent", "less_than",
@@ -20,7 +21,7 @@ class Constraint:
     event_dim = 0
 
     def check(self, value):
-        raise NotImplementedError
+        raise UnsupportedError
 
     def __repr__(self):
         return self.__class__.__name__[1:] + "()"
@@ -37,13 +38,13 @@ class _Dependent(Constraint):
     @property
     def is_discrete(self):
         if self._is_discrete is NotImplemented:
-            raise NotImplementedError(".is_discrete cannot be determined statically")
+            raise UnsupportedError(".is_discrete cannot be determined statically")
         return self._is_discrete
 
     @property
     def event_dim(self):
         if self._event_dim is NotImplemented:
-            raise NotImplementedError(".event_dim cannot be determined statically")
+            raise UnsupportedError(".event_dim cannot be determined statically")
         return self._event_dim
 
     def __call__(self, *, is_discrete=NotImplemented, event_dim=NotImplemented):
@@ -54,7 +55,7 @@ class _Dependent(Constraint):
         return _Dependent(is_discrete=is_discrete, event_dim=event_dim)
 
     def check(self, x):
-        raise ValueError("Cannot determine validity of dependent constraint")
+        raise InvalidArgumentError("Cannot determine validity of dependent constraint")
 
 
 def is_dependent(constraint) -> bool:
@@ -78,9 +79,9 @@ class _IndependentConstraint(Constraint):
 
     def __init__(self, base_constraint, reinterpreted_batch_ndims):
         if not isinstance(base_constraint, Constraint):
-            raise TypeError(f"independent(): expected a Constraint, got {type(base_constraint).__name__}")
+            raise ArgumentTypeError(f"independent(): expected a Constraint, got {type(base_constraint).__name__}")
         if not isinstance(reinterpreted_batch_ndims, int) or reinterpreted_batch_ndims < 0:
-            raise ValueError(f"independent(): reinterpreted_batch_ndims must be an int >= 0, "
+            raise InvalidArgumentError(f"independent(): reinterpreted_batch_ndims must be an int >= 0, "
                              f"got {reinterpreted_batch_ndims!r}")
         self.base_constraint = base_constraint
         self.reinterpreted_batch_ndims = reinterpreted_batch_ndims
@@ -98,7 +99,7 @@ class _IndependentConstraint(Constraint):
         result = self.base_constraint.check(value)
         if result.dim() < self.reinterpreted_batch_ndims:
             expected = self.base_constraint.event_dim + self.reinterpreted_batch_ndims
-            raise ValueError(f"Expected value.dim() >= {expected} but got {value.dim()}")
+            raise InvalidArgumentError(f"Expected value.dim() >= {expected} but got {value.dim()}")
         n = self.reinterpreted_batch_ndims
         if n:
             result = result.reshape(tuple(result.shape[:result.dim() - n]) + (-1,)).all(-1)
@@ -288,7 +289,7 @@ class _Cat(Constraint):
         self.cseq = list(cseq)
         self.lengths = list(lengths) if lengths is not None else [1] * len(self.cseq)
         if len(self.lengths) != len(self.cseq):
-            raise ValueError(f"cat(): {len(self.cseq)} constraints but {len(self.lengths)} lengths")
+            raise InvalidArgumentError(f"cat(): {len(self.cseq)} constraints but {len(self.lengths)} lengths")
         self.dim = dim
         super().__init__()
 

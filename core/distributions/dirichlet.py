@@ -9,6 +9,7 @@ from ._gamma_grad import standard_gamma_rsample
 from ._special import digamma, lgamma, xlogy
 from .distribution import Distribution
 from .utils import finfo_eps, finfo_tiny
+from ..errors import InvalidArgumentError
 
 __all__ = ["Dirichlet"]
 
@@ -23,7 +24,7 @@ class Dirichlet(Distribution):
 
     def __init__(self, concentration, validate_args=None):
         if concentration.dim() < 1:
-            raise ValueError("`concentration` parameter must be at least one-dimensional.")
+            raise InvalidArgumentError("`concentration` parameter must be at least one-dimensional.")
         self.concentration = concentration
         batch_shape, event_shape = concentration.shape[:-1], concentration.shape[-1:]
         super().__init__(batch_shape, event_shape, validate_args=validate_args)

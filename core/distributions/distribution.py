@@ -13,6 +13,7 @@ import ember
 
 from . import constraints
 from .utils import lazy_property
+from ..errors import InvalidArgumentError, UnsupportedError
 
 __all__ = ["Distribution"]
 
@@ -34,7 +35,7 @@ class Distribution:
     def set_default_validate_args(value: bool) -> None:
         """Turn argument and sample validation on or off for distributions created afterwards."""
         if value not in (True, False):
-            raise ValueError(f"set_default_validate_args: expected True or False, got {value!r}")
+            raise InvalidArgumentError(f"set_default_validate_args: expected True or False, got {value!r}")
         Distribution._validate_args = value
 
     def __init__(self, batch_shape=ember.Size(), event_shape=ember.Size(), validate_args=None):
@@ -58,14 +59,14 @@ class Distribution:
                 value = getattr(self, param)
                 valid = constraint.check(value)
                 if not bool(valid.all()):
-                    raise ValueError(f"Expected parameter {param} ({type(value).__name__} of shape "
+                    raise InvalidArgumentError(f"Expected parameter {param} ({type(value).__name__} of shape "
                                      f"{tuple(value.shape)}) of distribution {self!r} to satisfy the constraint "
                                      f"{constraint!r}, but found invalid values:\n{value}")
         super().__init__()
 
     def expand(self, batch_shape, _instance=None):
         """A new distribution with batch dimensions expanded to ``batch_shape`` (parameters are expanded views)."""
-        raise NotImplementedError
+        raise UnsupportedError
 
     @property
     def batch_shape(self) -> ember.Size:
@@ -78,24 +79,24 @@ class Distribution:
     @property
     def arg_constraints(self) -> dict:
         """Parameter name -> the constraint its value must satisfy."""
-        raise NotImplementedError
+        raise UnsupportedError
 
     @property
     def support(self):
         """The constraint every sample satisfies."""
-        raise NotImplementedError
+        raise UnsupportedError
 
     @property
     def mean(self):
-        raise NotImplementedError(f"{self.__class__} does not implement mean")
+        raise UnsupportedError(f"{self.__class__} does not implement mean")
 
     @property
     def mode(self):
-        raise NotImplementedError(f"{self.__class__} does not implement mode")
+        raise UnsupportedError(f"{self.__class__} does not implement mode")
 
     @property
     def variance(self):
-        raise NotImplementedError(f"{self.__class__} does not implement variance")
+        raise UnsupportedError(f"{self.__class__} does not implement variance")
 
     @property
     def stddev(self):
@@ -108,7 +109,7 @@ class Distribution:
 
     def rsample(self, sample_shape=ember.Size()):
         """A reparameterised sample: gradients flow back to the parameters."""
-        raise NotImplementedError(f"{self.__class__.__name__} does not support rsample (has_rsample is False); "
+        raise UnsupportedError(f"{self.__class__.__name__} does not support rsample (has_rsample is False); "
                                   f"use sample() instead")
 
     def sample_n(self, n):
@@ -116,19 +117,19 @@ class Distribution:
         return self.sample(ember.Size((n,)))
 
     def log_prob(self, value):
-        raise NotImplementedError
+        raise UnsupportedError
 
     def cdf(self, value):
-        raise NotImplementedError
+        raise UnsupportedError
 
     def icdf(self, value):
-        raise NotImplementedError
+        raise UnsupportedError
 
     def enumerate_support(self, expand=True):
-        raise NotImplementedError
+        raise UnsupportedError
 
     def entropy(self):
-        raise NotImplementedError
+        raise UnsupportedError
 
     def perplexity(self):
         return ember.exp(self.entropy())
@@ -139,16 +140,16 @@ class Distribution:
     def _validate_sample(self, value) -> None:
         """ValueError unless value is a tensor of a broadcastable shape within the support."""
         if not isinstance(value, ember.Tensor):
-            raise ValueError("The value argument to log_prob must be a Tensor")
+            raise InvalidArgumentError("The value argument to log_prob must be a Tensor")
         event_dim_start = value.dim() - len(self._event_shape)
         if tuple(value.shape[event_dim_start:]) != tuple(self._event_shape):
-            raise ValueError(f"The right-most size of value must match event_shape: {value.shape} vs "
+            raise InvalidArgumentError(f"The right-most size of value must match event_shape: {value.shape} vs "
                              f"{self._event_shape}.")
         actual_shape = value.shape
         expected_shape = ember.Size(tuple(self._batch_shape) + tuple(self._event_shape))
         for i, j in zip(reversed(actual_shape), reversed(expected_shape)):
             if i != 1 and j != 1 and i != j:
-                raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: {actual_shape} vs "
+                raise InvalidArgumentError(f"Value is not broadcastable with batch_shape+event_shape: {actual_shape} vs "
                                  f"{expected_shape}.")
         try:
             support = self.support
@@ -158,13 +159,13 @@ class Distribution:
             return
         valid = support.check(value)
         if not bool(valid.all()):
-            raise ValueError(f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to "
+            raise InvalidArgumentError(f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to "
                              f"be within the support ({support!r}) of the distribution {self!r}, but found "
                              f"invalid values:\n{value}")
 
     def _get_checked_instance(self, cls, _instance=None):
         if _instance is None and type(self).__init__ != cls.__init__:
-            raise NotImplementedError(f"Subclass {self.__class__.__name__} of {cls.__name__} that defines a "
+            raise UnsupportedError(f"Subclass {self.__class__.__name__} of {cls.__name__} that defines a "
                                       f"custom __init__ method must also define a custom .expand() method.")
         return self.__new__(type(self)) if _instance is None else _instance
 

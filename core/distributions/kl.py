@@ -27,6 +27,7 @@ from .poisson import Poisson
 from .transformed_distribution import TransformedDistribution
 from .uniform import Uniform
 from .utils import broadcast_shapes, sum_rightmost
+from ..errors import ArgumentTypeError, InvalidArgumentError, UnsupportedError
 
 __all__ = ["register_kl", "kl_divergence"]
 
@@ -37,9 +38,9 @@ _KL_MEMOIZE: dict = {}
 def register_kl(type_p, type_q):
     """Decorator registering ``fn(p, q)`` as KL(p || q) for instances of ``type_p`` and ``type_q``."""
     if not (isinstance(type_p, type) and issubclass(type_p, Distribution)):
-        raise TypeError(f"Expected type_p to be a Distribution subclass but got {type_p}")
+        raise ArgumentTypeError(f"Expected type_p to be a Distribution subclass but got {type_p}")
     if not (isinstance(type_q, type) and issubclass(type_q, Distribution)):
-        raise TypeError(f"Expected type_q to be a Distribution subclass but got {type_q}")
+        raise ArgumentTypeError(f"Expected type_q to be a Distribution subclass but got {type_q}")
 
     def decorator(fun):
         _KL_REGISTRY[type_p, type_q] = fun
@@ -75,7 +76,7 @@ def kl_divergence(p, q):
         fun = _dispatch_kl(*key)
         _KL_MEMOIZE[key] = fun
     if fun is NotImplemented:
-        raise NotImplementedError(f"No KL(p || q) is implemented for p type {p.__class__.__name__} and q type "
+        raise UnsupportedError(f"No KL(p || q) is implemented for p type {p.__class__.__name__} and q type "
                                   f"{q.__class__.__name__}")
     return fun(p, q)
 
@@ -159,7 +160,7 @@ def _kl_bernoulli_bernoulli(p, q):
 @register_kl(Binomial, Binomial)
 def _kl_binomial_binomial(p, q):
     if bool((p.total_count < q.total_count).any()):
-        raise NotImplementedError("KL between Binomials where q.total_count > p.total_count is not implemented")
+        raise UnsupportedError("KL between Binomials where q.total_count > p.total_count is not implemented")
     kl = p.total_count * (p.probs * (p.logits - q.logits) + (-p.probs).log1p() - (-q.probs).log1p())
     return _fill(kl, p.total_count > q.total_count, math.inf)
 
@@ -181,7 +182,7 @@ def _kl_onehotcategorical_onehotcategorical(p, q):
 @register_kl(MultivariateNormal, MultivariateNormal)
 def _kl_multivariatenormal_multivariatenormal(p, q):
     if tuple(p.event_shape) != tuple(q.event_shape):
-        raise ValueError("KL-divergence between two Multivariate Normals with different event shapes cannot be "
+        raise InvalidArgumentError("KL-divergence between two Multivariate Normals with different event shapes cannot be "
                          "computed")
     pL, qL = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril
     half_term1 = qL.diagonal(dim1=-2, dim2=-1).log().sum(-1) - pL.diagonal(dim1=-2, dim2=-1).log().sum(-1)
@@ -196,14 +197,14 @@ def _kl_multivariatenormal_multivariatenormal(p, q):
 @register_kl(Independent, Independent)
 def _kl_independent_independent(p, q):
     if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
-        raise NotImplementedError
+        raise UnsupportedError
     return sum_rightmost(kl_divergence(p.base_dist, q.base_dist), p.reinterpreted_batch_ndims)
 
 
 @register_kl(TransformedDistribution, TransformedDistribution)
 def _kl_transformed_transformed(p, q):
     if p.transforms != q.transforms:
-        raise NotImplementedError
+        raise UnsupportedError
     if tuple(p.event_shape) != tuple(q.event_shape):
-        raise NotImplementedError
+        raise UnsupportedError
     return kl_divergence(p.base_dist, q.base_dist)

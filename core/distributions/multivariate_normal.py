@@ -11,6 +11,7 @@ from . import constraints
 from ._linalg import cholesky, cholesky_inverse_lower, solve_triangular
 from .distribution import Distribution
 from .utils import broadcast_shapes, lazy_property
+from ..errors import InvalidArgumentError
 
 __all__ = ["MultivariateNormal"]
 
@@ -39,15 +40,15 @@ class MultivariateNormal(Distribution):
 
     def __init__(self, loc, covariance_matrix=None, precision_matrix=None, scale_tril=None, validate_args=None):
         if loc.dim() < 1:
-            raise ValueError("loc must be at least one-dimensional.")
+            raise InvalidArgumentError("loc must be at least one-dimensional.")
         if (covariance_matrix is not None) + (scale_tril is not None) + (precision_matrix is not None) != 1:
-            raise ValueError("Exactly one of covariance_matrix or precision_matrix or scale_tril may be specified.")
+            raise InvalidArgumentError("Exactly one of covariance_matrix or precision_matrix or scale_tril may be specified.")
         for name, m in (("scale_tril", scale_tril), ("covariance_matrix", covariance_matrix),
                         ("precision_matrix", precision_matrix)):
             if m is None:
                 continue
             if m.dim() < 2:
-                raise ValueError(f"{name} matrix must be at least two-dimensional, with optional leading batch "
+                raise InvalidArgumentError(f"{name} matrix must be at least two-dimensional, with optional leading batch "
                                  f"dimensions")
             batch_shape = broadcast_shapes(m.shape[:-2], loc.shape[:-1])
             setattr(self, name, m.expand(tuple(batch_shape) + tuple(m.shape[-2:])))

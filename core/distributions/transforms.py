@@ -13,6 +13,7 @@ import ember
 from . import constraints
 from ._special import softplus
 from .utils import broadcast_shapes, clamp_probs, sum_rightmost
+from ..errors import InvalidArgumentError, UnsupportedError
 
 __all__ = ["Transform", "ComposeTransform", "ExpTransform", "AffineTransform", "SigmoidTransform",
            "TanhTransform", "identity_transform"]
@@ -28,7 +29,7 @@ class Transform:
 
     def __init__(self, cache_size=0):
         if cache_size not in (0, 1):
-            raise ValueError(f"cache_size must be 0 or 1, got {cache_size!r}")
+            raise InvalidArgumentError(f"cache_size must be 0 or 1, got {cache_size!r}")
         self._cache_size = cache_size
         self._cached_x_y = None, None
         self._inv = None
@@ -37,7 +38,7 @@ class Transform:
     def event_dim(self):
         if self.domain.event_dim == self.codomain.event_dim:
             return self.domain.event_dim
-        raise ValueError("Please use either .domain.event_dim or .codomain.event_dim")
+        raise InvalidArgumentError("Please use either .domain.event_dim or .codomain.event_dim")
 
     @property
     def inv(self):
@@ -50,14 +51,14 @@ class Transform:
 
     @property
     def sign(self):
-        raise NotImplementedError
+        raise UnsupportedError
 
     def with_cache(self, cache_size=1):
         if self._cache_size == cache_size:
             return self
         if type(self).__init__ is Transform.__init__:
             return type(self)(cache_size=cache_size)
-        raise NotImplementedError(f"{type(self)}.with_cache is not implemented")
+        raise UnsupportedError(f"{type(self)}.with_cache is not implemented")
 
     def __eq__(self, other):
         return self is other
@@ -88,14 +89,14 @@ class Transform:
         return x
 
     def _call(self, x):
-        raise NotImplementedError
+        raise UnsupportedError
 
     def _inverse(self, y):
-        raise NotImplementedError
+        raise UnsupportedError
 
     def log_abs_det_jacobian(self, x, y):
         """log |dy/dx| at the pair (x, y)."""
-        raise NotImplementedError
+        raise UnsupportedError
 
     def forward_shape(self, shape):
         return shape

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import ember
+from ..errors import InvalidArgumentError
 
 __all__ = ["broadcast_all", "broadcast_shapes", "logits_to_probs", "probs_to_logits", "clamp_probs",
            "lazy_property", "finfo_eps", "finfo_tiny", "sum_rightmost"]
@@ -34,7 +35,7 @@ def broadcast_shapes(*shapes) -> ember.Size:
     for s in shapes:
         for i, n in enumerate(s, ndim - len(s)):
             if n != 1 and out[i] != 1 and n != out[i]:
-                raise ValueError(f"shape mismatch: objects cannot be broadcast to a single shape: "
+                raise InvalidArgumentError(f"shape mismatch: objects cannot be broadcast to a single shape: "
                                  f"{[tuple(x) for x in shapes]}")
             if n != 1:
                 out[i] = n
@@ -47,7 +48,7 @@ def broadcast_all(*values):
     tensors = [v for v in values if isinstance(v, ember.Tensor)]
     for v in values:
         if not isinstance(v, (ember.Tensor, numbers.Number)):
-            raise ValueError(f"Input arguments must all be instances of numbers.Number or Tensor, "
+            raise InvalidArgumentError(f"Input arguments must all be instances of numbers.Number or Tensor, "
                              f"got {type(v).__name__}")
     if tensors:
         dtype = tensors[0].dtype

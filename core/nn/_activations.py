@@ -15,6 +15,7 @@ from ..ops.elementwise import (abs, exp, expm1, ge, gt, le, log1p, logaddexp, lo
 from ..ops.reduction import softmax
 from ..ops.views import narrow
 from . import _random
+from ..errors import DivisionByZeroError, InvalidArgumentError
 
 __all__ = ["leaky_relu", "prelu", "elu", "selu", "celu", "mish", "hardswish", "hardsigmoid", "hardtanh", "relu6",
            "softplus", "softsign", "tanhshrink", "threshold", "glu", "logsigmoid", "softmin", "hardshrink",
@@ -73,7 +74,7 @@ def selu(input, inplace=False):
 
 def celu(input, alpha=1.0, inplace=False):
     if alpha == 0:
-        raise ZeroDivisionError("celu(): alpha must not be 0 (the negative part is alpha * (exp(x / alpha) - 1))")
+        raise DivisionByZeroError("celu(): alpha must not be 0 (the negative part is alpha * (exp(x / alpha) - 1))")
     return _out(input, _elu(input, alpha, 1.0, 1.0 / alpha), inplace)
 
 
@@ -117,7 +118,7 @@ def hardsigmoid(input, inplace=False):
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """clamp(x, min_val, max_val); the gradient is 0 at and beyond both bounds."""
     if min_val > max_val:
-        raise ValueError(f"hardtanh(): min_val ({min_val}) must not exceed max_val ({max_val})")
+        raise InvalidArgumentError(f"hardtanh(): min_val ({min_val}) must not exceed max_val ({max_val})")
     z = _zero(input)
     out = where(le(input, min_val), z + min_val, where(ge(input, max_val), z + max_val, input))
     return _out(input, out, inplace)
@@ -179,7 +180,7 @@ def hardshrink(input, lambd=0.5):
 def softshrink(input, lambd=0.5):
     """x - lambd above lambd, x + lambd below -lambd, 0 between."""
     if lambd < 0:
-        raise ValueError(f"softshrink(): lambda must be greater or equal to 0, but found to be {lambd}")
+        raise InvalidArgumentError(f"softshrink(): lambda must be greater or equal to 0, but found to be {lambd}")
     return where(gt(input, lambd), input - lambd, where(lt(input, -lambd), input + lambd, mul(input, 0)))
 
 
@@ -188,7 +189,7 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     if lower > upper:
-        raise ValueError(f"rrelu(): lower bound ({lower}) must not exceed upper bound ({upper})")
+        raise InvalidArgumentError(f"rrelu(): lower bound ({lower}) must not exceed upper bound ({upper})")
     r = _random.rand(input._shape, dtype=input._dtype, device=input._device)
     slope = r * (upper - lower) + lower
     x = _src(input, inplace)

@@ -13,6 +13,7 @@ from .. import dtypes as D
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 from ..ops import nn as _nn
 from ..ops._helpers import broadcast_shapes
+from ..errors import InvalidArgumentError
 
 __all__ = ["scaled_dot_product_attention"]
 
@@ -72,7 +73,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if attn_mask is None:
         return _nn.scaled_dot_product_attention(query, key, value, None, dropout_p, bool(is_causal), scale=scale)
     if is_causal:
-        raise ValueError("scaled_dot_product_attention(): pass either attn_mask or is_causal=True, not both")
+        raise InvalidArgumentError("scaled_dot_product_attention(): pass either attn_mask or is_causal=True, not both")
     _check_mask(attn_mask, query, key, value)
     # A row that may attend to nothing gives zeros, as PyTorch's safe softmax: unmask it for the operator (so
     # the softmax stays finite) and zero its output afterwards (so its gradients are zero too).

@@ -24,6 +24,7 @@ from ..ops.indexing import index_add
 from ..ops.linalg import matmul
 from ..ops.views import as_strided, narrow, permute, reshape, squeeze, unsqueeze
 from .functional import _conv_padding
+from ..errors import InvalidArgumentError
 
 _conv3d_meta = _nn._conv_meta_for("conv3d", 3)
 
@@ -104,7 +105,7 @@ def _transpose_args(opname, nd, x, weight, bias, stride, padding, output_padding
         raise ShapeError(f"{opname}(): expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, got "
                          f"shape {tuple(x._shape)}")
     if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{opname}(): groups must be a positive int, got {groups!r}")
+        raise InvalidArgumentError(f"{opname}(): groups must be a positive int, got {groups!r}")
     C = x._shape[-nd - 1]
     if C != weight._shape[0] or C % groups:
         raise ShapeError(f"{opname}(): input of shape {tuple(x._shape)} has {C} channels, but weight of shape "
@@ -114,7 +115,7 @@ def _transpose_args(opname, nd, x, weight, bias, stride, padding, output_padding
         raise ShapeError(f"{opname}(): bias must have shape ({O},), got {tuple(bias._shape)}")
     for i in range(nd):
         if op[i] >= s[i] and op[i] >= dl[i]:
-            raise ValueError(f"{opname}(): output_padding {op} must be smaller than either stride {s} or "
+            raise InvalidArgumentError(f"{opname}(): output_padding {op} must be smaller than either stride {s} or "
                              f"dilation {dl} in every dim")
     size = tuple((x._shape[-nd + i] - 1) * s[i] - 2 * p[i] + dl[i] * (weight._shape[2 + i] - 1) + op[i] + 1
                  for i in range(nd))

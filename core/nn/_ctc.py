@@ -21,6 +21,7 @@ from ..ops.reduction import mean, sum
 from ..ops.shape import cat, stack
 from ..ops.views import expand, narrow, reshape, squeeze, unsqueeze
 from ._losses import check_reduction
+from ..errors import InvalidArgumentError
 
 __all__ = ["ctc_loss"]
 
@@ -89,13 +90,13 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
         raise ShapeError(f"ctc_loss(): log_probs must be (T, N, C) or (T, C), got shape {tuple(log_probs._shape)}")
     T, N, C = log_probs._shape
     if not 0 <= blank < C:
-        raise ValueError(f"ctc_loss(): blank must be in label range [0, {C}), got {blank}")
+        raise InvalidArgumentError(f"ctc_loss(): blank must be in label range [0, {C}), got {blank}")
     dev, dt = log_probs._device, log_probs._dtype
     il, il_t = _lengths("input_lengths", input_lengths, N, dev)
     tl, tl_t = _lengths("target_lengths", target_lengths, N, dev)
     for v in il:
         if not 0 <= v <= T:
-            raise ValueError(f"ctc_loss(): expected input_lengths to have value at most {T}, but got value {v}")
+            raise InvalidArgumentError(f"ctc_loss(): expected input_lengths to have value at most {T}, but got value {v}")
     tgt = _padded_targets(targets, tl, dev).to(D.int64)
     S = tgt._shape[1]
     L = 2 * S + 1

@@ -18,6 +18,7 @@ from ..ops.creation import linspace, ones, zeros_like
 from ..ops.elementwise import logical_and, where
 from ..ops.linalg import bmm
 from ..ops.shape import stack
+from ..errors import UnsupportedError
 
 _MODES = ("bilinear", "nearest", "bicubic")
 _PADDING = ("zeros", "border", "reflection")
@@ -41,27 +42,27 @@ def affine_grid(theta, size, align_corners=None):
         warnings.warn(_ALIGN_WARNING, stacklevel=2)
         align_corners = False
     if not theta.dtype.is_floating_point:
-        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+        raise InvalidArgumentError(f"Expected theta to have floating point type, but got {theta.dtype}")
     size = tuple(int(s) for s in size)
     if len(size) == 4:
         if theta.ndim != 3 or tuple(theta.shape[-2:]) != (2, 3):
-            raise ValueError(f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. "
+            raise InvalidArgumentError(f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. "
                              f"Got {tuple(theta.shape)}.")
         spatial = size[-2:]
     elif len(size) == 5:
         if theta.ndim != 3 or tuple(theta.shape[-2:]) != (3, 4):
-            raise ValueError(f"Expected a batch of 3D affine matrices of shape Nx3x4 for size {size}. "
+            raise InvalidArgumentError(f"Expected a batch of 3D affine matrices of shape Nx3x4 for size {size}. "
                              f"Got {tuple(theta.shape)}.")
         spatial = size[-3:]
     else:
-        raise NotImplementedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
+        raise UnsupportedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
                                   f"respectively. Got size {size}.")
     if align_corners and min(spatial) == 1:
         warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
                       "align_corners=True. This is not an intended use case of affine_grid. See the documentation "
                       "of affine_grid for details.", stacklevel=2)
     elif min(size) <= 0:
-        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+        raise InvalidArgumentError(f"Expected non-zero, positive output size. Got {size}")
     n, nd = size[0], len(spatial)
     # base[..., k] is the coordinate along spatial axis nd-1-k (x first), then a column of ones
     axes = []
@@ -125,10 +126,10 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     """Sample ``input`` (N, C, H, W) or (N, C, D, H, W) at ``grid`` (N, Ho, Wo, 2) or (N, Do, Ho, Wo, 3), whose last
     dim holds (x, y[, z]) in [-1, 1]; PyTorch's modes 'bilinear' and 'nearest' and its three padding modes."""
     if mode not in _MODES:
-        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
+        raise InvalidArgumentError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
                          f"but got: '{mode}'")
     if padding_mode not in _PADDING:
-        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+        raise InvalidArgumentError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
                          f"'reflection', but got: '{padding_mode}'")
     if align_corners is None:
         warnings.warn(_ALIGN_WARNING, stacklevel=2)
@@ -146,7 +147,7 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         raise InvalidArgumentError(f"grid_sampler(): expected input to have non-empty spatial dimensions, but "
                                    f"input has sizes {list(input.shape)}")
     if mode == "bicubic":
-        raise NotImplementedError("grid_sample(): mode='bicubic' is not implemented in Ember yet; use 'bilinear' "
+        raise UnsupportedError("grid_sample(): mode='bicubic' is not implemented in Ember yet; use 'bilinear' "
                                   "or 'nearest'")
     if not input.dtype.is_floating_point or input.dtype != grid.dtype:
         raise InvalidArgumentError(f"grid_sampler(): expected input and grid to have the same floating dtype, but "

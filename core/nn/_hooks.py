@@ -14,6 +14,7 @@ import warnings
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import _global_hooks as _G
+from ..errors import InvalidArgumentError
 
 
 class BackwardHookFunction(Function):
@@ -86,7 +87,7 @@ class BackwardHook:
                 if out is None:
                     continue
                 if len(out) != len(res):
-                    raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got {len(out)}, "
+                    raise InvalidArgumentError(f"Backward hook returned an invalid number of grad_input, got {len(out)}, "
                                        f"but expected {len(res)}")
                 res = out
             self.grad_outputs = None
@@ -109,7 +110,7 @@ class BackwardHook:
                 if new is None:
                     continue
                 if len(new) != expected:
-                    raise RuntimeError(f"Backward pre hook returned an invalid number of grad_output, got "
+                    raise InvalidArgumentError(f"Backward pre hook returned an invalid number of grad_output, got "
                                        f"{len(new)}, but expected {expected}")
                 self.grad_outputs = tuple(new)
             local = self.grad_outputs
@@ -120,7 +121,7 @@ class BackwardHook:
                 for h in self.user_hooks:
                     r = h(self.module, none_in, self.grad_outputs)
                     if r is not None and not (isinstance(r, tuple) and all(x is None for x in r)):
-                        raise RuntimeError("Backward hook for Modules where no input requires gradient should "
+                        raise InvalidArgumentError("Backward hook for Modules where no input requires gradient should "
                                            "always return None or None for all gradients.")
                 self.grad_outputs = None
             return [local[i] for i in self.output_index]
@@ -140,7 +141,7 @@ def call_with_hooks(self, args, kwargs):
                     if isinstance(r, tuple) and len(r) == 2:
                         args, kwargs = r
                     else:
-                        raise RuntimeError(f"forward pre-hook must return None or a tuple of (new_args, "
+                        raise InvalidArgumentError(f"forward pre-hook must return None or a tuple of (new_args, "
                                            f"new_kwargs), but got {r}.")
             else:
                 r = hook(self, args)

@@ -21,6 +21,7 @@ from ..ops.indexing import index_select
 from ..ops.nn import adaptive_avg_pool2d
 from ..ops.views import permute, reshape
 from ._pooling import adaptive_avg_pool1d, adaptive_avg_pool3d
+from ..errors import ArgumentTypeError, InvalidArgumentError, UnsupportedError
 
 MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
 _NEEDS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -78,20 +79,20 @@ def _resample_dim(x, dim, taps):
 
 def _output_size(opname, x, dim, size, scale_factor):
     if size is not None and scale_factor is not None:
-        raise ValueError(f"{opname}(): only one of size or scale_factor should be defined")
+        raise InvalidArgumentError(f"{opname}(): only one of size or scale_factor should be defined")
     spatial = tuple(x._shape[2:])
     if size is not None:
         size = tuple(size) if isinstance(size, (list, tuple)) else (size,) * dim
         if len(size) != dim:
-            raise ValueError(f"{opname}(): input and output must have the same number of spatial dims, but got "
+            raise InvalidArgumentError(f"{opname}(): input and output must have the same number of spatial dims, but got "
                              f"input with spatial dims {list(spatial)} and output size {list(size)}; give the "
                              f"input as (N, C, d1, ..., dK) and the size as (o1, ..., oK)")
         return size, None
     if scale_factor is None:
-        raise ValueError(f"{opname}(): either size or scale_factor should be defined")
+        raise InvalidArgumentError(f"{opname}(): either size or scale_factor should be defined")
     sf = tuple(scale_factor) if isinstance(scale_factor, (list, tuple)) else (scale_factor,) * dim
     if len(sf) != dim:
-        raise ValueError(f"{opname}(): scale_factor {scale_factor!r} must be a float or {dim} floats for an "
+        raise InvalidArgumentError(f"{opname}(): scale_factor {scale_factor!r} must be a float or {dim} floats for an "
                          f"input with spatial dims {list(spatial)}")
     return tuple(math.floor(float(spatial[i]) * sf[i]) for i in range(dim)), tuple(float(v) for v in sf)
 
@@ -101,22 +102,22 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     """Resizes the spatial dims of a (N, C, *spatial) input, as torch.nn.functional.interpolate."""
     opname = "interpolate"
     if mode not in MODES:
-        raise NotImplementedError(f"{opname}(): mode {mode!r} is not supported; use one of {MODES}")
+        raise UnsupportedError(f"{opname}(): mode {mode!r} is not supported; use one of {MODES}")
     if align_corners is not None and mode not in _NEEDS:
-        raise ValueError(f"{opname}(): align_corners can only be set with the interpolating modes: linear | "
+        raise InvalidArgumentError(f"{opname}(): align_corners can only be set with the interpolating modes: linear | "
                          f"bilinear | bicubic | trilinear (got mode {mode!r})")
     align_corners = bool(align_corners)
     if antialias:
-        raise NotImplementedError(f"{opname}(): antialias=True is not supported; resize without it")
+        raise UnsupportedError(f"{opname}(): antialias=True is not supported; resize without it")
     dim = input.ndim - 2
     if dim not in (1, 2, 3):
-        raise NotImplementedError(f"{opname}(): input must be 3-D, 4-D or 5-D (N, C, *spatial), got shape "
+        raise UnsupportedError(f"{opname}(): input must be 3-D, 4-D or 5-D (N, C, *spatial), got shape "
                                   f"{tuple(input._shape)}")
     if mode in _NEEDS and _NEEDS[mode] != dim:
-        raise NotImplementedError(f"{opname}(): got a {input.ndim}-D input, but {mode} mode needs a "
+        raise UnsupportedError(f"{opname}(): got a {input.ndim}-D input, but {mode} mode needs a "
                                   f"{_NEEDS[mode] + 2}-D input")
     if recompute_scale_factor and size is not None:
-        raise ValueError(f"{opname}(): recompute_scale_factor is not meaningful with an explicit size")
+        raise InvalidArgumentError(f"{opname}(): recompute_scale_factor is not meaningful with an explicit size")
     out, sf = _output_size(opname, input, dim, size, scale_factor)
     if any(o <= 0 for o in out):
         raise ShapeError(f"{opname}(): the output size {out} must be positive (input shape "
@@ -126,7 +127,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if mode == "area":
         return _AREA[dim](input, out)
     if mode not in ("nearest", "nearest-exact") and not input._dtype.is_floating_point:
-        raise TypeError(f"{opname}(): {mode} mode needs a floating input, got {input._dtype.name}; convert it "
+        raise ArgumentTypeError(f"{opname}(): {mode} mode needs a floating input, got {input._dtype.name}; convert it "
                         f"with .float()")
     dt = np.float64 if input._dtype is D.float64 else np.float32
     x = input
@@ -152,7 +153,7 @@ def upsample_bilinear(input, size=None, scale_factor=None):
 
 def _shuffle_check(opname, x, factor, what):
     if not isinstance(factor, int) or factor <= 0:
-        raise ValueError(f"{opname}(): {what} must be a positive int, got {factor!r}")
+        raise InvalidArgumentError(f"{opname}(): {what} must be a positive int, got {factor!r}")
     if x.ndim < 3:
         raise ShapeError(f"{opname}(): expected an input of at least 3 dims (*, C, H, W), got shape "
                          f"{tuple(x._shape)}")

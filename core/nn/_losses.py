@@ -24,6 +24,7 @@ from ..ops.nn import REDUCTIONS, _reduce
 from ..ops.reduction import cumprod, sum
 from ..ops.views import expand, reshape, unsqueeze
 from .modules.misc import pairwise_distance
+from ..errors import InvalidArgumentError
 
 __all__ = ["smooth_l1_loss", "huber_loss", "kl_div", "poisson_nll_loss", "gaussian_nll_loss",
            "margin_ranking_loss", "hinge_embedding_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
@@ -45,7 +46,7 @@ def legacy_reduction(size_average, reduce, reduction):
 
 def check_reduction(opname, reduction, allowed=REDUCTIONS):
     if reduction not in allowed:
-        raise ValueError(f"{opname}(): reduction must be one of {', '.join(map(repr, allowed))}, got {reduction!r}")
+        raise InvalidArgumentError(f"{opname}(): reduction must be one of {', '.join(map(repr, allowed))}, got {reduction!r}")
     return reduction
 
 
@@ -77,7 +78,7 @@ def _hinge(z):
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     reduction = check_reduction("smooth_l1_loss", legacy_reduction(size_average, reduce, reduction))
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss(): beta must be >= 0, got {beta}")
+        raise InvalidArgumentError(f"smooth_l1_loss(): beta must be >= 0, got {beta}")
     input, target = _broadcast("smooth_l1_loss", input, target)
     d = input - target
     ad = _abs(d)
@@ -89,7 +90,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     check_reduction("huber_loss", reduction)
     if delta <= 0:
-        raise ValueError(f"huber_loss(): delta must be > 0, got {delta}")
+        raise InvalidArgumentError(f"huber_loss(): delta must be > 0, got {delta}")
     input, target = _broadcast("huber_loss", input, target)
     d = input - target
     ad = _abs(d)
@@ -145,16 +146,16 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     """0.5 * (log var + (input - target)^2 / var); var is clamped at eps, its gradient passes the clamp."""
     if isinstance(var, (int, float)):
         if var < 0:
-            raise ValueError("gaussian_nll_loss(): var has negative entry/entries")
+            raise InvalidArgumentError("gaussian_nll_loss(): var has negative entry/entries")
         var = _zero(input) + var
     elif bool(lt(var, 0).any().item()):
-        raise ValueError("gaussian_nll_loss(): var has negative entry/entries")
+        raise InvalidArgumentError("gaussian_nll_loss(): var has negative entry/entries")
     vs, xs = tuple(var._shape), tuple(input._shape)
     if vs != xs:
         if xs[:-1] == vs:
             var = unsqueeze(var, -1)
         elif not (len(vs) == len(xs) and _b.sum(v for x, v in zip(xs, vs) if x != v) == 1):
-            raise ValueError(f"gaussian_nll_loss(): var is of incorrect size: var of shape {vs} for input of "
+            raise InvalidArgumentError(f"gaussian_nll_loss(): var is of incorrect size: var of shape {vs} for input of "
                              f"shape {xs}; use the input's shape, or it with one dim of size 1 or the last dim "
                              f"dropped")
     check_reduction("gaussian_nll_loss", reduction)
@@ -264,7 +265,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     """sum over i != y of max(0, margin - x[y] + x[i])^p (times weight[y]), over C."""
     reduction = check_reduction("multi_margin_loss", legacy_reduction(size_average, reduce, reduction))
     if p not in (1, 2):
-        raise ValueError(f"multi_margin_loss(): only p == 1 and p == 2 supported, got p={p}")
+        raise InvalidArgumentError(f"multi_margin_loss(): only p == 1 and p == 2 supported, got p={p}")
     x, C = _frames("multi_margin_loss", input, target)
     N = x._shape[0]
     if target.ndim > 1 or target.numel() != N:
@@ -307,7 +308,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
                                       swap=False, reduction="mean"):
     check_reduction("triplet_margin_with_distance_loss", reduction)
     if margin <= 0:
-        raise ValueError(f"triplet_margin_with_distance_loss(): expected margin to be greater than 0, got {margin}")
+        raise InvalidArgumentError(f"triplet_margin_with_distance_loss(): expected margin to be greater than 0, got {margin}")
     _same_ndim("triplet_margin_with_distance_loss", anchor, positive, negative)
     dist = distance_function if distance_function is not None else pairwise_distance
     dpos = dist(anchor, positive)

@@ -13,6 +13,7 @@ from ..ops import nn as _nn
 from ..ops.indexing import index_select
 from .._factory import tensor as _tensor
 from .. import dtypes as D
+from ..errors import InvalidArgumentError, UnsupportedError
 
 MODES = ("constant", "reflect", "replicate", "circular")
 
@@ -39,7 +40,7 @@ def _source_index(mode, n, lo, hi):
 def _check_nonconstant(mode, x, pad):
     npad = len(pad) // 2
     if npad not in (1, 2, 3) or x.ndim not in (npad + 1, npad + 2):
-        raise NotImplementedError(
+        raise UnsupportedError(
             f"pad(): padding size {len(pad)} is not supported for a {x.ndim}-D input in mode {mode!r}; "
             f"non-constant padding takes 2 values for a 2-D or 3-D input, 4 for 3-D or 4-D, 6 for 4-D or 5-D")
     for i in range(npad):
@@ -60,16 +61,16 @@ def pad(input, pad, mode="constant", value=None):
     """Pads the last len(pad) // 2 dims; pad lists (left, right) pairs starting from the last dim."""
     pad = tuple(pad)
     if len(pad) % 2:
-        raise ValueError(f"pad(): padding length must be divisible by 2, got {len(pad)} ({pad})")
+        raise InvalidArgumentError(f"pad(): padding length must be divisible by 2, got {len(pad)} ({pad})")
     if len(pad) // 2 > input.ndim:
-        raise ValueError(f"pad(): padding length must be at most two times the input's {input.ndim} dims, "
+        raise InvalidArgumentError(f"pad(): padding length must be at most two times the input's {input.ndim} dims, "
                          f"got padding length {len(pad)}")
     if mode == "constant":
         return _nn.constant_pad_nd(input, pad, 0 if value is None else value)
     if mode not in MODES:
-        raise NotImplementedError(f"pad(): unrecognised padding mode {mode!r}; use one of {MODES}")
+        raise UnsupportedError(f"pad(): unrecognised padding mode {mode!r}; use one of {MODES}")
     if value is not None and value != 0:
-        raise ValueError(f"pad(): padding mode {mode!r} doesn't take a value argument (got {value!r})")
+        raise InvalidArgumentError(f"pad(): padding mode {mode!r} doesn't take a value argument (got {value!r})")
     _check_nonconstant(mode, input, pad)
     x = input
     for i in range(len(pad) // 2):

@@ -22,6 +22,7 @@ from ..ops.linalg import matmul
 from ..ops.reduction import max_dim, sum as _sum
 from ..ops.views import expand, movedim, permute, reshape, squeeze, unsqueeze
 from ._conv_more import windows_nd
+from ..errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError
 
 _NAMES = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)", 3: "(N, C, D, H, W) or (C, D, H, W)"}
 
@@ -40,7 +41,7 @@ def _window_args(opname, x, nd, kernel_size, stride, padding, dilation, ceil_mod
     d = _nn._tuple_arg(dilation, nd, "dilation", opname, 1)
     for i in range(nd):
         if p[i] * 2 > k[i]:
-            raise ValueError(f"{opname}(): padding {p} must be at most half of kernel_size {k}")
+            raise InvalidArgumentError(f"{opname}(): padding {p} must be at most half of kernel_size {k}")
     n = x._shape[-nd:]
     out = tuple(_nn._out_size(opname, n[i], k[i], s[i], p[i], d[i], ceil_mode, f"dim {i} of the spatial")
                 for i in range(nd))
@@ -85,7 +86,7 @@ def _max_pool_nd(opname, x, nd, kernel_size, stride, padding, dilation, ceil_mod
     xb, batched = _batched(opname, x, nd)
     k, s, p, d, out = _window_args(opname, xb, nd, kernel_size, stride, padding, dilation, ceil_mode)
     if x._dtype is D.bool:
-        raise TypeError(f"{opname}(): bool input is not supported; convert it with .float()")
+        raise ArgumentTypeError(f"{opname}(): bool input is not supported; convert it with .float()")
     N, C = xb._shape[:2]
     xp = _pad_windows(xb, k, s, p, d, out, _nn._lowest(x._dtype))
     K = int(np.prod(k))
@@ -140,7 +141,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     xb, batched = _batched(opname, input, 3)
     _nn._check_float(opname, input)
     if divisor_override is not None and (not isinstance(divisor_override, int) or divisor_override == 0):
-        raise ValueError(f"{opname}(): divisor_override must be a non-zero int, got {divisor_override!r}")
+        raise InvalidArgumentError(f"{opname}(): divisor_override must be a non-zero int, got {divisor_override!r}")
     k, s, p, d, out = _window_args(opname, xb, 3, kernel_size, stride, padding, 1, ceil_mode)
     ct = _nn._compute_dtype(input._dtype)
     xp = _pad_windows(xb.to(ct), k, s, p, d, out, 0)
@@ -161,11 +162,11 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 def _adaptive_sizes(opname, x, nd, output_size):
     os_ = tuple(output_size) if isinstance(output_size, (list, tuple)) else (output_size,) * nd
     if len(os_) != nd:
-        raise ValueError(f"{opname}(): output_size must be an int or {nd} ints, got {output_size!r}")
+        raise InvalidArgumentError(f"{opname}(): output_size must be an int or {nd} ints, got {output_size!r}")
     n = x._shape[-nd:]
     out = tuple(n[i] if os_[i] is None else os_[i] for i in range(nd))
     if any(not isinstance(o, int) or o <= 0 for o in out):
-        raise ValueError(f"{opname}(): output_size must hold positive ints, got {out}")
+        raise InvalidArgumentError(f"{opname}(): output_size must hold positive ints, got {out}")
     return out
 
 
@@ -263,10 +264,10 @@ def _unpool_size(opname, x, nd, k, s, p, output_size):
         return default
     size = tuple(output_size)[-nd:] if len(tuple(output_size)) in (nd + 1, nd + 2) else tuple(output_size)
     if len(size) != nd:
-        raise ValueError(f"{opname}(): output_size must have {nd} (or {nd + 2}) elements, got {output_size!r}")
+        raise InvalidArgumentError(f"{opname}(): output_size must have {nd} (or {nd + 2}) elements, got {output_size!r}")
     for i in range(nd):
         if not default[i] - s[i] < size[i] < default[i] + s[i]:
-            raise ValueError(f"{opname}(): invalid output_size {size} (dim {i} must be between "
+            raise InvalidArgumentError(f"{opname}(): invalid output_size {size} (dim {i} must be between "
                              f"{default[i] - s[i] + 1} and {default[i] + s[i] - 1})")
     return size
 
@@ -285,7 +286,7 @@ def _max_unpool(opname, nd, input, indices, kernel_size, stride, padding, output
     total = int(np.prod(size))
     flat_i = reshape(ib, (N, C, -1))
     if flat_i.numel() and (int(flat_i.max().item()) >= total or int(flat_i.min().item()) < 0):
-        raise IndexError(f"{opname}(): found an index outside the output size {size} ({total} positions)")
+        raise IndexOutOfRangeError(f"{opname}(): found an index outside the output size {size} ({total} positions)")
     res = full((N, C, total), 0, dtype=input._dtype, device=input._device)
     res = reshape(scatter(res, 2, flat_i, reshape(xb, (N, C, -1))), (N, C) + size)
     return res if batched else squeeze(res, 0)

@@ -12,6 +12,7 @@ from ..ops import reduction as _red
 from ..ops.elementwise import mul, sigmoid as _sigmoid, tanh as _tanh
 from ..ops.linalg import addmm, matmul
 from . import _random
+from ..errors import InvalidArgumentError, UnsupportedError
 
 __all__ = ["linear", "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm",
            "layer_norm", "group_norm", "embedding", "dropout", "relu", "gelu", "silu", "tanh", "sigmoid",
@@ -42,10 +43,10 @@ def _conv_padding(opname, input, weight, stride, padding, dilation, nd):
     if padding == "valid":
         return input, 0
     if padding != "same":
-        raise ValueError(f"{opname}(): padding must be 'valid', 'same', an int or a tuple, got {padding!r}")
+        raise InvalidArgumentError(f"{opname}(): padding must be 'valid', 'same', an int or a tuple, got {padding!r}")
     s = _nn._tuple_arg(stride, nd, "stride", opname, 1)
     if any(x != 1 for x in s):
-        raise ValueError(f"{opname}(): padding='same' is not supported for strided convolutions (stride={s})")
+        raise InvalidArgumentError(f"{opname}(): padding='same' is not supported for strided convolutions (stride={s})")
     d = _nn._tuple_arg(dilation, nd, "dilation", opname, 1)
     ks = weight._shape[2:]
     left, extra = [], []
@@ -106,7 +107,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     """Rows of ``weight`` picked by ``input``. With ``sparse=True`` the weight's gradient is a sparse COO
     tensor: one row per looked-up index (those equal to ``padding_idx`` left out), uncoalesced, as PyTorch."""
     if max_norm is not None or scale_grad_by_freq:
-        raise NotImplementedError("embedding(): max_norm and scale_grad_by_freq are not supported")
+        raise UnsupportedError("embedding(): max_norm and scale_grad_by_freq are not supported")
     if sparse:
         return _sparse_embedding().apply(weight, input, padding_idx)
     return _nn.embedding(weight, input, padding_idx)
@@ -159,7 +160,7 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):
     if op is not None:
         return op(input, p, training, inplace, generator=generator)
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout(): p must be a probability in [0, 1], got {p}")
+        raise InvalidArgumentError(f"dropout(): p must be a probability in [0, 1], got {p}")
     if not training or p == 0.0:
         return input
     if p == 1.0:
@@ -268,7 +269,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 def pad(input, pad, mode="constant", value=None):
     if mode != "constant":
-        raise NotImplementedError(f"pad(): mode {mode!r} is not supported; only 'constant'")
+        raise UnsupportedError(f"pad(): mode {mode!r} is not supported; only 'constant'")
     return _nn.constant_pad_nd(input, tuple(pad), 0 if value is None else value)
 
 

@@ -10,6 +10,7 @@ import math
 import warnings
 
 from .module import _no_grad
+from ..errors import InvalidArgumentError
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
            "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
@@ -33,10 +34,10 @@ def calculate_gain(nonlinearity, param=None):
         elif (not isinstance(param, bool) and isinstance(param, int)) or isinstance(param, float):
             slope = param
         else:
-            raise ValueError(f"negative_slope {param} not a valid number: pass an int or float slope for "
+            raise InvalidArgumentError(f"negative_slope {param} not a valid number: pass an int or float slope for "
                              f"'leaky_relu'")
         return math.sqrt(2.0 / (1 + slope ** 2))
-    raise ValueError(f"Unsupported nonlinearity {nonlinearity!r}; supported: {', '.join(_LINEAR)}, "
+    raise InvalidArgumentError(f"Unsupported nonlinearity {nonlinearity!r}; supported: {', '.join(_LINEAR)}, "
                      f"{', '.join(_GAINS)}, leaky_relu")
 
 
@@ -47,7 +48,7 @@ def _shape(t):
 def _calculate_fan_in_and_fan_out(tensor):
     """(fan_in, fan_out): dims 1 and 0 times the receptive field (the product of dims 2 and on)."""
     if tensor.ndim < 2:
-        raise ValueError(f"Fan in and fan out can not be computed for tensor with fewer than 2 dims (got "
+        raise InvalidArgumentError(f"Fan in and fan out can not be computed for tensor with fewer than 2 dims (got "
                          f"shape {_shape(tensor)}); use a weight of 2 or more dimensions")
     recept = 1
     for s in tensor._shape[2:]:
@@ -61,7 +62,7 @@ _fans = _calculate_fan_in_and_fan_out
 def _calculate_correct_fan(tensor, mode):
     mode = mode.lower()
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
+        raise InvalidArgumentError(f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 
@@ -118,7 +119,7 @@ def zeros_(tensor):
 def eye_(tensor):
     """The identity matrix in a 2-D tensor (Linear layers then pass their inputs through)."""
     if tensor.ndim != 2:
-        raise ValueError(f"Only tensors with 2 dimensions are supported (eye_ got shape {_shape(tensor)})")
+        raise InvalidArgumentError(f"Only tensors with 2 dimensions are supported (eye_ got shape {_shape(tensor)})")
     import ember
     with _no_grad():
         return tensor.copy_(ember.eye(*tensor._shape, dtype=tensor._dtype, device=tensor._device))
@@ -129,11 +130,11 @@ def dirac_(tensor, groups=1):
     (per group), the first ``min(out/groups, in)`` of them."""
     nd = tensor.ndim
     if nd not in (3, 4, 5):
-        raise ValueError(f"Only tensors with 3, 4, or 5 dimensions are supported (dirac_ got shape "
+        raise InvalidArgumentError(f"Only tensors with 3, 4, or 5 dimensions are supported (dirac_ got shape "
                          f"{_shape(tensor)})")
     sizes = _shape(tensor)
     if sizes[0] % groups != 0:
-        raise ValueError(f"dim 0 must be divisible by groups (dirac_ got {sizes[0]} out channels and "
+        raise InvalidArgumentError(f"dim 0 must be divisible by groups (dirac_ got {sizes[0]} out channels and "
                          f"groups={groups})")
     per = sizes[0] // groups
     k = min(per, sizes[1])
@@ -204,7 +205,7 @@ def orthogonal_(tensor, gain=1, generator=None):
     """A (semi-)orthogonal matrix, over dims 1.. flattened: rows or columns orthonormal, times gain
     (Saxe et al., 2013)."""
     if tensor.ndim < 2:
-        raise ValueError(f"Only tensors with 2 or more dimensions are supported (orthogonal_ got shape "
+        raise InvalidArgumentError(f"Only tensors with 2 or more dimensions are supported (orthogonal_ got shape "
                          f"{_shape(tensor)})")
     if tensor.numel() == 0:
         return tensor
@@ -228,7 +229,7 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
     """N(0, std^2) with ``ceil(sparsity * rows)`` entries of each column set to zero, rows drawn at
     random per column (Martens, 2010)."""
     if tensor.ndim != 2:
-        raise ValueError(f"Only tensors with 2 dimensions are supported (sparse_ got shape {_shape(tensor)})")
+        raise InvalidArgumentError(f"Only tensors with 2 dimensions are supported (sparse_ got shape {_shape(tensor)})")
     rows, cols = _shape(tensor)
     num_zeros = int(math.ceil(sparsity * rows))
     import ember

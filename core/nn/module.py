@@ -11,12 +11,14 @@ from ..errors import EmberError, ShapeError
 from ._hooks import call_with_hooks as _call_with_hooks
 from . import _global_hooks as _G
 from .parameter import Buffer, Parameter, _adopt
+from ..errors import ArgumentTypeError, AttributeNotFoundError, InvalidArgumentError, KeyNotFoundError, UnsupportedError
 
 __all__ = ["Module", "StateDictKeyError", "RemovableHandle"]
 
 
-class StateDictKeyError(EmberError, KeyError):
-    """A state dict whose keys do not match the module's (missing or unexpected keys)."""
+class StateDictKeyError(EmberError, KeyError, RuntimeError):
+    """A state dict whose keys do not match the module's (missing or unexpected keys); PyTorch raises
+    RuntimeError there, and KeyError still catches it."""
 
     def __str__(self):
         return str(self.args[0]) if self.args else ""
@@ -90,7 +92,7 @@ class Module:
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
-            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments; subclasses call "
+            raise ArgumentTypeError(f"{type(self).__name__}.__init__() got unexpected arguments; subclasses call "
                             f"super().__init__() with none")
         d = self.__dict__
         d["training"] = True
@@ -107,7 +109,7 @@ class Module:
         d["_backward_pre_hooks"] = OrderedDict()
 
     def forward(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} has no forward(); define forward(self, ...) in the "
+        raise UnsupportedError(f"{type(self).__name__} has no forward(); define forward(self, ...) in the "
                                   f"subclass")
 
     # -- calling --------------------------------------------------------------
@@ -162,36 +164,36 @@ class Module:
             s = d.get(store)
             if s is not None and name in s:
                 return s[name]
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        raise AttributeNotFoundError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name, value):
         d = self.__dict__
         params = d.get("_parameters")
         if isinstance(value, Parameter):
             if params is None:
-                raise AttributeError("cannot assign parameters before Module.__init__() call")
+                raise AttributeNotFoundError("cannot assign parameters before Module.__init__() call")
             self._drop(name)
             params[name] = value
         elif isinstance(value, Module):
             if params is None:
-                raise AttributeError("cannot assign modules before Module.__init__() call")
+                raise AttributeNotFoundError("cannot assign modules before Module.__init__() call")
             self._drop(name)
             d["_modules"][name] = value
         elif isinstance(value, Buffer):
             self.register_buffer(name, value, value.__dict__.pop("_buffer_persistent"))
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' of "
+                raise ArgumentTypeError(f"cannot assign {type(value).__name__} as parameter '{name}' of "
                                 f"{type(self).__name__} (ember.nn.Parameter or None expected)")
             params[name] = None
         elif params is not None and name in d["_modules"]:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as child module '{name}' "
+                raise ArgumentTypeError(f"cannot assign {type(value).__name__} as child module '{name}' "
                                 f"(ember.nn.Module or None expected)")
             d["_modules"][name] = None
         elif params is not None and name in d["_buffers"]:
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"cannot assign {type(value).__name__} as buffer '{name}' (Tensor or None "
+                raise ArgumentTypeError(f"cannot assign {type(value).__name__} as buffer '{name}' (Tensor or None "
                                 f"expected)")
             d["_buffers"][name] = value
         else:
@@ -219,11 +221,11 @@ class Module:
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
         """A tensor that is state but not learnable (running statistics); saved in state_dict if persistent."""
         if "_buffers" not in self.__dict__:
-            raise AttributeError("cannot assign a buffer before Module.__init__() call")
+            raise AttributeNotFoundError("cannot assign a buffer before Module.__init__() call")
         if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+            raise KeyNotFoundError(f"buffer name must be a non-empty string without '.', got {name!r}")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign {type(tensor).__name__} as buffer '{name}' (Tensor or None expected)")
+            raise ArgumentTypeError(f"cannot assign {type(tensor).__name__} as buffer '{name}' (Tensor or None expected)")
         if isinstance(tensor, Parameter):
             t = tensor
             tensor = object.__new__(Tensor)
@@ -235,20 +237,20 @@ class Module:
 
     def register_parameter(self, name: str, param) -> None:
         if "_parameters" not in self.__dict__:
-            raise AttributeError("cannot assign a parameter before Module.__init__() call")
+            raise AttributeNotFoundError("cannot assign a parameter before Module.__init__() call")
         if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"parameter name must be a non-empty string without '.', got {name!r}")
+            raise KeyNotFoundError(f"parameter name must be a non-empty string without '.', got {name!r}")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign {type(param).__name__} as parameter '{name}' "
+            raise ArgumentTypeError(f"cannot assign {type(param).__name__} as parameter '{name}' "
                             f"(ember.nn.Parameter or None expected)")
         self._drop(name)
         self._parameters[name] = param
 
     def add_module(self, name: str, module) -> None:
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+            raise ArgumentTypeError(f"{type(module).__name__} is not a Module subclass")
         if not isinstance(name, str) or "." in name or not name:
-            raise KeyError(f"module name must be a non-empty string without '.', got {name!r}")
+            raise KeyNotFoundError(f"module name must be a non-empty string without '.', got {name!r}")
         self._drop(name)
         self._modules[name] = module
 
@@ -262,19 +264,19 @@ class Module:
         mod = self
         for part in target.split(".") if target else []:
             if not hasattr(mod, part):
-                raise AttributeError(f"{mod._get_name()} has no attribute `{part}` (looking up {target!r})")
+                raise AttributeNotFoundError(f"{mod._get_name()} has no attribute `{part}` (looking up {target!r})")
             mod = getattr(mod, part)
             if not isinstance(mod, Module):
-                raise AttributeError(f"`{part}` is not an nn.Module (looking up {target!r})")
+                raise AttributeNotFoundError(f"`{part}` is not an nn.Module (looking up {target!r})")
         return mod
 
     def _get_member(self, target, store, kind):
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
         if not hasattr(mod, name):
-            raise AttributeError(f"{mod._get_name()} has no attribute `{name}` (looking up {target!r})")
+            raise AttributeNotFoundError(f"{mod._get_name()} has no attribute `{name}` (looking up {target!r})")
         if name not in getattr(mod, store):
-            raise AttributeError(f"`{name}` is not {kind} (looking up {target!r})")
+            raise AttributeNotFoundError(f"`{name}` is not {kind} (looking up {target!r})")
         return getattr(mod, store)[name]
 
     def get_parameter(self, target: str):
@@ -344,7 +346,7 @@ class Module:
     # -- modes ----------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         if not isinstance(mode, bool):
-            raise ValueError(f"train(): mode must be a bool, got {mode!r}")
+            raise InvalidArgumentError(f"train(): mode must be a bool, got {mode!r}")
         for m in self.modules():
             m.__dict__["training"] = mode
         return self
@@ -401,7 +403,7 @@ class Module:
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
         if kwargs:
-            raise TypeError(f"Module.to() got unexpected keyword arguments {sorted(kwargs)}")
+            raise ArgumentTypeError(f"Module.to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
             if isinstance(a, D.DType):
                 dtype = a
@@ -410,9 +412,9 @@ class Module:
             elif isinstance(a, Tensor):
                 device, dtype = a._device, a._dtype
             else:
-                raise TypeError(f"Module.to() expects a device, a dtype or a tensor, got {a!r}")
+                raise ArgumentTypeError(f"Module.to() expects a device, a dtype or a tensor, got {a!r}")
         if dtype is not None and not dtype.is_floating_point:
-            raise TypeError(f"Module.to() only accepts floating dtypes, got {dtype.name}")
+            raise ArgumentTypeError(f"Module.to() only accepts floating dtypes, got {dtype.name}")
 
         def convert(t):
             if dtype is not None and t._dtype.is_floating_point:
@@ -456,7 +458,7 @@ class Module:
         Shapes must match exactly (ShapeError names the key); returns (missing_keys, unexpected_keys).
         """
         if not hasattr(state_dict, "items"):
-            raise TypeError(f"load_state_dict() expects a mapping of names to tensors, got "
+            raise ArgumentTypeError(f"load_state_dict() expects a mapping of names to tensors, got "
                             f"{type(state_dict).__name__}")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
@@ -474,7 +476,7 @@ class Module:
             if k not in own:
                 continue
             if not isinstance(v, Tensor):
-                raise TypeError(f"load_state_dict(): value for key {k!r} is a {type(v).__name__}, not a Tensor")
+                raise ArgumentTypeError(f"load_state_dict(): value for key {k!r} is a {type(v).__name__}, not a Tensor")
             t = own[k]
             if tuple(t._shape) != tuple(v._shape):
                 errors.append(f"{k!r}: the checkpoint has shape {tuple(v._shape)}, the model {tuple(t._shape)}")
@@ -509,7 +511,7 @@ class Module:
         return main + extra + ")"
 
     def __getstate__(self):
-        raise TypeError("Ember modules are not pickled; save module.state_dict() with ember.save (safetensors)")
+        raise ArgumentTypeError("Ember modules are not pickled; save module.state_dict() with ember.save (safetensors)")
 
     def __deepcopy__(self, memo):
         """copy.deepcopy(module): a module of the same class with copies of every parameter and buffer (same

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .._tensor import Tensor
 from ..dispatch.keys import BACKEND_MASK as _BM
+from ..errors import ArgumentTypeError
 
 _FIELDS = ("_storage", "_offset", "_shape", "_strides", "_dtype", "_device", "_backend", "_keys", "_h", "_base")
 
@@ -59,7 +60,7 @@ class Parameter(metaclass=_Marked):
             from ..ops.creation import empty
             data = empty((0,))
         if not isinstance(data, Tensor):
-            raise TypeError(f"Parameter() expects a Tensor, got {type(data).__name__}; wrap data with "
+            raise ArgumentTypeError(f"Parameter() expects a Tensor, got {type(data).__name__}; wrap data with "
                             f"ember.tensor(...) first")
         p = _fresh_view(data)
         p.__dict__["_is_param"] = True
@@ -74,7 +75,7 @@ class Buffer(metaclass=_Marked):
 
     def __new__(cls, data, persistent=True):
         if not isinstance(data, Tensor):
-            raise TypeError(f"Buffer() expects a Tensor, got {type(data).__name__}")
+            raise ArgumentTypeError(f"Buffer() expects a Tensor, got {type(data).__name__}")
         b = _fresh_view(data)
         b.__dict__["_buffer_persistent"] = persistent
         return b

@@ -7,6 +7,7 @@ import numpy as np
 from .. import dtypes as D
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 from ..errors import SizeError, ValueOverflowError  # noqa: F401  (defined here before; still importable)
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 _int = int
 
@@ -30,7 +31,7 @@ def wrap_dim(dim, ndim: int, opname: str = "") -> int:
         try:
             dim = dim.__index__()
         except AttributeError:
-            raise TypeError(f"{opname}(): dim must be an integer, got {type(dim).__name__}: {dim!r}") from None
+            raise ArgumentTypeError(f"{opname}(): dim must be an integer, got {type(dim).__name__}: {dim!r}") from None
     n = ndim if ndim > 0 else 1
     if dim < -n or dim >= n:
         raise IndexOutOfRangeError(
@@ -47,7 +48,7 @@ def wrap_dims(dims, ndim: int, opname: str = "") -> tuple:
         dims = (dims,)
     out = tuple(sorted(wrap_dim(d, ndim, opname) for d in dims))
     if len(set(out)) != len(out):
-        raise ValueError(f"{opname}(): dim {tuple(dims)} names a dimension more than once")
+        raise InvalidArgumentError(f"{opname}(): dim {tuple(dims)} names a dimension more than once")
     return out
 
 
@@ -60,7 +61,7 @@ def as_shape(shape, opname: str = "") -> tuple:
         try:
             s = s.__index__()
         except AttributeError:
-            raise TypeError(f"{opname}(): a shape is a sequence of ints, got {type(s).__name__}: {s!r}") from None
+            raise ArgumentTypeError(f"{opname}(): a shape is a sequence of ints, got {type(s).__name__}: {s!r}") from None
         out.append(s)
     return tuple(out)
 

@@ -290,7 +290,7 @@ def _diff_meta(x, n=1, dim=-1, prepend=None, append=None):
     if x.ndim == 0:
         raise ShapeError("diff(): expects a tensor with at least 1 dimension, got a 0-d tensor")
     if n < 0:
-        raise ValueError(f"diff(): order must be non-negative, got n={n}")
+        raise InvalidArgumentError(f"diff(): order must be non-negative, got n={n}")
     d = wrap_dim(dim, x.ndim, "diff")
     size = x._shape[d]
     dt = x._dtype
@@ -379,7 +379,7 @@ def _pdist_meta(x, p=2.0):
         raise ShapeError(f"pdist(): expects a 2-d tensor (rows are points), got shape {tuple(x._shape)}")
     _check_float("pdist", x)
     if p < 0:
-        raise ValueError(f"pdist(): p must be non-negative, got {p}")
+        raise InvalidArgumentError(f"pdist(): p must be non-negative, got {p}")
     n = x._shape[0]
     return Spec((n * (n - 1) // 2,), x._dtype)
 
@@ -401,9 +401,9 @@ pdist = defop("pdist(Tensor self, float p=2.0) -> Tensor", meta=_pdist_meta, dec
 def _renorm_meta(x, p, dim, maxnorm):
     _check_float("renorm", x)
     if p <= 0:
-        raise ValueError(f"renorm(): non-positive norm p={p} is not supported")
+        raise InvalidArgumentError(f"renorm(): non-positive norm p={p} is not supported")
     if maxnorm < 0:
-        raise ValueError(f"renorm(): expected maxnorm to be >= 0, got {maxnorm}")
+        raise InvalidArgumentError(f"renorm(): expected maxnorm to be >= 0, got {maxnorm}")
     if x.ndim <= 1:
         raise ShapeError(f"renorm(): input needs at least 2 dimensions, got {x.ndim}")
     return Spec(x._shape, x._dtype, wrap_dim(dim, x.ndim, "renorm"))

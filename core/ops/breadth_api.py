@@ -21,6 +21,7 @@ from . import elementwise as E
 from . import shape as S
 from . import views as V
 from ._helpers import as_shape, broadcast_shapes as _bshapes, dtype_arg, wrap_dim
+from ..errors import ArgumentTypeError
 
 
 # -- dtype queries --------------------------------------------------------------------------------
@@ -140,7 +141,7 @@ def atleast_3d(*tensors):
 
 def _seq(tensors, opname):
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"{opname}(): expected a sequence of tensors, got {type(tensors).__name__}")
+        raise ArgumentTypeError(f"{opname}(): expected a sequence of tensors, got {type(tensors).__name__}")
     if not tensors:
         raise InvalidArgumentError(f"{opname}(): expects a non-empty sequence of tensors")
     return list(tensors)

@@ -25,6 +25,7 @@ from ..errors import DTypeError, ShapeError
 from . import elementwise as E
 from ._helpers import Spec
 from .prims import COMPLEX as COMPLEX_PRIMS
+from ..errors import ArgumentTypeError
 
 #: Operators that take complex tensors, besides every view operator and those tagged "complex"; the prims
 #: among them (ember.ops.prims.COMPLEX) are what their decompositions reach on any backend.
@@ -142,7 +143,7 @@ imag = defop("imag(Tensor self) -> Tensor", meta=_part_meta("imag"), decompositi
 def _check_parts(opname, re, im):
     for name, t in (("real", re), ("imag", im)):
         if not isinstance(t, Tensor):
-            raise TypeError(f"{opname}(): {name} must be a tensor, got {type(t).__name__}")
+            raise ArgumentTypeError(f"{opname}(): {name} must be a tensor, got {type(t).__name__}")
         if t._dtype not in (D.float32, D.float64):
             raise DTypeError(f"{opname}(): expected {name} to have dtype float32 or float64, got "
                              f"{t._dtype.name}; convert it with .float() or .double()")

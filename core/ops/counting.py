@@ -23,6 +23,7 @@ from . import sorting as SO
 from . import views as V
 from ._helpers import Spec, numel, wrap_dim
 from .indexing import _data_dependent
+from ..errors import InvalidArgumentError
 
 # -- searchsorted, bucketize --------------------------------------------------------------
 
@@ -30,9 +31,9 @@ def _side(right, side, opname):
     if side is None:
         return bool(right)
     if side not in ("left", "right"):
-        raise ValueError(f"{opname}(): side must be 'left' or 'right', got {side!r}")
+        raise InvalidArgumentError(f"{opname}(): side must be 'left' or 'right', got {side!r}")
     if right and side == "left":
-        raise ValueError(f"{opname}(): side='left' and right=True contradict each other; give one of them")
+        raise InvalidArgumentError(f"{opname}(): side='left' and right=True contradict each other; give one of them")
     return side == "right"
 
 
@@ -114,9 +115,9 @@ def _histc_meta(x, bins=100, min=0, max=0):
     if not x._dtype.is_floating_point:
         raise DTypeError(f"histc(): expects a floating point tensor, got {x._dtype.name}")
     if bins <= 0:
-        raise ValueError(f"histc(): bins must be > 0, got {bins}")
+        raise InvalidArgumentError(f"histc(): bins must be > 0, got {bins}")
     if min > max:
-        raise ValueError(f"histc(): max must be larger than min, got min={min}, max={max}")
+        raise InvalidArgumentError(f"histc(): max must be larger than min, got min={min}, max={max}")
     return Spec((bins,), x._dtype)
 
 
@@ -151,7 +152,7 @@ def _bincount_check(x, weights, minlength):
         raise ShapeError(f"bincount(): weights must have the input's shape {tuple(x._shape)}, got "
                          f"{tuple(weights._shape)}")
     if minlength < 0:
-        raise ValueError(f"bincount(): minlength must be non-negative, got {minlength}")
+        raise InvalidArgumentError(f"bincount(): minlength must be non-negative, got {minlength}")
     if weights is None:
         return D.int64
     return weights._dtype if weights._dtype.is_floating_point else D.float64
@@ -168,7 +169,7 @@ def _bincount(x, weights=None, minlength=0):
     if x._shape[0]:
         low, high = S.stack([R.amin(x), R.amax(x)], 0).tolist()      # one read back to the host
         if low < 0:
-            raise ValueError(f"bincount(): input must be non-negative, got a minimum of {low}")
+            raise InvalidArgumentError(f"bincount(): input must be non-negative, got a minimum of {low}")
         n = n if n > high else high + 1
     src = C.ones(x._shape, dtype=dt, device=x._device) if weights is None else weights.to(dt)
     return I.scatter_add(C.zeros((n,), dtype=dt, device=x._device), 0, x.to(D.int64), src)

@@ -10,6 +10,7 @@ from ..device import resolve
 from ..dispatch import defop
 from ..errors import DTypeError, ShapeError, SizeError
 from ._helpers import Spec, as_shape, broadcast_shapes, check_scalar, check_size, dtype_arg
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 
 def _empty_meta(size, dtype=None, device=None):
@@ -67,7 +68,7 @@ def _copy_adapter(op, kernel, backend):
 
     def entry(dst, src, non_blocking=False):
         if not isinstance(src, Tensor):
-            raise TypeError(f"copy_(): src must be a tensor, got {type(src).__name__}")
+            raise ArgumentTypeError(f"copy_(): src must be a tensor, got {type(src).__name__}")
         if src._shape != dst._shape:
             _copy_meta(dst, src)
             src = src._view(dst._shape, broadcast_strides(src._shape, src._strides, dst._shape))
@@ -145,17 +146,17 @@ def _arange_meta(start, end, step=1, dtype=None, device=None):
         if isinstance(v, Tensor):
             v = v.item()
         if isinstance(v, float) and not math.isfinite(v):
-            raise ValueError(f"arange(): {name} must be finite, got {v}")
+            raise InvalidArgumentError(f"arange(): {name} must be finite, got {v}")
     dt = dtype_arg(dtype, "arange")
     if dt is None:
         dt = D.int64 if all(isinstance(v, int) for v in (start, end, step)) else D.get_default_dtype()
     if dt == D.int64:  # as PyTorch: int64 truncates start, end and step first, then counts
         start, end, step = (int(v.item() if isinstance(v, Tensor) else v) for v in (start, end, step))
     if step == 0:
-        raise ValueError(f"arange(): step must be nonzero, got {step}; pass a non-zero step "
+        raise InvalidArgumentError(f"arange(): step must be nonzero, got {step}; pass a non-zero step "
                          f"(for int64, |step| >= 1)")
     if (end - start) * step < 0:
-        raise ValueError(f"arange(): upper bound and larger bound inconsistent with step sign "
+        raise InvalidArgumentError(f"arange(): upper bound and larger bound inconsistent with step sign "
                          f"(start={start}, end={end}, step={step})")
     if all(isinstance(v, int) for v in (start, end, step)):
         n = max(0, -((start - end) // step))
@@ -216,7 +217,7 @@ full = defop("full(int[] size, Scalar fill_value, *, ScalarType? dtype=None, Dev
 
 def _linspace_meta(start, end, steps, dtype=None, device=None):
     if steps < 0:
-        raise ValueError(f"linspace(): number of steps must be non-negative, got {steps}")
+        raise InvalidArgumentError(f"linspace(): number of steps must be non-negative, got {steps}")
     dt = dtype_arg(dtype, "linspace") or D.get_default_dtype()
     return Spec((steps,), dt)
 

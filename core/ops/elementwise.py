@@ -17,6 +17,7 @@ from ..dispatch import defop
 from ..errors import DTypeError, InvalidArgumentError, ShapeError
 from ..runtime.copies import read_for_check
 from ._helpers import Spec, broadcast_shapes, broadcast_strides, check_int, check_scalar
+from ..errors import DivisionByZeroError
 
 # Promotion rules: how the computation dtype and result dtype follow from the
 # promoted input dtype.
@@ -320,7 +321,7 @@ def _nonzero_divisor(opname, kernel):
         if not (a if a.__class__ is Tensor or isinstance(a, Tensor) else b)._dtype.is_floating_point:
             zero = read_for_check(eq(b, 0).any()) if isinstance(b, Tensor) else b == 0
             if zero:
-                raise ZeroDivisionError(
+                raise DivisionByZeroError(
                     f"{opname}(): integer division by zero (the divisor "
                     f"{'tensor has a zero element' if isinstance(b, Tensor) else 'is 0'}); divide floating "
                     f"tensors for IEEE inf/NaN, or replace the zeros first (e.g. ember.where(b == 0, 1, b))")
@@ -556,7 +557,7 @@ addcdiv = defop("addcdiv(Tensor self, Tensor tensor1, Tensor tensor2, *, Scalar 
 def _div_meta(a, b, rounding_mode=None):
     rule = {None: "float", "trunc": "intfloat", "floor": "intfloat"}.get(rounding_mode)
     if rule is None:
-        raise ValueError(f"div(): rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        raise InvalidArgumentError(f"div(): rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
     spec = binary_meta("div", rule)(a, b)
     if rounding_mode is not None and spec.dtype.is_complex:
         raise DTypeError(f"div(): rounding_mode={rounding_mode!r} does not support {spec.dtype.name}; complex "

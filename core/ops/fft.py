@@ -23,20 +23,21 @@ from ..errors import DTypeError, ShapeError
 from . import complex as Cx
 from . import elementwise as E
 from ._helpers import Spec, wrap_dim
+from ..errors import InvalidArgumentError
 
 
 def _dims(opname, x, dim):
     dims = tuple(wrap_dim(d, x.ndim, opname) for d in dim)
     if len(set(dims)) != len(dims):
-        raise ValueError(f"{opname}(): FFT dims must be unique, got {tuple(dim)}")
+        raise InvalidArgumentError(f"{opname}(): FFT dims must be unique, got {tuple(dim)}")
     if not dims:
-        raise ValueError(f"{opname}(): must transform at least one dimension")
+        raise InvalidArgumentError(f"{opname}(): must transform at least one dimension")
     return dims
 
 
 def _check_norm(opname, normalization):
     if normalization not in (0, 1, 2):
-        raise ValueError(f"{opname}(): normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), "
+        raise InvalidArgumentError(f"{opname}(): normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), "
                          f"got {normalization!r}")
 
 

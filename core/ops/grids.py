@@ -12,6 +12,7 @@ from ..errors import DTypeError, ShapeError
 from . import creation as C
 from . import shape as S
 from . import views as V
+from ..errors import InvalidArgumentError
 
 def meshgrid(*tensors, indexing=None):
     """Coordinate grids (expanded views) from 1-d tensors; ``indexing='ij'`` (default) or ``'xy'``."""
@@ -19,7 +20,7 @@ def meshgrid(*tensors, indexing=None):
         tensors = tuple(tensors[0])
     indexing = "ij" if indexing is None else indexing
     if indexing not in ("ij", "xy"):
-        raise ValueError(f"meshgrid(): indexing must be 'ij' or 'xy', got {indexing!r}")
+        raise InvalidArgumentError(f"meshgrid(): indexing must be 'ij' or 'xy', got {indexing!r}")
     for i, t in enumerate(tensors):
         if t._dtype is not tensors[0]._dtype:
             raise DTypeError(f"meshgrid(): expects all tensors to have one dtype, got {tensors[0]._dtype.name} "

@@ -25,6 +25,7 @@ from . import creation as C
 from . import elementwise as E
 from . import views as V
 from ._helpers import Spec, broadcast_shapes, check_scalar, numel, wrap_dim
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 _INDEX_DTYPES = (D.int64, D.int32)
 
@@ -33,7 +34,7 @@ _INDEX_DTYPES = (D.int64, D.int32)
 
 def _check_long(opname, index, what="index"):
     if not isinstance(index, Tensor):
-        raise TypeError(f"{opname}(): {what} must be an int64 tensor, got {type(index).__name__}")
+        raise ArgumentTypeError(f"{opname}(): {what} must be an int64 tensor, got {type(index).__name__}")
     if index._dtype is not D.int64:
         raise DTypeError(f"{opname}(): expected dtype int64 for {what}, got {index._dtype.name}; "
                          f"convert it with {what}.long()")
@@ -42,7 +43,7 @@ def _check_long(opname, index, what="index"):
 def _check_index_dtype(opname, index):
     """index_select and index_add take int64 or int32 indices, as PyTorch does."""
     if not isinstance(index, Tensor):
-        raise TypeError(f"{opname}(): index must be an int64 or int32 tensor, got {type(index).__name__}")
+        raise ArgumentTypeError(f"{opname}(): index must be an int64 or int32 tensor, got {type(index).__name__}")
     if index._dtype not in _INDEX_DTYPES:
         raise DTypeError(f"{opname}(): expected dtype int64 or int32 for index, got {index._dtype.name}; "
                          f"convert it with index.long()")
@@ -126,9 +127,9 @@ gather = defop("gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=F
 
 def _scatter_src(opname, src, value):
     if src is None and value is None:
-        raise TypeError(f"{opname}(): give src (a tensor) or value (a number)")
+        raise ArgumentTypeError(f"{opname}(): give src (a tensor) or value (a number)")
     if src is not None and value is not None:
-        raise TypeError(f"{opname}(): give either src or value, not both")
+        raise ArgumentTypeError(f"{opname}(): give either src or value, not both")
     if src is not None and not isinstance(src, Tensor):
         return None, src      # scatter(dim, index, 1.5): a number passed positionally
     return src, value
@@ -158,7 +159,7 @@ def _scatter_check(opname, self, dim, index, src):
 
 def _reduce_arg(opname, reduce):
     if reduce not in (None, "add"):
-        raise ValueError(f"{opname}(): reduce={reduce!r} is not supported; use reduce=None or 'add' "
+        raise InvalidArgumentError(f"{opname}(): reduce={reduce!r} is not supported; use reduce=None or 'add' "
                          f"(or scatter_add)")
 
 
@@ -212,7 +213,7 @@ scatter = defop("scatter(Tensor self, int dim, Tensor index, Tensor? src=None, *
 
 def _scatter_add_meta(self, dim, index, src):
     if not isinstance(src, Tensor):
-        raise TypeError(f"scatter_add(): src must be a tensor, got {type(src).__name__}")
+        raise ArgumentTypeError(f"scatter_add(): src must be a tensor, got {type(src).__name__}")
     return Spec(self._shape, self._dtype, _scatter_check("scatter_add", self, dim, index, src))
 
 
@@ -308,7 +309,7 @@ def _index_add_meta(self, dim, index, source, alpha=1):
     _check_index_dtype("index_add", index)
     _check_vector("index_add", index)
     if not isinstance(source, Tensor):
-        raise TypeError(f"index_add(): source must be a tensor, got {type(source).__name__}")
+        raise ArgumentTypeError(f"index_add(): source must be a tensor, got {type(source).__name__}")
     _same_dtype("index_add", self, source, "source")
     d = wrap_dim(dim, self.ndim, "index_add")
     ss, src = _shape1(self), _shape1(source)
@@ -375,7 +376,7 @@ index_add = defop("index_add(Tensor self, int dim, Tensor index, Tensor source, 
 
 def _check_mask(opname, mask):
     if not isinstance(mask, Tensor):
-        raise TypeError(f"{opname}(): mask must be a bool tensor, got {type(mask).__name__}")
+        raise ArgumentTypeError(f"{opname}(): mask must be a bool tensor, got {type(mask).__name__}")
     if mask._dtype is not D.bool:
         raise DTypeError(f"{opname}(): mask must have dtype bool, got {mask._dtype.name}; "
                          f"use mask.bool() or a comparison such as mask != 0")
@@ -387,7 +388,7 @@ def _fill_value(opname, value, dtype):
             raise ShapeError(f"{opname}(): value must be a number or a 0-d tensor, got a tensor of shape "
                              f"{tuple(value._shape)}")
     elif not isinstance(value, (bool, int, float)) and not hasattr(value, "__float__"):
-        raise TypeError(f"{opname}(): value must be a number or a 0-d tensor, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{opname}(): value must be a number or a 0-d tensor, got {type(value).__name__}")
     else:  # as PyTorch: a number that does not fit self's dtype (inf into int64) is refused, not wrapped
         check_scalar(value, dtype, opname)
 

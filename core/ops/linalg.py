@@ -19,6 +19,7 @@ from ._helpers import Spec, broadcast_shapes, numel
 from .creation import full
 from .elementwise import add, mul
 from .views import expand, permute, reshape
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 _LETTERS = string.ascii_letters
 
@@ -30,7 +31,7 @@ def _fmt(shape):
 def _check_operands(opname, a, b):
     """Two tensors of one dtype that is not bool: the rule of every matrix product."""
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise TypeError(f"{opname}() expects two tensors, got {type(a).__name__} and {type(b).__name__}")
+        raise ArgumentTypeError(f"{opname}() expects two tensors, got {type(a).__name__} and {type(b).__name__}")
     if a._dtype is not b._dtype:
         raise DTypeError(
             f"{opname}(): expected both operands to have the same dtype, but got {a._dtype.name} and "
@@ -225,7 +226,7 @@ outer = defop("outer(Tensor self, Tensor vec2) -> Tensor", meta=_outer_meta, dec
 def _addmm_meta(x, m1, m2, beta=1, alpha=1):
     spec = _mm_meta(m1, m2)
     if not isinstance(x, Tensor):
-        raise TypeError(f"addmm(): self must be a tensor, got {type(x).__name__}")
+        raise ArgumentTypeError(f"addmm(): self must be a tensor, got {type(x).__name__}")
     if x._dtype is not m1._dtype:
         raise DTypeError(f"addmm(): self and the matrices must have the same dtype, but got {x._dtype.name} "
                          f"and {m1._dtype.name}; convert self with .to({m1._dtype.name})")
@@ -284,14 +285,14 @@ def _parse_term(term, where):
         c = term[i]
         if c == ".":
             if term[i:i + 3] != "..." or ell:
-                raise ValueError(f"einsum(): {where} has an invalid ellipsis in {term!r}: at most one "
+                raise InvalidArgumentError(f"einsum(): {where} has an invalid ellipsis in {term!r}: at most one "
                                  f"'...' (three dots) per term")
             labels.append(None)
             ell = True
             i += 3
             continue
         if c not in _LETTERS:
-            raise ValueError(f"einsum(): invalid subscript {c!r} in {where} {term!r}; subscripts must be "
+            raise InvalidArgumentError(f"einsum(): invalid subscript {c!r} in {where} {term!r}; subscripts must be "
                              f"letters in [a-zA-Z]")
         labels.append(c)
         i += 1
@@ -307,14 +308,14 @@ def _plan(equation, ndims):
     if p is not None:
         return p
     if not isinstance(equation, str):
-        raise TypeError(f"einsum(): the equation must be a string, got {type(equation).__name__}")
+        raise ArgumentTypeError(f"einsum(): the equation must be a string, got {type(equation).__name__}")
     eq = equation.replace(" ", "")
     lhs, arrow, rhs = eq.partition("->")
     if "->" in rhs:
-        raise ValueError(f"einsum(): equation {equation!r} has more than one '->'")
+        raise InvalidArgumentError(f"einsum(): equation {equation!r} has more than one '->'")
     terms = lhs.split(",")
     if len(terms) != len(ndims):
-        raise ValueError(f"einsum(): equation {equation!r} has {len(terms)} operand term(s) but "
+        raise InvalidArgumentError(f"einsum(): equation {equation!r} has {len(terms)} operand term(s) but "
                          f"{len(ndims)} operand(s) were given")
     parsed = []
     n_ell = 0
@@ -346,10 +347,10 @@ def _plan(equation, ndims):
                 output.extend(range(n_ell))
                 continue
             if l not in seen:
-                raise ValueError(f"einsum(): output subscript {l!r} in equation {equation!r} does not appear "
+                raise InvalidArgumentError(f"einsum(): output subscript {l!r} in equation {equation!r} does not appear "
                                  f"in any input term")
             if l in output:
-                raise ValueError(f"einsum(): output subscript {l!r} appears more than once in equation "
+                raise InvalidArgumentError(f"einsum(): output subscript {l!r} appears more than once in equation "
                                  f"{equation!r}")
             output.append(l)
     else:
@@ -397,10 +398,10 @@ def _label_name(l):
 def _einsum_meta(equation, tensors):
     tensors = tuple(tensors)
     if not tensors:
-        raise ValueError("einsum(): at least one operand is required")
+        raise InvalidArgumentError("einsum(): at least one operand is required")
     for t in tensors:
         if not isinstance(t, Tensor):
-            raise TypeError(f"einsum(): operands must be tensors, got {type(t).__name__}")
+            raise ArgumentTypeError(f"einsum(): operands must be tensors, got {type(t).__name__}")
     plan = _plan(equation, tuple(t.ndim for t in tensors))
     sizes = _label_sizes(plan, tensors, equation)
     dt = tensors[0]._dtype
@@ -536,7 +537,7 @@ def _sublist_equation(args):
             elif isinstance(s, int) and 0 <= s < len(_LETTERS):
                 out.append(_LETTERS[s])
             else:
-                raise ValueError(f"einsum(): sublist subscripts must be ints in [0, {len(_LETTERS)}) or "
+                raise InvalidArgumentError(f"einsum(): sublist subscripts must be ints in [0, {len(_LETTERS)}) or "
                                  f"Ellipsis, got {s!r}")
         return "".join(out)
     args = list(args)
@@ -554,7 +555,7 @@ def einsum(equation, *operands):
     elif len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = operands[0]
     if not operands:
-        raise ValueError(f"einsum(): at least one operand is required for equation {equation!r}")
+        raise InvalidArgumentError(f"einsum(): at least one operand is required for equation {equation!r}")
     return einsum_(equation, list(operands))
 
 

@@ -39,6 +39,7 @@ from . import shape as S
 from . import sorting as SO
 from . import views as V
 from ._helpers import Spec, numel
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 SlogdetResult = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
 QRResult = namedtuple("linalg_qr", ["Q", "R"])
@@ -59,7 +60,7 @@ _QR_MODES = ("reduced", "complete", "r")
 def check_matrix(opname, A, square=True, what="A"):
     """A batch of float32/float64 matrices (square ones when ``square``), else a typed error."""
     if not isinstance(A, Tensor):
-        raise TypeError(f"{opname}(): expected {what} to be a tensor, got {type(A).__name__}")
+        raise ArgumentTypeError(f"{opname}(): expected {what} to be a tensor, got {type(A).__name__}")
     if A.ndim < 2:
         raise ShapeError(f"{opname}: The input tensor {what} must have at least 2 dimensions, got shape "
                          f"{tuple(A._shape)}; pass a matrix or a batch of matrices (*, m, n)")
@@ -233,7 +234,7 @@ _linalg_inv_ex = defop(
 def _solve_meta(A, B, left=True):
     check_matrix("linalg.solve", A)
     if not isinstance(B, Tensor):
-        raise TypeError(f"linalg.solve(): expected B to be a tensor, got {type(B).__name__}")
+        raise ArgumentTypeError(f"linalg.solve(): expected B to be a tensor, got {type(B).__name__}")
     if B._dtype is not A._dtype:
         raise DTypeError(f"linalg.solve: Expected A and B to have the same dtype, but found A of type "
                          f"{A._dtype.name} and B of type {B._dtype.name}; convert one of them with .to()")
@@ -335,7 +336,7 @@ _linalg_slogdet_op = defop(
 
 def _qr_meta(A, mode="reduced"):
     if mode not in _QR_MODES:
-        raise ValueError(f"qr received unrecognized mode {mode!r} but expected one of 'reduced' (default), 'r', "
+        raise InvalidArgumentError(f"qr received unrecognized mode {mode!r} but expected one of 'reduced' (default), 'r', "
                          f"or 'complete'")
     check_matrix("linalg.qr", A, square=False)
     m, n = A._shape[-2:]
@@ -480,7 +481,7 @@ def _symmetric(A, UPLO):
 
 def _eigh_meta(A, UPLO="L"):
     if UPLO not in ("L", "U"):
-        raise ValueError(f"linalg.eigh: Expected UPLO argument to be 'L' or 'U', but got {UPLO!r}")
+        raise InvalidArgumentError(f"linalg.eigh: Expected UPLO argument to be 'L' or 'U', but got {UPLO!r}")
     check_matrix("linalg.eigh", A)
     return Spec(A._shape[:-1], A._dtype), Spec(A._shape, A._dtype)
 
@@ -674,7 +675,7 @@ def logdet(A):
 def matrix_power(A, n):
     """A to the integer power n by repeated squaring (n < 0: of the inverse; n == 0: the identity)."""
     if not isinstance(A, Tensor):
-        raise TypeError(f"linalg.matrix_power(): expected a tensor, got {type(A).__name__}")
+        raise ArgumentTypeError(f"linalg.matrix_power(): expected a tensor, got {type(A).__name__}")
     if A.ndim < 2:
         raise ShapeError(f"linalg.matrix_power: The input tensor A must have at least 2 dimensions, got shape "
                          f"{tuple(A._shape)}")
@@ -682,7 +683,7 @@ def matrix_power(A, n):
         raise ShapeError(f"linalg.matrix_power: A must be batches of square matrices, but they are "
                          f"{A._shape[-2]} by {A._shape[-1]} matrices")
     if not isinstance(n, int) or isinstance(n, bool):
-        raise TypeError(f"linalg.matrix_power(): n must be an int, got {type(n).__name__}: {n!r}")
+        raise ArgumentTypeError(f"linalg.matrix_power(): n must be an int, got {type(n).__name__}: {n!r}")
     if n == 0:
         return C.contiguous(V.expand(_eye(A._shape[-1], A), A._shape))
     if n < 0:
@@ -742,7 +743,7 @@ def _solve_any(A, B, left):
     """B may be a vector (1-D, or A's batch plus n), as in PyTorch."""
     check_matrix("linalg.solve", A)
     if not isinstance(B, Tensor):
-        raise TypeError(f"linalg.solve(): expected B to be a tensor, got {type(B).__name__}")
+        raise ArgumentTypeError(f"linalg.solve(): expected B to be a tensor, got {type(B).__name__}")
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B._shape) == tuple(A._shape[:-1]))
     if vector:
         X, info = _linalg_solve_ex(A, V.unsqueeze(B, -1 if left else -2), left)

@@ -29,6 +29,7 @@ from .random import check_probabilities, dropout as _dropout
 from .reduction import log_softmax, max_dim, mean, softmax, sum, var_mean
 from .shape import cat
 from .views import as_strided, expand, movedim, narrow, permute, reshape, squeeze, unsqueeze
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 _int, _float = _b.int, _b.float
 _HALF = (D.float16, D.bfloat16)
@@ -43,15 +44,15 @@ def _tuple_arg(v, n, what, opname, minimum=None):
         if len(v) == 1:
             v = tuple(v) * n
         if len(v) != n:
-            raise ValueError(f"{opname}(): {what} must be an int or a sequence of {n} ints, got {tuple(v)}")
+            raise InvalidArgumentError(f"{opname}(): {what} must be an int or a sequence of {n} ints, got {tuple(v)}")
         out = tuple(v)
     else:
         out = (v,) * n
     for x in out:
         if not isinstance(x, _int) or isinstance(x, bool):
-            raise TypeError(f"{opname}(): {what} must hold ints, got {x!r} in {out}")
+            raise ArgumentTypeError(f"{opname}(): {what} must hold ints, got {x!r} in {out}")
         if minimum is not None and x < minimum:
-            raise ValueError(f"{opname}(): {what} must be >= {minimum} in every dim, got {out}")
+            raise InvalidArgumentError(f"{opname}(): {what} must be >= {minimum} in every dim, got {out}")
     return out
 
 
@@ -83,7 +84,7 @@ def _out_size(opname, n, k, s, p, d, ceil_mode=False, what="input"):
 
 def _reduction_arg(opname, reduction):
     if reduction not in REDUCTIONS:
-        raise ValueError(f"{opname}(): reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+        raise InvalidArgumentError(f"{opname}(): reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
     return reduction
 
 
@@ -114,7 +115,7 @@ def _checked_adapter(op, kernel, backend):
 def _pad_meta(x, pad, value=0):
     pad = tuple(pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(f"constant_pad_nd(): pad must have an even length of at most 2 * ndim = {2 * x.ndim}, "
+        raise InvalidArgumentError(f"constant_pad_nd(): pad must have an even length of at most 2 * ndim = {2 * x.ndim}, "
                          f"got {pad} for an input of shape {tuple(x._shape)}")
     shape = list(x._shape)
     for i in range(len(pad) // 2):
@@ -278,7 +279,7 @@ def _conv_meta_for(opname, nd):
         p = _tuple_arg(padding, nd, "padding", opname, 0)
         dl = _tuple_arg(dilation, nd, "dilation", opname, 1)
         if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
-            raise TypeError(f"{opname}(): input and weight must be tensors")
+            raise ArgumentTypeError(f"{opname}(): input and weight must be tensors")
         _check_float(opname, x, weight, bias, what=("input", "weight", "bias"))
         _same_dtype(opname, x, (("weight", weight), ("bias", bias)))
         if weight.ndim != nd + 2:
@@ -288,7 +289,7 @@ def _conv_meta_for(opname, nd):
             raise ShapeError(f"{opname}(): expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
                              f"got shape {tuple(x._shape)}")
         if not isinstance(groups, _int) or groups < 1:
-            raise ValueError(f"{opname}(): groups must be a positive int, got {groups!r}")
+            raise InvalidArgumentError(f"{opname}(): groups must be a positive int, got {groups!r}")
         batched = x.ndim == nd + 2
         xs = x._shape if batched else (1,) + x._shape
         O, Cg = weight._shape[:2]
@@ -444,7 +445,7 @@ def _pool_args(opname, x, kernel_size, stride, padding, dilation, ceil_mode):
     d = _tuple_arg(dilation, 2, "dilation", opname, 1)
     for i in range(2):
         if p[i] * 2 > k[i]:
-            raise ValueError(f"{opname}(): padding {p} must be at most half of kernel_size {k}")
+            raise InvalidArgumentError(f"{opname}(): padding {p} must be at most half of kernel_size {k}")
     if x.ndim not in (3, 4):
         raise ShapeError(f"{opname}(): expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
                          f"{tuple(x._shape)}")
@@ -545,7 +546,7 @@ def _avgpool_meta(x, kernel_size, stride=(), padding=0, ceil_mode=False, count_i
     k, s, p, d, oh, ow = _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     _check_float("avg_pool2d", x)
     if divisor_override is not None and (not isinstance(divisor_override, _int) or divisor_override == 0):
-        raise ValueError(f"avg_pool2d(): divisor_override must be a non-zero int, got {divisor_override!r}")
+        raise InvalidArgumentError(f"avg_pool2d(): divisor_override must be a non-zero int, got {divisor_override!r}")
     return Spec(x._shape[:-2] + (oh, ow), x._dtype, (k, s, p, oh, ow))
 
 
@@ -626,11 +627,11 @@ def _adaptive_meta(x, output_size):
     H, W = x._shape[-2:]
     os_ = output_size if isinstance(output_size, (list, tuple)) else (output_size, output_size)
     if len(os_) != 2:
-        raise ValueError(f"adaptive_avg_pool2d(): output_size must be an int or a pair, got {output_size!r}")
+        raise InvalidArgumentError(f"adaptive_avg_pool2d(): output_size must be an int or a pair, got {output_size!r}")
     oh = H if os_[0] is None else os_[0]
     ow = W if os_[1] is None else os_[1]
     if oh < 0 or ow < 0 or (0 in (oh, ow) and x.numel()):
-        raise ValueError(f"adaptive_avg_pool2d(): output_size must be positive, got {(oh, ow)}")
+        raise InvalidArgumentError(f"adaptive_avg_pool2d(): output_size must be positive, got {(oh, ow)}")
     return Spec(x._shape[:-2] + (oh, ow), x._dtype, (oh, ow))
 
 
@@ -741,9 +742,9 @@ def _batch_norm_meta(x, running_mean=None, running_var=None, weight=None, bias=N
             raise ShapeError(f"batch_norm(): {name} must have shape ({C},) for an input of shape "
                              f"{tuple(x._shape)}, got {tuple(t._shape)}")
     if not training and (running_mean is None or running_var is None):
-        raise ValueError("batch_norm(): running_mean and running_var are required when training=False")
+        raise InvalidArgumentError("batch_norm(): running_mean and running_var are required when training=False")
     if training and numel(x._shape) // _b.max(C, 1) <= 1:
-        raise ValueError(f"batch_norm(): expected more than 1 value per channel when training, got input "
+        raise InvalidArgumentError(f"batch_norm(): expected more than 1 value per channel when training, got input "
                          f"of shape {tuple(x._shape)}")
     return Spec(x._shape, x._dtype, tuple(d for d in range(x.ndim) if d != 1))
 
@@ -907,7 +908,7 @@ _SQRT_2_PI = math.sqrt(2 / math.pi)
 
 def _gelu_meta(x, approximate="none"):
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu(): approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise InvalidArgumentError(f"gelu(): approximate must be 'none' or 'tanh', got {approximate!r}")
     _check_float("gelu", x)
     return Spec(x._shape, x._dtype)
 
@@ -1136,7 +1137,7 @@ def _ce_meta(x, target, weight=None, reduction="mean", ignore_index=-100, label_
     _reduction_arg("cross_entropy", reduction)
     _check_float("cross_entropy", x)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy(): label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise InvalidArgumentError(f"cross_entropy(): label_smoothing must be in [0, 1], got {label_smoothing}")
     cdim, C = _nll_shapes("cross_entropy", x, target, weight)
     if target._dtype.is_floating_point:  # class probabilities
         if tuple(target._shape) != tuple(x._shape):
@@ -1327,9 +1328,9 @@ def _sdpa_meta(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=No
                          f"must share the last dim (E), and key and value {tuple(v._shape)} the second-to-last "
                          f"(S)")
     if is_causal and attn_mask is not None:
-        raise ValueError("scaled_dot_product_attention(): pass either attn_mask or is_causal=True, not both")
+        raise InvalidArgumentError("scaled_dot_product_attention(): pass either attn_mask or is_causal=True, not both")
     if not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"scaled_dot_product_attention(): dropout_p must be in [0, 1], got {dropout_p}")
+        raise InvalidArgumentError(f"scaled_dot_product_attention(): dropout_p must be in [0, 1], got {dropout_p}")
     batch = broadcast_shapes(q._shape[:-2], k._shape[:-2], v._shape[:-2])
     L, S = q._shape[-2], k._shape[-2]
     if attn_mask is not None:

@@ -21,6 +21,7 @@ from . import sorting as SO
 from . import views as V
 from ._helpers import Spec, wrap_dim
 from .statistics import _reduced
+from ..errors import InvalidArgumentError
 
 # -- quantile, nanquantile ---------------------------------------------------------------------
 
@@ -32,7 +33,7 @@ def _quantile_meta_for(opname):
         if x._dtype not in (D.float32, D.float64):
             raise DTypeError(f"{opname}(): input tensor must be either float or double dtype, got {x._dtype.name}")
         if interpolation not in _INTERPOLATIONS:
-            raise ValueError(f"{opname}(): interpolation must be one of {', '.join(_INTERPOLATIONS)}, "
+            raise InvalidArgumentError(f"{opname}(): interpolation must be one of {', '.join(_INTERPOLATIONS)}, "
                              f"got {interpolation!r}")
         if isinstance(q, Tensor):
             if q.ndim > 1 or q._dtype is not x._dtype:
@@ -41,7 +42,7 @@ def _quantile_meta_for(opname):
             lead = tuple(q._shape)
         else:
             if not 0 <= q <= 1:
-                raise ValueError(f"{opname}(): q must be in the range [0, 1], got {q}")
+                raise InvalidArgumentError(f"{opname}(): q must be in the range [0, 1], got {q}")
             lead = ()
         if x.numel() == 0:
             raise IndexOutOfRangeError(f"{opname}(): input tensor must be non-empty")
@@ -64,7 +65,7 @@ def _quantile_for(opname, nan_skip):
         if isinstance(q, Tensor) and q.numel():
             lo, hi = S.stack([R.amin(q), R.amax(q)], 0).tolist()     # PyTorch checks q's values too
             if lo < 0 or hi > 1:
-                raise ValueError(f"{opname}(): q values must be in the range [0, 1], got {lo} to {hi}")
+                raise InvalidArgumentError(f"{opname}(): q values must be in the range [0, 1], got {lo} to {hi}")
         qf = V.reshape(qt, (-1,))                                        # (Q,)
         n = xs._shape[-1]
         vals = SO.sort(xs, -1, False, True)[0]

@@ -38,6 +38,7 @@ from . import creation as C
 from . import elementwise as E
 from . import shape as S
 from . import sorting as SO
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["philox_random", "rand", "randn", "randint", "randperm", "normal_", "uniform_", "bernoulli_",
            "bernoulli", "dropout", "rand_like", "randn_like", "randint_like", "normal"]
@@ -58,9 +59,9 @@ def _numel(shape) -> int:
 def _philox_meta(size, seed, offset, device=None):
     shape = check_size(as_shape((size,), "philox_random"), "philox_random")
     if not isinstance(seed, int) or not 0 <= seed <= _U64:
-        raise ValueError(f"philox_random(): seed must be an int in [0, 2**64), got {seed!r}")
+        raise InvalidArgumentError(f"philox_random(): seed must be an int in [0, 2**64), got {seed!r}")
     if not isinstance(offset, int) or not 0 <= offset <= _U128:
-        raise ValueError(f"philox_random(): offset must be an int in [0, 2**128), got {offset!r}")
+        raise InvalidArgumentError(f"philox_random(): offset must be an int in [0, 2**128), got {offset!r}")
     return Spec(shape, D.int64)
 
 
@@ -138,7 +139,7 @@ def _generator(generator, device):
     from ..runtime.random import Generator, default_generator
     if generator is not None:
         if not isinstance(generator, Generator):
-            raise TypeError(f"generator must be an ember.Generator, got {type(generator).__name__}")
+            raise ArgumentTypeError(f"generator must be an ember.Generator, got {type(generator).__name__}")
         if device is not None and resolve(device)[1] is not generator.device:
             raise DeviceMismatchError(f"the generator is on {generator.device} but the output is asked for on "
                                       f"{resolve(device)[1]}; create the generator with "
@@ -243,11 +244,11 @@ _randn_op = defop("randn(int[] size, *, Any generator=None, ScalarType? dtype=No
 def _randint_meta(low, high, size, generator=None, dtype=None, device=None):
     for name, v in (("low", low), ("high", high)):
         if not isinstance(v, int) or isinstance(v, bool):
-            raise TypeError(f"randint(): {name} must be an int, got {type(v).__name__}: {v!r}")
+            raise ArgumentTypeError(f"randint(): {name} must be an int, got {type(v).__name__}: {v!r}")
     if high <= low:
-        raise ValueError(f"randint(): high must be greater than low, got low={low}, high={high}")
+        raise InvalidArgumentError(f"randint(): high must be greater than low, got low={low}, high={high}")
     if high - low > 1 << 63:
-        raise ValueError(f"randint(): the range high - low must be at most 2**63, got {high - low}")
+        raise InvalidArgumentError(f"randint(): the range high - low must be at most 2**63, got {high - low}")
     dt = dtype_arg(dtype, "randint") or D.int64
     if dt is D.bool:
         raise DTypeError("randint(): dtype bool is not supported; use bernoulli_() or randint(0, 2) and .bool()")
@@ -271,7 +272,7 @@ _randint_op = defop("randint(int low, int high, int[] size, *, Any generator=Non
 
 def _randperm_meta(n, generator=None, dtype=None, device=None):
     if not isinstance(n, int) or n < 0:
-        raise ValueError(f"randperm(): n must be a non-negative int, got {n!r}")
+        raise InvalidArgumentError(f"randperm(): n must be a non-negative int, got {n!r}")
     return Spec((n,), dtype_arg(dtype, "randperm") or D.int64)
 
 
@@ -299,7 +300,7 @@ def _float_self(x, opname):
 def _uniform_meta(x, from_=0.0, to=1.0, generator=None):
     _float_self(x, "uniform_")
     if not from_ <= to:
-        raise ValueError(f"uniform_(): expects from <= to, got from={from_}, to={to}")
+        raise InvalidArgumentError(f"uniform_(): expects from <= to, got from={from_}, to={to}")
     return Spec(x._shape, x._dtype)
 
 
@@ -321,7 +322,7 @@ uniform_ = defop("uniform_(Tensor self, float from_=0.0, float to=1.0, *, Any ge
 def _normal_meta(x, mean=0.0, std=1.0, generator=None):
     _float_self(x, "normal_")
     if not std >= 0.0:
-        raise ValueError(f"normal_(): expects std >= 0.0, got std={std}")
+        raise InvalidArgumentError(f"normal_(): expects std >= 0.0, got std={std}")
     return Spec(x._shape, x._dtype)
 
 
@@ -402,7 +403,7 @@ bernoulli = defop("bernoulli(Tensor self, Scalar? p=None, *, Any generator=None)
 
 def _dropout_meta(x, p=0.5, training=True, inplace=False, generator=None):
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout(): p must be a probability in [0, 1], got {p}")
+        raise InvalidArgumentError(f"dropout(): p must be a probability in [0, 1], got {p}")
     if training and p > 0.0:
         _float_self(x, "dropout")
     return Spec(x._shape, x._dtype)
@@ -456,7 +457,7 @@ def randint(*args, size=None, generator=None, dtype=None, device=None):
     elif len(args) == 3:
         low, high, size = args
     else:
-        raise TypeError(f"randint() takes (high, size) or (low, high, size), got {len(args)} arguments")
+        raise ArgumentTypeError(f"randint() takes (high, size) or (low, high, size), got {len(args)} arguments")
     if isinstance(size, int):
         size = (size,)
     shape, device = _size_and_device((size,), generator, device)
@@ -492,7 +493,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
                   device=like._device)
         return E.add(E.mul(z, std), mean)
     if size is None:
-        raise TypeError("normal(): with a number mean and std, give size=")
+        raise ArgumentTypeError("normal(): with a number mean and std, give size=")
     return normal_(C.empty(as_shape((size,), "normal"), dtype=dtype, device=device if device is not None else
                            getattr(generator, "device", None)), mean, std, generator=generator)
 
@@ -502,7 +503,7 @@ def _uniform_method(self, from_=0.0, to=1.0, *, generator=None, **kw):
     if "from" in kw:
         from_ = kw.pop("from")
     if kw:
-        raise TypeError(f"uniform_() got unexpected keyword arguments {sorted(kw)}")
+        raise ArgumentTypeError(f"uniform_() got unexpected keyword arguments {sorted(kw)}")
     return uniform_(self, from_, to, generator=generator)
 
 

@@ -24,6 +24,7 @@ from ..errors import DTypeError, IndexOutOfRangeError
 from ._helpers import Spec, dtype_arg, numel, wrap_dim, wrap_dims
 from .elementwise import add, exp, isinf, log, maximum, minimum, mul, sqrt, sub, true_divide, where
 from .views import squeeze
+from ..errors import ArgumentTypeError
 
 _int, _float, _tuple, _list = _b.int, _b.float, _b.tuple, _b.list
 _HALF = (D.float16, D.bfloat16)  # computed in float32, rounded once
@@ -339,7 +340,7 @@ def _check_correction(opname, correction):
         correction = correction.item()
     if isinstance(correction, (_bool_t, _int, _float)):
         return correction
-    raise TypeError(f"{opname}(): correction must be a number, got {type(correction).__name__}: {correction!r}")
+    raise ArgumentTypeError(f"{opname}(): correction must be a number, got {type(correction).__name__}: {correction!r}")
 
 
 _VAR_BASE = {n: _reduction_meta(n) for n in ("var", "std", "var_mean", "std_mean")}
@@ -574,11 +575,11 @@ def _minmax_public(name, full, along, binary, result):
         if other is not None or isinstance(dim, Tensor):
             other = dim if other is None else other
             if (dim is not None and other is not dim) or keepdim:
-                raise TypeError(f"{name}(input, other) takes two tensors and no dim or keepdim")
+                raise ArgumentTypeError(f"{name}(input, other) takes two tensors and no dim or keepdim")
             return binary(input, other)
         if dim is None:
             if keepdim:
-                raise TypeError(f"{name}(): keepdim=True needs a dim; use {name}(input, dim, keepdim=True) "
+                raise ArgumentTypeError(f"{name}(): keepdim=True needs a dim; use {name}(input, dim, keepdim=True) "
                                 f"or a{name}(input, keepdim=True)")
             return full(input)
         return result(*along(input, dim, keepdim))
@@ -596,10 +597,10 @@ def _correction_of(name, unbiased, correction):
     if unbiased is None:
         return correction
     if correction is not None:
-        raise TypeError(f"{name}(): pass either unbiased= or correction=, not both "
+        raise ArgumentTypeError(f"{name}(): pass either unbiased= or correction=, not both "
                         f"(got unbiased={unbiased!r}, correction={correction!r})")
     if not isinstance(unbiased, _bool_t) and type(unbiased).__name__ != "bool_":
-        raise TypeError(f"{name}(): unbiased must be a bool, got {type(unbiased).__name__}: {unbiased!r}; "
+        raise ArgumentTypeError(f"{name}(): unbiased must be a bool, got {type(unbiased).__name__}: {unbiased!r}; "
                         f"use correction= for other values")
     return 1 if unbiased else 0
 
@@ -608,7 +609,7 @@ def _var_public(name, op):
     def fn(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
         if isinstance(dim, _bool_t):  # var(x, True): the legacy unbiased-only form
             if unbiased is not None:
-                raise TypeError(f"{name}(): got unbiased twice ({dim!r} and {unbiased!r})")
+                raise ArgumentTypeError(f"{name}(): got unbiased twice ({dim!r} and {unbiased!r})")
             dim, unbiased = None, dim
         return op(input, dim, correction=_correction_of(name, unbiased, correction), keepdim=keepdim)
     fn.__name__ = fn.__qualname__ = name

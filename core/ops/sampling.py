@@ -23,6 +23,7 @@ from . import views as V
 from ._helpers import Spec
 from .counting import searchsorted_op
 from .random import _generator, _has_float64, _uniform01
+from ..errors import InvalidArgumentError
 
 
 def _multinomial_meta(x, num_samples, replacement=False, generator=None):
@@ -34,9 +35,9 @@ def _multinomial_meta(x, num_samples, replacement=False, generator=None):
     if n == 0:
         raise ShapeError("multinomial(): the probability tensor has no categories")
     if num_samples <= 0:
-        raise ValueError(f"multinomial(): cannot sample num_samples={num_samples} <= 0 samples")
+        raise InvalidArgumentError(f"multinomial(): cannot sample num_samples={num_samples} <= 0 samples")
     if not replacement and num_samples > n:
-        raise ValueError(f"multinomial(): cannot sample num_samples={num_samples} > {n} categories without "
+        raise InvalidArgumentError(f"multinomial(): cannot sample num_samples={num_samples} > {n} categories without "
                          f"replacement; pass replacement=True")
     return Spec(x._shape[:-1] + (num_samples,), D.int64)
 
@@ -48,9 +49,9 @@ def _check_probs(p):
     empty = R.any(E.le(R.sum(p, [-1]), 0))
     bad, empty = S.stack([bad, empty], 0).tolist()
     if bad:
-        raise ValueError("multinomial(): probability tensor contains either inf, nan or element < 0")
+        raise InvalidArgumentError("multinomial(): probability tensor contains either inf, nan or element < 0")
     if empty:
-        raise ValueError("multinomial(): invalid multinomial distribution (sum of probabilities <= 0)")
+        raise InvalidArgumentError("multinomial(): invalid multinomial distribution (sum of probabilities <= 0)")
 
 
 def _multinomial(x, num_samples, replacement=False, generator=None):
@@ -111,7 +112,7 @@ def _poisson(x, generator=None):
     if n == 0:
         return C.empty(spec.shape, dtype=spec.dtype, device=dev)
     if R.any(E.lt(lam, 0)).item():
-        raise ValueError("poisson(): rates must be non-negative")
+        raise InvalidArgumentError("poisson(): rates must be non-negative")
     small = E.lt(lam, _SMALL_RATE)
     # inversion: count the steps of the CDF below one uniform
     u = _uniform01(gen, dev, n, ct)

@@ -18,6 +18,7 @@ from ._helpers import Spec, as_shape, numel, wrap_dim
 from .creation import arange, copy_, empty, full
 from .elementwise import add, eq, ge, le, where
 from .reduction import amax, amin
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 
 def _fmt(shape):
@@ -26,12 +27,12 @@ def _fmt(shape):
 
 def _tensor_list(opname, tensors):
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"{opname}() expects a list or tuple of tensors, got {type(tensors).__name__}")
+        raise ArgumentTypeError(f"{opname}() expects a list or tuple of tensors, got {type(tensors).__name__}")
     if not tensors:
-        raise ValueError(f"{opname}(): expected a non-empty list of tensors")
+        raise InvalidArgumentError(f"{opname}(): expected a non-empty list of tensors")
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
-            raise TypeError(f"{opname}(): expected a tensor at position {i}, got {type(t).__name__}")
+            raise ArgumentTypeError(f"{opname}(): expected a tensor at position {i}, got {type(t).__name__}")
     dev = tensors[0]._device
     for i, t in enumerate(tensors):
         if t._device != dev:
@@ -136,13 +137,13 @@ stack_ = defop("stack(Tensor[] tensors, int dim=0) -> Tensor", meta=_stack_meta,
 def _as_list(opname, tensors):
     if not isinstance(tensors, (list, tuple)):
         if isinstance(tensors, Tensor):
-            raise TypeError(f"{opname}() expects a list or tuple of tensors, got a single tensor; wrap it in a list")
+            raise ArgumentTypeError(f"{opname}() expects a list or tuple of tensors, got a single tensor; wrap it in a list")
         try:
             tensors = list(tensors)
         except TypeError:
-            raise TypeError(f"{opname}() expects a list or tuple of tensors, got {type(tensors).__name__}") from None
+            raise ArgumentTypeError(f"{opname}() expects a list or tuple of tensors, got {type(tensors).__name__}") from None
     if not tensors:
-        raise ValueError(f"{opname}(): expected a non-empty list of tensors")
+        raise InvalidArgumentError(f"{opname}(): expected a non-empty list of tensors")
     return tensors
 
 
@@ -167,7 +168,7 @@ def _flip_meta(x, dims):
     nd = len(x._shape)
     w = tuple(wrap_dim(d, nd, "flip") for d in dims)
     if len(set(w)) != len(w):
-        raise ValueError(f"flip(): dims {tuple(dims)} name a dimension more than once")
+        raise InvalidArgumentError(f"flip(): dims {tuple(dims)} name a dimension more than once")
     return Spec(x._shape, x._dtype, tuple(sorted(d for d in w if d < nd and x._shape[d] > 1)))
 
 
@@ -205,11 +206,11 @@ def _roll_args(x, shifts, dims):
     dims = () if dims is None else (dims,) if isinstance(dims, int) else tuple(dims)
     if not dims:
         if len(shifts) != 1:
-            raise ValueError(f"roll(): shifts and dims must align: got {len(shifts)} shifts {shifts} and no dims; "
+            raise InvalidArgumentError(f"roll(): shifts and dims must align: got {len(shifts)} shifts {shifts} and no dims; "
                              f"give one dim per shift, or a single shift to roll the flattened tensor")
         return shifts, None
     if len(shifts) != len(dims):
-        raise ValueError(f"roll(): shifts and dims must align: got {len(shifts)} shifts {shifts} and "
+        raise InvalidArgumentError(f"roll(): shifts and dims must align: got {len(shifts)} shifts {shifts} and "
                          f"{len(dims)} dims {dims}")
     nd = len(x._shape)
     if nd == 0:
@@ -343,13 +344,13 @@ def _one_hot_meta(x, num_classes=-1):
         raise DTypeError(f"one_hot(): the input must hold class indices of dtype int64, got {x._dtype.name}; "
                          f"convert it with .to(ember.int64)")
     if num_classes < -1:
-        raise ValueError(f"one_hot(): num_classes must be -1 (inferred) or non-negative, got {num_classes}")
+        raise InvalidArgumentError(f"one_hot(): num_classes must be -1 (inferred) or non-negative, got {num_classes}")
     if not numel(x._shape) and num_classes <= 0:
-        raise ValueError(f"one_hot(): can not infer the number of classes from an empty tensor (num_classes="
+        raise InvalidArgumentError(f"one_hot(): can not infer the number of classes from an empty tensor (num_classes="
                          f"{num_classes}); pass a positive num_classes")
     if num_classes == -1:
         if x.is_meta:
-            raise ValueError("one_hot(): num_classes=-1 is inferred from the values, which meta tensors do not "
+            raise InvalidArgumentError("one_hot(): num_classes=-1 is inferred from the values, which meta tensors do not "
                              "have; pass num_classes explicitly")
     return Spec(x._shape + (num_classes,), D.int64)
 

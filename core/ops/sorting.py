@@ -17,6 +17,7 @@ from ..errors import IndexOutOfRangeError
 from . import creation as C
 from . import views as V
 from ._helpers import Spec, numel, wrap_dim
+from ..errors import ArgumentTypeError
 
 SortResult = namedtuple("sort", ["values", "indices"])
 TopkResult = namedtuple("topk", ["values", "indices"])
@@ -65,7 +66,7 @@ def _topk_meta(x, k, dim=-1, largest=True, sorted=True):
     d = wrap_dim(dim, x.ndim, "topk")
     n = x._shape[d] if x._shape else 1
     if not isinstance(k, int) or isinstance(k, bool):
-        raise TypeError(f"topk(): k must be an int, got {type(k).__name__}: {k!r}")
+        raise ArgumentTypeError(f"topk(): k must be an int, got {type(k).__name__}: {k!r}")
     if k < 0 or k > n:
         raise IndexOutOfRangeError(f"topk(): k={k} is out of range for dimension {d} of size {n} "
                                    f"(expected 0 <= k <= {n})")

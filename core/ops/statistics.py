@@ -23,6 +23,7 @@ from . import shape as S
 from . import sorting as SO
 from . import views as V
 from ._helpers import Spec, wrap_dim, wrap_dims
+from ..errors import InvalidArgumentError
 
 _names = ("median", "nanmedian", "kthvalue", "mode", "cummax", "cummin")
 RESULTS = {n: namedtuple(n, ["values", "indices"]) for n in _names}
@@ -289,7 +290,7 @@ def _isclose_meta(x, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         raise DTypeError(f"isclose(): expected self and other to have the same dtype, but got {x._dtype.name} and "
                          f"{other._dtype.name}; convert one with .to()")
     if rtol < 0 or atol < 0:
-        raise ValueError(f"isclose(): rtol and atol must be non-negative, got rtol={rtol}, atol={atol}")
+        raise InvalidArgumentError(f"isclose(): rtol and atol must be non-negative, got rtol={rtol}, atol={atol}")
     from ._helpers import broadcast_shapes
     return Spec(broadcast_shapes(x._shape, other._shape), D.bool)
 

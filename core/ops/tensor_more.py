@@ -23,6 +23,7 @@ from . import shape as S
 from . import views as V
 from ._helpers import Spec, broadcast_shapes, numel, wrap_dim
 from .counting import searchsorted
+from ..errors import InvalidArgumentError
 
 
 def _zero(x):
@@ -37,7 +38,7 @@ def _diag_embed_meta(x, offset=0, dim1=-2, dim2=-1):
     nd = x.ndim + 1
     d1, d2 = wrap_dim(dim1, nd, "diag_embed"), wrap_dim(dim2, nd, "diag_embed")
     if d1 == d2:
-        raise ValueError(f"diag_embed(): dim1 and dim2 must differ, got dim1={dim1}, dim2={dim2}")
+        raise InvalidArgumentError(f"diag_embed(): dim1 and dim2 must differ, got dim1={dim1}, dim2={dim2}")
     m = x._shape[-1] + abs(offset)
     shape = list(x._shape[:-1])
     for d in sorted((d1, d2)):
@@ -97,12 +98,12 @@ def _tensordot_dims(a, b, dims):
         dims = dims.tolist()
     if isinstance(dims, int):
         if dims < 0 or dims > min(a.ndim, b.ndim):
-            raise ValueError(f"tensordot(): dims={dims} must be in [0, {min(a.ndim, b.ndim)}] for tensors with "
+            raise InvalidArgumentError(f"tensordot(): dims={dims} must be in [0, {min(a.ndim, b.ndim)}] for tensors with "
                              f"{a.ndim} and {b.ndim} dimensions")
         return list(range(a.ndim - dims, a.ndim)), list(range(dims))
     da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
     if len(da) != len(db):
-        raise ValueError(f"tensordot(): both dim lists must have one length, got {da} and {db}")
+        raise InvalidArgumentError(f"tensordot(): both dim lists must have one length, got {da} and {db}")
     da = [wrap_dim(d, a.ndim, "tensordot") for d in da]
     db = [wrap_dim(d, b.ndim, "tensordot") for d in db]
     for i, j in zip(da, db):
@@ -198,12 +199,12 @@ cross = defop("cross(Tensor self, Tensor other, int? dim=None) -> Tensor", meta=
 def _rot90_meta(x, k=1, dims=(0, 1)):
     dims = tuple(dims)
     if len(dims) != 2:
-        raise ValueError(f"rot90(): dims must name two dimensions, got {list(dims)}")
+        raise InvalidArgumentError(f"rot90(): dims must name two dimensions, got {list(dims)}")
     if x.ndim < 2:
         raise ShapeError(f"rot90(): expects a tensor with at least 2 dimensions, got {x.ndim}")
     d0, d1 = wrap_dim(dims[0], x.ndim, "rot90"), wrap_dim(dims[1], x.ndim, "rot90")
     if d0 == d1:
-        raise ValueError(f"rot90(): the two dims must differ, got {list(dims)}")
+        raise InvalidArgumentError(f"rot90(): the two dims must differ, got {list(dims)}")
     shape = list(x._shape)
     if k % 2:
         shape[d0], shape[d1] = shape[d1], shape[d0]
@@ -261,7 +262,7 @@ def _ri_meta(x, repeats=None, dim=None, output_size=None):
 
 def _ri_int_meta(xs, d, r):
     if r is not None and (not isinstance(r, int) or r < 0):
-        raise ValueError(f"repeat_interleave(): repeats must be a non-negative int or a tensor, got {r!r}")
+        raise InvalidArgumentError(f"repeat_interleave(): repeats must be a non-negative int or a tensor, got {r!r}")
     n = xs._shape[d] * r if r is not None else None
     return Spec(xs._shape[:d] + ((n,) if n is not None else ()) + xs._shape[d + 1:], xs._dtype)
 
@@ -288,7 +289,7 @@ def _ri_tensor(xs, repeats, d, output_size):
     if output_size is None:
         total, low = S.stack([ends[-1], R.amin(repeats)], 0).tolist() if repeats._shape[0] else (0, 0)
         if low < 0:
-            raise ValueError(f"repeat_interleave(): repeats can not be negative, got a minimum of {low}")
+            raise InvalidArgumentError(f"repeat_interleave(): repeats can not be negative, got a minimum of {low}")
         output_size = total
     pos = C.arange(0, output_size, device=xs._device)
     idx = searchsorted(ends, pos, right=True)
@@ -345,7 +346,7 @@ def _cdist_meta(x1, x2, p=2.0, compute_mode=None):
         raise DTypeError(f"cdist(): expects two floating point tensors of one dtype, got {x1._dtype.name} and "
                          f"{x2._dtype.name}")
     if p < 0:
-        raise ValueError(f"cdist(): p must be non-negative, got {p}")
+        raise InvalidArgumentError(f"cdist(): p must be non-negative, got {p}")
     batch = broadcast_shapes(x1._shape[:-2], x2._shape[:-2])
     return Spec(batch + (x1._shape[-2], x2._shape[-2]), x1._dtype)
 

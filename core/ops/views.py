@@ -10,6 +10,7 @@ from .._tensor import Tensor, contiguous_strides
 from ..dispatch import defop
 from ..errors import IndexOutOfRangeError, InvalidReshapeError, ShapeError
 from ._helpers import SizeError, Spec, as_shape, check_size, numel, wrap_dim, wrap_dims
+from ..errors import InvalidArgumentError
 
 
 def _infer_size(shape, n, opname):
@@ -87,7 +88,7 @@ def _permute(x, dims):
                          f"(dims={dims}, shape={tuple(x._shape)})")
     w = tuple(wrap_dim(d, nd, "permute") for d in dims)
     if len(set(w)) != nd:
-        raise ValueError(f"permute(): dims {dims} repeat a dimension")
+        raise InvalidArgumentError(f"permute(): dims {dims} repeat a dimension")
     return x._view(tuple(x._shape[d] for d in w), tuple(x._strides[d] for d in w))
 
 
@@ -164,7 +165,7 @@ def _flatten(x, start_dim=0, end_dim=-1):
     if nd == 0:
         return _reshape(x, (1,))
     if s > e:
-        raise ValueError(f"flatten(): start_dim {start_dim} comes after end_dim {end_dim}")
+        raise InvalidArgumentError(f"flatten(): start_dim {start_dim} comes after end_dim {end_dim}")
     return _reshape(x, x._shape[:s] + (numel(x._shape[s:e + 1]),) + x._shape[e + 1:])
 
 
@@ -186,7 +187,7 @@ def _narrow(x, dim, start, length):
 def _slice(x, dim, start=None, end=None, step=1):
     d = wrap_dim(dim, len(x._shape), "slice")
     if step <= 0:
-        raise ValueError(f"slice step must be positive, got {step}")
+        raise InvalidArgumentError(f"slice step must be positive, got {step}")
     n = x._shape[d]
     start, end, step = slice(start, end, step).indices(n)
     length = max(0, (end - start + step - 1) // step)
@@ -223,7 +224,7 @@ def _diagonal(x, offset=0, dim1=0, dim2=1):
         raise ShapeError(f"diagonal() needs at least 2 dimensions, got shape {tuple(x._shape)}")
     a, b = wrap_dim(dim1, nd, "diagonal"), wrap_dim(dim2, nd, "diagonal")
     if a == b:
-        raise ValueError(f"diagonal(): dim1 and dim2 must differ, both are {a}")
+        raise InvalidArgumentError(f"diagonal(): dim1 and dim2 must differ, both are {a}")
     if offset >= 0:
         n = max(0, min(x._shape[a], x._shape[b] - offset))
         start = x._offset + offset * x._strides[b] if n else x._offset
@@ -241,7 +242,7 @@ def _as_strided(x, size, stride, storage_offset=None):
         raise ShapeError(f"as_strided(): size {size} and stride {stride} must have the same length")
     off = x._offset if storage_offset is None else storage_offset
     if any(s < 0 for s in size) or any(s < 0 for s in stride) or off < 0:
-        raise ValueError(f"as_strided(): negative size, stride or offset: {size}, {stride}, {off}")
+        raise InvalidArgumentError(f"as_strided(): negative size, stride or offset: {size}, {stride}, {off}")
     if numel(size):
         last = off + sum((n - 1) * s for n, s in zip(size, stride))
         cap = x._backend.runtime.storage_numel(x._storage)
@@ -266,7 +267,7 @@ def _split(x, split_size_or_sections, dim=0):
     if isinstance(split_size_or_sections, int):
         s = split_size_or_sections
         if s <= 0 and not (s == 0 and n == 0):
-            raise ValueError(f"split(): split_size must be positive, got {s}")
+            raise InvalidArgumentError(f"split(): split_size must be positive, got {s}")
         sizes = [min(s, n - i) for i in range(0, n, s)] if n else [0]
     else:
         sizes = list(split_size_or_sections)
@@ -281,7 +282,7 @@ def _split(x, split_size_or_sections, dim=0):
 
 def _chunk(x, chunks, dim=0):
     if chunks <= 0:
-        raise ValueError(f"chunk(): chunks must be positive, got {chunks}")
+        raise InvalidArgumentError(f"chunk(): chunks must be positive, got {chunks}")
     _needs_dims(x, "chunk")
     d = wrap_dim(dim, len(x._shape), "chunk")
     n = x._shape[d]
@@ -295,12 +296,12 @@ def _movedim(x, source, destination):
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
     if len(src) != len(dst):
-        raise ValueError(f"movedim(): source {source} and destination {destination} differ in length")
+        raise InvalidArgumentError(f"movedim(): source {source} and destination {destination} differ in length")
     src = [wrap_dim(s, nd, "movedim") for s in src]
     dst = [wrap_dim(s, nd, "movedim") for s in dst]
     for name, ds, given in (("source", src, source), ("destination", dst, destination)):
         if len(set(ds)) != len(ds):
-            raise ValueError(f"movedim(): repeated dim in `{name}` ({given}); name each dimension once")
+            raise InvalidArgumentError(f"movedim(): repeated dim in `{name}` ({given}); name each dimension once")
     if nd == 0:
         return x._view((), ())
     order = [None] * nd

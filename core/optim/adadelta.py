@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from ..ops.creation import full, zeros_like
 from .optimizer import Optimizer, _scalar_dtype
+from ..errors import InvalidArgumentError
 
 
 def _check_nonneg(cls, **values):
     """Raise PyTorch's ValueError for the first hyperparameter that is negative, naming it and its value."""
     for name, v in values.items():
         if not 0.0 <= v:
-            raise ValueError(f"{cls}: invalid {name} {v}; it must be >= 0")
+            raise InvalidArgumentError(f"{cls}: invalid {name} {v}; it must be >= 0")
 
 
 class Adadelta(Optimizer):
@@ -21,7 +22,7 @@ class Adadelta(Optimizer):
                  maximize=False, differentiable=False):
         _check_nonneg("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
         if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"Adadelta: invalid rho {rho}; it must be in [0, 1]")
+            raise InvalidArgumentError(f"Adadelta: invalid rho {rho}; it must be in [0, 1]")
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
                                       capturable=capturable, foreach=foreach, differentiable=differentiable))
 

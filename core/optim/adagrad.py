@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..ops.creation import full, full_like
 from .adadelta import _check_nonneg
 from .optimizer import Optimizer, _scalar_dtype
+from ..errors import InvalidArgumentError
 
 
 class Adagrad(Optimizer):
@@ -16,9 +17,9 @@ class Adagrad(Optimizer):
         _check_nonneg("Adagrad", lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                       initial_accumulator_value=initial_accumulator_value, eps=eps)
         if fused and differentiable:
-            raise RuntimeError("Adagrad: `fused` does not support `differentiable`")
+            raise InvalidArgumentError("Adagrad: `fused` does not support `differentiable`")
         if fused and foreach:
-            raise RuntimeError("Adagrad: `fused` and `foreach` cannot be `True` together")
+            raise InvalidArgumentError("Adagrad: `fused` and `foreach` cannot be `True` together")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, foreach=foreach,
                                       maximize=maximize, differentiable=differentiable, fused=fused))

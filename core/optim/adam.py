@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..ops.creation import full, zeros_like
 from ..ops.nn import adam_step_
 from .optimizer import Optimizer, _scalar_dtype
+from ..errors import InvalidArgumentError
 
 
 class Adam(Optimizer):
@@ -15,13 +16,13 @@ class Adam(Optimizer):
                  decoupled_weight_decay=False):
         # foreach, capturable, differentiable and fused are accepted for PyTorch compatibility and have no effect.
         if lr < 0.0:
-            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr}")
+            raise InvalidArgumentError(f"{type(self).__name__}: invalid learning rate {lr}")
         if eps < 0.0:
-            raise ValueError(f"{type(self).__name__}: invalid epsilon {eps}")
+            raise InvalidArgumentError(f"{type(self).__name__}: invalid epsilon {eps}")
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"{type(self).__name__}: invalid betas {tuple(betas)}; each must be in [0, 1)")
+            raise InvalidArgumentError(f"{type(self).__name__}: invalid betas {tuple(betas)}; each must be in [0, 1)")
         if weight_decay < 0.0:
-            raise ValueError(f"{type(self).__name__}: invalid weight_decay {weight_decay}")
+            raise InvalidArgumentError(f"{type(self).__name__}: invalid weight_decay {weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize, foreach=foreach, capturable=capturable,
                                       differentiable=differentiable, fused=fused,
@@ -30,7 +31,7 @@ class Adam(Optimizer):
     def _update(self, p, grad, group, state):
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if grad.is_sparse:
-            raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead")
+            raise InvalidArgumentError("Adam does not support sparse gradients, please consider SparseAdam instead")
         if not state:
             state["step"] = full((), 0.0, dtype=_scalar_dtype())
             state["exp_avg"] = zeros_like(p)

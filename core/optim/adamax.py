@@ -5,12 +5,13 @@ from __future__ import annotations
 from ..ops.creation import full, zeros_like
 from .adadelta import _check_nonneg
 from .optimizer import Optimizer, _lerp_, _scalar_dtype
+from ..errors import InvalidArgumentError
 
 
 def _check_betas(cls, betas):
     for i, b in enumerate(betas):
         if not 0.0 <= b < 1.0:
-            raise ValueError(f"{cls}: invalid beta parameter at index {i}: {b}; betas must be in [0, 1)")
+            raise InvalidArgumentError(f"{cls}: invalid beta parameter at index {i}: {b}; betas must be in [0, 1)")
 
 
 class Adamax(Optimizer):

@@ -7,6 +7,7 @@ from ..ops.creation import full
 from ..ops.shape import cat
 from .optimizer import Optimizer, _no_grad
 from .lbfgs_line_search import strong_wolfe
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 
 class LBFGS(Optimizer):
@@ -19,22 +20,22 @@ class LBFGS(Optimizer):
     def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
                  history_size=100, line_search_fn=None):
         if not 0.0 <= lr:
-            raise ValueError(f"LBFGS: invalid learning rate {lr}; it must be >= 0")
+            raise InvalidArgumentError(f"LBFGS: invalid learning rate {lr}; it must be >= 0")
         if line_search_fn not in (None, "strong_wolfe"):
-            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}")
+            raise InvalidArgumentError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}")
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
                                       tolerance_change=tolerance_change, history_size=history_size,
                                       line_search_fn=line_search_fn))
         if len(self.param_groups) != 1:
-            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups); pass one list of "
+            raise InvalidArgumentError("LBFGS doesn't support per-parameter options (parameter groups); pass one list of "
                              "parameters")
         self._params = self.param_groups[0]["params"]
 
     def add_param_group(self, group):
         if self.param_groups:
-            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups); it keeps one group")
+            raise InvalidArgumentError("LBFGS doesn't support per-parameter options (parameter groups); it keeps one group")
         super().add_param_group(group)
 
     def _gather_flat_grad(self):
@@ -67,7 +68,7 @@ class LBFGS(Optimizer):
 
     def step(self, closure):
         if closure is None:
-            raise TypeError("LBFGS.step() needs a closure that clears the gradients, computes the loss, calls "
+            raise ArgumentTypeError("LBFGS.step() needs a closure that clears the gradients, computes the loss, calls "
                             "backward() and returns the loss")
         import ember
         with _no_grad():

@@ -13,6 +13,7 @@ from bisect import bisect_right
 from collections import Counter
 
 from .lr_scheduler_base import LRScheduler, _group_values
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
            "SequentialLR", "CosineAnnealingLR", "ChainedScheduler", "ReduceLROnPlateau", "CyclicLR",
@@ -29,11 +30,11 @@ class _LambdaState(LRScheduler):
             self.lr_lambdas = [lr_lambda] * n
         else:
             if len(lr_lambda) != n:
-                raise ValueError(f"Expected {n} lr_lambdas (one per parameter group), but got {len(lr_lambda)}")
+                raise InvalidArgumentError(f"Expected {n} lr_lambdas (one per parameter group), but got {len(lr_lambda)}")
             self.lr_lambdas = list(lr_lambda)
         for fn in self.lr_lambdas:
             if not callable(fn):
-                raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
+                raise ArgumentTypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
         super().__init__(optimizer, last_epoch)
 
     def state_dict(self):
@@ -110,7 +111,7 @@ class ConstantLR(LRScheduler):
 
     def __init__(self, optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1):
         if factor > 1.0 or factor < 0:
-            raise ValueError(f"ConstantLR: factor must be in [0, 1], got {factor}")
+            raise InvalidArgumentError(f"ConstantLR: factor must be in [0, 1], got {factor}")
         self.factor, self.total_iters = factor, total_iters
         super().__init__(optimizer, last_epoch)
 
@@ -132,9 +133,9 @@ class LinearLR(LRScheduler):
     def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5,
                  last_epoch: int = -1):
         if start_factor > 1.0 or start_factor <= 0:
-            raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
+            raise InvalidArgumentError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
         if end_factor > 1.0 or end_factor < 0:
-            raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor}")
+            raise InvalidArgumentError(f"LinearLR: end_factor must be in [0, 1], got {end_factor}")
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer, last_epoch)
 

@@ -11,6 +11,7 @@ from functools import wraps
 from weakref import ref
 
 from .optimizer import Optimizer
+from ..errors import ArgumentTypeError, InvalidArgumentError, KeyNotFoundError, UnsupportedError
 
 __all__ = ["LRScheduler"]
 
@@ -24,7 +25,7 @@ def _format_param(name, optimizer, param):
     """One value per parameter group: a list/tuple must have one entry per group, a scalar is repeated."""
     if isinstance(param, (list, tuple)):
         if len(param) != len(optimizer.param_groups):
-            raise ValueError(f"{name} must have the same length as optimizer.param_groups: {name} has "
+            raise InvalidArgumentError(f"{name} must have the same length as optimizer.param_groups: {name} has "
                              f"{len(param)} values, param_groups has {len(optimizer.param_groups)}")
         return list(param)
     return [param] * len(optimizer.param_groups)
@@ -36,7 +37,7 @@ def _group_values(optimizer, key):
 
 def _check_optimizer(optimizer):
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer; schedulers take an ember.optim optimizer")
+        raise ArgumentTypeError(f"{type(optimizer).__name__} is not an Optimizer; schedulers take an ember.optim optimizer")
 
 
 class _Flag:
@@ -84,7 +85,7 @@ class LRScheduler:
         else:
             for i, g in enumerate(optimizer.param_groups):
                 if "initial_lr" not in g:
-                    raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] when resuming a "
+                    raise KeyNotFoundError(f"param 'initial_lr' is not specified in param_groups[{i}] when resuming a "
                                    f"scheduler with last_epoch={last_epoch}; load the optimizer's state dict "
                                    f"first, or pass last_epoch=-1 for a fresh run")
         self.base_lrs = _group_values(optimizer, "initial_lr")
@@ -108,7 +109,7 @@ class LRScheduler:
         return self._last_lr
 
     def get_lr(self) -> list:
-        raise NotImplementedError(f"{type(self).__name__} does not define get_lr()")
+        raise UnsupportedError(f"{type(self).__name__} does not define get_lr()")
 
     def step(self, epoch=None) -> None:
         if self._step_count == 1:

@@ -7,20 +7,21 @@ import warnings
 from bisect import bisect_right
 
 from .lr_scheduler_base import EPOCH_DEPRECATION_WARNING, LRScheduler, _check_optimizer, _group_values
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 
 def _check_children(owner, optimizer, schedulers):
     name = owner.__name__
     if len(schedulers) < 1:
-        raise ValueError(f"{name} expects at least one scheduler, but got none")
+        raise InvalidArgumentError(f"{name} expects at least one scheduler, but got none")
     for i, s in enumerate(schedulers):
         if not hasattr(s, "optimizer"):
-            raise TypeError(f"{name}: the scheduler at index {i} should have `optimizer` as its attribute")
+            raise ArgumentTypeError(f"{name}: the scheduler at index {i} should have `optimizer` as its attribute")
         if isinstance(s, ReduceLROnPlateau):
-            raise ValueError(f"{name} does not support `ReduceLROnPlateau` (its step needs a metric), but got one "
+            raise InvalidArgumentError(f"{name} does not support `ReduceLROnPlateau` (its step needs a metric), but got one "
                              f"at index {i}")
         if optimizer is not s.optimizer:
-            raise ValueError(f"{name} expects all schedulers to belong to the same optimizer, but the scheduler "
+            raise InvalidArgumentError(f"{name} expects all schedulers to belong to the same optimizer, but the scheduler "
                              f"{type(s).__name__} at index {i} has another one")
 
 
@@ -45,7 +46,7 @@ class ChainedScheduler(_Composite):
 
     def __init__(self, schedulers, optimizer=None):
         if len(schedulers) < 1:
-            raise ValueError("ChainedScheduler expects at least one scheduler to be chained, but got none")
+            raise InvalidArgumentError("ChainedScheduler expects at least one scheduler to be chained, but got none")
         optimizer = optimizer or schedulers[0].optimizer
         _check_children(ChainedScheduler, optimizer, schedulers)
         self._schedulers = schedulers
@@ -64,7 +65,7 @@ class SequentialLR(_Composite):
     def __init__(self, optimizer, schedulers, milestones, last_epoch: int = -1):
         _check_children(SequentialLR, optimizer, schedulers)
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"SequentialLR expects one milestone fewer than schedulers, but got "
+            raise InvalidArgumentError(f"SequentialLR expects one milestone fewer than schedulers, but got "
                              f"{len(schedulers)} schedulers and {len(milestones)} milestones")
         self._schedulers = schedulers
         self._milestones = milestones
@@ -103,13 +104,13 @@ class ReduceLROnPlateau(LRScheduler):
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
                  cooldown=0, min_lr=0, eps=1e-8):
         if factor >= 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor should be < 1.0, got {factor}")
+            raise InvalidArgumentError(f"ReduceLROnPlateau: factor should be < 1.0, got {factor}")
         self.factor = factor
         _check_optimizer(optimizer)
         self.optimizer = optimizer
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(optimizer.param_groups):
-                raise ValueError(f"ReduceLROnPlateau: expected {len(optimizer.param_groups)} min_lrs (one per "
+                raise InvalidArgumentError(f"ReduceLROnPlateau: expected {len(optimizer.param_groups)} min_lrs (one per "
                                  f"parameter group), got {len(min_lr)}")
             self.default_min_lr = None
             self.min_lrs = list(min_lr)
@@ -151,7 +152,7 @@ class ReduceLROnPlateau(LRScheduler):
     def _reduce_lr(self, epoch):
         if len(self.optimizer.param_groups) != len(self.min_lrs):
             if self.default_min_lr is None:
-                raise RuntimeError(f"ReduceLROnPlateau: the optimizer has {len(self.optimizer.param_groups)} "
+                raise InvalidArgumentError(f"ReduceLROnPlateau: the optimizer has {len(self.optimizer.param_groups)} "
                                    f"parameter groups but min_lrs has {len(self.min_lrs)} entries (a group was "
                                    f"added); set `min_lrs` to one value per group")
             self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
@@ -176,9 +177,9 @@ class ReduceLROnPlateau(LRScheduler):
 
     def _init_is_better(self, mode, threshold, threshold_mode):
         if mode not in {"min", "max"}:
-            raise ValueError(f"ReduceLROnPlateau: mode {mode!r} is unknown; use 'min' or 'max'")
+            raise InvalidArgumentError(f"ReduceLROnPlateau: mode {mode!r} is unknown; use 'min' or 'max'")
         if threshold_mode not in {"rel", "abs"}:
-            raise ValueError(f"ReduceLROnPlateau: threshold mode {threshold_mode!r} is unknown; use 'rel' or 'abs'")
+            raise InvalidArgumentError(f"ReduceLROnPlateau: threshold mode {threshold_mode!r} is unknown; use 'rel' or 'abs'")
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self.mode, self.threshold, self.threshold_mode = mode, threshold, threshold_mode
 

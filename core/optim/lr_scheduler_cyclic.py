@@ -8,12 +8,13 @@ import types
 from functools import partial
 
 from .lr_scheduler_base import LRScheduler, _check_optimizer, _format_param
+from ..errors import InvalidArgumentError
 
 
 def _setup_momentum(self, optimizer, base_momentum, max_momentum, last_epoch):
     """Cycle 'momentum', or beta1 of 'betas' for Adam-style optimizers; records base/max per group."""
     if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-        raise ValueError(f"{type(self).__name__}: optimizer must support momentum or beta1 with `cycle_momentum` "
+        raise InvalidArgumentError(f"{type(self).__name__}: optimizer must support momentum or beta1 with `cycle_momentum` "
                          f"option enabled; pass cycle_momentum=False for {type(optimizer).__name__}")
     self.use_beta1 = "betas" in optimizer.defaults
     maxs = _format_param("max_momentum", optimizer, max_momentum)
@@ -52,7 +53,7 @@ class CyclicLR(LRScheduler):
         self.total_size = step_size_up + step_size_down
         self.step_ratio = step_size_up / self.total_size
         if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
-            raise ValueError(f"CyclicLR: mode {mode!r} is invalid and scale_fn is None; use 'triangular', "
+            raise InvalidArgumentError(f"CyclicLR: mode {mode!r} is invalid and scale_fn is None; use 'triangular', "
                              f"'triangular2', 'exp_range' or pass scale_fn")
         self.mode, self.gamma = mode, gamma
         self._scale_fn_custom = scale_fn
@@ -127,11 +128,11 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     def __init__(self, optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1):
         if T_0 <= 0 or not isinstance(T_0, int):
-            raise ValueError(f"CosineAnnealingWarmRestarts: expected a positive integer T_0, but got {T_0}")
+            raise InvalidArgumentError(f"CosineAnnealingWarmRestarts: expected a positive integer T_0, but got {T_0}")
         if T_mult < 1 or not isinstance(T_mult, int):
-            raise ValueError(f"CosineAnnealingWarmRestarts: expected an integer T_mult >= 1, but got {T_mult}")
+            raise InvalidArgumentError(f"CosineAnnealingWarmRestarts: expected an integer T_mult >= 1, but got {T_mult}")
         if not isinstance(eta_min, (float, int)):
-            raise ValueError(f"CosineAnnealingWarmRestarts: expected a float or int eta_min, but got {eta_min} "
+            raise InvalidArgumentError(f"CosineAnnealingWarmRestarts: expected a float or int eta_min, but got {eta_min} "
                              f"of type {type(eta_min).__name__}")
         self.T_0, self.T_i, self.T_mult, self.eta_min = T_0, T_0, T_mult, eta_min
         self.T_cur = last_epoch
@@ -154,7 +155,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_i = self.T_i * self.T_mult
         else:
             if epoch < 0:
-                raise ValueError(f"CosineAnnealingWarmRestarts: expected a non-negative epoch, but got {epoch}")
+                raise InvalidArgumentError(f"CosineAnnealingWarmRestarts: expected a non-negative epoch, but got {epoch}")
             if epoch >= self.T_0:
                 if self.T_mult == 1:
                     self.T_cur = epoch % self.T_0

@@ -7,6 +7,7 @@ import math
 
 from .lr_scheduler_base import LRScheduler, _check_optimizer, _format_param
 from .lr_scheduler_cyclic import _set_momentum, _setup_momentum
+from ..errors import InvalidArgumentError
 
 
 class OneCycleLR(LRScheduler):
@@ -20,17 +21,17 @@ class OneCycleLR(LRScheduler):
         self.optimizer = optimizer
         if total_steps is not None:
             if total_steps <= 0 or not isinstance(total_steps, int):
-                raise ValueError(f"OneCycleLR: expected a positive integer total_steps, but got {total_steps}")
+                raise InvalidArgumentError(f"OneCycleLR: expected a positive integer total_steps, but got {total_steps}")
             self.total_steps = total_steps
         elif epochs is not None and steps_per_epoch is not None:
             if not isinstance(epochs, int) or epochs <= 0:
-                raise ValueError(f"OneCycleLR: expected a positive integer epochs, but got {epochs}")
+                raise InvalidArgumentError(f"OneCycleLR: expected a positive integer epochs, but got {epochs}")
             if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
-                raise ValueError(f"OneCycleLR: expected a positive integer steps_per_epoch, but got "
+                raise InvalidArgumentError(f"OneCycleLR: expected a positive integer steps_per_epoch, but got "
                                  f"{steps_per_epoch}")
             self.total_steps = epochs * steps_per_epoch
         else:
-            raise ValueError("OneCycleLR: you must define either total_steps OR (epochs AND steps_per_epoch)")
+            raise InvalidArgumentError("OneCycleLR: you must define either total_steps OR (epochs AND steps_per_epoch)")
         up = float(pct_start * self.total_steps) - 1
         if three_phase:
             self._schedule_phases = [
@@ -47,9 +48,9 @@ class OneCycleLR(LRScheduler):
                 dict(end_step=self.total_steps - 1, start_lr="max_lr", end_lr="min_lr",
                      start_momentum="base_momentum", end_momentum="max_momentum")]
         if pct_start < 0 or pct_start > 1 or not isinstance(pct_start, float):
-            raise ValueError(f"OneCycleLR: expected a float between 0 and 1 for pct_start, but got {pct_start}")
+            raise InvalidArgumentError(f"OneCycleLR: expected a float between 0 and 1 for pct_start, but got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+            raise InvalidArgumentError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self._anneal_func_type = anneal_strategy
         max_lrs = _format_param("max_lr", optimizer, max_lr)
         if last_epoch == -1:
@@ -79,7 +80,7 @@ class OneCycleLR(LRScheduler):
         self._warn_outside_step()
         step_num = self.last_epoch
         if step_num > self.total_steps:
-            raise ValueError(f"OneCycleLR: tried to step {step_num} times; the specified number of total steps is "
+            raise InvalidArgumentError(f"OneCycleLR: tried to step {step_num} times; the specified number of total steps is "
                              f"{self.total_steps}")
         lrs = []
         last = len(self._schedule_phases) - 1

@@ -6,6 +6,7 @@ import copy
 
 from ..errors import EmberError, ShapeError
 from .._tensor import Tensor
+from ..errors import ArgumentTypeError, InvalidArgumentError, UnsupportedError
 
 __all__ = ["Optimizer", "OptimizerStateError"]
 
@@ -54,11 +55,11 @@ class Optimizer:
         self.state: dict = {}
         self.param_groups: list = []
         if isinstance(params, Tensor):
-            raise TypeError(f"{type(self).__name__}: params must be an iterable of tensors or dicts, got a single "
+            raise ArgumentTypeError(f"{type(self).__name__}: params must be an iterable of tensors or dicts, got a single "
                             f"Tensor; pass [tensor] or model.parameters()")
         groups = list(params)
         if not groups:
-            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+            raise InvalidArgumentError(f"{type(self).__name__} got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for g in groups:
@@ -69,16 +70,16 @@ class Optimizer:
         params = [params] if isinstance(params, Tensor) else list(params)
         for p in params:
             if not isinstance(p, Tensor):
-                raise TypeError(f"{type(self).__name__} can only optimize Tensors, got {type(p).__name__}")
+                raise ArgumentTypeError(f"{type(self).__name__} can only optimize Tensors, got {type(p).__name__}")
         g = dict(group, params=params)
         for k, v in self.defaults.items():
             if v is required and k not in g:
-                raise ValueError(f"{type(self).__name__}: parameter group didn't specify a value of required "
+                raise InvalidArgumentError(f"{type(self).__name__}: parameter group didn't specify a value of required "
                                  f"optimization parameter {k!r}")
             g.setdefault(k, v)
         seen = {id(p) for pg in self.param_groups for p in pg["params"]}
         if any(id(p) in seen for p in params):
-            raise ValueError(f"{type(self).__name__}: some parameters appear in more than one parameter group")
+            raise InvalidArgumentError(f"{type(self).__name__}: some parameters appear in more than one parameter group")
         self.param_groups.append(g)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -124,7 +125,7 @@ class Optimizer:
         return loss
 
     def _update(self, p, grad, group, state):
-        raise NotImplementedError
+        raise UnsupportedError
 
     # -- state dict ---------------------------------------------------------------
     def state_dict(self) -> dict:

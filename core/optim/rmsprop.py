@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..ops.creation import full, zeros_like
 from .optimizer import Optimizer, _scalar_dtype
+from ..errors import InvalidArgumentError
 
 
 class RMSprop(Optimizer):
@@ -13,7 +14,7 @@ class RMSprop(Optimizer):
         for name, v in (("lr", lr), ("alpha", alpha), ("eps", eps), ("weight_decay", weight_decay),
                         ("momentum", momentum)):
             if v < 0.0:
-                raise ValueError(f"RMSprop: invalid {name} {v}")
+                raise InvalidArgumentError(f"RMSprop: invalid {name} {v}")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered, maximize=maximize, capturable=capturable,
                                       foreach=foreach, differentiable=differentiable))

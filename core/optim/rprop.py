@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..ops.creation import full, full_like, zeros_like
 from .optimizer import Optimizer, _scalar_dtype
+from ..errors import InvalidArgumentError
 
 
 class Rprop(Optimizer):
@@ -13,9 +14,9 @@ class Rprop(Optimizer):
     def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, capturable=False, foreach=None,
                  maximize=False, differentiable=False):
         if not 0.0 <= lr:
-            raise ValueError(f"Rprop: invalid learning rate {lr}; it must be >= 0")
+            raise InvalidArgumentError(f"Rprop: invalid learning rate {lr}; it must be >= 0")
         if not 0.0 < etas[0] < 1.0 < etas[1]:
-            raise ValueError(f"Rprop: invalid eta values {etas[0]}, {etas[1]}; they need 0 < etaminus < 1 < etaplus")
+            raise InvalidArgumentError(f"Rprop: invalid eta values {etas[0]}, {etas[1]}; they need 0 < etaminus < 1 < etaplus")
         super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), foreach=foreach,
                                       maximize=maximize, differentiable=differentiable, capturable=capturable))
 

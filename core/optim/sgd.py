@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..ops.creation import zeros_like
 from ..ops.nn import sgd_step_
 from .optimizer import Optimizer, _no_grad, required
+from ..errors import InvalidArgumentError, UnsupportedError
 
 
 class SGD(Optimizer):
@@ -12,13 +13,13 @@ class SGD(Optimizer):
                  maximize=False, foreach=None, differentiable=False, fused=None):
         # foreach, differentiable and fused are accepted for PyTorch compatibility and have no effect.
         if lr is not required and lr < 0.0:
-            raise ValueError(f"SGD: invalid learning rate {lr}")
+            raise InvalidArgumentError(f"SGD: invalid learning rate {lr}")
         if momentum < 0.0:
-            raise ValueError(f"SGD: invalid momentum {momentum}")
+            raise InvalidArgumentError(f"SGD: invalid momentum {momentum}")
         if weight_decay < 0.0:
-            raise ValueError(f"SGD: invalid weight_decay {weight_decay}")
+            raise InvalidArgumentError(f"SGD: invalid weight_decay {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(f"SGD: Nesterov momentum requires momentum > 0 and dampening = 0, got momentum="
+            raise InvalidArgumentError(f"SGD: Nesterov momentum requires momentum > 0 and dampening = 0, got momentum="
                              f"{momentum}, dampening={dampening}")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize, foreach=foreach,
@@ -72,9 +73,9 @@ class SGD(Optimizer):
 def _sparse_step(p, grad, lr, momentum, weight_decay):
     """p -= lr * grad for a sparse gradient (nn.Embedding(sparse=True)): only the rows it holds move."""
     if weight_decay:
-        raise NotImplementedError(f"SGD: weight_decay={weight_decay} is not supported with sparse gradients (it "
+        raise UnsupportedError(f"SGD: weight_decay={weight_decay} is not supported with sparse gradients (it "
                                   f"adds the dense parameter to the gradient); use weight_decay=0")
     if momentum:
-        raise NotImplementedError(f"SGD: momentum={momentum} is not supported with sparse gradients in Ember; use "
+        raise UnsupportedError(f"SGD: momentum={momentum} is not supported with sparse gradients in Ember; use "
                                   f"momentum=0, optim.SparseAdam, or a dense gradient (nn.Embedding(sparse=False))")
     p.add_(grad, alpha=-lr)

@@ -6,6 +6,7 @@ import math
 
 from ..ops.creation import zeros_like
 from .optimizer import Optimizer
+from ..errors import InvalidArgumentError
 
 
 class SparseAdam(Optimizer):
@@ -15,13 +16,13 @@ class SparseAdam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False):
         if not 0.0 < lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+            raise InvalidArgumentError(f"Invalid learning rate: {lr}")
         if not 0.0 < eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+            raise InvalidArgumentError(f"Invalid epsilon value: {eps}")
         if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+            raise InvalidArgumentError(f"Invalid beta parameter at index 0: {betas[0]}")
         if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+            raise InvalidArgumentError(f"Invalid beta parameter at index 1: {betas[1]}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, maximize=maximize))
         sparse_params, complex_params = [], []
         for index, group in enumerate(self.param_groups):
@@ -31,9 +32,9 @@ class SparseAdam(Optimizer):
                 if p.dtype.is_complex:
                     complex_params.append([index, d_index])
         if sparse_params:
-            raise ValueError(f"Sparse params at indices {sparse_params}: SparseAdam requires dense parameter tensors")
+            raise InvalidArgumentError(f"Sparse params at indices {sparse_params}: SparseAdam requires dense parameter tensors")
         if complex_params:
-            raise ValueError(f"Complex params at indices {complex_params}: SparseAdam does not support complex "
+            raise InvalidArgumentError(f"Complex params at indices {complex_params}: SparseAdam does not support complex "
                              f"parameters")
 
     def step(self, closure=None):
@@ -49,7 +50,7 @@ class SparseAdam(Optimizer):
                     if grad is None:
                         continue
                     if not grad.is_sparse:
-                        raise RuntimeError("SparseAdam does not support dense gradients, please consider Adam "
+                        raise InvalidArgumentError("SparseAdam does not support dense gradients, please consider Adam "
                                            "instead")
                     state = self.state.setdefault(p, {})
                     if not state:

@@ -16,6 +16,7 @@ from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from ..nn.module import Module
 from .lr_scheduler_base import LRScheduler, _format_param
+from ..errors import InvalidArgumentError
 
 __all__ = ["AveragedModel", "update_bn", "SWALR", "get_ema_multi_avg_fn", "get_swa_multi_avg_fn", "get_ema_avg_fn",
            "get_swa_avg_fn"]
@@ -28,7 +29,7 @@ def _floating(t) -> bool:
 def get_ema_multi_avg_fn(decay=0.999):
     """In place, for lists: ema <- decay * ema + (1 - decay) * current."""
     if decay < 0.0 or decay > 1.0:
-        raise ValueError(f"Invalid decay value {decay} provided. Please provide a value in [0,1] range.")
+        raise InvalidArgumentError(f"Invalid decay value {decay} provided. Please provide a value in [0,1] range.")
 
     def ema_update(ema_param_list, current_param_list, _):
         with no_grad():
@@ -56,7 +57,7 @@ def get_swa_multi_avg_fn():
 def get_ema_avg_fn(decay=0.999):
     """One tensor: decay * ema + (1 - decay) * current."""
     if decay < 0.0 or decay > 1.0:
-        raise ValueError(f"Invalid decay value {decay} provided. Please provide a value in [0,1] range.")
+        raise InvalidArgumentError(f"Invalid decay value {decay} provided. Please provide a value in [0,1] range.")
 
     def ema_update(ema_param, current_param, num_averaged):
         with no_grad():
@@ -154,10 +155,10 @@ class SWALR(LRScheduler):
         for lr, group in zip(swa_lrs, optimizer.param_groups):
             group["swa_lr"] = lr
         if anneal_strategy not in ["cos", "linear"]:
-            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
+            raise InvalidArgumentError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
         self._set_anneal_func(anneal_strategy)
         if not isinstance(anneal_epochs, int) or anneal_epochs < 0:
-            raise ValueError(f"anneal_epochs must be equal or greater than 0, got {anneal_epochs}")
+            raise InvalidArgumentError(f"anneal_epochs must be equal or greater than 0, got {anneal_epochs}")
         self.anneal_epochs = anneal_epochs
         super().__init__(optimizer, last_epoch)
 

@@ -9,7 +9,8 @@ once, for all devices:
 
 * sizes round up to 512 bytes; requests of at most 1 MiB come from the small
   pool (2 MiB segments), larger ones from the large pool (20 MiB segments up
-  to 10 MiB, else the size rounded up to 2 MiB);
+  to 10 MiB, else the size rounded up to 2 MiB; a device that cannot give a
+  20 MiB segment is asked for the request's own size, rounded up to 2 MiB);
 * a cached block is split when it is bigger than asked for, and a freed block
   merges with free neighbours of its segment (coalescing);
 * reuse is stream-ordered: a block freed on stream S is reused on S at once;
@@ -52,6 +53,7 @@ from ..device import Device, resolve
 from ..errors import OutOfMemoryError
 from . import streams as _streams
 from .streams import _current_stream_of
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["Allocation", "CachingAllocator", "allocate", "record_stream", "memory_stats", "memory_allocated",
            "max_memory_allocated", "memory_reserved", "max_memory_reserved", "reset_peak_memory_stats",
@@ -389,7 +391,15 @@ class CachingAllocator:
         seg = _segment_size(size)
         handle = self._raw_alloc(seg, self.index)
         if handle is None:
-            return None
+            # A 1-10 MiB request asks for a 20 MiB segment, so that later ones share it; when the device
+            # cannot give 20 MiB, a segment of the request's own size (rounded to 2 MiB) may still fit.
+            tight = (size + ROUND_LARGE - 1) // ROUND_LARGE * ROUND_LARGE
+            if tight >= seg:
+                return None
+            seg = tight
+            handle = self._raw_alloc(seg, self.index)
+            if handle is None:
+                return None
         self._seq += 1
         block = Block(handle, 0, seg, pool, stream, self._seq)
         self._segments[block.seq] = block
@@ -648,7 +658,7 @@ def allocator_for(device) -> CachingAllocator:
         return a
     caps = backend.capabilities
     if not caps.managed_memory:
-        raise TypeError(f"device type {dev.type!r} ({backend.distribution}) does not use Ember's caching "
+        raise ArgumentTypeError(f"device type {dev.type!r} ({backend.distribution}) does not use Ember's caching "
                         f"allocator: it registered Capabilities(managed_memory=False) and manages its own memory")
     with _create_lock:
         a = _allocators.get(dev)
@@ -686,7 +696,7 @@ def allocate(device, nbytes: int, stream=None) -> Allocation:
     if nbytes.__class__ is not int:
         nbytes = int(nbytes)
     if nbytes < 0:
-        raise ValueError(f"cannot allocate a negative number of bytes ({nbytes})")
+        raise InvalidArgumentError(f"cannot allocate a negative number of bytes ({nbytes})")
     size = (nbytes + 511) & -512 or MIN_BLOCK       # round up to MIN_BLOCK (512)
     lock = a.lock
     lock.acquire()
@@ -749,9 +759,9 @@ def record_stream(tensor, stream) -> None:
     """
     from .streams import Stream
     if not isinstance(stream, Stream):
-        raise TypeError(f"record_stream() expects an ember.Stream, got {type(stream).__name__}")
+        raise ArgumentTypeError(f"record_stream() expects an ember.Stream, got {type(stream).__name__}")
     if stream.device is not tensor._device:
-        raise ValueError(f"record_stream(): the stream is on {stream.device} but the tensor is on {tensor._device}")
+        raise InvalidArgumentError(f"record_stream(): the stream is on {stream.device} but the tensor is on {tensor._device}")
     a = allocation_of(tensor)
     if a is not None:
         a.record_stream(stream)

@@ -18,6 +18,7 @@ import types
 import sys
 
 from ..device import Device, resolve
+from ..errors import AttributeNotFoundError, UnsupportedError
 
 _D = sys.modules["ember.device"]   # the module (``ember.device`` the attribute is the Device class)
 from ..errors import UnknownDeviceError
@@ -151,7 +152,7 @@ class DeviceModule(types.ModuleType):
         # Only for names the class does not define: what the plugin's runtime adds to its module
         # (``module_attributes``, e.g. ember.xla.lazy), found by loading the plugin on first use.
         if name.startswith("__"):
-            raise AttributeError(name)
+            raise AttributeNotFoundError(name)
         backend = _backend_or_none(self.device_type)
         extra = getattr(getattr(backend, "runtime", None), "module_attributes", None) or {}
         if name in extra:
@@ -159,7 +160,7 @@ class DeviceModule(types.ModuleType):
             setattr(self, name, value)
             return value
         why = "" if backend is not None else f" (the {self.device_type!r} plugin is not installed or failed to load)"
-        raise AttributeError(f"module 'ember.{self.device_type}' has no attribute {name!r}{why}")
+        raise AttributeNotFoundError(f"module 'ember.{self.device_type}' has no attribute {name!r}{why}")
 
     def _dev(self, device=None) -> Device:
         t = self.device_type
@@ -264,7 +265,7 @@ class DeviceModule(types.ModuleType):
         d = self._dev(device)
         rt = resolve(d)[0].runtime
         if not hasattr(rt, "mem_get_info"):
-            raise NotImplementedError(f"the {self.device_type} backend does not report free memory "
+            raise UnsupportedError(f"the {self.device_type} backend does not report free memory "
                                       f"(its runtime has no mem_get_info)")
         return tuple(rt.mem_get_info(d.index or 0))
 

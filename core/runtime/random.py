@@ -21,6 +21,7 @@ import os
 import threading
 
 from ..device import Device, resolve
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
            "set_rng_state", "fork_rng", "DEFAULT_SEED"]
@@ -36,9 +37,9 @@ def _check_seed(seed) -> int:
     try:
         s = seed.__index__()
     except AttributeError:
-        raise TypeError(f"a seed is an int, got {type(seed).__name__}: {seed!r}") from None
+        raise ArgumentTypeError(f"a seed is an int, got {type(seed).__name__}: {seed!r}") from None
     if not -(1 << 63) <= s <= _U64:
-        raise ValueError(f"seed must be in [-2**63, 2**64), got {s}; reduce it, e.g. seed % 2**64")
+        raise InvalidArgumentError(f"seed must be in [-2**63, 2**64), got {s}; reduce it, e.g. seed % 2**64")
     return s & _U64  # negative seeds wrap, as in PyTorch
 
 
@@ -97,9 +98,9 @@ class Generator:
         elif isinstance(state, (bytes, bytearray)):
             raw = bytes(state)
         else:
-            raise TypeError(f"set_state() expects a uint8 tensor from get_state(), got {type(state).__name__}")
+            raise ArgumentTypeError(f"set_state() expects a uint8 tensor from get_state(), got {type(state).__name__}")
         if len(raw) != STATE_BYTES:
-            raise ValueError(f"set_state(): a generator state has {STATE_BYTES} bytes (seed and offset), "
+            raise InvalidArgumentError(f"set_state(): a generator state has {STATE_BYTES} bytes (seed and offset), "
                              f"got {len(raw)}; pass what get_state() returned")
         with self._lock:
             self._seed = int.from_bytes(raw[:8], "little")
@@ -117,7 +118,7 @@ class Generator:
         return f"<ember.Generator device={self.device} seed={self._seed} offset={self._offset}>"
 
     def __reduce_ex__(self, protocol):
-        raise TypeError("Ember generators are not pickled; save get_state() and restore it with set_state()")
+        raise ArgumentTypeError("Ember generators are not pickled; save get_state() and restore it with set_state()")
 
 
 _global_seed = DEFAULT_SEED

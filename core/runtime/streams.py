@@ -24,6 +24,7 @@ import threading
 import time
 
 from ..device import Device, resolve
+from ..errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["Stream", "Event", "stream", "current_stream", "default_stream", "set_stream", "synchronize",
            "StreamContext"]
@@ -188,7 +189,7 @@ class StreamContext:
 def stream(s: "Stream | None") -> StreamContext:
     """Context manager: run the block with ``s`` as the current stream of ``s.device`` (like ``torch.cuda.stream``)."""
     if s is not None and not isinstance(s, Stream):
-        raise TypeError(f"ember.stream() expects an ember.Stream or None, got {type(s).__name__}: {s!r}")
+        raise ArgumentTypeError(f"ember.stream() expects an ember.Stream or None, got {type(s).__name__}: {s!r}")
     return StreamContext(s)
 
 
@@ -250,7 +251,7 @@ def set_stream(s: Stream) -> None:
     """Make ``s`` the current stream of its device in this thread (prefer ``with ember.stream(s)``)."""
     global _only_defaults
     if not isinstance(s, Stream):
-        raise TypeError(f"set_stream() expects an ember.Stream, got {type(s).__name__}")
+        raise ArgumentTypeError(f"set_stream() expects an ember.Stream, got {type(s).__name__}")
     if s is _defaults.get(s.device):
         _tls.current.pop(id(s.device), None)
     else:
@@ -300,7 +301,7 @@ class Event:
             if s._streams:
                 self.handle = s._runtime.event_create(s.device.index or 0, self.enable_timing)
         elif self.device is not s.device:
-            raise ValueError(f"this event was first recorded on {self.device}; it cannot be recorded on a "
+            raise InvalidArgumentError(f"this event was first recorded on {self.device}; it cannot be recorded on a "
                              f"stream of {s.device}: create one event per device")
 
     def record(self, stream: "Stream | None" = None) -> None:
@@ -344,13 +345,13 @@ class Event:
         """Milliseconds of device time between this event and ``end_event`` (both recorded, timing enabled)."""
         for name, e in (("start", self), ("end", end_event)):
             if not e.enable_timing:
-                raise ValueError(f"elapsed_time(): the {name} event was created without enable_timing=True; "
+                raise InvalidArgumentError(f"elapsed_time(): the {name} event was created without enable_timing=True; "
                                  f"create both events with ember.Event(enable_timing=True)")
             if not e._recorded:
-                raise ValueError(f"elapsed_time(): the {name} event was never recorded; call .record() on both "
+                raise InvalidArgumentError(f"elapsed_time(): the {name} event was never recorded; call .record() on both "
                                  f"events first")
         if self.device is not end_event.device:
-            raise ValueError(f"elapsed_time(): the events are on different devices ({self.device} and "
+            raise InvalidArgumentError(f"elapsed_time(): the events are on different devices ({self.device} and "
                              f"{end_event.device})")
         if not self._streams:
             return (end_event._t - self._t) * 1000.0

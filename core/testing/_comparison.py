@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import dtypes as D
 from .._tensor import Tensor
+from ..errors import InvalidArgumentError
 
 __all__ = ["assert_close"]
 
@@ -32,7 +33,7 @@ class _Failure(Exception):
 
 def _tolerances(*dtypes, rtol, atol):
     if (rtol is None) ^ (atol is None):
-        raise ValueError(f"Both 'rtol' and 'atol' must be either specified or omitted, but got no "
+        raise InvalidArgumentError(f"Both 'rtol' and 'atol' must be either specified or omitted, but got no "
                          f"{'rtol' if rtol is None else 'atol'}.")
     if rtol is not None:
         return rtol, atol

@@ -23,6 +23,7 @@ from ..autograd.function import Function
 from ..autograd.graph import AccumulateGrad, edge_of
 from ..autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
 from ..runtime.random import default_generator
+from ..errors import InvalidArgumentError
 
 __all__ = ["checkpoint", "checkpoint_sequential"]
 
@@ -172,11 +173,11 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=_noop_context_fn,
         use_reentrant = True
     preserve = kwargs.pop("preserve_rng_state", True)
     if kwargs and use_reentrant:
-        raise ValueError("Unexpected keyword arguments: " + ",".join(arg for arg in kwargs))
+        raise InvalidArgumentError("Unexpected keyword arguments: " + ",".join(arg for arg in kwargs))
     if use_reentrant and (context_fn is not _noop_context_fn or debug is not False):
-        raise ValueError("Passing `context_fn` or `debug` is only supported when use_reentrant=False.")
+        raise InvalidArgumentError("Passing `context_fn` or `debug` is only supported when use_reentrant=False.")
     if determinism_check not in ("default", "none"):
-        raise ValueError(f"determinism_check should be one of ['default', 'none'], but got {determinism_check}")
+        raise InvalidArgumentError(f"determinism_check should be one of ['default', 'none'], but got {determinism_check}")
     if not is_grad_enabled():
         return function(*args, **kwargs)
     tensors = [a for a in args if isinstance(a, Tensor)]
@@ -209,7 +210,7 @@ def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwar
         use_reentrant = True
     preserve = kwargs.pop("preserve_rng_state", True)
     if kwargs:
-        raise ValueError("Unexpected keyword arguments: " + ",".join(arg for arg in kwargs))
+        raise InvalidArgumentError("Unexpected keyword arguments: " + ",".join(arg for arg in kwargs))
 
     def run_function(start, end, functions):
         def forward(input):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .._tensor import Tensor
 from ..errors import ShapeError
 from ..nn import _random
+from ..errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, UnsupportedError
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader", "random_split", "default_collate",
            "get_worker_info"]
@@ -27,7 +28,7 @@ class Dataset:
     """A map-style dataset: ``__getitem__(i)`` and ``__len__``."""
 
     def __getitem__(self, index):
-        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+        raise UnsupportedError(f"{type(self).__name__} must define __getitem__")
 
     def __add__(self, other):
         return ConcatDataset([self, other])
@@ -38,11 +39,11 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors):
         if not tensors:
-            raise ValueError("TensorDataset needs at least one tensor")
+            raise InvalidArgumentError("TensorDataset needs at least one tensor")
         n = tensors[0].shape[0] if tensors[0].ndim else None
         for i, t in enumerate(tensors):
             if not isinstance(t, Tensor):
-                raise TypeError(f"TensorDataset: argument {i} is a {type(t).__name__}, not a Tensor")
+                raise ArgumentTypeError(f"TensorDataset: argument {i} is a {type(t).__name__}, not a Tensor")
             if t.ndim == 0 or t.shape[0] != n:
                 raise ShapeError(f"TensorDataset: all tensors must have the same size in dim 0, got shapes "
                                  f"{[tuple(x.shape) for x in tensors]}")
@@ -84,7 +85,7 @@ class ConcatDataset(Dataset):
         if idx < 0:
             idx += len(self)
         if not 0 <= idx < len(self):
-            raise IndexError(f"index {idx} is out of range for a dataset of {len(self)} samples")
+            raise IndexOutOfRangeError(f"index {idx} is out of range for a dataset of {len(self)} samples")
         start = 0
         for d, end in zip(self.datasets, self.cumulative):
             if idx < end:
@@ -122,7 +123,7 @@ def default_collate(batch):
             return ember.tensor(np.stack([np.asarray(b) for b in batch]))
     except ImportError:
         pass
-    raise TypeError(f"default_collate(): cannot batch samples of type {type(first).__name__}; pass collate_fn=")
+    raise ArgumentTypeError(f"default_collate(): cannot batch samples of type {type(first).__name__}; pass collate_fn=")
 
 
 class DataLoader:
@@ -144,17 +145,17 @@ class DataLoader:
                  multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
                  **kwargs):
         if not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"DataLoader: num_workers must be a non-negative int, got {num_workers!r}")
+            raise InvalidArgumentError(f"DataLoader: num_workers must be a non-negative int, got {num_workers!r}")
         if prefetch_factor is not None and (num_workers == 0 or not isinstance(prefetch_factor, int)
                                             or prefetch_factor < 1):
-            raise ValueError(f"DataLoader: prefetch_factor={prefetch_factor!r} needs num_workers > 0 and must be a "
+            raise InvalidArgumentError(f"DataLoader: prefetch_factor={prefetch_factor!r} needs num_workers > 0 and must be a "
                              f"positive int")
         if timeout < 0:
-            raise ValueError(f"DataLoader: timeout must be >= 0 seconds, got {timeout}")
+            raise InvalidArgumentError(f"DataLoader: timeout must be >= 0 seconds, got {timeout}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+            raise InvalidArgumentError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if sampler is not None and shuffle:
-            raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive")
+            raise InvalidArgumentError("DataLoader: sampler and shuffle=True are mutually exclusive")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.sampler, self.batch_sampler = sampler, batch_sampler
         self.collate_fn = collate_fn
@@ -425,7 +426,7 @@ class _WorkerIterator:
                 data = pickle.loads(data)
             except Exception as e:
                 self.close()
-                raise RuntimeError(f"DataLoader could not unpickle batch {i} from its worker in the main "
+                raise InvalidArgumentError(f"DataLoader could not unpickle batch {i} from its worker in the main "
                                    f"process: {type(e).__name__}: {e}") from e
             self.ready[i] = data
         data = self.ready.pop(self.next)
@@ -446,11 +447,11 @@ class _WorkerIterator:
             if dead:
                 self.close()
                 w, code = dead[0]
-                raise RuntimeError(f"DataLoader worker {w} (pid {self.workers[w].pid}) exited unexpectedly with code "
+                raise InvalidArgumentError(f"DataLoader worker {w} (pid {self.workers[w].pid}) exited unexpectedly with code "
                                    f"{code}; with large batches or many workers it may have run out of memory")
             if deadline is not None and time.monotonic() >= deadline:
                 self.close()
-                raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds waiting for batch {self.next}")
+                raise InvalidArgumentError(f"DataLoader timed out after {self.timeout} seconds waiting for batch {self.next}")
 
     def close(self):
         if self.closed:
@@ -487,7 +488,7 @@ def random_split(dataset, lengths, generator=None):
             counts[i % len(counts)] += 1
         lengths = counts
     if any(not isinstance(x, int) or x < 0 for x in lengths) or sum(lengths) != n:
-        raise ValueError(f"random_split(): lengths {lengths} must be non-negative ints summing to the dataset's "
+        raise InvalidArgumentError(f"random_split(): lengths {lengths} must be non-negative ints summing to the dataset's "
                          f"length {n} (or fractions summing to 1)")
     perm = _random.randperm(n, generator=generator).tolist()
     out, start = [], 0

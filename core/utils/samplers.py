@@ -7,6 +7,7 @@ seed gives one order on every backend.
 from __future__ import annotations
 
 from .._tensor import Tensor
+from ..errors import ArgumentTypeError, InvalidArgumentError, UnsupportedError
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
            "BatchSampler"]
@@ -19,7 +20,7 @@ class Sampler:
         pass
 
     def __iter__(self):
-        raise NotImplementedError
+        raise UnsupportedError
 
 
 class SequentialSampler(Sampler):
@@ -49,9 +50,9 @@ class RandomSampler(Sampler):
         self._num_samples = num_samples
         self.generator = generator
         if not isinstance(self.replacement, bool):
-            raise TypeError(f"replacement should be a boolean value, but got replacement={self.replacement}")
+            raise ArgumentTypeError(f"replacement should be a boolean value, but got replacement={self.replacement}")
         if not isinstance(self.num_samples, int) or self.num_samples <= 0:
-            raise ValueError(f"num_samples should be a positive integer value, but got num_samples={self.num_samples}")
+            raise InvalidArgumentError(f"num_samples should be a positive integer value, but got num_samples={self.num_samples}")
 
     @property
     def num_samples(self) -> int:
@@ -92,14 +93,14 @@ class WeightedRandomSampler(Sampler):
 
     def __init__(self, weights, num_samples, replacement=True, generator=None) -> None:
         if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
-            raise ValueError(f"num_samples should be a positive integer value, but got num_samples={num_samples}")
+            raise InvalidArgumentError(f"num_samples should be a positive integer value, but got num_samples={num_samples}")
         if not isinstance(replacement, bool):
-            raise ValueError(f"replacement should be a boolean value, but got replacement={replacement}")
+            raise InvalidArgumentError(f"replacement should be a boolean value, but got replacement={replacement}")
         e = _ember()
         weights_tensor = (weights.detach().to(e.float64) if isinstance(weights, Tensor)
                           else e.as_tensor(weights, dtype=e.float64))
         if weights_tensor.ndim != 1:
-            raise ValueError(f"weights should be a 1d sequence but given weights have shape "
+            raise InvalidArgumentError(f"weights should be a 1d sequence but given weights have shape "
                              f"{tuple(weights_tensor.shape)}")
         self.weights = weights_tensor
         self.num_samples = num_samples
@@ -119,9 +120,9 @@ class BatchSampler(Sampler):
 
     def __init__(self, sampler, batch_size, drop_last) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
+            raise InvalidArgumentError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
         if not isinstance(drop_last, bool):
-            raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
+            raise InvalidArgumentError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
         self.sampler = sampler
         self.batch_size = batch_size
         self.drop_last = drop_last

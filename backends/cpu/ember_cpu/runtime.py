@@ -8,6 +8,7 @@ from numpy.lib.stride_tricks import as_strided
 from ember import Tensor
 from ember import dtypes as D
 from ember._tensor import _CONTIG as _cstrides, contiguous_strides as _contig
+from ember.errors import InvalidArgumentError
 
 backend = None  # set when the plugin registers
 _KEY = 0        # its dispatch key bit, likewise
@@ -125,7 +126,7 @@ class CpuRuntime:
         if array.flags.c_contiguous:
             return wrap(array)
         if any(s < 0 for s in array.strides):
-            raise ValueError("from_numpy(): numpy arrays with negative strides are not supported; "
+            raise InvalidArgumentError("from_numpy(): numpy arrays with negative strides are not supported; "
                              "pass array.copy() instead")
         return _wrap_strided(array)
 

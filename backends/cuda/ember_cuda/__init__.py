@@ -4,6 +4,7 @@ Importing this package touches no driver: the driver is loaded the first time
 a cuda device is asked for (``ember_cuda.driver.get()``), so that
 ``import ember`` and ``ember info`` work on machines without a GPU.
 """
+from ember.errors import AttributeNotFoundError
 
 __version__ = "0.1.0"
 
@@ -13,4 +14,4 @@ def __getattr__(name):
     if name == "matmul":
         from .blas import matmul
         return matmul
-    raise AttributeError(f"module 'ember_cuda' has no attribute {name!r}")
+    raise AttributeNotFoundError(f"module 'ember_cuda' has no attribute {name!r}")

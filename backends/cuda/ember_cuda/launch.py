@@ -20,6 +20,7 @@ import struct
 import threading
 
 from . import driver as _drv
+from ember.errors import InvalidArgumentError
 
 # signature character -> struct code of its 8-byte slot
 _SLOT = {"p": "Q", "q": "q", "i": "i4x", "I": "I4x", "f": "f4x", "d": "d"}
@@ -56,7 +57,7 @@ def slot_format(signature: str) -> str:
     try:
         return "<" + "".join(_SLOT[c] for c in signature)
     except KeyError as e:
-        raise ValueError(f"unknown kernel signature character {e.args[0]!r} in {signature!r}; "
+        raise InvalidArgumentError(f"unknown kernel signature character {e.args[0]!r} in {signature!r}; "
                          f"expected one of {''.join(_SLOT)}") from None
 
 

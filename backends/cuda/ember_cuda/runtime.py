@@ -20,7 +20,7 @@ from numpy.lib.stride_tricks import as_strided
 from ember import Tensor
 from ember import dtypes as D
 from ember.device import Device
-from ember.errors import BackendUnavailableError
+from ember.errors import BackendUnavailableError, OutOfMemoryError
 
 from . import driver as _drv
 
@@ -228,7 +228,8 @@ class CudaRuntime:
             return a.handle + a.offset, a
         h = self.raw_alloc(nbytes, device.index or 0)
         if h is None:
-            raise MemoryError(f"cuda out of memory allocating {nbytes} bytes on {device}")
+            raise OutOfMemoryError(f"cuda out of memory allocating {nbytes} bytes on {device}; free tensors you no "
+                                   f"longer need or use smaller sizes")
         return h, _OwnBlock(h, nbytes, device)
 
     def empty(self, shape, dtype, device) -> Tensor:

@@ -10,6 +10,7 @@ defines, so the body of a kernel is the same text in every dialect.
 from __future__ import annotations
 
 import re
+from ember.errors import InvalidArgumentError
 
 QUALIFIERS = {
     "cuda": {"KERNEL": 'extern "C" __global__ void', "GLOBAL": "", "LOCAL": "__shared__", "DEVICE": "__device__ inline"},
@@ -127,7 +128,7 @@ def prelude(dialect: str, fp64: bool = True) -> str:
     elif dialect == "opencl":
         head = "/* ember_kernelgen: OpenCL C */\n" + _OPENCL_TYPES + (_OPENCL_FP64 if fp64 else "")
     else:
-        raise ValueError(f"unknown dialect {dialect!r}; expected one of 'cuda', 'hip', 'opencl'")
+        raise InvalidArgumentError(f"unknown dialect {dialect!r}; expected one of 'cuda', 'hip', 'opencl'")
     return head + qualify(_COMMON, dialect)
 
 

@@ -23,6 +23,7 @@ from . import kernels as KD
 from . import ops as O
 from .kernels import Operand
 from .render import render, render_many
+from ember.errors import ArgumentTypeError, DivisionByZeroError, UnsupportedError
 
 _SCALARS = (int, float, bool)
 
@@ -228,7 +229,7 @@ def _device_of(*xs):
     for x in xs:
         if not isinstance(x, _SCALARS):
             return x._device
-    raise TypeError("a kernel needs at least one tensor operand")
+    raise ArgumentTypeError("a kernel needs at least one tensor operand")
 
 
 # -- kernel table -------------------------------------------------------------------------------
@@ -250,7 +251,7 @@ def _comp_of(*xs):
     for x in xs:
         if not isinstance(x, _SCALARS):
             return x._dtype
-    raise TypeError("a kernel needs at least one tensor operand")
+    raise ArgumentTypeError("a kernel needs at least one tensor operand")
 
 
 def _binary(b, op):
@@ -273,10 +274,10 @@ def _check_no_zero(b, y):
     """Integer division by zero raises, as on the cpu backend (one small read back)."""
     if isinstance(y, _SCALARS):
         if y == 0:
-            raise ZeroDivisionError("integer division by zero")
+            raise DivisionByZeroError("integer division by zero")
         return
     if _numel(y._shape) and not bool(b.d.to_host(_reduce(b, "all", y, tuple(range(len(y._shape))), False, D.bool)).item()):
-        raise ZeroDivisionError("integer division by zero")
+        raise DivisionByZeroError("integer division by zero")
 
 
 def _where(b):
@@ -291,7 +292,7 @@ def _where(b):
 def _copy_(b):
     def kernel(dst, src):
         if src._device != dst._device:
-            raise NotImplementedError("copy_ between devices is the backend's (a host round trip or a peer copy)")
+            raise UnsupportedError("copy_ between devices is the backend's (a host round trip or a peer copy)")
         return b.elementwise("copy", dst, src._dtype, (src,), dst._shape, dst._device)
     return kernel
 

@@ -7,6 +7,7 @@ from ember import dtypes as D
 
 from . import kernels as KD
 from .host import _contig_strides, _numel, coalesce
+from ember.errors import IndexOutOfRangeError
 
 _BIG_GRID = 65535
 
@@ -228,7 +229,7 @@ def _check_range(b, index, dim, size):
     lo, hi = (int(v) for v in b.d.to_host(bounds))
     if lo < 0 or hi >= size:
         bad = lo if lo < 0 else hi
-        raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
+        raise IndexOutOfRangeError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
 
 
 def _indexed(b, kind, x, other, index, dim):

@@ -4,6 +4,7 @@ Used by the tests to check every kernel the generator emits, and usable by the c
 """
 
 from __future__ import annotations
+from ember.errors import InvalidArgumentError
 
 
 def available() -> str | None:
@@ -30,7 +31,7 @@ def compile_ptx(source: str, arch: str = "compute_90", options=(), name: str = "
             err, n = nvrtc.nvrtcGetProgramLogSize(prog)
             log = b" " * n
             nvrtc.nvrtcGetProgramLog(prog, log)
-            raise RuntimeError(f"NVRTC could not compile {name}:\n{log.decode(errors='replace')}")
+            raise InvalidArgumentError(f"NVRTC could not compile {name}:\n{log.decode(errors='replace')}")
         err, n = nvrtc.nvrtcGetPTXSize(prog)
         _check(nvrtc, err, "nvrtcGetPTXSize")
         ptx = b" " * n
@@ -43,4 +44,4 @@ def compile_ptx(source: str, arch: str = "compute_90", options=(), name: str = "
 
 def _check(nvrtc, err, what):
     if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
-        raise RuntimeError(f"{what} failed: {err}")
+        raise InvalidArgumentError(f"{what} failed: {err}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from string import Template
 
 from .ctypes_ import CType
+from ember.errors import UnsupportedError
 
 # Helper templates: $T is the computation type, $S a suffix naming it.
 HELPERS = {
@@ -152,7 +153,7 @@ def _by_kind(f=None, i=None, u=None, b=None):
     def e(t, *xs):
         g = {"f": f, "i": i, "u": u if u is not None else i, "b": b if b is not None else (u or i)}[t.kind]
         if g is None:
-            raise NotImplementedError(f"no {t.name} form")
+            raise UnsupportedError(f"no {t.name} form")
         return g(t, *xs)
     return e
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import weakref
 
 import jax
+from ember.errors import InvalidArgumentError
 
 #: None in eager mode; in lazy mode, device index -> the Graph being recorded.
 graphs = None
@@ -84,7 +85,7 @@ def record(key, args, dev):
 
 
 def _flush_foreign(ref):
-    raise RuntimeError("a lazy value from another device's graph reached this graph; move tensors "
+    raise InvalidArgumentError("a lazy value from another device's graph reached this graph; move tensors "
                        "between xla devices outside lazy mode or call ember_xla.mark_step() first")
 
 

@@ -11,6 +11,7 @@ from ember.device import resolve
 
 from . import _engine as E
 from . import runtime as R
+from ember.errors import ArgumentTypeError
 
 _np_to_ember = {d.np: d for d in D.all_dtypes + D.complex_dtypes}
 
@@ -18,7 +19,7 @@ _np_to_ember = {d.np: d for d in D.all_dtypes + D.complex_dtypes}
 def to_jax(t: Tensor) -> jax.Array:
     """The tensor's values as a jax.Array (the storage itself when the tensor is its whole storage)."""
     if t._device.type != "xla":
-        raise TypeError(f"to_jax() expects an xla tensor, got one on {t._device}; move it with .to('xla') first")
+        raise ArgumentTypeError(f"to_jax() expects an xla tensor, got one on {t._device}; move it with .to('xla') first")
     return R.host_view(t)
 
 
@@ -26,10 +27,10 @@ def from_jax(a, device=None) -> Tensor:
     """An xla tensor holding ``a``: arrays are immutable, so Ember's writes replace it rather than
     change it. A 1-D array is taken as it is; others take one device-side reshape to flat storage."""
     if not isinstance(a, jax.Array):
-        raise TypeError(f"from_jax() expects a jax.Array, got {type(a).__name__}")
+        raise ArgumentTypeError(f"from_jax() expects a jax.Array, got {type(a).__name__}")
     dt = _np_to_ember.get(np.dtype(a.dtype))
     if dt is None:
-        raise TypeError(f"from_jax(): jax dtype {a.dtype} has no Ember dtype")
+        raise ArgumentTypeError(f"from_jax(): jax dtype {a.dtype} has no Ember dtype")
     devs = list(a.devices())
     jdevs = E.jax_devices()
     if device is not None:

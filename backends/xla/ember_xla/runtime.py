@@ -13,6 +13,7 @@ import numpy as np
 
 from ember import Tensor
 from ember import dtypes as D
+from ember.errors import DLPackError
 from ember.device import Device
 
 from . import _engine as E
@@ -224,7 +225,7 @@ class XlaRuntime:
         d = E.jax_devices()[tensor._storage.dev]
         code = {"cpu": 1, "gpu": 2, "cuda": 2, "rocm": 10}.get(d.platform)
         if code is None:
-            raise BufferError(f"xla device {d} ({d.platform}) has no DLPack device type")
+            raise DLPackError(f"xla device {d} ({d.platform}) has no DLPack device type")
         return code, (0 if code == 1 else getattr(d, "local_hardware_id", d.id) or 0)
 
     def dlpack_sync(self, tensor, stream) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import runtime as _rt
+from ember.errors import InvalidArgumentError
 
 cl = _rt.cl
 
@@ -78,7 +79,7 @@ class OpenCLDriver:
             try:
                 prg = cl.Program(d.ctx, source).build(options=list(options))
             except cl.Error as e:
-                raise RuntimeError(f"OpenCL compilation failed on {d.name}:\n{e}") from None
+                raise InvalidArgumentError(f"OpenCL compilation failed on {d.name}:\n{e}") from None
             return self._kernels(prg, signatures)
         if self._cache is None:
             from ember_kernelgen.cache import KernelCache
@@ -95,7 +96,7 @@ class OpenCLDriver:
             try:
                 prg = cl.Program(d.ctx, source).build(options=list(options))
             except cl.Error as e:
-                raise RuntimeError(f"OpenCL compilation failed on {d.name}:\n{e}") from None
+                raise InvalidArgumentError(f"OpenCL compilation failed on {d.name}:\n{e}") from None
             try:
                 binaries = prg.get_info(cl.program_info.BINARIES)
                 if binaries and binaries[0]:

@@ -27,6 +27,7 @@ from ember import Tensor
 from ember import dtypes as D
 from ember.device import Device
 from ember.errors import BackendUnavailableError
+from ember.errors import InvalidArgumentError
 
 try:  # the plugin must import (and say why it is unusable) without pyopencl
     import pyopencl as cl
@@ -474,10 +475,10 @@ class XpuRuntime:
     def event_elapsed_ms(self, start, end):
         for name, e in (("start", start), ("end", end)):
             if not e.timing:
-                raise ValueError(f"elapsed_time(): the {name} event was created without "
+                raise InvalidArgumentError(f"elapsed_time(): the {name} event was created without "
                                  f"enable_timing=True; create both events with enable_timing=True")
             if e.ev is None:
-                raise ValueError(f"elapsed_time(): the {name} event was never recorded; record both first")
+                raise InvalidArgumentError(f"elapsed_time(): the {name} event was never recorded; record both first")
         start.ev.wait()
         end.ev.wait()
         return (end.ev.profile.end - start.ev.profile.end) / 1e6

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..module import Module
+from ...errors import InvalidArgumentError
 
 
 class ReLU(Module):
@@ -19,7 +20,7 @@ class GELU(Module):
     def __init__(self, approximate: str = "none"):
         super().__init__()
         if approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+            raise InvalidArgumentError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
     def forward(self, input):
@@ -76,7 +77,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
+            raise InvalidArgumentError(f"Dropout: p must be a probability in [0, 1], got {p}")
         self.p, self.inplace = p, inplace
 
     def forward(self, input):

@@ -8,6 +8,7 @@ from .. import init as _init
 from .._activations import softmax2d
 from ..module import Module
 from ..parameter import Parameter
+from ...errors import InvalidArgumentError
 
 
 class _Inplace(Module):
@@ -83,7 +84,7 @@ class Hardtanh(_Inplace):
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         super().__init__(inplace)
         if max_val <= min_val:
-            raise ValueError(f"Hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})")
+            raise InvalidArgumentError(f"Hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})")
         self.min_val, self.max_val = min_val, max_val
 
 

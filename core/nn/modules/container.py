@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from ..._tensor import Tensor
 from ..module import Module
 from ..parameter import Parameter
+from ...errors import ArgumentTypeError, IndexOutOfRangeError, InvalidArgumentError, KeyNotFoundError
 
 
 def _pairs(owner, entries, sort_plain=False):
@@ -18,15 +19,15 @@ def _pairs(owner, entries, sort_plain=False):
     if isinstance(entries, Mapping):
         return sorted(entries.items()) if sort_plain else list(entries.items())
     if not isinstance(entries, Iterable):
-        raise TypeError(f"{owner}.update should be called with an iterable of key/value pairs, but got "
+        raise ArgumentTypeError(f"{owner}.update should be called with an iterable of key/value pairs, but got "
                         f"{type(entries).__name__}")
     out = []
     for j, kv in enumerate(entries):
         if not isinstance(kv, Iterable):
-            raise TypeError(f"{owner} update sequence element #{j} should be Iterable; is {type(kv).__name__}")
+            raise ArgumentTypeError(f"{owner} update sequence element #{j} should be Iterable; is {type(kv).__name__}")
         kv = list(kv)
         if len(kv) != 2:
-            raise ValueError(f"{owner} update sequence element #{j} has length {len(kv)}; 2 is required")
+            raise InvalidArgumentError(f"{owner} update sequence element #{j} has length {len(kv)}; 2 is required")
         out.append(tuple(kv))
     return out
 
@@ -46,7 +47,7 @@ class Sequential(Module):
     def _index(self, idx):
         n = len(self._modules)
         if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for a {type(self).__name__} of {n} modules")
+            raise IndexOutOfRangeError(f"index {idx} is out of range for a {type(self).__name__} of {n} modules")
         return idx % n
 
     def __getitem__(self, idx):
@@ -88,7 +89,7 @@ class ModuleList(Module):
     def _index(self, idx):
         n = len(self._modules)
         if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for a ModuleList of {n} modules")
+            raise IndexOutOfRangeError(f"index {idx} is out of range for a ModuleList of {n} modules")
         return idx % n
 
     def __getitem__(self, idx):
@@ -142,7 +143,7 @@ class ModuleDict(Module):
         try:
             return self._modules[key]
         except KeyError:
-            raise KeyError(f"ModuleDict has no module {key!r}; keys: {list(self._modules)}") from None
+            raise KeyNotFoundError(f"ModuleDict has no module {key!r}; keys: {list(self._modules)}") from None
 
     def __setitem__(self, key, module):
         self.add_module(key, module)
@@ -205,7 +206,7 @@ class ParameterList(Module):
     def _index(self, idx):
         idx = int(idx)
         if not -len(self) <= idx < len(self):
-            raise IndexError(f"index {idx} is out of range for a ParameterList of {len(self)} entries")
+            raise IndexOutOfRangeError(f"index {idx} is out of range for a ParameterList of {len(self)} entries")
         return str(idx % len(self))
 
     def __getitem__(self, idx):
@@ -236,7 +237,7 @@ class ParameterList(Module):
 
     def extend(self, values):
         if not isinstance(values, Iterable) or isinstance(values, Tensor):
-            raise TypeError(f"ParameterList.extend should be called with an iterable, but got "
+            raise ArgumentTypeError(f"ParameterList.extend should be called with an iterable, but got "
                             f"{type(values).__name__}")
         for v in values:
             self.append(v)
@@ -250,7 +251,7 @@ class ParameterList(Module):
         return "\n".join(lines)
 
     def __call__(self, *args, **kwargs):
-        raise RuntimeError("ParameterList should not be called.")
+        raise InvalidArgumentError("ParameterList should not be called.")
 
 
 class ParameterDict(Module):
@@ -265,13 +266,13 @@ class ParameterDict(Module):
     @staticmethod
     def _key(key):
         if not isinstance(key, str):
-            raise TypeError(f"Index given to ParameterDict cannot be used as a key as it is not a string (type "
+            raise ArgumentTypeError(f"Index given to ParameterDict cannot be used as a key as it is not a string (type "
                             f"is '{type(key).__name__}'); use string keys")
         return key
 
     def __getitem__(self, key):
         if self._key(key) not in self._keys:
-            raise KeyError(f"ParameterDict has no key {key!r}; keys: {list(self._keys)}")
+            raise KeyNotFoundError(f"ParameterDict has no key {key!r}; keys: {list(self._keys)}")
         return getattr(self, key)
 
     def __setitem__(self, key, value):
@@ -313,7 +314,7 @@ class ParameterDict(Module):
 
     def popitem(self):
         if not self._keys:
-            raise KeyError("popitem(): ParameterDict is empty")
+            raise KeyNotFoundError("popitem(): ParameterDict is empty")
         k = next(reversed(self._keys))
         return k, self.pop(k)
 
@@ -356,4 +357,4 @@ class ParameterDict(Module):
                                        f"Object of type: {type(p).__name__}") for k, p in self.items())
 
     def __call__(self, *args, **kwargs):
-        raise RuntimeError("ParameterDict should not be called.")
+        raise InvalidArgumentError("ParameterDict should not be called.")

@@ -9,6 +9,7 @@ from .. import functional as F
 from .. import init
 from ..module import Module
 from ..parameter import Parameter
+from ...errors import InvalidArgumentError
 
 
 def _ntuple(v, n):
@@ -42,13 +43,13 @@ class _ConvNd(Module):
         super().__init__()
         n = self._nd
         if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"{type(self).__name__}: in_channels ({in_channels}) and out_channels "
+            raise InvalidArgumentError(f"{type(self).__name__}: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must be divisible by groups ({groups})")
         if padding_mode not in PADDING_MODES:
-            raise ValueError(f"{type(self).__name__}: padding_mode must be one of {PADDING_MODES}, but got "
+            raise InvalidArgumentError(f"{type(self).__name__}: padding_mode must be one of {PADDING_MODES}, but got "
                              f"padding_mode={padding_mode!r}")
         if isinstance(padding, str) and padding not in ("same", "valid"):
-            raise ValueError(f"{type(self).__name__}: padding must be 'same', 'valid' or ints, got {padding!r}")
+            raise InvalidArgumentError(f"{type(self).__name__}: padding must be 'same', 'valid' or ints, got {padding!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _ntuple(kernel_size, n)
         self.stride = _ntuple(stride, n)

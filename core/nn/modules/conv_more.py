@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import functional as F
 from ..module import Module
 from .conv import _ConvNd, _ntuple
+from ...errors import InvalidArgumentError
 
 
 class Conv3d(_ConvNd):
@@ -23,9 +24,9 @@ class _ConvTransposeNd(_ConvNd):
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         name = type(self).__name__
         if padding_mode != "zeros":
-            raise ValueError(f'{name}: only "zeros" padding mode is supported, got padding_mode={padding_mode!r}')
+            raise InvalidArgumentError(f'{name}: only "zeros" padding mode is supported, got padding_mode={padding_mode!r}')
         if isinstance(padding, str):
-            raise ValueError(f"{name}: padding must be an int or a tuple of ints, got {padding!r}")
+            raise InvalidArgumentError(f"{name}: padding must be an int or a tuple of ints, got {padding!r}")
         self.output_padding = _ntuple(output_padding, self._nd)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, device, dtype)
@@ -37,7 +38,7 @@ class _ConvTransposeNd(_ConvNd):
         n = self._nd
         output_size = list(output_size)[-n:] if len(output_size) > n else list(output_size)
         if len(output_size) != n:
-            raise ValueError(f"{type(self).__name__}: output_size must have {n} or {n + 2} elements, got "
+            raise InvalidArgumentError(f"{type(self).__name__}: output_size must have {n} or {n + 2} elements, got "
                              f"{len(output_size)}")
         spatial = tuple(input.shape[-n:])
         lo = [(spatial[i] - 1) * self.stride[i] - 2 * self.padding[i] + self.dilation[i] *
@@ -45,7 +46,7 @@ class _ConvTransposeNd(_ConvNd):
         hi = [lo[i] + self.stride[i] - 1 for i in range(n)]
         for i in range(n):
             if not lo[i] <= output_size[i] <= hi[i]:
-                raise ValueError(f"{type(self).__name__}: requested an output size of {tuple(output_size)}, but "
+                raise InvalidArgumentError(f"{type(self).__name__}: requested an output size of {tuple(output_size)}, but "
                                  f"valid sizes range from {tuple(lo)} to {tuple(hi)} (for an input of {spatial})")
         return tuple(output_size[i] - lo[i] for i in range(n))
 

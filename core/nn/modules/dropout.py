@@ -11,6 +11,7 @@ import warnings
 
 from .. import _random
 from ..module import Module
+from ...errors import InvalidArgumentError
 
 # SELU's negative saturation value -scale*alpha: alpha dropout sets dropped units to it
 _SELU_SAT = 1.7580993408473766
@@ -18,7 +19,7 @@ _SELU_SAT = 1.7580993408473766
 
 def _check_p(p, name):
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name}(): dropout probability has to be between 0 and 1, but got {p}")
+        raise InvalidArgumentError(f"{name}(): dropout probability has to be between 0 and 1, but got {p}")
 
 
 def _dropout_impl(input, p, training, inplace, feature, alpha):
@@ -31,7 +32,7 @@ def _dropout_impl(input, p, training, inplace, feature, alpha):
         return input.mul_(0.0) if inplace else input * 0.0
     if feature:
         if input.ndim < 2:
-            raise ValueError(f"feature dropout needs an input of at least 2 dims (N, C, ...), got shape "
+            raise InvalidArgumentError(f"feature dropout needs an input of at least 2 dims (N, C, ...), got shape "
                              f"{tuple(input.shape)}")
         shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
     else:
@@ -58,7 +59,7 @@ def _channelwise(name, input, p, training, inplace, batched_ndim, strict):
                f"{name} zeroes whole channels of inputs with {batched_ndim - 2} spatial dims, a channel dim and "
                f"an optional batch dim")
         if strict:
-            raise RuntimeError(msg)
+            raise InvalidArgumentError(msg)
         warnings.warn(msg + "; use dropout for other shapes", stacklevel=3)
     unbatched = nd == batched_ndim - 1
     x = input.unsqueeze(0) if unbatched else input
@@ -111,7 +112,7 @@ class _DropoutNd(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"{type(self).__name__}: dropout probability has to be between 0 and 1, but got {p}")
+            raise InvalidArgumentError(f"{type(self).__name__}: dropout probability has to be between 0 and 1, but got {p}")
         self.p, self.inplace = p, inplace
 
     def forward(self, input):

@@ -40,7 +40,7 @@ def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, out
                                        return_indices=False, _random_samples=None):
     """(values, indices): indices are flat positions h * W + w in each input plane, as max_pool2d's."""
     if output_size is None and output_ratio is None:
-        raise ValueError("fractional_max_pool2d requires specifying either an output_size or an output_ratio")
+        raise InvalidArgumentError("fractional_max_pool2d requires specifying either an output_size or an output_ratio")
     if input.ndim not in (3, 4):
         raise InvalidArgumentError(f"fractional_max_pool2d(): Expected 3D or 4D tensor, but got: "
                                    f"{list(input.shape)}")
@@ -100,11 +100,11 @@ class FractionalMaxPool2d(Module):
         self.output_size = _pair(output_size) if output_size is not None else None
         self.output_ratio = _pair(output_ratio) if output_ratio is not None else None
         if output_size is None and output_ratio is None:
-            raise ValueError("FractionalMaxPool2d requires specifying either an output size, or a pooling ratio")
+            raise InvalidArgumentError("FractionalMaxPool2d requires specifying either an output size, or a pooling ratio")
         if output_size is not None and output_ratio is not None:
-            raise ValueError("only one of output_size and output_ratio may be specified")
+            raise InvalidArgumentError("only one of output_size and output_ratio may be specified")
         if self.output_ratio is not None and not (0 < self.output_ratio[0] < 1 and 0 < self.output_ratio[1] < 1):
-            raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+            raise InvalidArgumentError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
 
     def forward(self, input):
         return fractional_max_pool2d(input, self.kernel_size, self.output_size, self.output_ratio,

@@ -13,6 +13,7 @@ from ...ops.creation import empty
 from ..module import Module, _no_grad
 from ..parameter import Parameter, _Marked, _adopt
 from .linear import Linear
+from ...errors import InvalidArgumentError, UnsupportedError
 
 __all__ = ["UninitializedParameter", "LazyModuleMixin", "LazyLinear"]
 
@@ -58,7 +59,7 @@ class LazyModuleMixin:
             is_lazy(b) for b in self._buffers.values() if b is not None)
 
     def initialize_parameters(self, *args, **kwargs):
-        raise NotImplementedError(f"initialize_parameters is not implemented for {type(self).__name__}")
+        raise UnsupportedError(f"initialize_parameters is not implemented for {type(self).__name__}")
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         for name, p in list(self._parameters.items()):
@@ -79,7 +80,7 @@ def _infer_parameters(module, args, kwargs):
     with _no_grad():
         module.initialize_parameters(*args, **kwargs)
     if module.has_uninitialized_params():
-        raise RuntimeError(f"module {type(module).__name__} has not been fully initialized")
+        raise InvalidArgumentError(f"module {type(module).__name__} has not been fully initialized")
     module._finish()
 
 

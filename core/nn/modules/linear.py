@@ -9,6 +9,7 @@ from .. import functional as F
 from .. import init
 from ..module import Module, _no_grad
 from ..parameter import Parameter
+from ...errors import InvalidArgumentError
 
 
 def _factory(device, dtype):
@@ -84,7 +85,7 @@ class Embedding(Module):
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings "
+                raise InvalidArgumentError(f"Embedding: padding_idx {padding_idx} must be within num_embeddings "
                                  f"({num_embeddings})")
             padding_idx %= num_embeddings
         self.padding_idx = padding_idx

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import functional as F
 from .._losses import legacy_reduction
 from ..module import Module
+from ...errors import InvalidArgumentError
 
 
 class _Loss(Module):
@@ -12,7 +13,7 @@ class _Loss(Module):
         super().__init__()
         reduction = legacy_reduction(size_average, reduce, reduction)
         if reduction not in ("none", "mean", "sum"):
-            raise ValueError(f"{type(self).__name__}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+            raise InvalidArgumentError(f"{type(self).__name__}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import functional as F
 from .._losses import check_reduction, legacy_reduction
 from .loss import _Loss, _WeightedLoss
+from ...errors import InvalidArgumentError
 
 
 class SmoothL1Loss(_Loss):
@@ -110,9 +111,9 @@ class MultiMarginLoss(_WeightedLoss):
                  reduction: str = "mean"):
         super().__init__(weight, size_average, reduce, reduction)
         if p not in (1, 2):
-            raise ValueError(f"MultiMarginLoss: only p == 1 and p == 2 supported, got p={p}")
+            raise InvalidArgumentError(f"MultiMarginLoss: only p == 1 and p == 2 supported, got p={p}")
         if weight is not None and weight.ndim != 1:
-            raise ValueError(f"MultiMarginLoss: weight must be 1-D (one per class), got shape {tuple(weight.shape)}")
+            raise InvalidArgumentError(f"MultiMarginLoss: weight must be 1-D (one per class), got shape {tuple(weight.shape)}")
         self.p, self.margin = p, margin
 
     def forward(self, input, target):
@@ -125,7 +126,7 @@ class TripletMarginLoss(_Loss):
                  size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__(size_average, reduce, reduction)
         if margin <= 0:
-            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
+            raise InvalidArgumentError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor, positive, negative):
@@ -137,7 +138,7 @@ class TripletMarginWithDistanceLoss(_Loss):
     def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"):
         super().__init__(reduction=reduction)
         if margin <= 0:
-            raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} "
+            raise InvalidArgumentError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} "
                              f"instead")
         self.distance_function, self.margin, self.swap = distance_function, margin, swap
 

@@ -15,6 +15,7 @@ from ...ops.creation import empty
 from .. import init
 from ..module import Module, _no_grad
 from ..parameter import Parameter
+from ...errors import ArgumentTypeError, InvalidArgumentError, UnsupportedError
 
 __all__ = ["Bilinear", "EmbeddingBag", "CosineSimilarity", "PairwiseDistance", "bilinear", "embedding_bag",
            "cosine_similarity", "pairwise_distance"]
@@ -60,16 +61,16 @@ def _norm(x, p, dim, keepdim=False):
 def bilinear(input1, input2, weight, bias=None):
     """y[..., o] = sum_ij input1[..., i] * weight[o, i, j] * input2[..., j] + bias[o]."""
     if weight.ndim != 3:
-        raise RuntimeError(f"bilinear(): weight must be 3-D (out, in1, in2), got shape {_shape(weight)}")
+        raise InvalidArgumentError(f"bilinear(): weight must be 3-D (out, in1, in2), got shape {_shape(weight)}")
     out_f, in1, in2 = _shape(weight)
     if _shape(input1)[:-1] != _shape(input2)[:-1]:
-        raise RuntimeError(f"bilinear(): input batch dimensions do not match: got {_shape(input1)[:-1]} and "
+        raise InvalidArgumentError(f"bilinear(): input batch dimensions do not match: got {_shape(input1)[:-1]} and "
                            f"{_shape(input2)[:-1]}")
     if input1._shape[-1] != in1 or input2._shape[-1] != in2:
-        raise RuntimeError(f"bilinear(): input sizes {input1._shape[-1]} and {input2._shape[-1]} do not match "
+        raise InvalidArgumentError(f"bilinear(): input sizes {input1._shape[-1]} and {input2._shape[-1]} do not match "
                            f"the weight's in1_features={in1} and in2_features={in2}")
     if bias is not None and _shape(bias) != (out_f,):
-        raise RuntimeError(f"bilinear(): bias must have shape ({out_f},), got {_shape(bias)}")
+        raise InvalidArgumentError(f"bilinear(): bias must have shape ({out_f},), got {_shape(bias)}")
     # (..., in1) @ (in1, out*in2) -> (..., out, in2), then contract in2 with input2
     w = weight.permute(1, 0, 2).reshape(in1, out_f * in2)
     t = input1.matmul(w).reshape(_shape(input1)[:-1] + (out_f, in2))
@@ -101,30 +102,30 @@ _MODES = ("sum", "mean", "max")
 def _check_bag_args(input, weight, offsets, mode, per_sample_weights, scale_grad_by_freq, sparse):
     if not isinstance(input, Tensor) or input._dtype not in (D.int64, D.int32):
         got = input._dtype.name if isinstance(input, Tensor) else type(input).__name__
-        raise TypeError(f"embedding_bag(): input must be an int64 or int32 tensor of indices, got {got}")
+        raise ArgumentTypeError(f"embedding_bag(): input must be an int64 or int32 tensor of indices, got {got}")
     if per_sample_weights is not None and _shape(input) != _shape(per_sample_weights):
-        raise ValueError(f"embedding_bag: If per_sample_weights ({_shape(per_sample_weights)}) is not None, then "
+        raise InvalidArgumentError(f"embedding_bag: If per_sample_weights ({_shape(per_sample_weights)}) is not None, then "
                          f"it must have the same shape as the input ({_shape(input)})")
     if weight.ndim != 2:
-        raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight.ndim}")
+        raise InvalidArgumentError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight.ndim}")
     if input.ndim == 2 and offsets is not None:
-        raise ValueError(f"if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
+        raise InvalidArgumentError(f"if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
                          f"fixed length sequences. However, found offsets of type {type(offsets).__name__}")
     if input.ndim == 1 and (offsets is None or offsets.ndim != 1):
-        raise ValueError(f"offsets has to be a 1D Tensor but got "
+        raise InvalidArgumentError(f"offsets has to be a 1D Tensor but got "
                          f"{'None' if offsets is None else f'shape {_shape(offsets)}'}")
     if input.ndim not in (1, 2):
-        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}")
+        raise InvalidArgumentError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}")
     if mode not in _MODES:
-        raise ValueError(f"mode has to be one of sum, mean or max, got {mode!r}")
+        raise InvalidArgumentError(f"mode has to be one of sum, mean or max, got {mode!r}")
     if mode == "max" and scale_grad_by_freq:
-        raise ValueError("max mode does not support scaling the gradient by the frequency")
+        raise InvalidArgumentError("max mode does not support scaling the gradient by the frequency")
     if mode == "max" and sparse:
-        raise ValueError("max mode does not support sparse weights")
+        raise InvalidArgumentError("max mode does not support sparse weights")
     if scale_grad_by_freq:
-        raise NotImplementedError("embedding_bag(): scale_grad_by_freq is not supported in Ember; leave it False")
+        raise UnsupportedError("embedding_bag(): scale_grad_by_freq is not supported in Ember; leave it False")
     if per_sample_weights is not None and mode != "sum":
-        raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+        raise UnsupportedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                                   f"supported for mode='sum' (got mode='{mode}').")
 
 
@@ -148,7 +149,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     num, dim = _shape(weight)
     if padding_idx is not None:
         if not -num <= padding_idx < num:
-            raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings ({num})")
+            raise InvalidArgumentError(f"padding_idx {padding_idx} must be within num_embeddings ({num})")
         padding_idx %= num
     dev = weight._device
     fixed = input.ndim == 2
@@ -252,7 +253,7 @@ class EmbeddingBag(Module):
         self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, scale_grad_by_freq
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings ({num_embeddings})")
+                raise InvalidArgumentError(f"padding_idx {padding_idx} must be within num_embeddings ({num_embeddings})")
             padding_idx %= num_embeddings
         self.padding_idx = padding_idx
         if _weight is None:
@@ -260,7 +261,7 @@ class EmbeddingBag(Module):
             self.reset_parameters()
         else:
             if _shape(_weight) != (num_embeddings, embedding_dim):
-                raise ValueError(f"Shape of weight {_shape(_weight)} does not match num_embeddings and "
+                raise InvalidArgumentError(f"Shape of weight {_shape(_weight)} does not match num_embeddings and "
                                  f"embedding_dim ({num_embeddings}, {embedding_dim})")
             self.weight = Parameter(_weight)
         self.mode, self.sparse, self.include_last_offset = mode, sparse, include_last_offset
@@ -293,7 +294,7 @@ class EmbeddingBag(Module):
     def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
                         mode="mean", sparse=False, include_last_offset=False, padding_idx=None):
         if embeddings.ndim != 2:
-            raise ValueError(f"Embeddings parameter is expected to be 2-dimensional, got shape "
+            raise InvalidArgumentError(f"Embeddings parameter is expected to be 2-dimensional, got shape "
                              f"{_shape(embeddings)}")
         rows, cols = _shape(embeddings)
         bag = cls(rows, cols, max_norm, norm_type, scale_grad_by_freq, mode, sparse, embeddings,

@@ -14,6 +14,7 @@ from .. import functional as F
 from ..module import Module
 from ..parameter import Parameter
 from .normalization import _BatchNorm
+from ...errors import InvalidArgumentError
 
 # torch.finfo(dtype).eps: rms_norm's default eps
 _FINFO_EPS = {D.float64: 2.220446049250313e-16, D.float32: 1.1920928955078125e-07,
@@ -34,7 +35,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     for s in input.shape[2:]:
         spatial *= s
     if use_input_stats and spatial <= 1:
-        raise ValueError(f"instance_norm(): expected more than 1 spatial element when training, got input "
+        raise InvalidArgumentError(f"instance_norm(): expected more than 1 spatial element when training, got input "
                          f"of shape {tuple(input.shape)}")
     folded = input.reshape((1, N * C) + tuple(input.shape[2:]))
     rm = None if running_mean is None else running_mean.repeat(N)
@@ -52,7 +53,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     """x / (k + alpha/size * sum of x^2 over a window of ``size`` neighbouring channels)^beta."""
     if input.ndim < 3:
-        raise ValueError(f"local_response_norm(): expected a 3D or higher dimensional input (N, C, ...), got "
+        raise InvalidArgumentError(f"local_response_norm(): expected a 3D or higher dimensional input (N, C, ...), got "
                          f"{input.ndim} dimensions")
     if input.numel() == 0:
         return input

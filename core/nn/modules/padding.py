@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..module import Module
+from ...errors import InvalidArgumentError
 
 
 def _pads(padding, nd, name):
@@ -12,7 +13,7 @@ def _pads(padding, nd, name):
         return (padding,) * (2 * nd)
     p = tuple(padding)
     if len(p) != 2 * nd or not all(isinstance(v, int) for v in p):
-        raise ValueError(f"{name}: padding must be an int or a tuple of {2 * nd} ints, got {padding!r}")
+        raise InvalidArgumentError(f"{name}: padding must be an int or a tuple of {2 * nd} ints, got {padding!r}")
     return p
 
 

@@ -23,6 +23,7 @@ from .. import init
 from ..module import Module
 from ..parameter import Parameter
 from ..utils.rnn import PackedSequence, SequenceShapeError
+from ...errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -102,28 +103,28 @@ class RNNBase(Module):
                  bidirectional=False, proj_size=0, device=None, dtype=None):
         super().__init__()
         if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
-            raise ValueError("dropout should be a number in range [0, 1] representing the probability of an "
+            raise InvalidArgumentError("dropout should be a number in range [0, 1] representing the probability of an "
                              f"element being zeroed, got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
                           f"expects num_layers greater than 1, but got dropout={dropout} and "
                           f"num_layers={num_layers}", stacklevel=2)
         if not isinstance(hidden_size, int) or isinstance(hidden_size, bool):
-            raise TypeError(f"hidden_size should be of type int, got: {type(hidden_size).__name__}")
+            raise ArgumentTypeError(f"hidden_size should be of type int, got: {type(hidden_size).__name__}")
         if hidden_size <= 0:
-            raise ValueError(f"hidden_size must be greater than zero, got {hidden_size}")
+            raise InvalidArgumentError(f"hidden_size must be greater than zero, got {hidden_size}")
         if num_layers <= 0:
-            raise ValueError(f"num_layers must be greater than zero, got {num_layers}")
+            raise InvalidArgumentError(f"num_layers must be greater than zero, got {num_layers}")
         if proj_size < 0:
-            raise ValueError(f"proj_size should be a positive integer or zero to disable projections, "
+            raise InvalidArgumentError(f"proj_size should be a positive integer or zero to disable projections, "
                              f"got {proj_size}")
         if proj_size >= hidden_size:
-            raise ValueError(f"proj_size has to be smaller than hidden_size (got proj_size={proj_size}, "
+            raise InvalidArgumentError(f"proj_size has to be smaller than hidden_size (got proj_size={proj_size}, "
                              f"hidden_size={hidden_size})")
         if mode not in _STEPS:
-            raise ValueError(f"Unrecognized RNN mode: {mode!r}; expected one of {sorted(_STEPS)}")
+            raise InvalidArgumentError(f"Unrecognized RNN mode: {mode!r}; expected one of {sorted(_STEPS)}")
         if proj_size and mode != "LSTM":
-            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+            raise InvalidArgumentError("proj_size argument is only supported for LSTM, not RNN or GRU")
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
         self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
         self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, proj_size
@@ -249,7 +250,7 @@ class RNNBase(Module):
                 finals = tuple(f.index_select(1, input.unsorted_indices) for f in finals)
         else:
             if input.ndim not in (2, 3):
-                raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D instead")
+                raise InvalidArgumentError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D instead")
             unbatched = input.ndim == 2
             x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
             self._check_input(x)
@@ -292,13 +293,13 @@ class RNN(RNNBase):
 
     def __init__(self, *args, **kwargs):
         if "proj_size" in kwargs:
-            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+            raise InvalidArgumentError("proj_size argument is only supported for LSTM, not RNN or GRU")
         if len(args) > len(_RNN_ARGS):
-            raise TypeError(f"RNN() takes at most {len(_RNN_ARGS)} positional arguments, got {len(args)}")
+            raise ArgumentTypeError(f"RNN() takes at most {len(_RNN_ARGS)} positional arguments, got {len(args)}")
         kwargs.update(zip(_RNN_ARGS, args))
         nonlinearity = kwargs.pop("nonlinearity", "tanh")
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+            raise InvalidArgumentError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         self.nonlinearity = nonlinearity
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", **kwargs)
 
@@ -354,7 +355,7 @@ class RNNCellBase(Module):
         """Check the shapes, add a batch dim to unbatched input, run one step and drop the dim again."""
         name = type(self).__name__
         if input.ndim not in (1, 2):
-            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.ndim}D instead")
+            raise InvalidArgumentError(f"{name}: Expected input to be 1D or 2D, got {input.ndim}D instead")
         batched = input.ndim == 2
         x = input if batched else input.unsqueeze(0)
         if x.shape[1] != self.input_size:
@@ -369,7 +370,7 @@ class RNNCellBase(Module):
         else:
             for k, s in enumerate(states):
                 if s.ndim not in (1, 2):
-                    raise ValueError(f"{name}: Expected hidden to be 1D or 2D, got {s.ndim}D instead")
+                    raise InvalidArgumentError(f"{name}: Expected hidden to be 1D or 2D, got {s.ndim}D instead")
                 if (s.ndim == 2) != batched:
                     raise SequenceShapeError(f"{name}: input is {input.ndim}-D but hidden state {k} is {s.ndim}-D; "
                                              f"give both a batch dimension or neither")
@@ -393,7 +394,7 @@ class RNNCell(RNNCellBase):
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"Unknown nonlinearity: {nonlinearity}. Select from 'tanh' or 'relu'.")
+            raise InvalidArgumentError(f"Unknown nonlinearity: {nonlinearity}. Select from 'tanh' or 'relu'.")
         super().__init__(input_size, hidden_size, bias, num_chunks=1, device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
         self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"

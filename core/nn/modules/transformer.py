@@ -21,6 +21,7 @@ from .attention import MultiheadAttention
 from .container import ModuleList
 from .linear import Linear
 from .normalization import LayerNorm
+from ...errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
            "TransformerDecoderLayer"]
@@ -31,10 +32,10 @@ _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 def _activation(activation):
     if isinstance(activation, str):
         if activation not in _ACTIVATIONS:
-            raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+            raise InvalidArgumentError(f"activation should be relu/gelu, not {activation}")
         return _ACTIVATIONS[activation]
     if not callable(activation):
-        raise TypeError(f"activation must be 'relu', 'gelu' or a callable, got {type(activation).__name__}")
+        raise ArgumentTypeError(f"activation must be 'relu', 'gelu' or a callable, got {type(activation).__name__}")
     return activation
 
 
@@ -72,7 +73,7 @@ def _clone(module, memo):
 
 def _clones(module, n):
     if not isinstance(n, int) or n < 0:
-        raise ValueError(f"num_layers must be a non-negative int, got {n!r}")
+        raise InvalidArgumentError(f"num_layers must be a non-negative int, got {n!r}")
     return ModuleList([_clone(module, {}) for _ in range(n)])
 
 

@@ -17,6 +17,7 @@ from ...ops.random import randn
 from ...ops.shape import cat
 from ..module import Module, _no_grad
 from . import parametrize
+from ...errors import InvalidArgumentError, UnsupportedError
 
 __all__ = ["orthogonal"]
 
@@ -74,7 +75,7 @@ class _Orthogonal(Module):
     def __init__(self, weight, orthogonal_map, *, use_trivialization=True) -> None:
         super().__init__()
         if weight.dtype.is_complex and orthogonal_map == "householder":
-            raise ValueError("The householder parametrization does not support complex tensors.")
+            raise InvalidArgumentError("The householder parametrization does not support complex tensors.")
         self.shape = weight.shape
         self.orthogonal_map = orthogonal_map
         if use_trivialization:
@@ -116,7 +117,7 @@ class _Orthogonal(Module):
 
     def _right_inverse(self, Q):
         if tuple(Q.shape) != tuple(self.shape):
-            raise ValueError(f"Expected a matrix or batch of matrices of shape {self.shape}. Got a tensor of shape "
+            raise InvalidArgumentError(f"Expected a matrix or batch of matrices of shape {self.shape}. Got a tensor of shape "
                              f"{Q.shape}.")
         Q_init = Q
         n, k = Q.shape[-2], Q.shape[-1]
@@ -126,7 +127,7 @@ class _Orthogonal(Module):
             n, k = k, n
         if "base" not in self._buffers:
             if self.orthogonal_map in ("cayley", "matrix_exp"):
-                raise NotImplementedError("It is not possible to assign to the matrix exponential or the Cayley "
+                raise UnsupportedError("It is not possible to assign to the matrix exponential or the Cayley "
                                           "parametrizations when use_trivialization=False.")
             A, tau = _geqrf(Q)
             d = A.diagonal(0, -2, -1)
@@ -160,14 +161,14 @@ def orthogonal(module, name="weight", orthogonal_map=None, *, use_trivialization
     otherwise)."""
     weight = getattr(module, name, None)
     if not isinstance(weight, Tensor):
-        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+        raise InvalidArgumentError(f"Module '{module}' has no parameter or buffer with name '{name}'")
     if weight.ndim < 2:
-        raise ValueError(f"Expected a matrix or batch of matrices. Got a tensor of {weight.ndim} dimensions.")
+        raise InvalidArgumentError(f"Expected a matrix or batch of matrices. Got a tensor of {weight.ndim} dimensions.")
     if orthogonal_map is None:
         orthogonal_map = ("matrix_exp" if weight.shape[-2] == weight.shape[-1] or weight.dtype.is_complex
                           else "householder")
     if orthogonal_map not in _MAPS:
-        raise ValueError(f'orthogonal_map has to be one of "matrix_exp", "cayley", "householder". '
+        raise InvalidArgumentError(f'orthogonal_map has to be one of "matrix_exp", "cayley", "householder". '
                          f"Got: {orthogonal_map}")
     orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
     parametrize.register_parametrization(module, name, orth, unsafe=True)

@@ -12,6 +12,7 @@ import types
 import warnings
 
 from ..._tensor import Tensor
+from ...errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
 
@@ -47,7 +48,7 @@ def _vector_norm(t, p):
 
 def _check_foreach(foreach):
     if foreach not in (None, True, False):
-        raise TypeError(f"foreach must be None, True or False, got {foreach!r}")
+        raise ArgumentTypeError(f"foreach must be None, True or False, got {foreach!r}")
 
 
 @_no_grad
@@ -64,7 +65,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     norms = [n if n._device == first else n.to(first) for n in norms]
     total = _vector_norm(ember.stack(norms), norm_type)
     if error_if_nonfinite and bool((total.isnan() | total.isinf()).item()):
-        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is "
+        raise InvalidArgumentError(f"The total norm of order {norm_type} for gradients from `parameters` is "
                            f"non-finite, so it cannot be clipped. To disable this error and scale the "
                            f"gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
     return total

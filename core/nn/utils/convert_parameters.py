@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from ..._tensor import Tensor
+from ...errors import ArgumentTypeError
 
 __all__ = ["parameters_to_vector", "vector_to_parameters"]
 
 
 def _check_param_device(param, old):
     if old is not None and param._device != old:
-        raise TypeError(f"Found two parameters on different devices ({old} and {param._device}), this is "
+        raise ArgumentTypeError(f"Found two parameters on different devices ({old} and {param._device}), this is "
                         f"currently not supported; move the module to one device first")
     return param._device
 
@@ -30,7 +31,7 @@ def parameters_to_vector(parameters):
 def vector_to_parameters(vec, parameters):
     """Point each parameter's data at its slice of ``vec`` (the inverse of parameters_to_vector)."""
     if not isinstance(vec, Tensor):
-        raise TypeError(f"expected ember.Tensor, but got: {type(vec).__module__}.{type(vec).__qualname__}")
+        raise ArgumentTypeError(f"expected ember.Tensor, but got: {type(vec).__module__}.{type(vec).__qualname__}")
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     device = None

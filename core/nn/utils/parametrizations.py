@@ -11,6 +11,7 @@ from ...ops import reduction as _red
 from ..module import Module, _no_grad
 from ..modules import conv_more as _conv_more
 from . import parametrize
+from ...errors import IndexOutOfRangeError, InvalidArgumentError, UnsupportedError
 
 __all__ = ["weight_norm", "spectral_norm", "orthogonal"]
 
@@ -19,7 +20,7 @@ def norm_except_dim(v, pow=2, dim=0):
     """The 2-norm of v over every dim but ``dim`` (kept, others size 1); dim=-1 means the whole tensor, as
     ATen's norm_except_dim."""
     if pow != 2:
-        raise NotImplementedError(f"norm_except_dim(): only pow=2 is supported, got {pow}")
+        raise UnsupportedError(f"norm_except_dim(): only pow=2 is supported, got {pow}")
     if dim == -1:
         return (v * v).sum().sqrt()
     dim = dim + v.ndim if dim < 0 else dim
@@ -61,10 +62,10 @@ class _SpectralNorm(Module):
         super().__init__()
         ndim = weight.ndim
         if dim >= ndim or dim < -ndim:
-            raise IndexError(f"Dimension out of range (expected to be in range of [-{ndim}, {ndim - 1}] but got "
+            raise IndexOutOfRangeError(f"Dimension out of range (expected to be in range of [-{ndim}, {ndim - 1}] but got "
                              f"{dim})")
         if n_power_iterations <= 0:
-            raise ValueError(f"Expected n_power_iterations to be positive, but got "
+            raise InvalidArgumentError(f"Expected n_power_iterations to be positive, but got "
                              f"n_power_iterations={n_power_iterations}")
         self.dim = dim if dim >= 0 else dim + ndim
         self.eps = eps
@@ -108,7 +109,7 @@ class _SpectralNorm(Module):
 def _check_has(module, name):
     if name not in module._parameters and name not in module._buffers \
             and not parametrize.is_parametrized(module, name):
-        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+        raise InvalidArgumentError(f"Module '{module}' has no parameter or buffer with name '{name}'")
 
 
 def _default_dim(module):

@@ -15,6 +15,7 @@ from ..._tensor import Tensor
 from ..module import _no_grad
 from ..modules.container import ModuleDict, ModuleList
 from ..parameter import Parameter, _adopt
+from ...errors import InvalidArgumentError
 
 __all__ = ["ParametrizationList", "cached", "is_parametrized", "register_parametrization",
            "remove_parametrizations", "type_before_parametrizations", "transfer_parametrizations_and_params"]
@@ -53,7 +54,7 @@ class ParametrizationList(ModuleList):
 
     def __init__(self, modules, original, unsafe=False):
         if len(modules) == 0:
-            raise ValueError("ParametrizationList requires one or more modules")
+            raise InvalidArgumentError("ParametrizationList requires one or more modules")
         super().__init__(modules)
         self.unsafe = unsafe
         original_shape, original_dtype = tuple(original.shape), original.dtype
@@ -66,13 +67,13 @@ class ParametrizationList(ModuleList):
                     except NotImplementedError:   # as PyTorch: the original is kept as it is
                         pass
         if not isinstance(new, Tensor) and not isinstance(new, (list, tuple)):
-            raise ValueError(f"'right_inverse' must return a Tensor or a Sequence of tensors (list, tuple...), "
+            raise InvalidArgumentError(f"'right_inverse' must return a Tensor or a Sequence of tensors (list, tuple...), "
                              f"got {type(new).__name__}")
         self.is_tensor = isinstance(new, Tensor)
         self.ntensors = 1 if self.is_tensor else len(new)
         if self.is_tensor:
             if original.dtype != new.dtype:
-                raise ValueError(f"When `right_inverse` outputs one tensor, it may not change the dtype.\n"
+                raise InvalidArgumentError(f"When `right_inverse` outputs one tensor, it may not change the dtype.\n"
                                  f"original.dtype: {original.dtype}\nright_inverse(original).dtype: {new.dtype}")
             with _no_grad():
                 _set_tensor(original, new)
@@ -80,7 +81,7 @@ class ParametrizationList(ModuleList):
         else:
             for i, originali in enumerate(new):
                 if not isinstance(originali, Tensor):
-                    raise ValueError(f"'right_inverse' must return a Tensor or a Sequence of tensors; element "
+                    raise InvalidArgumentError(f"'right_inverse' must return a Tensor or a Sequence of tensors; element "
                                      f"{i} is a {type(originali).__name__}")
                 if isinstance(original, Parameter):
                     originali = Parameter(originali.detach(), original.requires_grad)
@@ -88,13 +89,13 @@ class ParametrizationList(ModuleList):
         if not self.unsafe:
             z = self()
             if not isinstance(z, Tensor):
-                raise ValueError(f"A parametrization must return a tensor. Got {type(z).__name__}.")
+                raise InvalidArgumentError(f"A parametrization must return a tensor. Got {type(z).__name__}.")
             if z.dtype != original_dtype:
-                raise ValueError(f"Registering a parametrization may not change the dtype of the tensor, unless "
+                raise InvalidArgumentError(f"Registering a parametrization may not change the dtype of the tensor, unless "
                                  f"`unsafe` flag is enabled.\nunparametrized dtype: {original_dtype}\n"
                                  f"parametrized dtype: {z.dtype}")
             if tuple(z.shape) != original_shape:
-                raise ValueError(f"Registering a parametrization may not change the shape of the tensor, unless "
+                raise InvalidArgumentError(f"Registering a parametrization may not change the shape of the tensor, unless "
                                  f"`unsafe` flag is enabled.\nunparametrized shape: {original_shape}\n"
                                  f"parametrized shape: {tuple(z.shape)}")
 
@@ -105,18 +106,18 @@ class ParametrizationList(ModuleList):
                 if hasattr(module, "right_inverse"):
                     value = module.right_inverse(value)
                 else:
-                    raise RuntimeError(f"parametrization {type(module).__name__} does not implement "
+                    raise InvalidArgumentError(f"parametrization {type(module).__name__} does not implement "
                                        f"right_inverse; the parametrized tensor cannot be assigned")
             if self.is_tensor:
                 if not isinstance(value, Tensor):
-                    raise ValueError(f"`right_inverse` should return a tensor. Got {type(value).__name__}")
+                    raise InvalidArgumentError(f"`right_inverse` should return a tensor. Got {type(value).__name__}")
                 if value.dtype != self.original.dtype:
-                    raise ValueError(f"The tensor returned by `right_inverse` has dtype {value.dtype} while "
+                    raise InvalidArgumentError(f"The tensor returned by `right_inverse` has dtype {value.dtype} while "
                                      f"`original` has dtype {self.original.dtype}")
                 _set_tensor(self.original, value)
             else:
                 if not isinstance(value, (list, tuple)) or len(value) != self.ntensors:
-                    raise ValueError(f"'right_inverse' must return a sequence of {self.ntensors} tensors")
+                    raise InvalidArgumentError(f"'right_inverse' must return a sequence of {self.ntensors} tensors")
                 for i, tensor in enumerate(value):
                     _set_tensor(getattr(self, f"original{i}"), tensor)
 
@@ -134,7 +135,7 @@ def _inject_new_class(module):
     cls = module.__class__
 
     def getstate(self):
-        raise RuntimeError("Serialization of parametrized modules is only supported through state_dict()")
+        raise InvalidArgumentError("Serialization of parametrized modules is only supported through state_dict()")
 
     module.__class__ = type(f"Parametrized{cls.__name__}", (cls,), {"__getstate__": getstate})
 
@@ -174,15 +175,15 @@ def register_parametrization(module, tensor_name, parametrization, *, unsafe=Fal
             y = getattr(module, tensor_name)
             x = parametrization(y)
             if not isinstance(x, Tensor):
-                raise ValueError(f"A parametrization must return a tensor. Got {type(x).__name__}.")
+                raise InvalidArgumentError(f"A parametrization must return a tensor. Got {type(x).__name__}.")
             if x.dtype != y.dtype or tuple(x.shape) != tuple(y.shape):
-                raise ValueError(f"Registering a parametrization may not change the dtype or shape of the tensor "
+                raise InvalidArgumentError(f"Registering a parametrization may not change the dtype or shape of the tensor "
                                  f"({y.dtype}, {tuple(y.shape)}) -> ({x.dtype}, {tuple(x.shape)}), unless the "
                                  f"`unsafe` flag is enabled")
             if hasattr(parametrization, "right_inverse"):
                 z = parametrization.right_inverse(x)
                 if not isinstance(z, Tensor) or z.dtype != y.dtype or tuple(z.shape) != tuple(y.shape):
-                    raise ValueError("parametrization.right_inverse must return a tensor of the dtype and shape "
+                    raise InvalidArgumentError("parametrization.right_inverse must return a tensor of the dtype and shape "
                                      "of the tensor it inverts")
         module.parametrizations[tensor_name].append(parametrization)
         module.parametrizations[tensor_name].unsafe |= unsafe
@@ -196,7 +197,7 @@ def register_parametrization(module, tensor_name, parametrization, *, unsafe=Fal
         _inject_property(module, tensor_name)
         module.parametrizations[tensor_name] = parametrizations
     else:
-        raise ValueError(f"Module '{module}' does not have a parameter, a buffer, or a parametrized element with "
+        raise InvalidArgumentError(f"Module '{module}' does not have a parameter, a buffer, or a parametrized element with "
                          f"name '{tensor_name}'")
     return module
 
@@ -205,7 +206,7 @@ def remove_parametrizations(module, tensor_name, leave_parametrized=True):
     """Undo register_parametrization: ``tensor_name`` becomes a plain parameter (or buffer) again, holding the
     parametrized value if ``leave_parametrized`` else the original."""
     if not is_parametrized(module, tensor_name):
-        raise ValueError(f"Module {module} does not have a parametrization on {tensor_name}")
+        raise InvalidArgumentError(f"Module {module} does not have a parametrization on {tensor_name}")
     parametrizations = module.parametrizations[tensor_name]
     if parametrizations.is_tensor:
         original = parametrizations.original
@@ -216,12 +217,12 @@ def remove_parametrizations(module, tensor_name, leave_parametrized=True):
                 if tuple(t.shape) == tuple(original.shape) and t.dtype == original.dtype:
                     _set_tensor(original, t)
                 else:
-                    raise ValueError(f"the parametrized tensor ({t.dtype}, {tuple(t.shape)}) does not fit the "
+                    raise InvalidArgumentError(f"the parametrized tensor ({t.dtype}, {tuple(t.shape)}) does not fit the "
                                      f"original ({original.dtype}, {tuple(original.shape)}); pass "
                                      f"leave_parametrized=False")
     else:
         if not leave_parametrized:
-            raise ValueError("Cannot leave unparametrized (`leave_parametrized=False`) a tensor that is "
+            raise InvalidArgumentError("Cannot leave unparametrized (`leave_parametrized=False`) a tensor that is "
                              "parametrized in terms of a sequence of tensors.")
         with _no_grad():
             t = getattr(module, tensor_name)
@@ -246,7 +247,7 @@ def type_before_parametrizations(module):
 def transfer_parametrizations_and_params(from_module, to_module, tensor_name=None):
     """Register ``from_module``'s parametrizations (and their originals' values) on ``to_module``."""
     if not is_parametrized(from_module):
-        raise ValueError(f"Module {from_module} has no parametrizations to transfer")
+        raise InvalidArgumentError(f"Module {from_module} has no parametrizations to transfer")
     names = list(from_module.parametrizations.keys()) if tensor_name is None else [tensor_name]
     for name in names:
         if not hasattr(to_module, name):

@@ -14,6 +14,7 @@ from ...errors import InvalidArgumentError
 from ...ops.creation import ones_like, zeros_like
 from ...ops.random import rand_like
 from ..module import _no_grad
+from ...errors import ArgumentTypeError, UnsupportedError
 
 __all__ = ["BasePruningMethod", "PruningContainer", "Identity", "RandomUnstructured", "L1Unstructured",
            "identity", "random_unstructured", "l1_unstructured", "remove", "is_pruned"]
@@ -21,15 +22,15 @@ __all__ = ["BasePruningMethod", "PruningContainer", "Identity", "RandomUnstructu
 
 def _validate_pruning_amount_init(amount):
     if not isinstance(amount, numbers.Real):
-        raise TypeError(f"Invalid type for amount: {amount}. Must be int or float.")
+        raise ArgumentTypeError(f"Invalid type for amount: {amount}. Must be int or float.")
     if (isinstance(amount, numbers.Integral) and amount < 0) or (
             not isinstance(amount, numbers.Integral) and (float(amount) > 1.0 or float(amount) < 0.0)):
-        raise ValueError(f"amount={amount} should either be a float in the range [0, 1] or a non-negative integer")
+        raise InvalidArgumentError(f"amount={amount} should either be a float in the range [0, 1] or a non-negative integer")
 
 
 def _validate_pruning_amount(amount, tensor_size):
     if isinstance(amount, numbers.Integral) and amount > tensor_size:
-        raise ValueError(f"amount={amount} should be smaller than the number of parameters to prune={tensor_size}")
+        raise InvalidArgumentError(f"amount={amount} should be smaller than the number of parameters to prune={tensor_size}")
 
 
 def _compute_nparams_toprune(amount, tensor_size):
@@ -48,7 +49,7 @@ class BasePruningMethod:
         setattr(module, self._tensor_name, self.apply_mask(module))
 
     def compute_mask(self, t, default_mask):
-        raise NotImplementedError
+        raise UnsupportedError
 
     def apply_mask(self, module):
         orig = getattr(module, self._tensor_name + "_orig")
@@ -82,7 +83,7 @@ class BasePruningMethod:
                 method = container
         orig = getattr(module, name)
         if importance_scores is not None and tuple(importance_scores.shape) != tuple(orig.shape):
-            raise ValueError(f"importance_scores should have the same shape as parameter {name} of {module}")
+            raise InvalidArgumentError(f"importance_scores should have the same shape as parameter {name} of {module}")
         if old_method is None:
             module.register_parameter(name + "_orig", orig)
             default_mask = ones_like(orig)
@@ -150,9 +151,9 @@ class PruningContainer(BasePruningMethod):
 
     def add_pruning_method(self, method):
         if not isinstance(method, BasePruningMethod) and method is not None:
-            raise TypeError(f"{type(method)} is not a BasePruningMethod subclass")
+            raise ArgumentTypeError(f"{type(method)} is not a BasePruningMethod subclass")
         if method is not None and self._tensor_name != method._tensor_name:
-            raise ValueError(f"Can only add pruning methods acting on the parameter named '{self._tensor_name}' to "
+            raise InvalidArgumentError(f"Can only add pruning methods acting on the parameter named '{self._tensor_name}' to "
                              f"PruningContainer. Found '{method._tensor_name}'")
         self._pruning_methods += (method,)
 
@@ -168,7 +169,7 @@ class PruningContainer(BasePruningMethod):
     def compute_mask(self, t, default_mask):
         method = self._pruning_methods[-1]
         if method.PRUNING_TYPE != "unstructured":
-            raise NotImplementedError(f"{type(method).__name__}: only unstructured pruning is implemented in Ember")
+            raise UnsupportedError(f"{type(method).__name__}: only unstructured pruning is implemented in Ember")
         keep = default_mask == 1
         flat_t = t.reshape(-1)
         flat_keep = keep.reshape(-1)
@@ -269,7 +270,7 @@ def remove(module, name):
             hook.remove(module)
             del module._forward_pre_hooks[k]
             return module
-    raise ValueError(f"Parameter '{name}' of module {module} has to be pruned before pruning can be removed")
+    raise InvalidArgumentError(f"Parameter '{name}' of module {module} has to be pruned before pruning can be removed")
 
 
 def is_pruned(module):

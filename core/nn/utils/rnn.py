@@ -15,6 +15,7 @@ from ...errors import ShapeError
 from ..._factory import tensor
 from ...ops.creation import full
 from ...ops.shape import cat
+from ...errors import InvalidArgumentError
 
 __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pad_packed_sequence",
            "pad_sequence", "unpad_sequence", "pack_sequence", "unpack_sequence"]
@@ -148,7 +149,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     steps, B = len(batch_sizes), (batch_sizes[0] if batch_sizes else 0)
     if total_length is not None:
         if total_length < steps:
-            raise ValueError("Expected total_length to be at least the length of the longest sequence in input, "
+            raise InvalidArgumentError("Expected total_length to be at least the length of the longest sequence in input, "
                              f"but got total_length={total_length} and max sequence length being {steps}")
         T = total_length
     else:
@@ -176,10 +177,10 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
     """Stack tensors of shapes (L_i, *) into (max L, B, *) (or (B, max L, *) with batch_first), filling
     the rest with padding_value after each sequence (padding_side="right") or before it ("left")."""
     if padding_side not in ("left", "right"):
-        raise ValueError(f"Expected padding_side to be one of left or right, but got {padding_side}.")
+        raise InvalidArgumentError(f"Expected padding_side to be one of left or right, but got {padding_side}.")
     sequences = list(sequences) if not hasattr(sequences, "unbind") else list(sequences.unbind(0))
     if not sequences:
-        raise ValueError("pad_sequence(): received an empty list of sequences")
+        raise InvalidArgumentError("pad_sequence(): received an empty list of sequences")
     trail = tuple(sequences[0].shape[1:])
     for i, s in enumerate(sequences):
         if tuple(s.shape[1:]) != trail:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..module import _no_grad
 from ..parameter import Parameter
 from .parametrizations import _default_dim, normalize
+from ...errors import InvalidArgumentError
 
 __all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm"]
 
@@ -19,7 +20,7 @@ class SpectralNorm:
 
     def __init__(self, name="weight", n_power_iterations=1, dim=0, eps=1e-12):
         if n_power_iterations <= 0:
-            raise ValueError(f"Expected n_power_iterations to be positive, but got "
+            raise InvalidArgumentError(f"Expected n_power_iterations to be positive, but got "
                              f"n_power_iterations={n_power_iterations}")
         self.name, self.dim, self.n_power_iterations, self.eps = name, dim, n_power_iterations, eps
 
@@ -59,9 +60,9 @@ class SpectralNorm:
     def apply(module, name, n_power_iterations, dim, eps):
         for hook in module._forward_pre_hooks.values():
             if isinstance(hook, SpectralNorm) and hook.name == name:
-                raise RuntimeError(f"Cannot register two spectral_norm hooks on the same parameter {name}")
+                raise InvalidArgumentError(f"Cannot register two spectral_norm hooks on the same parameter {name}")
         if name not in module._parameters or module._parameters[name] is None:
-            raise ValueError(f"spectral_norm(): module {type(module).__name__} has no parameter named {name!r}")
+            raise InvalidArgumentError(f"spectral_norm(): module {type(module).__name__} has no parameter named {name!r}")
         fn = SpectralNorm(name, n_power_iterations, dim, eps)
         weight = module._parameters[name]
         with _no_grad():
@@ -94,4 +95,4 @@ def remove_spectral_norm(module, name="weight"):
             hook.remove(module)
             del module._forward_pre_hooks[k]
             return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    raise InvalidArgumentError(f"spectral_norm of '{name}' not found in {module}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..module import _no_grad
 from ..parameter import Parameter
 from .parametrizations import norm_except_dim, weight_norm_compose
+from ...errors import InvalidArgumentError
 
 __all__ = ["WeightNorm", "weight_norm", "remove_weight_norm"]
 
@@ -29,9 +30,9 @@ class WeightNorm:
     def apply(module, name, dim):
         for hook in module._forward_pre_hooks.values():
             if isinstance(hook, WeightNorm) and hook.name == name:
-                raise RuntimeError(f"Cannot register two weight_norm hooks on the same parameter {name}")
+                raise InvalidArgumentError(f"Cannot register two weight_norm hooks on the same parameter {name}")
         if name not in module._parameters or module._parameters[name] is None:
-            raise ValueError(f"weight_norm(): module {type(module).__name__} has no parameter named {name!r}")
+            raise InvalidArgumentError(f"weight_norm(): module {type(module).__name__} has no parameter named {name!r}")
         fn = WeightNorm(name, dim)
         weight = module._parameters[name]
         del module._parameters[name]
@@ -68,4 +69,4 @@ def remove_weight_norm(module, name="weight"):
             hook.remove(module)
             del module._forward_pre_hooks[k]
             return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    raise InvalidArgumentError(f"weight_norm of '{name}' not found in {module}")

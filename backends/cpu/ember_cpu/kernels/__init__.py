@@ -4,10 +4,11 @@ from . import creation, elementwise, indexing, linalg, nn, random, reduction, sh
 from . import fft
 from . import linalg_solvers
 from . import special
+from ember.errors import InvalidArgumentError
 
 KERNELS: dict = {}
 for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting, random, nn, fft, linalg_solvers, special):
     for _name, _k in _m.KERNELS.items():
         if _name in KERNELS:
-            raise RuntimeError(f"cpu kernel {_name!r} defined twice")
+            raise InvalidArgumentError(f"cpu kernel {_name!r} defined twice")
         KERNELS[_name] = _k

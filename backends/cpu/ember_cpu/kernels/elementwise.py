@@ -15,6 +15,7 @@ import numpy as np
 from ember import dtypes as D
 
 from ..runtime import arr, is_bfloat16, wrap
+from ember.errors import DivisionByZeroError
 
 _F32 = np.dtype(np.float32)
 
@@ -94,7 +95,7 @@ def _floor_divide(a, b):
 
 def _int_divide(f, a, b):
     if np.any(np.asarray(b) == 0):
-        raise ZeroDivisionError("integer division by zero")
+        raise DivisionByZeroError("integer division by zero")
     return f(a, b)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..runtime import arr, wrap
+from ember.errors import IndexOutOfRangeError
 
 _nat = None
 
@@ -62,7 +63,7 @@ def _check_range(i, dim, n):
         lo, hi = i.min(), i.max()
         if lo < 0 or hi >= n:
             bad = lo if lo < 0 else hi
-            raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
+            raise IndexOutOfRangeError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
 
 
 def index_select(x, dim, index):

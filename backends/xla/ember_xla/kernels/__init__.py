@@ -2,12 +2,13 @@
 
 from . import creation, elementwise, indexing, linalg, nn, optim, random, reduction, shape, sorting
 from . import fft, linalg_solvers
+from ember.errors import InvalidArgumentError
 
 KERNELS: dict = {}
 for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting, random, optim, nn, linalg_solvers, fft):
     for _name, _k in _m.KERNELS.items():
         if _name in KERNELS:
-            raise RuntimeError(f"xla kernel {_name!r} defined twice")
+            raise InvalidArgumentError(f"xla kernel {_name!r} defined twice")
         KERNELS[_name] = _k
 
 from ember.dispatch import registry as _registry  # noqa: E402

@@ -20,6 +20,7 @@ from ember import dtypes as D
 from .. import _state as S
 from .._engine import needs_read, read, run, write
 from ..runtime import geom, set_val, val, wrap
+from ember.errors import DivisionByZeroError, InvalidArgumentError
 
 
 def _frac(x):
@@ -203,8 +204,8 @@ def _binary_maker(key):
 def _check_flag(name, r, ct):
     if S.graphs is None and bool(r[1]):
         if name == "pow":
-            raise ValueError("Integers to negative integer powers are not allowed.")
-        raise ZeroDivisionError("integer division by zero")
+            raise InvalidArgumentError("Integers to negative integer powers are not allowed.")
+        raise DivisionByZeroError("integer division by zero")
 
 
 def _binary_kernel(name):

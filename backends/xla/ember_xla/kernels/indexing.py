@@ -18,6 +18,7 @@ from ember import dtypes as D
 from .. import _state as S
 from .._engine import read, run, run_eager, write
 from ..runtime import concrete, geom, set_val, val, wrap
+from ember.errors import IndexOutOfRangeError
 
 _I64 = D.int64
 _HALF = (jnp.float16, jnp.bfloat16)
@@ -35,7 +36,7 @@ def _check(r, dim, n):
     lo, hi = (int(v) for v in np.asarray(r[-1]))
     if lo < 0 or hi >= n:
         bad = lo if lo < 0 else hi
-        raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
+        raise IndexOutOfRangeError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
 
 
 def _gather_maker(key):
