@@ -22,7 +22,7 @@ def use_deterministic_algorithms(mode, *, warn_only=False) -> None:
         raise ArgumentTypeError(f"use_deterministic_algorithms(): argument 'mode' must be bool, not {type(mode).__name__}")
     if not isinstance(warn_only, bool):
         raise ArgumentTypeError(f"use_deterministic_algorithms(): argument 'warn_only' must be bool, not "
-                        f"{type(warn_only).__name__}")
+                                f"{type(warn_only).__name__}")
     _state["enabled"] = mode
     _state["warn_only"] = warn_only if mode else False
 
@@ -40,7 +40,7 @@ def set_deterministic_debug_mode(debug_mode) -> None:
     if isinstance(debug_mode, str):
         if debug_mode not in _MODES:
             raise InvalidArgumentError(f"invalid value of debug_mode, expected one of `default`, `warn`, `error`, but "
-                               f"got {debug_mode}")
+                                       f"got {debug_mode}")
         debug_mode = _MODES[debug_mode]
     if not isinstance(debug_mode, int) or isinstance(debug_mode, bool):
         raise ArgumentTypeError(f"debug_mode must be str or int, but got {type(debug_mode)}")

@@ -165,7 +165,7 @@ def with_factory_keywords(fn):
     def factory(*args, requires_grad=False, layout=None, pin_memory=False, **kwargs):
         if layout is not None and layout is not strided:
             raise InvalidArgumentError(f"{fn.__name__}(): layout={layout!r} is not supported; Ember's tensors are strided "
-                             f"(pass layout=ember.strided or leave it out)")
+                                       f"(pass layout=ember.strided or leave it out)")
         t = fn(*args, **kwargs)
         return t.requires_grad_(True) if requires_grad else t
     factory.__name__ = factory.__qualname__ = fn.__name__

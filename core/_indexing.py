@@ -334,8 +334,8 @@ def _classify(x, key):
                     items.append((_INT, operator.index(k)))
                 except TypeError:
                     raise ArgumentTypeError(f"only integers, slices (:), ellipsis (...), None, bools, and integer or "
-                                    f"bool tensors (or lists) are valid indices, got {type(k).__name__}: "
-                                    f"{k!r}") from None
+                                            f"bool tensors (or lists) are valid indices, got {type(k).__name__}: "
+                                            f"{k!r}") from None
                 consumed += 1
     nd = len(x._shape)
     if consumed > nd:

@@ -30,8 +30,8 @@ def _legacy_new(name, dtype, args, kwargs):
     device = kwargs.pop("device", None)
     if kwargs:
         raise ArgumentTypeError(f"{name}(): unexpected keyword argument(s) {', '.join(map(repr, kwargs))}; the legacy "
-                        f"constructor takes only device=; use ember.tensor(data, dtype=...) or "
-                        f"ember.empty(size, dtype=...) for the rest")
+                                f"constructor takes only device=; use ember.tensor(data, dtype=...) or "
+                                f"ember.empty(size, dtype=...) for the rest")
     dt = D.get_default_dtype() if dtype is None else dtype
     if not args:
         return empty_((0,), dtype=dt, device=device)
@@ -39,10 +39,10 @@ def _legacy_new(name, dtype, args, kwargs):
         src = args[0]
         if dtype is not None and src._dtype is not dtype:
             raise ArgumentTypeError(f"{name}(): expected a tensor of dtype {dtype.name}, got {src._dtype.name}; convert "
-                            f"it with .to(ember.{dtype.name}) or .type(ember.{name})")
+                                    f"it with .to(ember.{dtype.name}) or .type(ember.{name})")
         if device is not None and src._device != _device(device):
             raise InvalidArgumentError(f"{name}(): the tensor is on {src._device}, not on the requested {device}; "
-                               f"move it with .to(...) first")
+                                       f"move it with .to(...) first")
         return src.view_as(src)
     if len(args) == 1 and isinstance(args[0], Size):
         args = tuple(args[0])
@@ -52,14 +52,14 @@ def _legacy_new(name, dtype, args, kwargs):
         data = args[0]
         if isinstance(data, (str, bytes)):
             raise ArgumentTypeError(f"{name}(): invalid data type {type(data).__name__!r}; pass sizes or a sequence of "
-                            f"numbers")
+                                    f"numbers")
         if not hasattr(data, "__len__") and not hasattr(data, "__array__"):
             raise ArgumentTypeError(f"{name}(): data must be a sequence (got {type(data).__name__}); for one value use "
-                            f"ember.tensor({data!r})")
+                                    f"ember.tensor({data!r})")
         return _tensor(data, dtype=dt, device=device)
     bad = next(a for a in args if not isinstance(a, _INT_TYPES) or isinstance(a, bool))
     raise ArgumentTypeError(f"{name}(): sizes must be ints, got {type(bad).__name__} {bad!r} in {args!r}; pass data as "
-                    f"one sequence, e.g. {name}([...])")
+                            f"one sequence, e.g. {name}([...])")
 
 
 def _device(d):
@@ -196,8 +196,8 @@ def split_map_location(map_location):
                 return t
             if not isinstance(out, Tensor):
                 raise ArgumentTypeError(f"ember.load(): map_location returned {type(out).__name__}; it must return a "
-                                f"tensor (or None to keep the one it was given)")
+                                        f"tensor (or None to keep the one it was given)")
             return out
         return "cpu", remap
     raise ArgumentTypeError(f"ember.load(): map_location must be a device, a device string, a dict or a callable, "
-                    f"got {type(map_location).__name__}")
+                            f"got {type(map_location).__name__}")

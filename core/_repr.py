@@ -25,7 +25,7 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
     if profile is not None:
         if profile not in _PROFILES:
             raise InvalidArgumentError(f"set_printoptions(): unknown profile {profile!r}; expected one of "
-                             f"{', '.join(map(repr, _PROFILES))}")
+                                       f"{', '.join(map(repr, _PROFILES))}")
         _OPTS.update(_PROFILES[profile])
     for name, v in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
                     ("linewidth", linewidth)):

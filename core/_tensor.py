@@ -208,7 +208,7 @@ class Tensor:
     def __index__(self):
         if self._dtype.category != 1 or self.numel() != 1:
             raise ArgumentTypeError(f"only integer tensors of a single element can be converted to an index, "
-                            f"got dtype {self._dtype.name} with shape {tuple(self._shape)}")
+                                    f"got dtype {self._dtype.name} with shape {tuple(self._shape)}")
         return int(self.item())
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):

@@ -69,7 +69,7 @@ def _type(self, dtype=None, non_blocking=False, **kwargs):
         dt = _TYPE_NAMES.get(parts[-1][:-len("Tensor")]) if parts[-1].endswith("Tensor") else None
         if dt is None or parts[0] not in ("torch", "ember") or len(parts) > 3:
             raise InvalidArgumentError(f"type(): invalid type {dtype!r}; expected a name such as 'torch.FloatTensor' or "
-                             f"'torch.cuda.LongTensor', or a dtype")
+                                       f"'torch.cuda.LongTensor', or a dtype")
         return _to(self, dt, parts[1] if len(parts) == 3 else self._device, non_blocking=non_blocking)
     dt = dtype if isinstance(dtype, D.DType) else getattr(dtype, "dtype", None)
     if not isinstance(dt, D.DType):

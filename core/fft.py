@@ -36,7 +36,7 @@ def _norm_mode(name, norm, forward):
         norm = "backward"
     if norm not in _NORMS:
         raise InvalidArgumentError(f"{name}(): invalid normalization mode {norm!r}; expected one of "
-                         f"'backward', 'ortho', 'forward' (or None)")
+                                   f"'backward', 'ortho', 'forward' (or None)")
     if norm == "ortho":
         return 1
     return 2 if (norm == "backward") != forward else 0
@@ -96,10 +96,10 @@ def _shape_and_dims(name, x, s, dim):
         s = tuple(s)
         if dim is not None and len(dims) != len(s):
             raise InvalidArgumentError(f"{name}(): When given, dim and shape arguments must have the same length "
-                             f"(s={s}, dim={tuple(dim)})")
+                                       f"(s={s}, dim={tuple(dim)})")
         if len(s) > nd:
             raise InvalidArgumentError(f"{name}(): Got shape with {len(s)} values but input tensor only has {nd} "
-                             f"dimensions")
+                                       f"dimensions")
         if dim is None:
             dims = tuple(range(nd - len(s), nd))
         sizes = tuple(n if n != -1 else x._shape[d] for n, d in zip(s, dims))

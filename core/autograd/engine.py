@@ -191,13 +191,13 @@ def _make_grads(outputs, grad_outputs, create_graph):
         if g is None:
             if o.numel() != 1:
                 raise InvalidArgumentError(f"grad can be implicitly created only for scalar outputs; output {i} has "
-                                   f"shape {tuple(o._shape)}: pass gradient= (or grad_outputs=) of that shape")
+                                           f"shape {tuple(o._shape)}: pass gradient= (or grad_outputs=) of that shape")
             g = full(o._shape, 1, dtype=o._dtype, device=o._device)
         elif not hasattr(g, "_shape"):
             g = full(o._shape, g, dtype=o._dtype, device=o._device)
         elif g._shape != o._shape:
             raise InvalidArgumentError(f"mismatch in shape: grad_output[{i}] has a shape of {tuple(g._shape)} and "
-                               f"output[{i}] has a shape of {tuple(o._shape)}")
+                                       f"output[{i}] has a shape of {tuple(o._shape)}")
         grads.append(g)
     return grads
 
@@ -216,8 +216,8 @@ def _root_edges(outputs):
         e = edge_of(o)
         if e is None:
             raise InvalidArgumentError(f"element {i} of tensors does not require grad and does not have a grad_fn; "
-                               f"call requires_grad_() on a leaf (or create it with requires_grad=True) before "
-                               f"the computation")
+                                       f"call requires_grad_() on a leaf (or create it with requires_grad=True) before "
+                                       f"the computation")
         edges.append(e)
     return edges
 
@@ -258,7 +258,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for i, t in enumerate(inputs):
         if t._ag is None or not t._ag.requires_grad:
             raise InvalidArgumentError(f"one of the differentiated tensors (input {i}, shape {tuple(t._shape)}) does not "
-                               f"require grad")
+                                       f"require grad")
     grads = _make_grads(outputs, grad_outputs, create_graph)
     edges = _root_edges(outputs)
     res = run_backward(edges, grads, retain_graph, create_graph, inputs=inputs, accumulate=False)
@@ -270,8 +270,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 g = zeros_like(t)
             elif not allow_unused:
                 raise InvalidArgumentError(f"one of the differentiated tensors (input {i}, shape {tuple(t._shape)}) appears "
-                                   f"to not have been used in the graph; set allow_unused=True if this is the "
-                                   f"desired behavior")
+                                           f"to not have been used in the graph; set allow_unused=True if this is the "
+                                           f"desired behavior")
         elif not create_graph and g._ag is not None and g._ag.requires_grad:
             g = g.detach()
         out.append(g)

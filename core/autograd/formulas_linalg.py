@@ -105,8 +105,8 @@ def _qr_backward(g, A, mode="reduced", result=None):
     m, n = A._shape[-2:]
     if mode == "r":
         raise InvalidArgumentError("The derivative of linalg.qr depends on Q, which is not computed when mode='r'. "
-                           "Please use linalg.qr(A, mode='reduced') if you are going to differentiate through "
-                           "linalg.qr.")
+                                   "Please use linalg.qr(A, mode='reduced') if you are going to differentiate through "
+                                   "linalg.qr.")
     if mode == "complete" and m > n:
         raise InvalidArgumentError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
     if m >= n:

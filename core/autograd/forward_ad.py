@@ -31,7 +31,7 @@ UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
 def enter_dual_level():
     if FW.state.level >= 0:
         raise InvalidArgumentError("ember.autograd.forward_ad supports one dual level at a time; exit the current "
-                           "dual_level() first")
+                                   "dual_level() first")
     FW.state.next += 1
     FW.state.level = FW.state.next
     return FW.state.level
@@ -58,7 +58,7 @@ def make_dual(tensor, tangent, *, level=None):
         raise InvalidArgumentError("make_dual() must be called inside `with ember.autograd.forward_ad.dual_level():`")
     if not isinstance(tangent, Tensor) or tangent._shape != tensor._shape:
         raise InvalidArgumentError(f"make_dual(): the tangent must be a tensor of the primal's shape {tuple(tensor._shape)}, "
-                         f"got {getattr(tangent, 'shape', type(tangent).__name__)}")
+                                   f"got {getattr(tangent, 'shape', type(tangent).__name__)}")
     if not tensor._dtype.is_floating_point:
         raise InvalidArgumentError(f"make_dual(): expected a floating primal, got dtype {tensor._dtype.name}")
     from ..ops.views import view

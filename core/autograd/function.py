@@ -94,7 +94,7 @@ class FunctionBackward(Node):
         n = len(self.ctx.needs_input_grad)
         if len(r) < n:
             raise InvalidArgumentError(f"function {self.cls.__name__}.backward returned {len(r)} gradients, but forward "
-                               f"took {n} arguments; return None for arguments that need no gradient")
+                                       f"took {n} arguments; return None for arguments that need no gradient")
         keep = [g for g, is_t in zip(r, self._tensor_mask()) if is_t]
         return fit_grads(tuple(keep), self.in_info, len(self.in_info))
 
@@ -176,7 +176,7 @@ def _forward_mode(cls, ctx, args, out):
     jvp = getattr(cls, "jvp", None)
     if jvp is None or jvp is Function.jvp:
         raise InvalidArgumentError(f"{cls.__name__} got dual tensors (forward-mode AD) but defines no jvp(ctx, *tangents); "
-                           f"add a static jvp method to use it in forward mode")
+                                   f"add a static jvp method to use it in forward mode")
     from .forward_ad import _set_tangent
     FW.state.busy = True
     try:

@@ -25,11 +25,11 @@ def requires_grad_(self, requires_grad=True):
     if m is not None and m.grad_fn is not None:
         if not flag:
             raise InvalidArgumentError("you can only change requires_grad flags of leaf tensors; use detach() to get a "
-                               "tensor that does not require grad")
+                                       "tensor that does not require grad")
         return self
     if flag and self._dtype.category < 2:  # floating and complex dtypes
         raise InvalidArgumentError(f"only tensors of floating point and complex dtype can require gradients, got dtype "
-                           f"{self._dtype.name}")
+                                   f"{self._dtype.name}")
     m = meta_of(self)
     m.requires_grad = flag
     if flag:
@@ -45,7 +45,7 @@ def _grad(self):
 def _set_grad(self, value):
     if value is not None and value._shape != self._shape:
         raise InvalidArgumentError(f"assigned grad has shape {tuple(value._shape)}, but the tensor has shape "
-                           f"{tuple(self._shape)}")
+                                   f"{tuple(self._shape)}")
     meta_of(self).grad = value
 
 

@@ -35,7 +35,7 @@ def solve_triangular(a, b, *, upper=False):
     n = a.shape[-1]
     if b.shape[-2] != n:
         raise InvalidArgumentError(f"solve_triangular: a is {tuple(a.shape)} but b is {tuple(b.shape)}; "
-                         f"b must have {n} rows")
+                                   f"b must have {n} rows")
     order = range(n - 1, -1, -1) if upper else range(n)
     xs = {}
     for i in order:

@@ -82,7 +82,7 @@ class _IndependentConstraint(Constraint):
             raise ArgumentTypeError(f"independent(): expected a Constraint, got {type(base_constraint).__name__}")
         if not isinstance(reinterpreted_batch_ndims, int) or reinterpreted_batch_ndims < 0:
             raise InvalidArgumentError(f"independent(): reinterpreted_batch_ndims must be an int >= 0, "
-                             f"got {reinterpreted_batch_ndims!r}")
+                                       f"got {reinterpreted_batch_ndims!r}")
         self.base_constraint = base_constraint
         self.reinterpreted_batch_ndims = reinterpreted_batch_ndims
         super().__init__()

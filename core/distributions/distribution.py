@@ -60,8 +60,8 @@ class Distribution:
                 valid = constraint.check(value)
                 if not bool(valid.all()):
                     raise InvalidArgumentError(f"Expected parameter {param} ({type(value).__name__} of shape "
-                                     f"{tuple(value.shape)}) of distribution {self!r} to satisfy the constraint "
-                                     f"{constraint!r}, but found invalid values:\n{value}")
+                                               f"{tuple(value.shape)}) of distribution {self!r} to satisfy the constraint "
+                                               f"{constraint!r}, but found invalid values:\n{value}")
         super().__init__()
 
     def expand(self, batch_shape, _instance=None):
@@ -144,13 +144,13 @@ class Distribution:
         event_dim_start = value.dim() - len(self._event_shape)
         if tuple(value.shape[event_dim_start:]) != tuple(self._event_shape):
             raise InvalidArgumentError(f"The right-most size of value must match event_shape: {value.shape} vs "
-                             f"{self._event_shape}.")
+                                       f"{self._event_shape}.")
         actual_shape = value.shape
         expected_shape = ember.Size(tuple(self._batch_shape) + tuple(self._event_shape))
         for i, j in zip(reversed(actual_shape), reversed(expected_shape)):
             if i != 1 and j != 1 and i != j:
                 raise InvalidArgumentError(f"Value is not broadcastable with batch_shape+event_shape: {actual_shape} vs "
-                                 f"{expected_shape}.")
+                                           f"{expected_shape}.")
         try:
             support = self.support
         except NotImplementedError:
@@ -160,8 +160,8 @@ class Distribution:
         valid = support.check(value)
         if not bool(valid.all()):
             raise InvalidArgumentError(f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to "
-                             f"be within the support ({support!r}) of the distribution {self!r}, but found "
-                             f"invalid values:\n{value}")
+                                       f"be within the support ({support!r}) of the distribution {self!r}, but found "
+                                       f"invalid values:\n{value}")
 
     def _get_checked_instance(self, cls, _instance=None):
         if _instance is None and type(self).__init__ != cls.__init__:

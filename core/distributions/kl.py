@@ -183,7 +183,7 @@ def _kl_onehotcategorical_onehotcategorical(p, q):
 def _kl_multivariatenormal_multivariatenormal(p, q):
     if tuple(p.event_shape) != tuple(q.event_shape):
         raise InvalidArgumentError("KL-divergence between two Multivariate Normals with different event shapes cannot be "
-                         "computed")
+                                   "computed")
     pL, qL = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril
     half_term1 = qL.diagonal(dim1=-2, dim2=-1).log().sum(-1) - pL.diagonal(dim1=-2, dim2=-1).log().sum(-1)
     batch = tuple(broadcast_shapes(qL.shape[:-2], pL.shape[:-2]))

@@ -49,7 +49,7 @@ class MultivariateNormal(Distribution):
                 continue
             if m.dim() < 2:
                 raise InvalidArgumentError(f"{name} matrix must be at least two-dimensional, with optional leading batch "
-                                 f"dimensions")
+                                           f"dimensions")
             batch_shape = broadcast_shapes(m.shape[:-2], loc.shape[:-1])
             setattr(self, name, m.expand(tuple(batch_shape) + tuple(m.shape[-2:])))
             given = m

@@ -36,7 +36,7 @@ def broadcast_shapes(*shapes) -> ember.Size:
         for i, n in enumerate(s, ndim - len(s)):
             if n != 1 and out[i] != 1 and n != out[i]:
                 raise InvalidArgumentError(f"shape mismatch: objects cannot be broadcast to a single shape: "
-                                 f"{[tuple(x) for x in shapes]}")
+                                           f"{[tuple(x) for x in shapes]}")
             if n != 1:
                 out[i] = n
     return ember.Size(out)
@@ -49,7 +49,7 @@ def broadcast_all(*values):
     for v in values:
         if not isinstance(v, (ember.Tensor, numbers.Number)):
             raise InvalidArgumentError(f"Input arguments must all be instances of numbers.Number or Tensor, "
-                             f"got {type(v).__name__}")
+                                       f"got {type(v).__name__}")
     if tensors:
         dtype = tensors[0].dtype
         for t in tensors[1:]:

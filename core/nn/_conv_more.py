@@ -116,7 +116,7 @@ def _transpose_args(opname, nd, x, weight, bias, stride, padding, output_padding
     for i in range(nd):
         if op[i] >= s[i] and op[i] >= dl[i]:
             raise InvalidArgumentError(f"{opname}(): output_padding {op} must be smaller than either stride {s} or "
-                             f"dilation {dl} in every dim")
+                                       f"dilation {dl} in every dim")
     size = tuple((x._shape[-nd + i] - 1) * s[i] - 2 * p[i] + dl[i] * (weight._shape[2 + i] - 1) + op[i] + 1
                  for i in range(nd))
     if any(v <= 0 for v in size):

@@ -47,12 +47,12 @@ def affine_grid(theta, size, align_corners=None):
     if len(size) == 4:
         if theta.ndim != 3 or tuple(theta.shape[-2:]) != (2, 3):
             raise InvalidArgumentError(f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. "
-                             f"Got {tuple(theta.shape)}.")
+                                       f"Got {tuple(theta.shape)}.")
         spatial = size[-2:]
     elif len(size) == 5:
         if theta.ndim != 3 or tuple(theta.shape[-2:]) != (3, 4):
             raise InvalidArgumentError(f"Expected a batch of 3D affine matrices of shape Nx3x4 for size {size}. "
-                             f"Got {tuple(theta.shape)}.")
+                                       f"Got {tuple(theta.shape)}.")
         spatial = size[-3:]
     else:
         raise UnsupportedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
@@ -127,10 +127,10 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     dim holds (x, y[, z]) in [-1, 1]; PyTorch's modes 'bilinear' and 'nearest' and its three padding modes."""
     if mode not in _MODES:
         raise InvalidArgumentError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
-                         f"but got: '{mode}'")
+                                   f"but got: '{mode}'")
     if padding_mode not in _PADDING:
         raise InvalidArgumentError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
-                         f"'reflection', but got: '{padding_mode}'")
+                                   f"'reflection', but got: '{padding_mode}'")
     if align_corners is None:
         warnings.warn(_ALIGN_WARNING, stacklevel=2)
         align_corners = False

@@ -88,7 +88,7 @@ class BackwardHook:
                     continue
                 if len(out) != len(res):
                     raise InvalidArgumentError(f"Backward hook returned an invalid number of grad_input, got {len(out)}, "
-                                       f"but expected {len(res)}")
+                                               f"but expected {len(res)}")
                 res = out
             self.grad_outputs = None
             return [res[i] for i in self.input_index]
@@ -111,7 +111,7 @@ class BackwardHook:
                     continue
                 if len(new) != expected:
                     raise InvalidArgumentError(f"Backward pre hook returned an invalid number of grad_output, got "
-                                       f"{len(new)}, but expected {expected}")
+                                               f"{len(new)}, but expected {expected}")
                 self.grad_outputs = tuple(new)
             local = self.grad_outputs
             if self.input_index is None:
@@ -122,7 +122,7 @@ class BackwardHook:
                     r = h(self.module, none_in, self.grad_outputs)
                     if r is not None and not (isinstance(r, tuple) and all(x is None for x in r)):
                         raise InvalidArgumentError("Backward hook for Modules where no input requires gradient should "
-                                           "always return None or None for all gradients.")
+                                                   "always return None or None for all gradients.")
                 self.grad_outputs = None
             return [local[i] for i in self.output_index]
         node.register_hook(hook)
@@ -142,7 +142,7 @@ def call_with_hooks(self, args, kwargs):
                         args, kwargs = r
                     else:
                         raise InvalidArgumentError(f"forward pre-hook must return None or a tuple of (new_args, "
-                                           f"new_kwargs), but got {r}.")
+                                                   f"new_kwargs), but got {r}.")
             else:
                 r = hook(self, args)
                 if r is not None:

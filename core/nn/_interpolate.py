@@ -85,15 +85,15 @@ def _output_size(opname, x, dim, size, scale_factor):
         size = tuple(size) if isinstance(size, (list, tuple)) else (size,) * dim
         if len(size) != dim:
             raise InvalidArgumentError(f"{opname}(): input and output must have the same number of spatial dims, but got "
-                             f"input with spatial dims {list(spatial)} and output size {list(size)}; give the "
-                             f"input as (N, C, d1, ..., dK) and the size as (o1, ..., oK)")
+                                       f"input with spatial dims {list(spatial)} and output size {list(size)}; give the "
+                                       f"input as (N, C, d1, ..., dK) and the size as (o1, ..., oK)")
         return size, None
     if scale_factor is None:
         raise InvalidArgumentError(f"{opname}(): either size or scale_factor should be defined")
     sf = tuple(scale_factor) if isinstance(scale_factor, (list, tuple)) else (scale_factor,) * dim
     if len(sf) != dim:
         raise InvalidArgumentError(f"{opname}(): scale_factor {scale_factor!r} must be a float or {dim} floats for an "
-                         f"input with spatial dims {list(spatial)}")
+                                   f"input with spatial dims {list(spatial)}")
     return tuple(math.floor(float(spatial[i]) * sf[i]) for i in range(dim)), tuple(float(v) for v in sf)
 
 
@@ -105,7 +105,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise UnsupportedError(f"{opname}(): mode {mode!r} is not supported; use one of {MODES}")
     if align_corners is not None and mode not in _NEEDS:
         raise InvalidArgumentError(f"{opname}(): align_corners can only be set with the interpolating modes: linear | "
-                         f"bilinear | bicubic | trilinear (got mode {mode!r})")
+                                   f"bilinear | bicubic | trilinear (got mode {mode!r})")
     align_corners = bool(align_corners)
     if antialias:
         raise UnsupportedError(f"{opname}(): antialias=True is not supported; resize without it")
@@ -128,7 +128,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         return _AREA[dim](input, out)
     if mode not in ("nearest", "nearest-exact") and not input._dtype.is_floating_point:
         raise ArgumentTypeError(f"{opname}(): {mode} mode needs a floating input, got {input._dtype.name}; convert it "
-                        f"with .float()")
+                                f"with .float()")
     dt = np.float64 if input._dtype is D.float64 else np.float32
     x = input
     for i in range(dim):

@@ -156,8 +156,8 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
             var = unsqueeze(var, -1)
         elif not (len(vs) == len(xs) and _b.sum(v for x, v in zip(xs, vs) if x != v) == 1):
             raise InvalidArgumentError(f"gaussian_nll_loss(): var is of incorrect size: var of shape {vs} for input of "
-                             f"shape {xs}; use the input's shape, or it with one dim of size 1 or the last dim "
-                             f"dropped")
+                                       f"shape {xs}; use the input's shape, or it with one dim of size 1 or the last dim "
+                                       f"dropped")
     check_reduction("gaussian_nll_loss", reduction)
     vd = var.detach()
     var = (var - vd) + maximum(vd, eps)

@@ -64,7 +64,7 @@ def pad(input, pad, mode="constant", value=None):
         raise InvalidArgumentError(f"pad(): padding length must be divisible by 2, got {len(pad)} ({pad})")
     if len(pad) // 2 > input.ndim:
         raise InvalidArgumentError(f"pad(): padding length must be at most two times the input's {input.ndim} dims, "
-                         f"got padding length {len(pad)}")
+                                   f"got padding length {len(pad)}")
     if mode == "constant":
         return _nn.constant_pad_nd(input, pad, 0 if value is None else value)
     if mode not in MODES:

@@ -268,7 +268,7 @@ def _unpool_size(opname, x, nd, k, s, p, output_size):
     for i in range(nd):
         if not default[i] - s[i] < size[i] < default[i] + s[i]:
             raise InvalidArgumentError(f"{opname}(): invalid output_size {size} (dim {i} must be between "
-                             f"{default[i] - s[i] + 1} and {default[i] + s[i] - 1})")
+                                       f"{default[i] - s[i] + 1} and {default[i] + s[i] - 1})")
     return size
 
 

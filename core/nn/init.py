@@ -35,10 +35,10 @@ def calculate_gain(nonlinearity, param=None):
             slope = param
         else:
             raise InvalidArgumentError(f"negative_slope {param} not a valid number: pass an int or float slope for "
-                             f"'leaky_relu'")
+                                       f"'leaky_relu'")
         return math.sqrt(2.0 / (1 + slope ** 2))
     raise InvalidArgumentError(f"Unsupported nonlinearity {nonlinearity!r}; supported: {', '.join(_LINEAR)}, "
-                     f"{', '.join(_GAINS)}, leaky_relu")
+                               f"{', '.join(_GAINS)}, leaky_relu")
 
 
 def _shape(t):
@@ -49,7 +49,7 @@ def _calculate_fan_in_and_fan_out(tensor):
     """(fan_in, fan_out): dims 1 and 0 times the receptive field (the product of dims 2 and on)."""
     if tensor.ndim < 2:
         raise InvalidArgumentError(f"Fan in and fan out can not be computed for tensor with fewer than 2 dims (got "
-                         f"shape {_shape(tensor)}); use a weight of 2 or more dimensions")
+                                   f"shape {_shape(tensor)}); use a weight of 2 or more dimensions")
     recept = 1
     for s in tensor._shape[2:]:
         recept *= s
@@ -131,11 +131,11 @@ def dirac_(tensor, groups=1):
     nd = tensor.ndim
     if nd not in (3, 4, 5):
         raise InvalidArgumentError(f"Only tensors with 3, 4, or 5 dimensions are supported (dirac_ got shape "
-                         f"{_shape(tensor)})")
+                                   f"{_shape(tensor)})")
     sizes = _shape(tensor)
     if sizes[0] % groups != 0:
         raise InvalidArgumentError(f"dim 0 must be divisible by groups (dirac_ got {sizes[0]} out channels and "
-                         f"groups={groups})")
+                                   f"groups={groups})")
     per = sizes[0] // groups
     k = min(per, sizes[1])
     import ember
@@ -206,7 +206,7 @@ def orthogonal_(tensor, gain=1, generator=None):
     (Saxe et al., 2013)."""
     if tensor.ndim < 2:
         raise InvalidArgumentError(f"Only tensors with 2 or more dimensions are supported (orthogonal_ got shape "
-                         f"{_shape(tensor)})")
+                                   f"{_shape(tensor)})")
     if tensor.numel() == 0:
         return tensor
     import ember

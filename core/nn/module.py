@@ -93,7 +93,7 @@ class Module:
     def __init__(self, *args, **kwargs):
         if args or kwargs:
             raise ArgumentTypeError(f"{type(self).__name__}.__init__() got unexpected arguments; subclasses call "
-                            f"super().__init__() with none")
+                                    f"super().__init__() with none")
         d = self.__dict__
         d["training"] = True
         d["_parameters"] = OrderedDict()
@@ -184,17 +184,17 @@ class Module:
         elif params is not None and name in params:
             if value is not None:
                 raise ArgumentTypeError(f"cannot assign {type(value).__name__} as parameter '{name}' of "
-                                f"{type(self).__name__} (ember.nn.Parameter or None expected)")
+                                        f"{type(self).__name__} (ember.nn.Parameter or None expected)")
             params[name] = None
         elif params is not None and name in d["_modules"]:
             if value is not None:
                 raise ArgumentTypeError(f"cannot assign {type(value).__name__} as child module '{name}' "
-                                f"(ember.nn.Module or None expected)")
+                                        f"(ember.nn.Module or None expected)")
             d["_modules"][name] = None
         elif params is not None and name in d["_buffers"]:
             if value is not None and not isinstance(value, Tensor):
                 raise ArgumentTypeError(f"cannot assign {type(value).__name__} as buffer '{name}' (Tensor or None "
-                                f"expected)")
+                                        f"expected)")
             d["_buffers"][name] = value
         else:
             object.__setattr__(self, name, value)
@@ -242,7 +242,7 @@ class Module:
             raise KeyNotFoundError(f"parameter name must be a non-empty string without '.', got {name!r}")
         if param is not None and not isinstance(param, Parameter):
             raise ArgumentTypeError(f"cannot assign {type(param).__name__} as parameter '{name}' "
-                            f"(ember.nn.Parameter or None expected)")
+                                    f"(ember.nn.Parameter or None expected)")
         self._drop(name)
         self._parameters[name] = param
 
@@ -459,7 +459,7 @@ class Module:
         """
         if not hasattr(state_dict, "items"):
             raise ArgumentTypeError(f"load_state_dict() expects a mapping of names to tensors, got "
-                            f"{type(state_dict).__name__}")
+                                    f"{type(state_dict).__name__}")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

@@ -61,7 +61,7 @@ class Parameter(metaclass=_Marked):
             data = empty((0,))
         if not isinstance(data, Tensor):
             raise ArgumentTypeError(f"Parameter() expects a Tensor, got {type(data).__name__}; wrap data with "
-                            f"ember.tensor(...) first")
+                                    f"ember.tensor(...) first")
         p = _fresh_view(data)
         p.__dict__["_is_param"] = True
         _set_requires_grad(p, requires_grad)

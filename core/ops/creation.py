@@ -154,10 +154,10 @@ def _arange_meta(start, end, step=1, dtype=None, device=None):
         start, end, step = (int(v.item() if isinstance(v, Tensor) else v) for v in (start, end, step))
     if step == 0:
         raise InvalidArgumentError(f"arange(): step must be nonzero, got {step}; pass a non-zero step "
-                         f"(for int64, |step| >= 1)")
+                                   f"(for int64, |step| >= 1)")
     if (end - start) * step < 0:
         raise InvalidArgumentError(f"arange(): upper bound and larger bound inconsistent with step sign "
-                         f"(start={start}, end={end}, step={step})")
+                                   f"(start={start}, end={end}, step={step})")
     if all(isinstance(v, int) for v in (start, end, step)):
         n = max(0, -((start - end) // step))
     else:  # other dtypes count on the float values; narrower integers then truncate start and step

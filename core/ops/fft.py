@@ -38,7 +38,7 @@ def _dims(opname, x, dim):
 def _check_norm(opname, normalization):
     if normalization not in (0, 1, 2):
         raise InvalidArgumentError(f"{opname}(): normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), "
-                         f"got {normalization!r}")
+                                   f"got {normalization!r}")
 
 
 def _c2c_meta(x, dim, normalization, forward):

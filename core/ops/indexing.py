@@ -160,7 +160,7 @@ def _scatter_check(opname, self, dim, index, src):
 def _reduce_arg(opname, reduce):
     if reduce not in (None, "add"):
         raise InvalidArgumentError(f"{opname}(): reduce={reduce!r} is not supported; use reduce=None or 'add' "
-                         f"(or scatter_add)")
+                                   f"(or scatter_add)")
 
 
 def _scatter_meta(self, dim, index, src=None, value=None, reduce=None):

@@ -286,14 +286,14 @@ def _parse_term(term, where):
         if c == ".":
             if term[i:i + 3] != "..." or ell:
                 raise InvalidArgumentError(f"einsum(): {where} has an invalid ellipsis in {term!r}: at most one "
-                                 f"'...' (three dots) per term")
+                                           f"'...' (three dots) per term")
             labels.append(None)
             ell = True
             i += 3
             continue
         if c not in _LETTERS:
             raise InvalidArgumentError(f"einsum(): invalid subscript {c!r} in {where} {term!r}; subscripts must be "
-                             f"letters in [a-zA-Z]")
+                                       f"letters in [a-zA-Z]")
         labels.append(c)
         i += 1
     return labels, ell
@@ -316,7 +316,7 @@ def _plan(equation, ndims):
     terms = lhs.split(",")
     if len(terms) != len(ndims):
         raise InvalidArgumentError(f"einsum(): equation {equation!r} has {len(terms)} operand term(s) but "
-                         f"{len(ndims)} operand(s) were given")
+                                   f"{len(ndims)} operand(s) were given")
     parsed = []
     n_ell = 0
     for k, (term, nd) in enumerate(zip(terms, ndims)):
@@ -348,10 +348,10 @@ def _plan(equation, ndims):
                 continue
             if l not in seen:
                 raise InvalidArgumentError(f"einsum(): output subscript {l!r} in equation {equation!r} does not appear "
-                                 f"in any input term")
+                                           f"in any input term")
             if l in output:
                 raise InvalidArgumentError(f"einsum(): output subscript {l!r} appears more than once in equation "
-                                 f"{equation!r}")
+                                           f"{equation!r}")
             output.append(l)
     else:
         counts: dict = {}
@@ -538,7 +538,7 @@ def _sublist_equation(args):
                 out.append(_LETTERS[s])
             else:
                 raise InvalidArgumentError(f"einsum(): sublist subscripts must be ints in [0, {len(_LETTERS)}) or "
-                                 f"Ellipsis, got {s!r}")
+                                           f"Ellipsis, got {s!r}")
         return "".join(out)
     args = list(args)
     out = args.pop() if len(args) % 2 else None

@@ -337,7 +337,7 @@ _linalg_slogdet_op = defop(
 def _qr_meta(A, mode="reduced"):
     if mode not in _QR_MODES:
         raise InvalidArgumentError(f"qr received unrecognized mode {mode!r} but expected one of 'reduced' (default), 'r', "
-                         f"or 'complete'")
+                                   f"or 'complete'")
     check_matrix("linalg.qr", A, square=False)
     m, n = A._shape[-2:]
     k = min(m, n)

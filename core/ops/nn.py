@@ -116,7 +116,7 @@ def _pad_meta(x, pad, value=0):
     pad = tuple(pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise InvalidArgumentError(f"constant_pad_nd(): pad must have an even length of at most 2 * ndim = {2 * x.ndim}, "
-                         f"got {pad} for an input of shape {tuple(x._shape)}")
+                                   f"got {pad} for an input of shape {tuple(x._shape)}")
     shape = list(x._shape)
     for i in range(len(pad) // 2):
         d = x.ndim - 1 - i
@@ -745,7 +745,7 @@ def _batch_norm_meta(x, running_mean=None, running_var=None, weight=None, bias=N
         raise InvalidArgumentError("batch_norm(): running_mean and running_var are required when training=False")
     if training and numel(x._shape) // _b.max(C, 1) <= 1:
         raise InvalidArgumentError(f"batch_norm(): expected more than 1 value per channel when training, got input "
-                         f"of shape {tuple(x._shape)}")
+                                   f"of shape {tuple(x._shape)}")
     return Spec(x._shape, x._dtype, tuple(d for d in range(x.ndim) if d != 1))
 
 

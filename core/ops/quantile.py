@@ -34,7 +34,7 @@ def _quantile_meta_for(opname):
             raise DTypeError(f"{opname}(): input tensor must be either float or double dtype, got {x._dtype.name}")
         if interpolation not in _INTERPOLATIONS:
             raise InvalidArgumentError(f"{opname}(): interpolation must be one of {', '.join(_INTERPOLATIONS)}, "
-                             f"got {interpolation!r}")
+                                       f"got {interpolation!r}")
         if isinstance(q, Tensor):
             if q.ndim > 1 or q._dtype is not x._dtype:
                 raise DTypeError(f"{opname}(): q must be a 0-d or 1-d tensor of the input's dtype {x._dtype.name}, "

@@ -580,7 +580,7 @@ def _minmax_public(name, full, along, binary, result):
         if dim is None:
             if keepdim:
                 raise ArgumentTypeError(f"{name}(): keepdim=True needs a dim; use {name}(input, dim, keepdim=True) "
-                                f"or a{name}(input, keepdim=True)")
+                                        f"or a{name}(input, keepdim=True)")
             return full(input)
         return result(*along(input, dim, keepdim))
     fn.__name__ = fn.__qualname__ = name
@@ -598,10 +598,10 @@ def _correction_of(name, unbiased, correction):
         return correction
     if correction is not None:
         raise ArgumentTypeError(f"{name}(): pass either unbiased= or correction=, not both "
-                        f"(got unbiased={unbiased!r}, correction={correction!r})")
+                                f"(got unbiased={unbiased!r}, correction={correction!r})")
     if not isinstance(unbiased, _bool_t) and type(unbiased).__name__ != "bool_":
         raise ArgumentTypeError(f"{name}(): unbiased must be a bool, got {type(unbiased).__name__}: {unbiased!r}; "
-                        f"use correction= for other values")
+                                f"use correction= for other values")
     return 1 if unbiased else 0
 
 

@@ -38,7 +38,7 @@ def _multinomial_meta(x, num_samples, replacement=False, generator=None):
         raise InvalidArgumentError(f"multinomial(): cannot sample num_samples={num_samples} <= 0 samples")
     if not replacement and num_samples > n:
         raise InvalidArgumentError(f"multinomial(): cannot sample num_samples={num_samples} > {n} categories without "
-                         f"replacement; pass replacement=True")
+                                   f"replacement; pass replacement=True")
     return Spec(x._shape[:-1] + (num_samples,), D.int64)
 
 

@@ -207,11 +207,11 @@ def _roll_args(x, shifts, dims):
     if not dims:
         if len(shifts) != 1:
             raise InvalidArgumentError(f"roll(): shifts and dims must align: got {len(shifts)} shifts {shifts} and no dims; "
-                             f"give one dim per shift, or a single shift to roll the flattened tensor")
+                                       f"give one dim per shift, or a single shift to roll the flattened tensor")
         return shifts, None
     if len(shifts) != len(dims):
         raise InvalidArgumentError(f"roll(): shifts and dims must align: got {len(shifts)} shifts {shifts} and "
-                         f"{len(dims)} dims {dims}")
+                                   f"{len(dims)} dims {dims}")
     nd = len(x._shape)
     if nd == 0:
         raise IndexOutOfRangeError(f"roll(): dims {dims} given for a 0-d tensor, which has no dimensions; "
@@ -347,11 +347,11 @@ def _one_hot_meta(x, num_classes=-1):
         raise InvalidArgumentError(f"one_hot(): num_classes must be -1 (inferred) or non-negative, got {num_classes}")
     if not numel(x._shape) and num_classes <= 0:
         raise InvalidArgumentError(f"one_hot(): can not infer the number of classes from an empty tensor (num_classes="
-                         f"{num_classes}); pass a positive num_classes")
+                                   f"{num_classes}); pass a positive num_classes")
     if num_classes == -1:
         if x.is_meta:
             raise InvalidArgumentError("one_hot(): num_classes=-1 is inferred from the values, which meta tensors do not "
-                             "have; pass num_classes explicitly")
+                                       "have; pass num_classes explicitly")
     return Spec(x._shape + (num_classes,), D.int64)
 
 

@@ -99,7 +99,7 @@ def _tensordot_dims(a, b, dims):
     if isinstance(dims, int):
         if dims < 0 or dims > min(a.ndim, b.ndim):
             raise InvalidArgumentError(f"tensordot(): dims={dims} must be in [0, {min(a.ndim, b.ndim)}] for tensors with "
-                             f"{a.ndim} and {b.ndim} dimensions")
+                                       f"{a.ndim} and {b.ndim} dimensions")
         return list(range(a.ndim - dims, a.ndim)), list(range(dims))
     da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
     if len(da) != len(db):

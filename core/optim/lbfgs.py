@@ -30,7 +30,7 @@ class LBFGS(Optimizer):
                                       line_search_fn=line_search_fn))
         if len(self.param_groups) != 1:
             raise InvalidArgumentError("LBFGS doesn't support per-parameter options (parameter groups); pass one list of "
-                             "parameters")
+                                       "parameters")
         self._params = self.param_groups[0]["params"]
 
     def add_param_group(self, group):
@@ -69,7 +69,7 @@ class LBFGS(Optimizer):
     def step(self, closure):
         if closure is None:
             raise ArgumentTypeError("LBFGS.step() needs a closure that clears the gradients, computes the loss, calls "
-                            "backward() and returns the loss")
+                                    "backward() and returns the loss")
         import ember
         with _no_grad():
             return self._step(_with_grad(closure, ember.enable_grad))

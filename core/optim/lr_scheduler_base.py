@@ -26,7 +26,7 @@ def _format_param(name, optimizer, param):
     if isinstance(param, (list, tuple)):
         if len(param) != len(optimizer.param_groups):
             raise InvalidArgumentError(f"{name} must have the same length as optimizer.param_groups: {name} has "
-                             f"{len(param)} values, param_groups has {len(optimizer.param_groups)}")
+                                       f"{len(param)} values, param_groups has {len(optimizer.param_groups)}")
         return list(param)
     return [param] * len(optimizer.param_groups)
 
@@ -86,8 +86,8 @@ class LRScheduler:
             for i, g in enumerate(optimizer.param_groups):
                 if "initial_lr" not in g:
                     raise KeyNotFoundError(f"param 'initial_lr' is not specified in param_groups[{i}] when resuming a "
-                                   f"scheduler with last_epoch={last_epoch}; load the optimizer's state dict "
-                                   f"first, or pass last_epoch=-1 for a fresh run")
+                                           f"scheduler with last_epoch={last_epoch}; load the optimizer's state dict "
+                                           f"first, or pass last_epoch=-1 for a fresh run")
         self.base_lrs = _group_values(optimizer, "initial_lr")
         self.last_epoch = last_epoch
         _patch_step_tracking(optimizer)

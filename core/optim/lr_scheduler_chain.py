@@ -19,10 +19,10 @@ def _check_children(owner, optimizer, schedulers):
             raise ArgumentTypeError(f"{name}: the scheduler at index {i} should have `optimizer` as its attribute")
         if isinstance(s, ReduceLROnPlateau):
             raise InvalidArgumentError(f"{name} does not support `ReduceLROnPlateau` (its step needs a metric), but got one "
-                             f"at index {i}")
+                                       f"at index {i}")
         if optimizer is not s.optimizer:
             raise InvalidArgumentError(f"{name} expects all schedulers to belong to the same optimizer, but the scheduler "
-                             f"{type(s).__name__} at index {i} has another one")
+                                       f"{type(s).__name__} at index {i} has another one")
 
 
 class _Composite(LRScheduler):
@@ -66,7 +66,7 @@ class SequentialLR(_Composite):
         _check_children(SequentialLR, optimizer, schedulers)
         if len(milestones) != len(schedulers) - 1:
             raise InvalidArgumentError(f"SequentialLR expects one milestone fewer than schedulers, but got "
-                             f"{len(schedulers)} schedulers and {len(milestones)} milestones")
+                                       f"{len(schedulers)} schedulers and {len(milestones)} milestones")
         self._schedulers = schedulers
         self._milestones = milestones
         self.last_epoch = last_epoch + 1
@@ -111,7 +111,7 @@ class ReduceLROnPlateau(LRScheduler):
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(optimizer.param_groups):
                 raise InvalidArgumentError(f"ReduceLROnPlateau: expected {len(optimizer.param_groups)} min_lrs (one per "
-                                 f"parameter group), got {len(min_lr)}")
+                                           f"parameter group), got {len(min_lr)}")
             self.default_min_lr = None
             self.min_lrs = list(min_lr)
         else:
@@ -153,8 +153,8 @@ class ReduceLROnPlateau(LRScheduler):
         if len(self.optimizer.param_groups) != len(self.min_lrs):
             if self.default_min_lr is None:
                 raise InvalidArgumentError(f"ReduceLROnPlateau: the optimizer has {len(self.optimizer.param_groups)} "
-                                   f"parameter groups but min_lrs has {len(self.min_lrs)} entries (a group was "
-                                   f"added); set `min_lrs` to one value per group")
+                                           f"parameter groups but min_lrs has {len(self.min_lrs)} entries (a group was "
+                                           f"added); set `min_lrs` to one value per group")
             self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
         for i, g in enumerate(self.optimizer.param_groups):
             old_lr = float(g["lr"])

@@ -15,7 +15,7 @@ def _setup_momentum(self, optimizer, base_momentum, max_momentum, last_epoch):
     """Cycle 'momentum', or beta1 of 'betas' for Adam-style optimizers; records base/max per group."""
     if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
         raise InvalidArgumentError(f"{type(self).__name__}: optimizer must support momentum or beta1 with `cycle_momentum` "
-                         f"option enabled; pass cycle_momentum=False for {type(optimizer).__name__}")
+                                   f"option enabled; pass cycle_momentum=False for {type(optimizer).__name__}")
     self.use_beta1 = "betas" in optimizer.defaults
     maxs = _format_param("max_momentum", optimizer, max_momentum)
     bases = _format_param("base_momentum", optimizer, base_momentum)
@@ -54,7 +54,7 @@ class CyclicLR(LRScheduler):
         self.step_ratio = step_size_up / self.total_size
         if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
             raise InvalidArgumentError(f"CyclicLR: mode {mode!r} is invalid and scale_fn is None; use 'triangular', "
-                             f"'triangular2', 'exp_range' or pass scale_fn")
+                                       f"'triangular2', 'exp_range' or pass scale_fn")
         self.mode, self.gamma = mode, gamma
         self._scale_fn_custom = scale_fn
         self.scale_mode = scale_mode
@@ -133,7 +133,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             raise InvalidArgumentError(f"CosineAnnealingWarmRestarts: expected an integer T_mult >= 1, but got {T_mult}")
         if not isinstance(eta_min, (float, int)):
             raise InvalidArgumentError(f"CosineAnnealingWarmRestarts: expected a float or int eta_min, but got {eta_min} "
-                             f"of type {type(eta_min).__name__}")
+                                       f"of type {type(eta_min).__name__}")
         self.T_0, self.T_i, self.T_mult, self.eta_min = T_0, T_0, T_mult, eta_min
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)

@@ -28,7 +28,7 @@ class OneCycleLR(LRScheduler):
                 raise InvalidArgumentError(f"OneCycleLR: expected a positive integer epochs, but got {epochs}")
             if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
                 raise InvalidArgumentError(f"OneCycleLR: expected a positive integer steps_per_epoch, but got "
-                                 f"{steps_per_epoch}")
+                                           f"{steps_per_epoch}")
             self.total_steps = epochs * steps_per_epoch
         else:
             raise InvalidArgumentError("OneCycleLR: you must define either total_steps OR (epochs AND steps_per_epoch)")
@@ -81,7 +81,7 @@ class OneCycleLR(LRScheduler):
         step_num = self.last_epoch
         if step_num > self.total_steps:
             raise InvalidArgumentError(f"OneCycleLR: tried to step {step_num} times; the specified number of total steps is "
-                             f"{self.total_steps}")
+                                       f"{self.total_steps}")
         lrs = []
         last = len(self._schedule_phases) - 1
         for g in self.optimizer.param_groups:

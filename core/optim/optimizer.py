@@ -56,7 +56,7 @@ class Optimizer:
         self.param_groups: list = []
         if isinstance(params, Tensor):
             raise ArgumentTypeError(f"{type(self).__name__}: params must be an iterable of tensors or dicts, got a single "
-                            f"Tensor; pass [tensor] or model.parameters()")
+                                    f"Tensor; pass [tensor] or model.parameters()")
         groups = list(params)
         if not groups:
             raise InvalidArgumentError(f"{type(self).__name__} got an empty parameter list")
@@ -75,7 +75,7 @@ class Optimizer:
         for k, v in self.defaults.items():
             if v is required and k not in g:
                 raise InvalidArgumentError(f"{type(self).__name__}: parameter group didn't specify a value of required "
-                                 f"optimization parameter {k!r}")
+                                           f"optimization parameter {k!r}")
             g.setdefault(k, v)
         seen = {id(p) for pg in self.param_groups for p in pg["params"]}
         if any(id(p) in seen for p in params):

@@ -20,7 +20,7 @@ class SGD(Optimizer):
             raise InvalidArgumentError(f"SGD: invalid weight_decay {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise InvalidArgumentError(f"SGD: Nesterov momentum requires momentum > 0 and dampening = 0, got momentum="
-                             f"{momentum}, dampening={dampening}")
+                                       f"{momentum}, dampening={dampening}")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize, foreach=foreach,
                                       differentiable=differentiable, fused=fused))

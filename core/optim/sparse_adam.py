@@ -35,7 +35,7 @@ class SparseAdam(Optimizer):
             raise InvalidArgumentError(f"Sparse params at indices {sparse_params}: SparseAdam requires dense parameter tensors")
         if complex_params:
             raise InvalidArgumentError(f"Complex params at indices {complex_params}: SparseAdam does not support complex "
-                             f"parameters")
+                                       f"parameters")
 
     def step(self, closure=None):
         import ember
@@ -51,7 +51,7 @@ class SparseAdam(Optimizer):
                         continue
                     if not grad.is_sparse:
                         raise InvalidArgumentError("SparseAdam does not support dense gradients, please consider Adam "
-                                           "instead")
+                                                   "instead")
                     state = self.state.setdefault(p, {})
                     if not state:
                         state["step"] = 0

@@ -659,7 +659,7 @@ def allocator_for(device) -> CachingAllocator:
     caps = backend.capabilities
     if not caps.managed_memory:
         raise ArgumentTypeError(f"device type {dev.type!r} ({backend.distribution}) does not use Ember's caching "
-                        f"allocator: it registered Capabilities(managed_memory=False) and manages its own memory")
+                                f"allocator: it registered Capabilities(managed_memory=False) and manages its own memory")
     with _create_lock:
         a = _allocators.get(dev)
         if a is None:

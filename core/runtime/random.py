@@ -101,7 +101,7 @@ class Generator:
             raise ArgumentTypeError(f"set_state() expects a uint8 tensor from get_state(), got {type(state).__name__}")
         if len(raw) != STATE_BYTES:
             raise InvalidArgumentError(f"set_state(): a generator state has {STATE_BYTES} bytes (seed and offset), "
-                             f"got {len(raw)}; pass what get_state() returned")
+                                       f"got {len(raw)}; pass what get_state() returned")
         with self._lock:
             self._seed = int.from_bytes(raw[:8], "little")
             self._offset = int.from_bytes(raw[8:], "little")

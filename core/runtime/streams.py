@@ -302,7 +302,7 @@ class Event:
                 self.handle = s._runtime.event_create(s.device.index or 0, self.enable_timing)
         elif self.device is not s.device:
             raise InvalidArgumentError(f"this event was first recorded on {self.device}; it cannot be recorded on a "
-                             f"stream of {s.device}: create one event per device")
+                                       f"stream of {s.device}: create one event per device")
 
     def record(self, stream: "Stream | None" = None) -> None:
         """Record the event on ``stream`` (default: the current stream): it completes when the stream reaches it."""
@@ -346,13 +346,13 @@ class Event:
         for name, e in (("start", self), ("end", end_event)):
             if not e.enable_timing:
                 raise InvalidArgumentError(f"elapsed_time(): the {name} event was created without enable_timing=True; "
-                                 f"create both events with ember.Event(enable_timing=True)")
+                                           f"create both events with ember.Event(enable_timing=True)")
             if not e._recorded:
                 raise InvalidArgumentError(f"elapsed_time(): the {name} event was never recorded; call .record() on both "
-                                 f"events first")
+                                           f"events first")
         if self.device is not end_event.device:
             raise InvalidArgumentError(f"elapsed_time(): the events are on different devices ({self.device} and "
-                             f"{end_event.device})")
+                                       f"{end_event.device})")
         if not self._streams:
             return (end_event._t - self._t) * 1000.0
         self.synchronize()

@@ -34,7 +34,7 @@ class _Failure(Exception):
 def _tolerances(*dtypes, rtol, atol):
     if (rtol is None) ^ (atol is None):
         raise InvalidArgumentError(f"Both 'rtol' and 'atol' must be either specified or omitted, but got no "
-                         f"{'rtol' if rtol is None else 'atol'}.")
+                                   f"{'rtol' if rtol is None else 'atol'}.")
     if rtol is not None:
         return rtol, atol
     pairs = [_DEFAULT_TOLERANCES.get(d, (0.0, 0.0)) for d in dtypes]

@@ -149,7 +149,7 @@ class DataLoader:
         if prefetch_factor is not None and (num_workers == 0 or not isinstance(prefetch_factor, int)
                                             or prefetch_factor < 1):
             raise InvalidArgumentError(f"DataLoader: prefetch_factor={prefetch_factor!r} needs num_workers > 0 and must be a "
-                             f"positive int")
+                                       f"positive int")
         if timeout < 0:
             raise InvalidArgumentError(f"DataLoader: timeout must be >= 0 seconds, got {timeout}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
@@ -427,7 +427,7 @@ class _WorkerIterator:
             except Exception as e:
                 self.close()
                 raise InvalidArgumentError(f"DataLoader could not unpickle batch {i} from its worker in the main "
-                                   f"process: {type(e).__name__}: {e}") from e
+                                           f"process: {type(e).__name__}: {e}") from e
             self.ready[i] = data
         data = self.ready.pop(self.next)
         self.next += 1
@@ -448,7 +448,7 @@ class _WorkerIterator:
                 self.close()
                 w, code = dead[0]
                 raise InvalidArgumentError(f"DataLoader worker {w} (pid {self.workers[w].pid}) exited unexpectedly with code "
-                                   f"{code}; with large batches or many workers it may have run out of memory")
+                                           f"{code}; with large batches or many workers it may have run out of memory")
             if deadline is not None and time.monotonic() >= deadline:
                 self.close()
                 raise InvalidArgumentError(f"DataLoader timed out after {self.timeout} seconds waiting for batch {self.next}")
@@ -489,7 +489,7 @@ def random_split(dataset, lengths, generator=None):
         lengths = counts
     if any(not isinstance(x, int) or x < 0 for x in lengths) or sum(lengths) != n:
         raise InvalidArgumentError(f"random_split(): lengths {lengths} must be non-negative ints summing to the dataset's "
-                         f"length {n} (or fractions summing to 1)")
+                                   f"length {n} (or fractions summing to 1)")
     perm = _random.randperm(n, generator=generator).tolist()
     out, start = [], 0
     for ln in lengths:

@@ -101,7 +101,7 @@ class WeightedRandomSampler(Sampler):
                           else e.as_tensor(weights, dtype=e.float64))
         if weights_tensor.ndim != 1:
             raise InvalidArgumentError(f"weights should be a 1d sequence but given weights have shape "
-                             f"{tuple(weights_tensor.shape)}")
+                                       f"{tuple(weights_tensor.shape)}")
         self.weights = weights_tensor
         self.num_samples = num_samples
         self.replacement = replacement

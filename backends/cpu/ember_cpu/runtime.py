@@ -127,7 +127,7 @@ class CpuRuntime:
             return wrap(array)
         if any(s < 0 for s in array.strides):
             raise InvalidArgumentError("from_numpy(): numpy arrays with negative strides are not supported; "
-                             "pass array.copy() instead")
+                                       "pass array.copy() instead")
         return _wrap_strided(array)
 
     def to_numpy(self, tensor) -> np.ndarray:

@@ -58,7 +58,7 @@ def slot_format(signature: str) -> str:
         return "<" + "".join(_SLOT[c] for c in signature)
     except KeyError as e:
         raise InvalidArgumentError(f"unknown kernel signature character {e.args[0]!r} in {signature!r}; "
-                         f"expected one of {''.join(_SLOT)}") from None
+                                   f"expected one of {''.join(_SLOT)}") from None
 
 
 class Kernel:

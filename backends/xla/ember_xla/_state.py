@@ -86,7 +86,7 @@ def record(key, args, dev):
 
 def _flush_foreign(ref):
     raise InvalidArgumentError("a lazy value from another device's graph reached this graph; move tensors "
-                       "between xla devices outside lazy mode or call ember_xla.mark_step() first")
+                               "between xla devices outside lazy mode or call ember_xla.mark_step() first")
 
 
 def track(cell):

@@ -476,7 +476,7 @@ class XpuRuntime:
         for name, e in (("start", start), ("end", end)):
             if not e.timing:
                 raise InvalidArgumentError(f"elapsed_time(): the {name} event was created without "
-                                 f"enable_timing=True; create both events with enable_timing=True")
+                                           f"enable_timing=True; create both events with enable_timing=True")
             if e.ev is None:
                 raise InvalidArgumentError(f"elapsed_time(): the {name} event was never recorded; record both first")
         start.ev.wait()

@@ -30,10 +30,10 @@ class MultiheadAttention(Module):
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
             raise InvalidArgumentError(f"MultiheadAttention: embed_dim ({embed_dim}) and num_heads ({num_heads}) must be "
-                             f"positive")
+                                       f"positive")
         if embed_dim % num_heads:
             raise InvalidArgumentError(f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
-                             f"({num_heads})")
+                                       f"({num_heads})")
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.kdim = embed_dim if kdim is None else kdim
         self.vdim = embed_dim if vdim is None else vdim

@@ -20,7 +20,7 @@ def _pairs(owner, entries, sort_plain=False):
         return sorted(entries.items()) if sort_plain else list(entries.items())
     if not isinstance(entries, Iterable):
         raise ArgumentTypeError(f"{owner}.update should be called with an iterable of key/value pairs, but got "
-                        f"{type(entries).__name__}")
+                                f"{type(entries).__name__}")
     out = []
     for j, kv in enumerate(entries):
         if not isinstance(kv, Iterable):
@@ -238,7 +238,7 @@ class ParameterList(Module):
     def extend(self, values):
         if not isinstance(values, Iterable) or isinstance(values, Tensor):
             raise ArgumentTypeError(f"ParameterList.extend should be called with an iterable, but got "
-                            f"{type(values).__name__}")
+                                    f"{type(values).__name__}")
         for v in values:
             self.append(v)
         return self
@@ -267,7 +267,7 @@ class ParameterDict(Module):
     def _key(key):
         if not isinstance(key, str):
             raise ArgumentTypeError(f"Index given to ParameterDict cannot be used as a key as it is not a string (type "
-                            f"is '{type(key).__name__}'); use string keys")
+                                    f"is '{type(key).__name__}'); use string keys")
         return key
 
     def __getitem__(self, key):

@@ -44,10 +44,10 @@ class _ConvNd(Module):
         n = self._nd
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise InvalidArgumentError(f"{type(self).__name__}: in_channels ({in_channels}) and out_channels "
-                             f"({out_channels}) must be divisible by groups ({groups})")
+                                       f"({out_channels}) must be divisible by groups ({groups})")
         if padding_mode not in PADDING_MODES:
             raise InvalidArgumentError(f"{type(self).__name__}: padding_mode must be one of {PADDING_MODES}, but got "
-                             f"padding_mode={padding_mode!r}")
+                                       f"padding_mode={padding_mode!r}")
         if isinstance(padding, str) and padding not in ("same", "valid"):
             raise InvalidArgumentError(f"{type(self).__name__}: padding must be 'same', 'valid' or ints, got {padding!r}")
         self.in_channels, self.out_channels = in_channels, out_channels

@@ -39,7 +39,7 @@ class _ConvTransposeNd(_ConvNd):
         output_size = list(output_size)[-n:] if len(output_size) > n else list(output_size)
         if len(output_size) != n:
             raise InvalidArgumentError(f"{type(self).__name__}: output_size must have {n} or {n + 2} elements, got "
-                             f"{len(output_size)}")
+                                       f"{len(output_size)}")
         spatial = tuple(input.shape[-n:])
         lo = [(spatial[i] - 1) * self.stride[i] - 2 * self.padding[i] + self.dilation[i] *
               (self.kernel_size[i] - 1) + 1 for i in range(n)]
@@ -47,7 +47,7 @@ class _ConvTransposeNd(_ConvNd):
         for i in range(n):
             if not lo[i] <= output_size[i] <= hi[i]:
                 raise InvalidArgumentError(f"{type(self).__name__}: requested an output size of {tuple(output_size)}, but "
-                                 f"valid sizes range from {tuple(lo)} to {tuple(hi)} (for an input of {spatial})")
+                                           f"valid sizes range from {tuple(lo)} to {tuple(hi)} (for an input of {spatial})")
         return tuple(output_size[i] - lo[i] for i in range(n))
 
 

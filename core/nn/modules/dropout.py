@@ -33,7 +33,7 @@ def _dropout_impl(input, p, training, inplace, feature, alpha):
     if feature:
         if input.ndim < 2:
             raise InvalidArgumentError(f"feature dropout needs an input of at least 2 dims (N, C, ...), got shape "
-                             f"{tuple(input.shape)}")
+                                       f"{tuple(input.shape)}")
         shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
     else:
         shape = tuple(input.shape)

@@ -139,7 +139,7 @@ class TripletMarginWithDistanceLoss(_Loss):
         super().__init__(reduction=reduction)
         if margin <= 0:
             raise InvalidArgumentError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} "
-                             f"instead")
+                                       f"instead")
         self.distance_function, self.margin, self.swap = distance_function, margin, swap
 
     def forward(self, anchor, positive, negative):

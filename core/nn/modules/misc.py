@@ -65,10 +65,10 @@ def bilinear(input1, input2, weight, bias=None):
     out_f, in1, in2 = _shape(weight)
     if _shape(input1)[:-1] != _shape(input2)[:-1]:
         raise InvalidArgumentError(f"bilinear(): input batch dimensions do not match: got {_shape(input1)[:-1]} and "
-                           f"{_shape(input2)[:-1]}")
+                                   f"{_shape(input2)[:-1]}")
     if input1._shape[-1] != in1 or input2._shape[-1] != in2:
         raise InvalidArgumentError(f"bilinear(): input sizes {input1._shape[-1]} and {input2._shape[-1]} do not match "
-                           f"the weight's in1_features={in1} and in2_features={in2}")
+                                   f"the weight's in1_features={in1} and in2_features={in2}")
     if bias is not None and _shape(bias) != (out_f,):
         raise InvalidArgumentError(f"bilinear(): bias must have shape ({out_f},), got {_shape(bias)}")
     # (..., in1) @ (in1, out*in2) -> (..., out, in2), then contract in2 with input2
@@ -105,15 +105,15 @@ def _check_bag_args(input, weight, offsets, mode, per_sample_weights, scale_grad
         raise ArgumentTypeError(f"embedding_bag(): input must be an int64 or int32 tensor of indices, got {got}")
     if per_sample_weights is not None and _shape(input) != _shape(per_sample_weights):
         raise InvalidArgumentError(f"embedding_bag: If per_sample_weights ({_shape(per_sample_weights)}) is not None, then "
-                         f"it must have the same shape as the input ({_shape(input)})")
+                                   f"it must have the same shape as the input ({_shape(input)})")
     if weight.ndim != 2:
         raise InvalidArgumentError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight.ndim}")
     if input.ndim == 2 and offsets is not None:
         raise InvalidArgumentError(f"if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
-                         f"fixed length sequences. However, found offsets of type {type(offsets).__name__}")
+                                   f"fixed length sequences. However, found offsets of type {type(offsets).__name__}")
     if input.ndim == 1 and (offsets is None or offsets.ndim != 1):
         raise InvalidArgumentError(f"offsets has to be a 1D Tensor but got "
-                         f"{'None' if offsets is None else f'shape {_shape(offsets)}'}")
+                                   f"{'None' if offsets is None else f'shape {_shape(offsets)}'}")
     if input.ndim not in (1, 2):
         raise InvalidArgumentError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}")
     if mode not in _MODES:
@@ -262,7 +262,7 @@ class EmbeddingBag(Module):
         else:
             if _shape(_weight) != (num_embeddings, embedding_dim):
                 raise InvalidArgumentError(f"Shape of weight {_shape(_weight)} does not match num_embeddings and "
-                                 f"embedding_dim ({num_embeddings}, {embedding_dim})")
+                                           f"embedding_dim ({num_embeddings}, {embedding_dim})")
             self.weight = Parameter(_weight)
         self.mode, self.sparse, self.include_last_offset = mode, sparse, include_last_offset
 
@@ -295,7 +295,7 @@ class EmbeddingBag(Module):
                         mode="mean", sparse=False, include_last_offset=False, padding_idx=None):
         if embeddings.ndim != 2:
             raise InvalidArgumentError(f"Embeddings parameter is expected to be 2-dimensional, got shape "
-                             f"{_shape(embeddings)}")
+                                       f"{_shape(embeddings)}")
         rows, cols = _shape(embeddings)
         bag = cls(rows, cols, max_norm, norm_type, scale_grad_by_freq, mode, sparse, embeddings,
                   include_last_offset, padding_idx)

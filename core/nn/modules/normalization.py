@@ -110,7 +110,7 @@ class GroupNorm(Module):
         super().__init__()
         if num_channels % num_groups:
             raise InvalidArgumentError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups "
-                             f"({num_groups})")
+                                       f"({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         if affine:
             self.weight = Parameter(full((num_channels,), 1.0, device=device, dtype=dtype))

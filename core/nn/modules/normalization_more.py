@@ -36,7 +36,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         spatial *= s
     if use_input_stats and spatial <= 1:
         raise InvalidArgumentError(f"instance_norm(): expected more than 1 spatial element when training, got input "
-                         f"of shape {tuple(input.shape)}")
+                                   f"of shape {tuple(input.shape)}")
     folded = input.reshape((1, N * C) + tuple(input.shape[2:]))
     rm = None if running_mean is None else running_mean.repeat(N)
     rv = None if running_var is None else running_var.repeat(N)
@@ -54,7 +54,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     """x / (k + alpha/size * sum of x^2 over a window of ``size`` neighbouring channels)^beta."""
     if input.ndim < 3:
         raise InvalidArgumentError(f"local_response_norm(): expected a 3D or higher dimensional input (N, C, ...), got "
-                         f"{input.ndim} dimensions")
+                                   f"{input.ndim} dimensions")
     if input.numel() == 0:
         return input
     C = input.shape[1]

@@ -104,7 +104,7 @@ class RNNBase(Module):
         super().__init__()
         if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise InvalidArgumentError("dropout should be a number in range [0, 1] representing the probability of an "
-                             f"element being zeroed, got {dropout!r}")
+                                       f"element being zeroed, got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
                           f"expects num_layers greater than 1, but got dropout={dropout} and "
@@ -117,10 +117,10 @@ class RNNBase(Module):
             raise InvalidArgumentError(f"num_layers must be greater than zero, got {num_layers}")
         if proj_size < 0:
             raise InvalidArgumentError(f"proj_size should be a positive integer or zero to disable projections, "
-                             f"got {proj_size}")
+                                       f"got {proj_size}")
         if proj_size >= hidden_size:
             raise InvalidArgumentError(f"proj_size has to be smaller than hidden_size (got proj_size={proj_size}, "
-                             f"hidden_size={hidden_size})")
+                                       f"hidden_size={hidden_size})")
         if mode not in _STEPS:
             raise InvalidArgumentError(f"Unrecognized RNN mode: {mode!r}; expected one of {sorted(_STEPS)}")
         if proj_size and mode != "LSTM":

@@ -118,7 +118,7 @@ class _Orthogonal(Module):
     def _right_inverse(self, Q):
         if tuple(Q.shape) != tuple(self.shape):
             raise InvalidArgumentError(f"Expected a matrix or batch of matrices of shape {self.shape}. Got a tensor of shape "
-                             f"{Q.shape}.")
+                                       f"{Q.shape}.")
         Q_init = Q
         n, k = Q.shape[-2], Q.shape[-1]
         transpose = n < k
@@ -169,7 +169,7 @@ def orthogonal(module, name="weight", orthogonal_map=None, *, use_trivialization
                           else "householder")
     if orthogonal_map not in _MAPS:
         raise InvalidArgumentError(f'orthogonal_map has to be one of "matrix_exp", "cayley", "householder". '
-                         f"Got: {orthogonal_map}")
+                                   f"Got: {orthogonal_map}")
     orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
     parametrize.register_parametrization(module, name, orth, unsafe=True)
     return module

@@ -66,8 +66,8 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     total = _vector_norm(ember.stack(norms), norm_type)
     if error_if_nonfinite and bool((total.isnan() | total.isinf()).item()):
         raise InvalidArgumentError(f"The total norm of order {norm_type} for gradients from `parameters` is "
-                           f"non-finite, so it cannot be clipped. To disable this error and scale the "
-                           f"gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
+                                   f"non-finite, so it cannot be clipped. To disable this error and scale the "
+                                   f"gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
     return total
 
 

@@ -11,7 +11,7 @@ __all__ = ["parameters_to_vector", "vector_to_parameters"]
 def _check_param_device(param, old):
     if old is not None and param._device != old:
         raise ArgumentTypeError(f"Found two parameters on different devices ({old} and {param._device}), this is "
-                        f"currently not supported; move the module to one device first")
+                                f"currently not supported; move the module to one device first")
     return param._device
 
 

@@ -63,10 +63,10 @@ class _SpectralNorm(Module):
         ndim = weight.ndim
         if dim >= ndim or dim < -ndim:
             raise IndexOutOfRangeError(f"Dimension out of range (expected to be in range of [-{ndim}, {ndim - 1}] but got "
-                             f"{dim})")
+                                       f"{dim})")
         if n_power_iterations <= 0:
             raise InvalidArgumentError(f"Expected n_power_iterations to be positive, but got "
-                             f"n_power_iterations={n_power_iterations}")
+                                       f"n_power_iterations={n_power_iterations}")
         self.dim = dim if dim >= 0 else dim + ndim
         self.eps = eps
         if ndim > 1:

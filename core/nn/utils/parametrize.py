@@ -68,13 +68,13 @@ class ParametrizationList(ModuleList):
                         pass
         if not isinstance(new, Tensor) and not isinstance(new, (list, tuple)):
             raise InvalidArgumentError(f"'right_inverse' must return a Tensor or a Sequence of tensors (list, tuple...), "
-                             f"got {type(new).__name__}")
+                                       f"got {type(new).__name__}")
         self.is_tensor = isinstance(new, Tensor)
         self.ntensors = 1 if self.is_tensor else len(new)
         if self.is_tensor:
             if original.dtype != new.dtype:
                 raise InvalidArgumentError(f"When `right_inverse` outputs one tensor, it may not change the dtype.\n"
-                                 f"original.dtype: {original.dtype}\nright_inverse(original).dtype: {new.dtype}")
+                                           f"original.dtype: {original.dtype}\nright_inverse(original).dtype: {new.dtype}")
             with _no_grad():
                 _set_tensor(original, new)
             _register_parameter_or_buffer(self, "original", original)
@@ -82,7 +82,7 @@ class ParametrizationList(ModuleList):
             for i, originali in enumerate(new):
                 if not isinstance(originali, Tensor):
                     raise InvalidArgumentError(f"'right_inverse' must return a Tensor or a Sequence of tensors; element "
-                                     f"{i} is a {type(originali).__name__}")
+                                               f"{i} is a {type(originali).__name__}")
                 if isinstance(original, Parameter):
                     originali = Parameter(originali.detach(), original.requires_grad)
                 _register_parameter_or_buffer(self, f"original{i}", originali)
@@ -92,12 +92,12 @@ class ParametrizationList(ModuleList):
                 raise InvalidArgumentError(f"A parametrization must return a tensor. Got {type(z).__name__}.")
             if z.dtype != original_dtype:
                 raise InvalidArgumentError(f"Registering a parametrization may not change the dtype of the tensor, unless "
-                                 f"`unsafe` flag is enabled.\nunparametrized dtype: {original_dtype}\n"
-                                 f"parametrized dtype: {z.dtype}")
+                                           f"`unsafe` flag is enabled.\nunparametrized dtype: {original_dtype}\n"
+                                           f"parametrized dtype: {z.dtype}")
             if tuple(z.shape) != original_shape:
                 raise InvalidArgumentError(f"Registering a parametrization may not change the shape of the tensor, unless "
-                                 f"`unsafe` flag is enabled.\nunparametrized shape: {original_shape}\n"
-                                 f"parametrized shape: {tuple(z.shape)}")
+                                           f"`unsafe` flag is enabled.\nunparametrized shape: {original_shape}\n"
+                                           f"parametrized shape: {tuple(z.shape)}")
 
     def right_inverse(self, value):
         """Set the original tensor(s) so that the parametrized tensor becomes ``value``."""
@@ -107,13 +107,13 @@ class ParametrizationList(ModuleList):
                     value = module.right_inverse(value)
                 else:
                     raise InvalidArgumentError(f"parametrization {type(module).__name__} does not implement "
-                                       f"right_inverse; the parametrized tensor cannot be assigned")
+                                               f"right_inverse; the parametrized tensor cannot be assigned")
             if self.is_tensor:
                 if not isinstance(value, Tensor):
                     raise InvalidArgumentError(f"`right_inverse` should return a tensor. Got {type(value).__name__}")
                 if value.dtype != self.original.dtype:
                     raise InvalidArgumentError(f"The tensor returned by `right_inverse` has dtype {value.dtype} while "
-                                     f"`original` has dtype {self.original.dtype}")
+                                               f"`original` has dtype {self.original.dtype}")
                 _set_tensor(self.original, value)
             else:
                 if not isinstance(value, (list, tuple)) or len(value) != self.ntensors:
@@ -178,13 +178,13 @@ def register_parametrization(module, tensor_name, parametrization, *, unsafe=Fal
                 raise InvalidArgumentError(f"A parametrization must return a tensor. Got {type(x).__name__}.")
             if x.dtype != y.dtype or tuple(x.shape) != tuple(y.shape):
                 raise InvalidArgumentError(f"Registering a parametrization may not change the dtype or shape of the tensor "
-                                 f"({y.dtype}, {tuple(y.shape)}) -> ({x.dtype}, {tuple(x.shape)}), unless the "
-                                 f"`unsafe` flag is enabled")
+                                           f"({y.dtype}, {tuple(y.shape)}) -> ({x.dtype}, {tuple(x.shape)}), unless the "
+                                           f"`unsafe` flag is enabled")
             if hasattr(parametrization, "right_inverse"):
                 z = parametrization.right_inverse(x)
                 if not isinstance(z, Tensor) or z.dtype != y.dtype or tuple(z.shape) != tuple(y.shape):
                     raise InvalidArgumentError("parametrization.right_inverse must return a tensor of the dtype and shape "
-                                     "of the tensor it inverts")
+                                               "of the tensor it inverts")
         module.parametrizations[tensor_name].append(parametrization)
         module.parametrizations[tensor_name].unsafe |= unsafe
     elif tensor_name in module._buffers or tensor_name in module._parameters:
@@ -198,7 +198,7 @@ def register_parametrization(module, tensor_name, parametrization, *, unsafe=Fal
         module.parametrizations[tensor_name] = parametrizations
     else:
         raise InvalidArgumentError(f"Module '{module}' does not have a parameter, a buffer, or a parametrized element with "
-                         f"name '{tensor_name}'")
+                                   f"name '{tensor_name}'")
     return module
 
 
@@ -218,12 +218,12 @@ def remove_parametrizations(module, tensor_name, leave_parametrized=True):
                     _set_tensor(original, t)
                 else:
                     raise InvalidArgumentError(f"the parametrized tensor ({t.dtype}, {tuple(t.shape)}) does not fit the "
-                                     f"original ({original.dtype}, {tuple(original.shape)}); pass "
-                                     f"leave_parametrized=False")
+                                               f"original ({original.dtype}, {tuple(original.shape)}); pass "
+                                               f"leave_parametrized=False")
     else:
         if not leave_parametrized:
             raise InvalidArgumentError("Cannot leave unparametrized (`leave_parametrized=False`) a tensor that is "
-                             "parametrized in terms of a sequence of tensors.")
+                                       "parametrized in terms of a sequence of tensors.")
         with _no_grad():
             t = getattr(module, tensor_name)
         if isinstance(parametrizations.original0, Parameter):

@@ -154,7 +154,7 @@ class PruningContainer(BasePruningMethod):
             raise ArgumentTypeError(f"{type(method)} is not a BasePruningMethod subclass")
         if method is not None and self._tensor_name != method._tensor_name:
             raise InvalidArgumentError(f"Can only add pruning methods acting on the parameter named '{self._tensor_name}' to "
-                             f"PruningContainer. Found '{method._tensor_name}'")
+                                       f"PruningContainer. Found '{method._tensor_name}'")
         self._pruning_methods += (method,)
 
     def __len__(self):

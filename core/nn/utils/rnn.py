@@ -150,7 +150,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     if total_length is not None:
         if total_length < steps:
             raise InvalidArgumentError("Expected total_length to be at least the length of the longest sequence in input, "
-                             f"but got total_length={total_length} and max sequence length being {steps}")
+                                       f"but got total_length={total_length} and max sequence length being {steps}")
         T = total_length
     else:
         T = steps
