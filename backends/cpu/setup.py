@@ -7,7 +7,7 @@ setup(
     ext_modules=[
         Pybind11Extension(
             "ember_cpu._native",
-            ["ember_cpu/native/module.cpp"],
+            ["ember_cpu/native/module.cpp", "ember_cpu/native/windows.cpp"],
             cxx_std=17,
             # -fno-trapping-math: no code here reads floating-point exception flags, and it lets loops with
             # comparisons (clamps) vectorize

@@ -35,6 +35,45 @@ def _windows(xp, k, d, s, o):
                       (sn, sc, d[0] * sh, d[1] * sw, s[0] * sh, s[1] * sw), writeable=False)
 
 
+def _native():
+    from .. import _native
+    return _native
+
+
+_NATIVE_WINDOWS = {np.dtype(np.float32): ("im2col_f32", "col2im_f32"),
+                   np.dtype(np.float64): ("im2col_f64", "col2im_f64")}
+
+
+def _columns(X, c0, Cg, k, d, p, s, o):
+    """(Cg*KH*KW, N*OH*OW) columns of X[:, c0:c0+Cg]: natively for float32/float64, else a numpy copy."""
+    names = _NATIVE_WINDOWS.get(X.dtype)
+    if names is not None:
+        return getattr(_native(), names[0])(X, c0, Cg, k, d, p, s, o)
+    win = _windows(_padded(X, p), k, d, s, o)[:, c0:c0 + Cg]
+    return win.transpose(1, 2, 3, 0, 4, 5).reshape(Cg * k[0] * k[1], X.shape[0] * o[0] * o[1])
+
+
+def _add_columns(out, cols, c0, k, d, p, s, o):
+    """out[:, c0:c0+Cg] += the windows in ``cols`` (the adjoint of :func:`_columns`), out unpadded."""
+    names = _NATIVE_WINDOWS.get(out.dtype)
+    if names is not None:
+        getattr(_native(), names[1])(np.ascontiguousarray(cols), out, c0, k, d, p, s, o)
+        return
+    N, _, H, W = out.shape
+    Cg = cols.shape[0] // (k[0] * k[1])
+    hp = max(H + 2 * p[0], (o[0] - 1) * s[0] + d[0] * (k[0] - 1) + 1)
+    wp = max(W + 2 * p[1], (o[1] - 1) * s[1] + d[1] * (k[1] - 1) + 1)
+    acc = np.zeros((N, Cg, hp, wp), dtype=out.dtype)
+    gc = cols.reshape(Cg, k[0], k[1], N, o[0], o[1])
+    for i in range(k[0]):
+        h0 = i * d[0]
+        for j in range(k[1]):
+            w0 = j * d[1]
+            acc[:, :, h0:h0 + s[0] * (o[0] - 1) + 1:s[0], w0:w0 + s[1] * (o[1] - 1) + 1:s[1]] += \
+                gc[:, i, j].transpose(1, 0, 2, 3)
+    out[:, c0:c0 + Cg] += acc[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
+
+
 def conv2d(x, weight, bias, s, p, d, groups):
     X, Wt = arr(x), arr(weight)
     dt = X.dtype
@@ -44,20 +83,13 @@ def conv2d(x, weight, bias, s, p, d, groups):
     O, Cg, KH, KW = Wt.shape
     oh = (H + 2 * p[0] - d[0] * (KH - 1) - 1) // s[0] + 1
     ow = (W + 2 * p[1] - d[1] * (KW - 1) - 1) // s[1] + 1
-    win = _windows(_padded(X, p), (KH, KW), d, s, (oh, ow))
-    L = oh * ow
-    if groups == 1:
-        # one GEMM over the whole batch: (O, C*K) @ (C*K, N*L)
-        cols = win.transpose(1, 2, 3, 0, 4, 5).reshape(C * KH * KW, N * L)
-        out = (Wt.reshape(O, -1) @ cols).reshape(O, N, oh, ow).transpose(1, 0, 2, 3)
-    else:
-        og = O // groups
-        out = np.empty((N, O, oh, ow), dtype=X.dtype)
-        for g in range(groups):
-            cols = win[:, g * Cg:(g + 1) * Cg].transpose(1, 2, 3, 0, 4, 5).reshape(Cg * KH * KW, N * L)
-            r = Wt[g * og:(g + 1) * og].reshape(og, -1) @ cols
-            out[:, g * og:(g + 1) * og] = r.reshape(og, N, oh, ow).transpose(1, 0, 2, 3)
-    out = np.ascontiguousarray(out)
+    og = O // groups
+    # one GEMM per group over the whole batch: (og, Cg*K) @ (Cg*K, N*L)
+    out = np.empty((O, N, oh, ow), dtype=X.dtype)
+    for g in range(groups):
+        cols = _columns(X, g * Cg, Cg, (KH, KW), d, p, s, (oh, ow))
+        np.matmul(Wt[g * og:(g + 1) * og].reshape(og, -1), cols, out=out[g * og:(g + 1) * og].reshape(og, -1))
+    out = np.ascontiguousarray(out.transpose(1, 0, 2, 3))
     if bias is not None:
         out += arr(bias).astype(out.dtype).reshape(O, 1, 1)
     return wrap(out.astype(dt, copy=False))
@@ -325,29 +357,18 @@ def conv2d_backward(grad, x, weight, s, p, d, groups):
     N, C, H, W = X.shape
     O, Cg, KH, KW = Wt.shape
     oh, ow = G.shape[2], G.shape[3]
-    L = oh * ow
     og = O // groups
-    win = _windows(_padded(X, p), (KH, KW), d, s, (oh, ow))            # (N, C, KH, KW, oh, ow)
-    G2 = np.ascontiguousarray(G.transpose(1, 0, 2, 3)).reshape(O, N * L)
-    hp = max(H + 2 * p[0], (oh - 1) * s[0] + d[0] * (KH - 1) + 1)
-    wp = max(W + 2 * p[1], (ow - 1) * s[1] + d[1] * (KW - 1) + 1)
-    gi = np.zeros((N, C, hp, wp), dtype=X.dtype)
+    G2 = np.ascontiguousarray(G.transpose(1, 0, 2, 3)).reshape(O, N * oh * ow)
+    gi = np.zeros((N, C, H, W), dtype=X.dtype)
     gw = np.empty(Wt.shape, dtype=X.dtype)
     for g in range(groups):
-        cs, os_ = slice(g * Cg, (g + 1) * Cg), slice(g * og, (g + 1) * og)
-        cols = win[:, cs].transpose(1, 2, 3, 0, 4, 5).reshape(Cg * KH * KW, N * L)
-        gw[os_] = (G2[os_] @ cols.T).reshape(og, Cg, KH, KW)
-        gc = (Wt[os_].reshape(og, -1).T @ G2[os_]).reshape(Cg, KH, KW, N, oh, ow)
-        for i in range(KH):
-            h0 = i * d[0]
-            for j in range(KW):
-                w0 = j * d[1]
-                gi[:, cs, h0:h0 + s[0] * (oh - 1) + 1:s[0], w0:w0 + s[1] * (ow - 1) + 1:s[1]] += \
-                    gc[:, i, j].transpose(1, 0, 2, 3)
-    gi = gi[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
+        os_ = slice(g * og, (g + 1) * og)
+        cols = _columns(X, g * Cg, Cg, (KH, KW), d, p, s, (oh, ow))
+        np.matmul(G2[os_], cols.T, out=gw[os_].reshape(og, -1))
+        _add_columns(gi, Wt[os_].reshape(og, -1).T @ G2[os_], g * Cg, (KH, KW), d, p, s, (oh, ow))
     gb = G.sum(axis=(0, 2, 3))
     wdt = arr(weight).dtype
-    return (wrap(np.ascontiguousarray(gi, dtype=dt)), wrap(gw.astype(wdt, copy=False)),
+    return (wrap(gi.astype(dt, copy=False)), wrap(gw.astype(wdt, copy=False)),
             wrap(np.ascontiguousarray(gb, dtype=wdt)))
 
 

@@ -13,6 +13,8 @@
 
 namespace py = pybind11;
 
+void register_windows(py::module_& m);  // windows.cpp: im2col and col2im for the convolutions
+
 using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
 template <typename F>
@@ -549,4 +551,5 @@ PYBIND11_MODULE(_native, m) {
           py::arg("kind"), "self[p with p[dim] = index[p]] += src[p], in place; kind names the dtype.");
     m.def("index_add", &index_add_native, py::arg("self"), py::arg("dim"), py::arg("index"), py::arg("source"),
           py::arg("kind"), "self.select(dim, index[i]) += source.select(dim, i), in place; kind names the dtype.");
+    register_windows(m);
 }
