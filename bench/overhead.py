@@ -10,7 +10,11 @@ time per call in microseconds, and the ratio
 
     ember/torch = median(Ember) / median(PyTorch)
 
-of the two medians printed beside it (lower is better for Ember). An operator
+of the two medians printed beside it (lower is better for Ember). The ``grad``
+columns time the same calls on tensors that require grad, so each call also
+records its node on the autograd tape (the in-place row is n/a there: a leaf
+that requires grad cannot be written in place); they are timed in the same
+interleaved rounds as the others. An operator
 Ember does not have yet shows as "n/a". Every library runs on ``--threads``
 threads (default 1; on 4x4 tensors none of them starts a second one).
 
@@ -67,25 +71,37 @@ def _check(fn):
     return None
 
 
+def _tensors(nx, ny, requires_grad):
+    ex = ember.tensor(nx, device="cpu", requires_grad=requires_grad)
+    ey = ember.tensor(ny, device="cpu", requires_grad=requires_grad)
+    if torch is None:
+        return ex, ey, None, None
+    return (ex, ey, torch.tensor(nx, requires_grad=requires_grad), torch.tensor(ny, requires_grad=requires_grad))
+
+
 def run(repeat: int, number: int) -> dict:
     rng = np.random.default_rng(0)
     nx = rng.standard_normal(SHAPE, dtype=np.float32)
     ny = rng.standard_normal(SHAPE, dtype=np.float32)
-    ex, ey = ember.tensor(nx, device="cpu"), ember.tensor(ny, device="cpu")
-    tx, ty = (torch.from_numpy(nx.copy()), torch.from_numpy(ny.copy())) if torch is not None else (None, None)
+    plain = _cases(*_tensors(nx, ny, False), nx, ny)
+    graded = _cases(*_tensors(nx, ny, True), nx, ny)
     results = []
-    libs = ("ember", "torch", "numpy")
-    for op, fns in _cases(ex, ey, tx, ty, nx, ny).items():
+    cols = ("ember", "torch", "numpy", "ember_grad", "torch_grad")
+    for op, fns in plain.items():
+        fns = {**fns, "ember_grad": graded[op]["ember"], "torch_grad": graded[op]["torch"]}
+        if "in-place" in op:
+            fns["ember_grad"] = fns["torch_grad"] = None
         row = {"op": op}
-        notes = {lib: _check(fns[lib]) for lib in libs}
-        runnable = {lib: fns[lib] for lib in libs if notes[lib] is None}
+        notes = {c: _check(fns[c]) for c in cols}
+        runnable = {c: fns[c] for c in cols if notes[c] is None}
         med = medians(interleave(runnable, repeat, number, gc_off=True))
-        for lib in libs:
-            row[f"{lib}_us"] = med[lib] * 1e6 if lib in med else None
-            if notes[lib]:
-                row[f"{lib}_note"] = notes[lib]
+        for c in cols:
+            row[f"{c}_us"] = med[c] * 1e6 if c in med else None
+            if notes[c]:
+                row[f"{c}_note"] = notes[c]
         # The ratio of the two medians in this row (not a median of per-round ratios).
         row["ember_over_torch"] = ratio(row["ember_us"], row["torch_us"])
+        row["grad_ember_over_torch"] = ratio(row["ember_grad_us"], row["torch_grad_us"])
         results.append(row)
     return {
         "shape": list(SHAPE), "dtype": "float32", "repeat": repeat, "number": number, "threads": threads_line(),
@@ -102,12 +118,16 @@ def table(report: dict) -> str:
              f"{'x'.join(map(str, report['shape']))} {report['dtype']} on cpu",
              f"ember {v['ember']}, torch {v['torch'] or 'not installed'}, numpy {v['numpy']}, "
              f"python {v['python']}; {report['threads']}",
-             "ember/torch = median ember us / median torch us, from the two columns", ""]
-    head = f"{'op':<18}{'ember us':>10}{'torch us':>10}{'numpy us':>10}{'ember/torch':>13}"
+             "ember/torch = median ember us / median torch us, from the two columns; "
+             "grad: the same calls on tensors that require grad (recording the autograd tape)", ""]
+    head = (f"{'op':<18}{'ember us':>10}{'torch us':>10}{'numpy us':>10}{'ember/torch':>13}"
+            f"{'grad ember':>12}{'grad torch':>12}{'ember/torch':>13}")
     lines += [head, "-" * len(head)]
     for r in report["results"]:
         lines.append(f"{r['op']:<18}{fmt(r['ember_us']):>10}{fmt(r['torch_us']):>10}"
-                     f"{fmt(r['numpy_us']):>10}{fmt_ratio(r['ember_over_torch']):>13}")
+                     f"{fmt(r['numpy_us']):>10}{fmt_ratio(r['ember_over_torch']):>13}"
+                     f"{fmt(r['ember_grad_us']):>12}{fmt(r['torch_grad_us']):>12}"
+                     f"{fmt_ratio(r['grad_ember_over_torch']):>13}")
     notes = [f"  {r['op']}: ember {r['ember_note']}" for r in report["results"]
              if r.get("ember_note") and r["ember_note"] != "not available"]
     if notes:

@@ -63,8 +63,11 @@ def test_overhead_ratio_matches_its_medians(tmp_path):
     assert "threads: 1 (numpy BLAS 1, torch 1)" in r.stdout
     report = json.loads(out.read_text())
     for row in report["results"]:
-        if row["ember_us"] is not None and row["torch_us"] is not None:
-            assert row["ember_over_torch"] == pytest.approx(row["ember_us"] / row["torch_us"], rel=1e-12)
+        for e, t, r in (("ember_us", "torch_us", "ember_over_torch"),
+                        ("ember_grad_us", "torch_grad_us", "grad_ember_over_torch")):
+            if row[e] is not None and row[t] is not None:
+                assert row[r] == pytest.approx(row[e] / row[t], rel=1e-12)
+    assert sum(row["ember_grad_us"] is not None for row in report["results"]) >= 5   # the tape columns ran
 
 
 def test_linalg_fft_ratios_match_their_medians(tmp_path):
