@@ -302,8 +302,8 @@ def _bmm(b):
         if K == 0:
             return b.elementwise("fill", out, x._dtype, (0,), out._shape, device)
         desc = b.desc(("bmm", x._dtype.name))
-        T = KD.TILE
-        b.launch(desc, device, ((P + T - 1) // T, (N + T - 1) // T, min(Bn, _BIG_GRID)), (T, T, 1),
+        T, S = KD.TILE, KD.TILE * KD.REG
+        b.launch(desc, device, ((P + S - 1) // S, (N + S - 1) // S, min(Bn, _BIG_GRID)), (T, T, 1),
                  (*b.buf(out), *b.buf(x), *b.buf(y), Bn, N, K, P, *x._strides, *y._strides))
         return out
     return bmm

@@ -576,41 +576,66 @@ def indexed(kind: str, dtype: str, ndim: int) -> Kernel:
     return make(f"idx_{kind}_{dtype}_{ndim}", p, body, helpers, t.fp64)
 
 
-# -- bmm: tiled GEMM ---------------------------------------------------------------------------
+# -- bmm: tiled, register-blocked GEMM --------------------------------------------------------------
 
-TILE = 16
+TILE = 16          # threads per block side
+REG = 4            # outputs per thread along each side: a block computes (TILE * REG)^2 outputs
+TK = 16           # the k-depth of the tiles staged in local memory
 
 
 def bmm(dtype: str) -> Kernel:
     """out[b] = a[b] @ b[b]; a (B, N, K), b (B, K, P) any strides, out contiguous (B, N, P).
 
-    TILE x TILE blocks of threads, one output each, with TILE x TILE tiles of a and b staged in
-    local memory. float16/bfloat16 accumulate in float32; integers in 64 bits (wrapping).
-    Launch: grid (ceil(P/TILE), ceil(N/TILE), min(B, 65535)), block (TILE, TILE, 1).
+    A block of TILE x TILE threads computes a (TILE*REG) x (TILE*REG) tile of out, each thread a
+    REG x REG grid of outputs spaced TILE apart (so neighbouring threads touch neighbouring columns),
+    from TK-deep slices of a and b staged in local memory: REG*REG multiply-adds per 2*REG local
+    loads. float16/bfloat16 accumulate in float32; integers in 64 bits (wrapping).
+    Launch: grid (ceil(P/(TILE*REG)), ceil(N/(TILE*REG)), min(B, 65535)), block (TILE, TILE, 1).
     Parameters: out, a, b, B, N, K, P, a_sb, a_sn, a_sk, b_sb, b_sk, b_sp."""
     t = ct(dtype)
     acc = "u64" if t.kind in "iu" else ct(acc_dtype(dtype)).comp
     p = Params().buffer("out", t.store).buffer("a", t.store, const=True).buffer("b", t.store, const=True)
     p.longs("Bn", "N", "K", "P", "a_sb", "a_sn", "a_sk", "b_sb", "b_sk", "b_sp")
     ld = (lambda e: f"({acc})(i64)({e})") if t.kind in "iu" else (lambda e: f"({acc})({t.load(e)})")
-    res = f"({t.comp})(i64)acc" if t.kind in "iu" else f"({t.comp})acc"
+    res = f"({t.comp})(i64)c[i][j]" if t.kind in "iu" else f"({t.comp})c[i][j]"
+    side = TILE * REG
+    loads = side * TK // (TILE * TILE)      # elements of each tile one thread stages
     body = f"""\
-    LOCAL {acc} As[{TILE}][{TILE + 1}];
-    LOCAL {acc} Bs[{TILE}][{TILE + 1}];
+    LOCAL {acc} As[{TK}][{side + 1}];
+    LOCAL {acc} Bs[{TK}][{side + 1}];
     const i32 tx = ek_lid(), ty = ek_lid_y();
-    const i64 col = ek_group() * {TILE} + tx;
-    const i64 row = ek_group_y() * {TILE} + ty;
+    const i32 tid = ty * {TILE} + tx;
+    const i64 row0 = ek_group_y() * {side}, col0 = ek_group() * {side};
     for (i64 bb = ek_group_z(); bb < Bn; bb += ek_ngroups_z()) {{
-        {acc} acc = 0;
-        for (i64 k0 = 0; k0 < K; k0 += {TILE}) {{
-            i64 ka = k0 + tx, kb = k0 + ty;
-            As[ty][tx] = (row < N && ka < K) ? {ld("a[bb * a_sb + row * a_sn + ka * a_sk]")} : ({acc})0;
-            Bs[ty][tx] = (kb < K && col < P) ? {ld("b[bb * b_sb + kb * b_sk + col * b_sp]")} : ({acc})0;
+        {acc} c[{REG}][{REG}];
+        for (i32 i = 0; i < {REG}; ++i)
+            for (i32 j = 0; j < {REG}; ++j) c[i][j] = ({acc})0;
+        for (i64 k0 = 0; k0 < K; k0 += {TK}) {{
+            for (i32 l = 0; l < {loads}; ++l) {{
+                const i32 e = tid + l * {TILE * TILE};
+                const i32 am = e / {TK}, ak = e % {TK}, bk = e / {side}, bn = e % {side};
+                const i64 r = row0 + am, ka = k0 + ak, kb = k0 + bk, cl = col0 + bn;
+                As[ak][am] = (r < N && ka < K) ? {ld("a[bb * a_sb + r * a_sn + ka * a_sk]")} : ({acc})0;
+                Bs[bk][bn] = (kb < K && cl < P) ? {ld("b[bb * b_sb + kb * b_sk + cl * b_sp]")} : ({acc})0;
+            }}
             ek_barrier();
-            for (i32 kk = 0; kk < {TILE}; ++kk) acc += As[ty][kk] * Bs[kk][tx];
+            for (i32 kk = 0; kk < {TK}; ++kk) {{
+                {acc} ar[{REG}], br[{REG}];
+                for (i32 i = 0; i < {REG}; ++i) ar[i] = As[kk][ty + i * {TILE}];
+                for (i32 j = 0; j < {REG}; ++j) br[j] = Bs[kk][tx + j * {TILE}];
+                for (i32 i = 0; i < {REG}; ++i)
+                    for (i32 j = 0; j < {REG}; ++j) c[i][j] += ar[i] * br[j];
+            }}
             ek_barrier();
         }}
-        if (row < N && col < P) out[(bb * N + row) * P + col] = {t.store_(res)};
+        for (i32 i = 0; i < {REG}; ++i) {{
+            const i64 row = row0 + ty + i * {TILE};
+            if (row >= N) break;
+            for (i32 j = 0; j < {REG}; ++j) {{
+                const i64 col = col0 + tx + j * {TILE};
+                if (col < P) out[(bb * N + row) * P + col] = {t.store_(res)};
+            }}
+        }}
     }}"""
     return make(f"bmm_{dtype}", p, body, (), t.fp64)
 
