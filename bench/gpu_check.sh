@@ -8,12 +8,20 @@
 #   smoke.json     correctness checks  stages.json  each stage's exit status and time
 #   cuda.json / cuda.html  certificate and matrix from ember-conformance, when it is installed
 #
-#   usage (repository root, on the GPU machine): bash bench/gpu_check.sh [WHEEL_DIR]
+#   usage (repository root, on the GPU machine): bash bench/gpu_check.sh [--backend cuda|rocm] [WHEEL_DIR]
 #   WHEEL_DIR defaults to .whl (made here by bench/build_gpu_wheels.sh and carried).
 #   EMBER_GPU_CHECK_ONLY="smoke bench conformance" runs only those stages (names as logged; "bench"
 #   selects every bench_*); EMBER_GPU_CHECK_SECONDS (default 410) is the overall deadline.
 set -u
 cd "$(dirname "$0")/.."
+# --backend cuda (the default) or rocm: an AMD GPU machine runs bench/gpu_check_rocm.sh, same stages and files
+if [ "${1:-}" = "--backend" ]; then
+  case "${2:-}" in
+    cuda) shift 2 ;;
+    rocm) shift 2; exec bash bench/gpu_check_rocm.sh "$@" ;;
+    *) echo "usage: bash bench/gpu_check.sh [--backend cuda|rocm] [WHEEL_DIR]" >&2; exit 2 ;;
+  esac
+fi
 WHL=${1:-.whl}
 OUT=${OUT:-$PWD/gpu_out}
 mkdir -p "$OUT"
@@ -34,32 +42,7 @@ fi
 echo "{" > "$STAGES"
 rm -rf /tmp/ember_recorded
 
-log() { echo "$@" | tee -a "$LOG"; }
-
-# stage NAME TIMEOUT COMMAND...: run with a timeout (cut to the time left), log, record.
-stage() {
-  local name=$1 limit=$2; shift 2
-  local now left rc t1
-  if [ -n "${EMBER_GPU_CHECK_ONLY:-}" ] && [ "$name" != install ] && [ "$name" != env ]; then
-    case " $EMBER_GPU_CHECK_ONLY " in
-      *" $name "*|*" ${name%%_*} "*) ;;
-      *) log "== $name: not selected (EMBER_GPU_CHECK_ONLY=$EMBER_GPU_CHECK_ONLY)"; return ;;
-    esac
-  fi
-  now=$(date +%s); left=$((DEADLINE - now))
-  if [ "$left" -lt 10 ]; then
-    log "== $name: skipped, no time left"
-    echo "\"$name\": {\"rc\": null, \"skipped\": \"no time left\"}," >> "$STAGES"
-    return
-  fi
-  [ "$limit" -gt "$left" ] && limit=$left
-  log "== $name (timeout ${limit}s) $(date -u +%H:%M:%S)"
-  timeout -k 5 "$limit" "$@" >> "$LOG" 2>&1
-  rc=$?
-  t1=$(date +%s)
-  log "== $name: exit $rc after $((t1 - now))s"
-  echo "\"$name\": {\"rc\": $rc, \"seconds\": $((t1 - now))}," >> "$STAGES"
-}
+. bench/gpu_stages.sh   # log, stage
 
 log "gpu_check $(date -u) on $(hostname)"
 stage env 20 bash -c "nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; $PY -V; \

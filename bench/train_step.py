@@ -1,12 +1,15 @@
 """Train-step time of Ember against PyTorch on cpu: an MLP, the digits CNN, an LSTM language model and a GPT.
 
-    python bench/train_step.py [--samples 30] [--threads 1] [--only mlp|cnn|lstm|gpt]
+    python bench/train_step.py [--samples 30] [--threads 1] [--only mlp|cnn|lstm|gpt|amp]
 
 The models: an MLP (784-256-10, batch 128, SGD); the digits CNN (batch 32, AdamW); PyTorch's
 word_language_model at its default sizes (embedding 200, 2-layer LSTM of 200, 35 steps of truncated
 backpropagation, batch 20) over a 2,000-word vocabulary, with gradient clipping and SGD; a GPT with
 F.scaled_dot_product_attention (2 blocks of width 128, 4 heads, context 64, batch 16, 65 symbols), tied
 embeddings, gradient clipping and AdamW with two parameter groups.
+
+The MLP and the CNN run a second time with their forward pass and loss under autocast on cpu in bfloat16
+(``ember.autocast("cpu")`` against ``torch.autocast("cpu")``; ``--only amp`` runs just these two).
 
 One train step = forward, cross-entropy loss, zero_grad, backward, optimizer step. Ember and PyTorch
 samples are interleaved (so a noisy machine slows both alike) and the medians are compared; the ratio is
@@ -134,14 +137,15 @@ def _gpt_setup(lib, x, y, vocab):
     return step
 
 
-def _setup(lib, make, opt_cls, x, y, **opt_kw):
+def _setup(lib, make, opt_cls, x, y, amp=False, **opt_kw):
     model = make(lib)
     xt, yt = lib.tensor(x), lib.tensor(y)
     opt = opt_cls(model.parameters(), **opt_kw)
     F = lib.nn.functional
 
     def step():
-        loss = F.cross_entropy(model(xt), yt)
+        with lib.autocast("cpu", dtype=lib.bfloat16, enabled=amp):
+            loss = F.cross_entropy(model(xt), yt)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -164,7 +168,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=30)
     add_threads_option(ap)
-    ap.add_argument("--only", choices=["mlp", "cnn", "lstm", "gpt"], default=None)
+    ap.add_argument("--only", choices=["mlp", "cnn", "lstm", "gpt", "amp"], default=None)
     args = ap.parse_args(argv)
 
     torch = pin_threads(args.threads, torch=True)
@@ -186,6 +190,18 @@ def main(argv=None):
         ratios["cnn"] = compare("digits CNN, batch 32, AdamW",
                                 _setup(ember, _cnn, ember.optim.AdamW, x, y, lr=1e-3),
                                 _setup(torch, _cnn, torch.optim.AdamW, x, y, lr=1e-3), args.samples, 3)
+    if args.only in (None, "amp"):
+        x = rng.standard_normal((128, 784)).astype(np.float32)
+        y = rng.integers(0, 10, 128)
+        ratios["mlp_amp"] = compare("MLP, autocast bfloat16",
+                                    _setup(ember, _mlp, ember.optim.SGD, x, y, amp=True, lr=0.01),
+                                    _setup(torch, _mlp, torch.optim.SGD, x, y, amp=True, lr=0.01), args.samples, 5)
+        x = rng.standard_normal((32, 1, 8, 8)).astype(np.float32)
+        y = rng.integers(0, 10, 32)
+        ratios["cnn_amp"] = compare("digits CNN, autocast bfloat16",
+                                    _setup(ember, _cnn, ember.optim.AdamW, x, y, amp=True, lr=1e-3),
+                                    _setup(torch, _cnn, torch.optim.AdamW, x, y, amp=True, lr=1e-3),
+                                    args.samples, 3)
     if args.only in (None, "lstm"):
         vocab = 2000
         x = rng.integers(0, vocab, (35, 20))

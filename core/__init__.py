@@ -87,6 +87,16 @@ _LAZY["fft"] = ("ember.fft", None)
 _LAZY["special"] = ("ember.special", None)
 _LAZY["backends"] = ("ember.backends", None)
 _LAZY["testing"] = ("ember.testing", None)
+_LAZY["amp"] = ("ember.amp", None)
+for _name in ("autocast", "is_autocast_enabled", "set_autocast_enabled", "get_autocast_dtype", "set_autocast_dtype",
+              "is_autocast_cache_enabled", "set_autocast_cache_enabled", "clear_autocast_cache",
+              "autocast_increment_nesting", "autocast_decrement_nesting"):
+    _LAZY[_name] = ("ember.amp", _name)
+_LAZY["accelerator"] = ("ember.accelerator", None)
+_LAZY["get_device_module"] = ("ember.accelerator", "get_device_module")
+_LAZY["set_float32_matmul_precision"] = ("ember.backends._precision", "set_float32_matmul_precision")
+_LAZY["get_float32_matmul_precision"] = ("ember.backends._precision", "get_float32_matmul_precision")
+_LAZY["distributed"] = ("ember.distributed", None)
 for _name in ("use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
               "is_deterministic_algorithms_warn_only_enabled", "set_deterministic_debug_mode",
               "get_deterministic_debug_mode"):
@@ -133,3 +143,8 @@ from ._legacy import (BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, Double
 from ._repr import set_printoptions  # noqa: E402
 
 _legacy.install()
+
+# ember.compiler is the package core/compile; importing it binds ember.compile to the package, so the
+# function is bound after it (as torch.compile beside torch.compiler).
+from . import compile as compiler  # noqa: E402
+from .compile import compile  # noqa: E402,A001

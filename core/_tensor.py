@@ -10,6 +10,8 @@ __all__ = ["Tensor", "contiguous_strides"]
 
 #: Contiguous strides by shape tuple; backends read it directly on their hot paths.
 _CONTIG: dict = {}
+#: Called with a tensor before its values are read on the host (ember.compile's tracer: a graph break).
+_host_read_hooks: list = []
 
 
 def contiguous_strides(shape) -> tuple:
@@ -163,6 +165,8 @@ class Tensor:
     def numpy(self, *, force: bool = False):
         """A numpy array sharing memory with this cpu tensor (like torch.Tensor.numpy). ``force=True`` gives
         a copy from any device, detached, as PyTorch's does."""
+        if _host_read_hooks:
+            _host_read_hooks[-1](self)
         if force:
             return self._backend.runtime.to_numpy(self)
         if self.requires_grad:
@@ -177,6 +181,8 @@ class Tensor:
 
     def _to_numpy_copy(self):
         """A numpy copy of this tensor's values, from any device."""
+        if _host_read_hooks:
+            _host_read_hooks[-1](self)
         return self._backend.runtime.to_numpy(self)
 
     def item(self):

@@ -77,18 +77,6 @@ def _type(self, dtype=None, non_blocking=False, **kwargs):
     return _to(self, dt, non_blocking=non_blocking)
 
 
-def _cuda(self, device=None, non_blocking=False, memory_format=None):
-    """A copy on a cuda device (this one if already there); raises as .to('cuda') when no cuda backend serves."""
-    if device is None:
-        device = "cuda"
-    elif isinstance(device, int):
-        device = f"cuda:{device}"
-    dev = resolve(device)[1]
-    if dev.type != "cuda":
-        raise InvalidArgumentError(f"cuda(): expected a cuda device, got {device!r}")
-    return _to(self, dev, non_blocking=non_blocking)
-
-
 def _type_as(self, other):
     return _to(self, other._dtype)
 
@@ -142,8 +130,8 @@ def install() -> None:
     T.to = _to
     T.cpu = _cpu
     T.type = _type
-    T.cuda = _cuda
-    T.is_cuda = property(lambda self: self._device.type == "cuda")
+    from . import _tensor_device
+    _tensor_device.install()   # cuda()/xpu(), is_cuda/is_xpu/is_mps/is_xla, pin_memory()/is_pinned()
     T.type_as = _type_as
     T.new_tensor = _new_tensor
     T.view = _shape_method(V.view)

@@ -54,6 +54,11 @@ class DivisionByZeroError(EmberError, ZeroDivisionError, RuntimeError):
     """An integer division or remainder by zero (PyTorch's RuntimeError "ZeroDivisionError")."""
 
 
+class BackendLibraryError(EmberError, RuntimeError):
+    """A call into a backend's vendor library (cuBLAS, hipBLAS, a driver) failed; the message names the call
+    and the library's status."""
+
+
 class DLPackError(EmberError, BufferError):
     """A tensor that cannot be exchanged through DLPack (a layout, dtype or device it has no code for);
     DLPack consumers expect BufferError."""
@@ -120,3 +125,41 @@ class OutOfMemoryError(EmberError, RuntimeError):
 class LinAlgError(EmberError, RuntimeError):
     """A linear-algebra routine that cannot complete on the values it was given: a singular matrix
     in inv or solve, a matrix that is not positive-definite in cholesky (PyTorch's LinAlgError)."""
+
+
+class AmpError(EmberError, RuntimeError, AssertionError):
+    """Mixed precision used in a way PyTorch refuses: an operator unsafe to autocast inside an autocast
+    region, a GradScaler call out of order (unscale_ twice, step before scale). PyTorch raises
+    RuntimeError for some of these and AssertionError for others, so this is both."""
+
+
+class DistributedError(EmberError, RuntimeError):
+    """A collective or point-to-point operation of ``ember.distributed`` that failed: a peer rank that
+    died, a process group that was aborted, a backend that reported an error. The message names the
+    rank(s) involved (PyTorch's ``DistBackendError`` is a RuntimeError too)."""
+
+
+class DistributedTimeoutError(DistributedError, TimeoutError):
+    """A distributed operation that did not complete within the process group's ``timeout``: some rank
+    hung, died, or called a different collective. The message names the ranks that did not answer."""
+
+
+class DistributedNotInitializedError(DistributedError, ValueError):
+    """An ``ember.distributed`` call that needs the default process group before
+    ``init_process_group`` ran (PyTorch raises ValueError)."""
+
+
+class CompileError(EmberError, RuntimeError):
+    """``ember.compile`` could not trace or lower a function as asked."""
+
+
+class GraphCaptureError(EmberError, RuntimeError):
+    """A device graph capture (``ember.cuda.CUDAGraph``, ``ember.cuda.graph``) that cannot begin, or
+    whose recorded work cannot be replayed: a host sync or a host copy inside it, the default stream,
+    a second capture_begin (PyTorch raises RuntimeError)."""
+
+
+class GraphBreakError(CompileError):
+    """With ``ember.compile(fullgraph=True)``: the traced function read tensor values on the host
+    (``item()``, ``bool(t)``, ``tolist()``, ``numpy()``), so its control flow may depend on data
+    (PyTorch raises ``torch._dynamo.exc.Unsupported``, a RuntimeError)."""

@@ -298,3 +298,7 @@ def fftshift(input, dim=None):
 def ifftshift(input, dim=None):
     """The inverse of fftshift: a roll by (n+1)//2 along dim."""
     return _shift(input, dim, False)
+
+
+from .amp.kernels import wrap_functions as _amp_wrap  # noqa: E402  (autocast: these run in float32 on cpu)
+_amp_wrap(globals(), "fft.")

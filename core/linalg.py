@@ -299,3 +299,7 @@ def _chain(mats):
 from ._linalg_products import householder_product, matrix_exp  # noqa: E402
 
 __all__ += ["matrix_exp", "householder_product"]
+
+
+from .amp.kernels import wrap_functions as _amp_wrap  # noqa: E402  (autocast: these run in float32 on cpu)
+_amp_wrap(globals(), "linalg.")

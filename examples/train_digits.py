@@ -2,6 +2,8 @@
 
     python examples/train_digits.py                 # the first available accelerator (see _device.py), else cpu
     python examples/train_digits.py --device cpu --epochs 12
+    ember-run --nproc-per-node 2 examples/train_digits.py --ddp   # data-parallel on 2 ranks
+    python examples/train_digits.py --amp           # mixed precision (autocast; GradScaler for float16)
 
 Prints, per epoch, the training loss, the test accuracy and the time the epoch took.
 """
@@ -18,6 +20,7 @@ import ember
 import ember.nn as nn
 import ember.nn.functional as F
 from ember.utils.data import DataLoader, TensorDataset
+from ember.utils.data.distributed import DistributedSampler
 
 from _device import best_device
 
@@ -93,6 +96,24 @@ def evaluate(model, data, batch_size=512):
     return correct / len(data)
 
 
+def _quiet(*args, **kwargs):
+    pass
+
+
+def data_parallel(model):
+    """Join the ranks ember-run started and wrap the model: (DistributedDataParallel, rank, world size)."""
+    import ember.distributed as dist
+    from ember.nn.parallel import DistributedDataParallel
+    dist.init_process_group()            # rank and world size come from ember-run's environment
+    return DistributedDataParallel(model), dist.get_rank(), dist.get_world_size()
+
+
+def sum_over_ranks(total, count):
+    t = ember.tensor([total, float(count)], dtype=ember.float64)
+    ember.distributed.all_reduce(t)
+    return t[0].item(), int(t[1].item())
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default=None,
@@ -103,6 +124,12 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("--blas-threads", type=int, default=1, help="threads for numpy's BLAS on cpu (default 1)")
+    ap.add_argument("--ddp", action="store_true",
+                    help="data-parallel over the ranks started by ember-run (each rank reads its share of every "
+                         "epoch; --batch-size is per rank); only rank 0 prints")
+    ap.add_argument("--amp", action="store_true",
+                    help="mixed precision: autocast on the device in its default dtype (bfloat16 on cpu, float16 "
+                         "on GPUs), with a GradScaler where that dtype is float16")
     args = ap.parse_args(argv)
     limit_blas_threads(args.blas_threads)
 
@@ -113,14 +140,28 @@ def main(argv=None):
         nn._random.manual_seed(args.seed)
     train, test = load_data(device, args.seed)
     model = DigitsNet().to(device)
+    net, rank, world = data_parallel(model) if args.ddp else (model, 0, 1)
+    log = print if rank == 0 else _quiet
     opt = ember.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = ember.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
     gen = ember.Generator() if hasattr(ember, "Generator") else None
     if gen is not None:
         gen.manual_seed(args.seed)
-    loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, generator=gen)
+    if args.ddp:
+        sampler = DistributedSampler(train, seed=args.seed)
+        loader = DataLoader(train, batch_size=args.batch_size, sampler=sampler)
+    else:
+        loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, generator=gen)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"device {device}: {len(train)} training and {len(test)} test digits, {n_params} parameters")
+    dev_type = ember.device(device).type
+    amp_dtype = ember.get_autocast_dtype(dev_type) if args.amp else None
+    scaler = ember.amp.GradScaler(dev_type, enabled=amp_dtype is ember.float16)
+    if args.amp:
+        log(f"mixed precision: autocast({dev_type!r}) in {amp_dtype}" + (", GradScaler" if scaler.is_enabled() else ""))
+    if args.ddp:
+        log(f"DistributedDataParallel over {world} ranks, {len(loader)} batches of {args.batch_size} per rank "
+            f"and epoch")
+    log(f"device {device}: {len(train)} training and {len(test)} test digits, {n_params} parameters")
 
     start = time.perf_counter()
     acc = 0.0
@@ -128,20 +169,29 @@ def main(argv=None):
         t0 = time.perf_counter()
         model.train()
         total, count = 0.0, 0
-        for xb, yb in progress(loader, len(loader), f"epoch {epoch}", not args.no_progress):
-            loss = F.cross_entropy(model(xb), yb)
+        if args.ddp:
+            sampler.set_epoch(epoch)   # a new shuffle per epoch, the same on every rank
+        show = not args.no_progress and log is print
+        for xb, yb in progress(loader, len(loader), f"epoch {epoch}", show):
+            with ember.autocast(dev_type, enabled=args.amp):
+                loss = F.cross_entropy(net(xb), yb)
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             total += loss.item() * len(yb)
             count += len(yb)
         sched.step()
+        if args.ddp:
+            total, count = sum_over_ranks(total, count)
         acc = evaluate(model, test)
         dt = time.perf_counter() - t0
-        print(f"epoch {epoch:2d}  loss {total / count:.4f}  test accuracy {acc * 100:6.2f}%  time {dt:5.2f} s",
-              flush=True)
-    print(f"final test accuracy {acc * 100:.2f}% after {args.epochs} epochs in {time.perf_counter() - start:.1f} s "
-          f"on {device}")
+        log(f"epoch {epoch:2d}  loss {total / count:.4f}  test accuracy {acc * 100:6.2f}%  time {dt:5.2f} s",
+            flush=True)
+    log(f"final test accuracy {acc * 100:.2f}% after {args.epochs} epochs in {time.perf_counter() - start:.1f} s "
+        f"on {device}")
+    if args.ddp:
+        ember.distributed.destroy_process_group()
     return acc
 
 

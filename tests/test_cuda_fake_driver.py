@@ -41,7 +41,7 @@ def fake_libs(tmp_path_factory):
     if cc is None:
         pytest.skip("no C compiler to build the stand-in driver")
     d = tmp_path_factory.mktemp("fakecuda")
-    for src, out, extra in (("fakecuda.c", "libcuda.so.1", ["-ldl"]), ("fakecublas.c", "libcublas.so.13", [])):
+    for src, out, extra in (("fakecuda.c", "libcuda.so.1", ["-ldl"]), ("fakecublas.c", "libcublas.so.13", ["-ldl"])):
         subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(d / out), str(FIXTURES / src), *extra],
                        check=True, capture_output=True)
     return d
@@ -138,15 +138,49 @@ def _():
 def _():
     import ember_cuda
     blas = ctypes.CDLL(ember_cuda.blas.library().path)
+    flags = ember.backends.cuda.matmul
+    assert ember_cuda.matmul is flags
     x = ember.tensor(np.ones((4, 4), np.float32), device="cuda")
     ember.mm(x, x)
-    assert blas.fake_last_compute() == 68
-    ember_cuda.matmul.allow_tf32 = True
+    assert (blas.fake_last_compute(), blas.fake_last_math()) == (68, 0)   # COMPUTE_32F, DEFAULT_MATH
     try:
+        for how in (lambda: setattr(flags, "allow_tf32", True), lambda: ember.set_float32_matmul_precision("high"),
+                    lambda: ember.set_float32_matmul_precision("medium")):
+            ember.set_float32_matmul_precision("highest")
+            how()
+            ember.mm(x, x)
+            assert (blas.fake_last_compute(), blas.fake_last_math()) == (77, 3)   # FAST_TF32, TF32_TENSOR_OP
+        ember.set_float32_matmul_precision("highest")
         ember.mm(x, x)
-        assert blas.fake_last_compute() == 77
+        assert (blas.fake_last_compute(), blas.fake_last_math()) == (68, 0)
+        xb = x.to(ember.bfloat16)
+        ember.mm(xb, xb)
+        assert (blas.fake_last_compute(), blas.fake_last_math()) == (68, 0)
+        flags.allow_bf16_reduced_precision_reduction = False
+        ember.mm(xb, xb)
+        assert (blas.fake_last_compute(), blas.fake_last_math()) == (68, 16)  # DISALLOW_REDUCED_PRECISION_REDUCTION
+        ember.mm(x, x)                                                        # float32 is unaffected
+        assert blas.fake_last_math() == 0
     finally:
-        ember_cuda.matmul.allow_tf32 = False
+        ember.set_float32_matmul_precision("highest")
+        flags.allow_bf16_reduced_precision_reduction = True
+
+@check("pinned")
+def _():
+    x = ember.arange(12, dtype=ember.float32).reshape(3, 4)
+    assert not x.is_pinned()
+    p = x.pin_memory()
+    assert p.is_pinned() and p.device == ember.device("cpu") and not x.is_pinned()
+    assert np.array_equal(p.numpy(), x.numpy()) and p.pin_memory() is p
+    assert p[1:].is_pinned()                          # a view of pinned memory is pinned
+    d = p.to("cuda", non_blocking=True)
+    ember.cuda.synchronize()
+    assert np.array_equal(np_(d), x.numpy())
+    assert ember.cuda.is_bf16_supported() is True      # the stand-in is an sm_90
+    assert ember.cuda.is_bf16_supported(including_emulation=False) is True
+    assert ember.accelerator.current_accelerator() == ember.device("cuda") and ember.accelerator.is_available()
+    ember.accelerator.synchronize()
+    assert ember.accelerator.current_stream().device == ember.device("cuda", 0)
 
 class Launch(ctypes.Structure):
     _fields_ = [("func", ctypes.c_char_p), ("grid", ctypes.c_uint * 3), ("block", ctypes.c_uint * 3),

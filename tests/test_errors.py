@@ -118,7 +118,7 @@ def test_missing_plugin():
     with pytest.raises(ember.BackendNotInstalledError) as e:
         ember.ones(2, device="rocm")
     msg = str(e.value)
-    assert "'rocm'" in msg and "ember-rocm" in msg and "planned" in msg and "pip install" not in msg, msg
+    assert "'rocm'" in msg and "ember-rocm" in msg and "pip install" in msg and "planned" not in msg, msg
 
 
 def test_backend_unavailable_meta_has_no_data():

@@ -53,6 +53,27 @@ def test_no_library_module_raises_a_bare_builtin():
                        "instead of:\n" + "\n".join(found))
 
 
+def _builtin_based_classes(path: Path):
+    """Exception classes a module defines straight on a builtin (not through ember.errors)."""
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            names = [b.id for b in node.bases if isinstance(b, ast.Name)]
+            if names and all(n in BUILTIN_EXCEPTIONS for n in names) and not {"Warning", "UserWarning"} & set(names) \
+                    and not any(n.endswith("Warning") for n in names):
+                yield node.lineno, node.name
+
+
+def test_no_library_exception_class_bypasses_ember_error():
+    found = []
+    for base in LIBRARY:
+        for path in sorted(base.rglob("*.py")):
+            if "tests" in path.parts or path.name == "errors.py":
+                continue
+            found += [f"{path.relative_to(ROOT)}:{line}: class {name}" for line, name in _builtin_based_classes(path)]
+    assert not found, "derive these from an ember.errors class instead:\n" + "\n".join(found)
+
+
 def test_the_audit_sees_a_bare_raise(tmp_path):
     p = tmp_path / "m.py"
     p.write_text("def f(x):\n    if x:\n        raise ValueError(x)\n    raise StopIteration\n")
@@ -88,6 +109,9 @@ MISUSES = [
     ("DataLoader batch_size 0", lambda: ember.utils.data.DataLoader([1, 2], batch_size=0), ValueError),
     ("DataLoader negative workers", lambda: ember.utils.data.DataLoader([1, 2], num_workers=-1), ValueError),
     ("random_split lengths", lambda: ember.utils.data.random_split(range(4), [3, 3]), ValueError),
+    ("DistributedSampler rank", lambda: ember.utils.data.DistributedSampler(range(4), 2, 5), ValueError),
+    ("post-accumulate hook on a non-leaf",
+     lambda: ember.ones(2, requires_grad=True).mul(2).register_post_accumulate_grad_hook(print), RuntimeError),
     ("backward of a non-scalar", lambda: ember.ones(2, requires_grad=True).mul(2).backward(), RuntimeError),
     ("backward without grad", lambda: ember.ones(2).sum().backward(), RuntimeError),
     ("unknown device", lambda: ember.ones(2, device="nosuchdevice"), RuntimeError),

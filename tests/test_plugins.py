@@ -102,7 +102,8 @@ def test_info_devices_and_coverage():
     assert re.search(r"^  cpu\s+available\s+1\s", devices, re.M)
     assert re.search(r"^  toy\s+available\s+1\s", devices, re.M)
     assert re.search(r"^  toy_offline\s+unavailable\s+0\s.*toy_offline is never available", devices, re.M)
-    assert re.search(r"^  mps\s+not installed\s.*ember-mps does not exist yet", devices, re.M)  # planned, no package
+    # mps: on MLX (Metal or its CPU build), else unavailable with the reason
+    assert re.search(r"^  mps\s+(available\s+1\s.*mlx \S+ on|unavailable\s+0\s.*MLX is not installed)", devices, re.M)
     coverage = out.split("\nOperator coverage")[1]
     n = len(fresh_operators())
     cpu = re.search(r"^  cpu\s+(\d+)\s+(\d+)\s+(\d+)", coverage, re.M)
@@ -273,12 +274,12 @@ def _installed(dist: str) -> bool:
 
 
 @pytest.mark.skipif(_installed("ember-rocm"), reason="ember-rocm is installed here")
-def test_planned_backend_says_it_does_not_exist_yet():
+def test_catalogued_backend_not_installed_says_how_to_install():
     with pytest.raises(ember.BackendNotInstalledError) as e:
         ember.zeros(2, device="rocm")
     msg = str(e.value)
-    assert "'rocm'" in msg and "ember-rocm" in msg and "planned" in msg, msg
-    assert "pip install" not in msg, "a planned backend has nothing to install: " + msg
+    assert "'rocm'" in msg and "ember-rocm" in msg and "pip install" in msg, msg
+    assert "planned" not in msg, "rocm has code now: " + msg
     with pytest.raises(ember.BackendNotInstalledError, match="ember-rocm"):
         ember.tensor([1.0]).to("rocm:1")
 
@@ -384,6 +385,33 @@ def test_ember_register_kernels_hook_adds_kernels_to_another_plugins_backend():
         print(json.dumps(ember.exp(x).tolist()))
     """, ("toy",))
     assert json.loads(out) == pytest.approx([2.7182817, 2.7182817])
+
+
+def test_ember_register_comm_backends_hook_registers_and_rolls_back():
+    out = check("""
+        import json
+        import ember
+        from ember.plugins import API_VERSION, hookimpl
+        from ember.plugins.comm import comm_backends
+
+        class Pigeon:
+            @hookimpl
+            def ember_register_comm_backends(self, register):
+                register("pigeon", lambda rank, world_size, timeout, init_method: None,
+                         api_version=API_VERSION, devices="toy")
+
+        class HalfBroken:
+            @hookimpl
+            def ember_register_comm_backends(self, register):
+                register("raven", lambda *a: None, api_version=API_VERSION)
+                register("raven", lambda *a: None, api_version=API_VERSION)   # a duplicate: refused
+
+        rec = ember.plugins.register_plugin(Pigeon(), name="pigeon")
+        bad = ember.plugins.register_plugin(HalfBroken(), name="half-broken")
+        print(json.dumps([rec.status, rec.comm_backends, comm_backends["pigeon"].devices,
+                          bad.status, "already registered" in bad.error, "raven" in comm_backends]))
+    """)
+    assert json.loads(out) == ["loaded", ["pigeon"], ["toy"], "failed", True, False]
 
 
 # -- meta-tests: the contract is documented and exercised ------------------------------------------

@@ -137,16 +137,29 @@ def test_the_catalogued_owner_serves_its_device_type_beside_a_squatter():
 
 
 def test_a_squatter_registered_by_hand_is_refused_naming_both_packages():
-    from ember.plugins import API_VERSION, hookimpl
+    # In a process that loads no entry points, so that "rocm" (plugins.toml: ember-rocm) is still free.
+    code = """
+import ember, os
+from ember.plugins import API_VERSION, hookimpl
+from ember.device import registered_backends
 
-    class Squatter:  # registers "rocm", which plugins.toml assigns to ember-rocm
-        @hookimpl
-        def ember_register_backends(self, register):
-            register("rocm", api_version=API_VERSION, runtime=object(), kernels={})
+class Squatter:
+    @hookimpl
+    def ember_register_backends(self, register):
+        register("rocm", api_version=API_VERSION, runtime=object(), kernels={})
 
-    rec = ember.plugins.register_plugin(Squatter(), name="rocm-squatter")
-    assert rec.status == "failed"
-    assert "registers device type 'rocm', which belongs to package ember-rocm" in rec.error
-    assert f"from package {rec.distribution}" in rec.error
-    from ember.device import registered_backends
-    assert "rocm" not in {b.device_type for b in registered_backends()}
+rec = ember.plugins.register_plugin(Squatter(), name="rocm-squatter")
+print(rec.status)
+print(rec.error)
+print(rec.distribution)
+print("rocm" in {b.device_type for b in registered_backends()})
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
+    env["EMBER_PLUGINS_AUTOLOAD"] = "0"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=HERE)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "failed", r.stdout
+    assert "registers device type 'rocm', which belongs to package ember-rocm" in r.stdout
+    assert f"from package {lines[-2]}" in r.stdout
+    assert lines[-1] == "False"

@@ -109,4 +109,7 @@ def all_cases(ctx: Context, tiers=(0, 1, 2, 3)) -> list[Case]:
         cases += extra.rng_cases(ctx)
     if 3 in tiers:
         cases += extra.end_to_end_cases(ctx)
+    if tiers & {2, 3}:
+        from .autocast_cases import autocast_cases
+        cases += autocast_cases(ctx, tiers)
     return cases

@@ -34,10 +34,11 @@ def _solve_ex(a, b, left=True):
     if not left:
         a, b = np.swapaxes(a, -1, -2), np.swapaxes(b, -1, -2)
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    info = np.zeros(a.shape[:-2], np.int32)  # info describes A's factorization: A's own batch (PyTorch)
     a = np.broadcast_to(a, batch + a.shape[-2:])
     b = np.broadcast_to(b, batch + b.shape[-2:])
     x = np.linalg.solve(a, b) if b.size else np.zeros(b.shape)
-    return (np.swapaxes(x, -1, -2) if not left else x), np.zeros(batch, np.int32)
+    return (np.swapaxes(x, -1, -2) if not left else x), info
 
 
 @ref("_linalg_slogdet")

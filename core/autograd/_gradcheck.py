@@ -13,11 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor
+from ..errors import EmberError
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "numerical_jacobian", "analytical_jacobian"]
 
 
-class GradcheckError(RuntimeError):
+class GradcheckError(EmberError, RuntimeError):
     """The analytical and numerical Jacobians differ."""
 
 

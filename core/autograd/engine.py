@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import threading
 
 from .grad_mode import is_grad_enabled, _set
 from .graph import AccumulateGrad, edge_of
 from ..errors import InvalidArgumentError
 
-__all__ = ["run_backward", "backward", "grad"]
+__all__ = ["run_backward", "backward", "grad", "queue_callback"]
+
+# Per thread, one list of final callbacks per backward pass now running (nested passes stack).
+_tls = threading.local()
+
+
+def queue_callback(callback) -> None:
+    """Run ``callback()`` once the backward pass now running has finished (every node, every hook).
+
+    PyTorch spells this ``Variable._execution_engine.queue_callback``; DistributedDataParallel uses it to wait
+    for the gradient all-reduces it launched from hooks. Call it from a hook during backward; callbacks run in
+    the order queued, may queue more, and are dropped if the pass raises.
+    """
+    stack = getattr(_tls, "callbacks", None)
+    if not stack:
+        raise InvalidArgumentError("queue_callback: final callbacks can only be installed during the backward pass; "
+                                   "call it from a tensor or node hook that runs inside backward()")
+    stack[-1].append(callback)
 
 
 def _add(a, b):
@@ -76,9 +94,20 @@ def run_backward(root_edges, root_grads, retain_graph, create_graph, inputs=None
     """Run backward from (edge, grad) roots. With ``inputs`` (tensors), return their gradients."""
     prev = is_grad_enabled()
     _set(create_graph)
+    stack = getattr(_tls, "callbacks", None)
+    if stack is None:
+        stack = _tls.callbacks = []
+    callbacks = []
+    stack.append(callbacks)
     try:
-        return _run(root_edges, root_grads, retain_graph, create_graph, inputs, accumulate)
+        res = _run(root_edges, root_grads, retain_graph, create_graph, inputs, accumulate)
+        i = 0
+        while i < len(callbacks):  # a callback may queue another
+            callbacks[i]()
+            i += 1
+        return res
     finally:
+        stack.pop()
         _set(prev)
 
 
@@ -182,6 +211,9 @@ def _accumulate(node, g, create_graph, user_grads, stored):
     else:
         m.grad = _add(m.grad, g)
         stored.add(id(m.grad))
+    if node.post_acc_hooks:
+        for h in list(node.post_acc_hooks):
+            h(t)
 
 
 def _make_grads(outputs, grad_outputs, create_graph):

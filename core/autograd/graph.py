@@ -351,13 +351,19 @@ def sum_to(g, shape):
 
 
 class AccumulateGrad(Node):
-    """The end of the graph at a leaf: adds the incoming gradient to ``tensor.grad``."""
+    """The end of the graph at a leaf: adds the incoming gradient to ``tensor.grad``.
 
-    __slots__ = ("ref",)
+    ``post_acc_hooks`` (hook(tensor), from ``Tensor.register_post_accumulate_grad_hook``) run once the
+    leaf's ``.grad`` holds this backward's contribution; they live here because this node lives as long
+    as its leaf's autograd metadata.
+    """
+
+    __slots__ = ("ref", "post_acc_hooks")
 
     def __init__(self, tensor):
         super().__init__(())
         self.ref = weakref.ref(tensor)
+        self.post_acc_hooks = None
 
     @property
     def variable(self):

@@ -127,6 +127,22 @@ def register_hook(self, hook):
     return fn.add_pre_hook(m.output_nr, hook)
 
 
+def register_post_accumulate_grad_hook(self, hook):
+    """hook(tensor) -> None, run on a leaf after backward has added this pass's gradient to its ``.grad``."""
+    m = self._ag
+    if m is None or not m.requires_grad:
+        raise InvalidArgumentError("cannot register a hook on a tensor that doesn't require gradient")
+    if _grad_fn(self) is not None:
+        raise InvalidArgumentError("post accumulate grad hooks cannot be registered on non-leaf tensors; register "
+                                   "them on the leaf (a parameter or a tensor made with requires_grad=True)")
+    node = edge_of(self)[0]
+    if node.post_acc_hooks is None:
+        node.post_acc_hooks = []
+    node.post_acc_hooks.append(hook)
+    from .graph import _Handle
+    return _Handle(node.post_acc_hooks, hook)
+
+
 def _version(self):
     return version_of(self)
 
@@ -165,6 +181,7 @@ def install():
     T.retain_grad = retain_grad
     T.retains_grad = property(_retains_grad)
     T.register_hook = register_hook
+    T.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
     T._version = property(_version)
     T.data = property(_data, _set_data)
     T.output_nr = property(_output_nr)

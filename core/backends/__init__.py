@@ -1,10 +1,11 @@
-"""ember.backends: switches that PyTorch programs set for vendor libraries (cudnn, mps, cuda matmul).
+"""ember.backends: switches that PyTorch programs set for vendor libraries, one module each as in PyTorch.
 
-Ember's kernels come from plugins, none of which wraps cuDNN, so ``cudnn`` behaves as PyTorch does on a
-machine without it: the flags are plain attributes a program may set and read, and ``is_available()``
-is False. ``mps.is_available()`` asks Ember's device registry about an 'mps' plugin.
+Which switches Ember honours and which it accepts and ignores is documented in each module and in
+docs/device-api.md: ``cuda.matmul`` is read by the cuda plugin's cuBLAS calls; ``cudnn``, ``mkldnn``
+and ``opt_einsum`` are plain attributes a program may set and read (no Ember backend runs cuDNN or
+oneDNN, and einsum contracts left to right). ``mps.is_available()`` asks Ember's device registry.
 """
 
-from . import cuda, cudnn, mps  # noqa: F401
+from . import cpu, cuda, cudnn, mkldnn, mps, opt_einsum  # noqa: F401
 
-__all__ = ["cuda", "cudnn", "mps"]
+__all__ = ["cpu", "cuda", "cudnn", "mkldnn", "mps", "opt_einsum"]

@@ -14,7 +14,7 @@ from typing import Callable
 
 from .._tensor import Tensor
 from ..errors import (ArgumentTypeError, DeviceMismatchError, KernelResultError, NotImplementedForBackend,
-                      RegistrationError)
+                      RegistrationError, ValueOverflowError)
 from . import keys as K
 from . import overlap
 from .schema import Schema, parse_schema
@@ -84,7 +84,9 @@ class Operator:
 
     # -- registration -------------------------------------------------------
     def register(self, key: K.DispatchKey, kernel: Callable) -> None:
-        if key.index in self.kernels:
+        held = self.kernels.get(key.index)
+        # A kernel marked _yields (ember.compile's tracing entry on the Python key) gives way to an explicit one.
+        if held is not None and not getattr(held, "_yields", False):
             raise RegistrationError(
                 f"operator {self.name!r} already has a kernel for dispatch key {key.name}; "
                 f"a second registration for the same (operator, key) is an error")
@@ -271,6 +273,16 @@ def _bad_result(op: Operator, b: int, r):
                             f"operator's contract (ember info --ops documents it): fix or unregister it")
 
 
+def _int_overflow(op: Operator, name: str, value: int):
+    """Raise for an int argument that no int64 holds: PyTorch refuses it ("Overflow when unpacking
+    long long") instead of letting it wrap or reach a C conversion."""
+    raise ValueOverflowError(f"{op.name}(): argument {name!r} is {value}, outside the int64 range "
+                             f"[-2**63, 2**63 - 1] every int argument must fit; pass a smaller value")
+
+
+_I64_LO, _I64_HI = -(1 << 63), (1 << 63) - 1
+
+
 def _generate_function(op: Operator):
     """Write the operator's public function: bind arguments, compute keys, call the table."""
     from ..device import device_keys  # local: device imports dispatch
@@ -292,8 +304,13 @@ def _generate_function(op: Operator):
         elif a.type == "Device":
             device_arg = a.name
     keys = " | ".join(key_terms) if key_terms else "0"
-    lines = [f"def {op.name}({', '.join(params)}):",
-             f"    ks = {keys}"]
+    lines = [f"def {op.name}({', '.join(params)}):"]
+    # int arguments beyond int64: one class test each on the call (a bool or None passes untouched);
+    # an operator tagged "wide_ints" takes wider counters (philox_random's seed and offset)
+    lines += [f"    if {a.name}.__class__ is int and not {_I64_LO} <= {a.name} <= {_I64_HI}: "
+              f"_iof(_op, {a.name!r}, {a.name})" for a in op.schema.arguments
+              if a.type == "int" and not a.is_list and "wide_ints" not in op.tags]
+    lines.append(f"    ks = {keys}")
     if device_arg:
         lines.append(f"    if {device_arg} is not None: ks = (ks & ~_BM) | _dk({device_arg})")
         lines.append("    elif not ks & _BM: ks = _dk(None)")
@@ -329,7 +346,7 @@ def _generate_function(op: Operator):
         src += "\n" + src.replace(f"def {op.name}({', '.join(params)}):", f"def _pos_({', '.join(pos_params)}):", 1)
     ns = {"_S": state, "_op": op, "_T": op._table, "_BM": K.BACKEND_MASK, "_lk": _list_keys,
           "_mismatch": _mismatch, "_dk": device_keys, "_FM": K.FUNCTIONALITY_MASK, "_g": getattr,
-          "_ov": overlap.run, "_bad_result": _bad_result}
+          "_ov": overlap.run, "_bad_result": _bad_result, "_iof": _int_overflow}
     exec(compile(src, f"<ember op {op.name}>", "exec"), ns)
     fn = ns[op.name]
     fn.positional = ns["_pos_"] if star else fn

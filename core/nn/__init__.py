@@ -21,6 +21,7 @@ from .modules.container import ParameterDict, ParameterList  # noqa: F401
 from .modules.misc import Bilinear, CosineSimilarity, EmbeddingBag, PairwiseDistance  # noqa: F401
 from .modules.rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, RNNCellBase  # noqa: F401
 from . import utils  # noqa: F401
+from . import parallel  # noqa: F401  (DistributedDataParallel, imported on first use)
 from .modules.transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,  # noqa: F401
                                   TransformerEncoder, TransformerEncoderLayer)
 from .modules.conv_more import (Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, Fold,  # noqa: F401

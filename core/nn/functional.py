@@ -339,3 +339,6 @@ from .modules.channel_shuffle import channel_shuffle, native_channel_shuffle  # 
 from .modules.fractional_pool import fractional_max_pool2d, fractional_max_pool2d_with_indices  # noqa: E402
 
 __all__ += ["channel_shuffle", "native_channel_shuffle", "fractional_max_pool2d", "fractional_max_pool2d_with_indices"]
+
+from ..amp.kernels import wrap_functions as _amp_wrap  # noqa: E402  (autocast policies of the composites above)
+_amp_wrap(globals(), "F.")

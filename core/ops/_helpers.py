@@ -152,6 +152,14 @@ def check_scalar(value, dtype, opname=""):
     return value
 
 
+def check_opmath_scalars(opname, dtype, *values):
+    """check_scalar for the Scalar arguments (alpha, beta, value) of an operator computing in ``dtype``:
+    PyTorch converts them to the type it computes in, float32 for float16/bfloat16."""
+    dt = D.float32 if dtype is D.float16 or dtype is D.bfloat16 else dtype
+    for v in values:
+        check_scalar(v, dt, opname)
+
+
 _bcast_cache: dict = {}
 
 

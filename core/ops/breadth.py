@@ -26,7 +26,7 @@ from . import linalg as L
 from . import reduction as R
 from . import shape as S
 from . import views as V
-from ._helpers import Spec, broadcast_shapes, numel, wrap_dim, wrap_dims
+from ._helpers import Spec, broadcast_shapes, check_opmath_scalars, numel, wrap_dim, wrap_dims
 
 
 def _shape(x):
@@ -446,6 +446,10 @@ def _cov_meta(x, correction=1, fweights=None, aweights=None):
 def _cov(x, correction=1, fweights=None, aweights=None):
     spec = _cov_meta(x, correction, fweights, aweights)
     x = V.reshape(_as(x, spec.dtype), (1, -1)) if x.ndim < 2 else _as(x, spec.dtype)
+    for name, wt in (("fweights", fweights), ("aweights", aweights)):
+        if wt is not None and numel(wt._shape) and not read_for_check(R.all(E.ge(wt, 0))):  # NaN fails too
+            raise InvalidArgumentError(f"cov(): {name} cannot be negative or NaN (its smallest entry is "
+                                       f"{read_for_check(R.amin(wt))}); weights count observations")
     w = None
     if fweights is not None:
         w = _as(fweights, spec.dtype)
@@ -532,7 +536,9 @@ def _addmv_meta(x, mat, vec, beta=1, alpha=1):
     if mat._shape[1] != vec._shape[0]:
         raise ShapeError(f"addmv(): size mismatch, mat is {tuple(mat._shape)} and vec is {tuple(vec._shape)}")
     _check_same("addmv", mat, vec)
-    return _addsum_meta("addmv", x, (mat._shape[0],), mat._dtype)
+    spec = _addsum_meta("addmv", x, (mat._shape[0],), mat._dtype)
+    check_opmath_scalars("addmv", spec.dtype, beta, alpha)
+    return spec
 
 
 def _addmv(x, mat, vec, beta=1, alpha=1):
@@ -546,7 +552,9 @@ def _addr_meta(x, vec1, vec2, beta=1, alpha=1):
     _check_same("addr", vec1, vec2)
     if vec1._dtype is D.bool and (isinstance(alpha, float) or isinstance(beta, float)):
         raise DTypeError("addr(): boolean inputs take boolean (or integer) alpha and beta, not floats")
-    return _addsum_meta("addr", x, (vec1._shape[0], vec2._shape[0]), vec1._dtype)
+    spec = _addsum_meta("addr", x, (vec1._shape[0], vec2._shape[0]), vec1._dtype)
+    check_opmath_scalars("addr", spec.dtype, beta, alpha)
+    return spec
 
 
 def _addr(x, vec1, vec2, beta=1, alpha=1):
@@ -569,7 +577,9 @@ def _bmm_meta(opname, b1, b2):
 
 def _baddbmm_meta(x, b1, b2, beta=1, alpha=1):
     _bmm_meta("baddbmm", b1, b2)
-    return _addsum_meta("baddbmm", x, (b1._shape[0], b1._shape[1], b2._shape[2]), b1._dtype)
+    spec = _addsum_meta("baddbmm", x, (b1._shape[0], b1._shape[1], b2._shape[2]), b1._dtype)
+    check_opmath_scalars("baddbmm", spec.dtype, beta, alpha)
+    return spec
 
 
 def _baddbmm(x, b1, b2, beta=1, alpha=1):
@@ -579,7 +589,9 @@ def _baddbmm(x, b1, b2, beta=1, alpha=1):
 
 def _addbmm_meta(x, b1, b2, beta=1, alpha=1):
     _bmm_meta("addbmm", b1, b2)
-    return _addsum_meta("addbmm", x, (b1._shape[1], b2._shape[2]), b1._dtype)
+    spec = _addsum_meta("addbmm", x, (b1._shape[1], b2._shape[2]), b1._dtype)
+    check_opmath_scalars("addbmm", spec.dtype, beta, alpha)
+    return spec
 
 
 def _addbmm(x, b1, b2, beta=1, alpha=1):
@@ -607,12 +619,13 @@ def _check_index(opname, index):
         raise DTypeError(f"{opname}(): expected an int64 index tensor, got {index._dtype.name}")
 
 
-def _wrapped_index(opname, index, n):
-    """index with negative entries counted from the end; IndexOutOfRangeError (read back) when one is outside."""
+def _wrapped_index(opname, index, n, negative=True):
+    """index with negative entries counted from the end; IndexOutOfRangeError (read back) when one is outside
+    (``negative=False``: outside [0, n), as PyTorch's index_copy, which counts nothing from the end)."""
     if numel(index._shape):
         lo, hi = (read_for_check(t) for t in (R.amin(index), R.amax(index)))
-        if lo < -n or hi >= n:
-            bad = lo if lo < -n else hi
+        if lo < (-n if negative else 0) or hi >= n:
+            bad = lo if lo < (-n if negative else 0) else hi
             raise IndexOutOfRangeError(f"{opname}(): index {bad} is out of bounds for a dimension of size {n}")
     return E.where(E.lt(index, 0), E.add(index, n), index)
 
@@ -779,7 +792,7 @@ def _index_copy(x, dim, index, source):
     d = _index_copy_meta(x, dim, index, source).extra
     if x.ndim == 0:
         return C.clone(V.reshape(source, ()))
-    idx = _wrapped_index("index_copy", V.reshape(index, (-1,)).to(D.int64), x._shape[d])
+    idx = _wrapped_index("index_copy", V.reshape(index, (-1,)).to(D.int64), x._shape[d], negative=False)
     shape = [1] * x.ndim
     shape[d] = idx._shape[0]
     return I.scatter(x, d, V.expand(V.reshape(idx, tuple(shape)), source._shape).contiguous(), source)

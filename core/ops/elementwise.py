@@ -243,6 +243,8 @@ def _pow_meta(meta):
         if not spec.dtype.is_floating_point and b.__class__ is int and b < 0:
             raise InvalidArgumentError(f"pow(): Integers to negative integer powers are not allowed (exponent {b}); "
                              f"use a floating base, e.g. x.double() ** {b}")
+        if b.__class__ is int and spec.dtype.category == 1:
+            check_scalar(b, spec.dtype, "pow")  # PyTorch converts the exponent to the integer type, checked
         return spec
     return checked
 
@@ -526,32 +528,39 @@ def _float_only(opname, *ts):
             raise DTypeError(f"{opname}() supports only floating dtypes, got {t._dtype.name}")
 
 
-def _addc_meta(x, t1, t2, value=1):
-    dtype = D.result_type(x, t1, t2)
-    if dtype is D.bool:
-        raise DTypeError("addcmul()/addcdiv() do not support bool tensors (as PyTorch); "
-                         "convert them first, e.g. t.to(ember.int64)")
-    return Spec(broadcast_shapes(x._shape, t1._shape, t2._shape), dtype)
+def _addc_meta_of(opname):
+    def meta(x, t1, t2, value=1):
+        dtype = D.result_type(x, t1, t2)
+        if dtype is D.bool:
+            raise DTypeError(f"{opname}() does not support bool tensors (as PyTorch); "
+                             "convert them first, e.g. t.to(ember.int64)")
+        # PyTorch's checked conversion of value to the type it computes in (float32 for 16-bit floats)
+        check_scalar(value, D.float32 if dtype in (D.float16, D.bfloat16) else dtype, opname)
+        return Spec(broadcast_shapes(x._shape, t1._shape, t2._shape), dtype)
+    return meta
+
+
+_addcmul_meta, _addcdiv_meta = _addc_meta_of("addcmul"), _addc_meta_of("addcdiv")
 
 
 def _addcmul(x, t1, t2, value=1):
-    dt = _addc_meta(x, t1, t2, value).dtype
+    dt = _addcmul_meta(x, t1, t2, value).dtype
     if not dt.is_floating_point and isinstance(value, float):
-        value = int(check_scalar(value, dt, "addcmul"))  # an integer result truncates value, as PyTorch
+        value = int(value)  # an integer result truncates value, as PyTorch
     return add(x, mul(mul(t1, t2), value))
 
 
 def _addcdiv(x, t1, t2, value=1):
-    _addc_meta(x, t1, t2, value)
+    _addcdiv_meta(x, t1, t2, value)
     if not D.result_type(t1, t2).is_floating_point:
         raise DTypeError("addcdiv(): integer division with addcdiv is not supported; use floating tensors")
     return add(x, mul(true_divide(t1, t2), value))
 
 
 addcmul = defop("addcmul(Tensor self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor",
-                meta=_addc_meta, decomposition=_addcmul, family="ternary")
+                meta=_addcmul_meta, decomposition=_addcmul, family="ternary")
 addcdiv = defop("addcdiv(Tensor self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor",
-                meta=_addc_meta, decomposition=_addcdiv, family="ternary")
+                meta=_addcdiv_meta, decomposition=_addcdiv, family="ternary")
 
 
 def _div_meta(a, b, rounding_mode=None):

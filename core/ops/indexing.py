@@ -24,7 +24,7 @@ from ..errors import DTypeError, IndexOutOfRangeError, NotImplementedForBackend,
 from . import creation as C
 from . import elementwise as E
 from . import views as V
-from ._helpers import Spec, broadcast_shapes, check_scalar, numel, wrap_dim
+from ._helpers import Spec, broadcast_shapes, check_opmath_scalars, check_scalar, numel, wrap_dim
 from ..errors import ArgumentTypeError, InvalidArgumentError
 
 _INDEX_DTYPES = (D.int64, D.int32)
@@ -318,6 +318,7 @@ def _index_add_meta(self, dim, index, source, alpha=1):
         raise ShapeError(f"index_add(): source of shape {tuple(source._shape)} must have self's shape "
                          f"{tuple(self._shape)} with dimension {d} replaced by the index's length "
                          f"{numel(index._shape)}, i.e. {want}")
+    check_opmath_scalars("index_add", self._dtype, alpha)
     return Spec(self._shape, self._dtype, d)
 
 

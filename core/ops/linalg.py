@@ -15,7 +15,7 @@ from .. import dtypes as D
 from .._tensor import Tensor
 from ..dispatch import defop
 from ..errors import DTypeError, ShapeError
-from ._helpers import Spec, broadcast_shapes, numel
+from ._helpers import Spec, broadcast_shapes, check_opmath_scalars, numel
 from .creation import full
 from .elementwise import add, mul
 from .views import expand, permute, reshape
@@ -240,6 +240,7 @@ def _addmm_meta(x, m1, m2, beta=1, alpha=1):
     if not ok:
         raise ShapeError(f"addmm(): self of shape {_fmt(x._shape)} cannot be broadcast to the shape {_fmt(out)} "
                          f"of mat1 {_fmt(m1._shape)} @ mat2 {_fmt(m2._shape)}")
+    check_opmath_scalars("addmm", spec.dtype, beta, alpha)
     return spec
 
 

@@ -252,7 +252,23 @@ def _solve_meta(A, B, left=True):
     except ShapeError:
         raise ShapeError(f"linalg.solve: the batch dimensions of A {tuple(A._shape)} and B {tuple(B._shape)} "
                          f"cannot be broadcast together") from None
-    return Spec(batch + (rows, cols), A._dtype, batch), Spec(batch, D.int32)
+    return Spec(batch + (rows, cols), A._dtype, batch), Spec(_batch(A), D.int32)
+
+
+def _info_of_A(info, A, batch):
+    """The per-matrix info of the broadcast batch cut down to A's own batch (PyTorch's shape: info
+    describes A's factorization; A's broadcast copies share it)."""
+    a = _batch(A)
+    if tuple(batch) == tuple(a):
+        return info
+    lead = len(batch) - len(a)
+    info = V.reshape(info, batch)
+    for d in range(lead):
+        info = V.select(info, 0, 0)
+    for d, n in enumerate(a):
+        if n == 1 and info._shape[d] != 1:
+            info = V.narrow(info, d, 0, 1)
+    return C.contiguous(info)
 
 
 def _solve_operands(A, B, left, batch):
@@ -278,7 +294,7 @@ def _solve_ex(A, B, left=True):
     A2, B2 = _solve_operands(A, B, left, batch)
     X, _, _, info = _gauss_jordan(_as_batch(A2), _as_batch(B2))
     X = V.reshape(X, batch + tuple(B2._shape[-2:]))
-    return (C.contiguous(X.mT) if not left else X), V.reshape(info, batch)
+    return (C.contiguous(X.mT) if not left else X), _info_of_A(V.reshape(info, batch), A, batch)
 
 
 def _solve_adapter(op, kernel, backend):
@@ -289,7 +305,7 @@ def _solve_adapter(op, kernel, backend):
             return _solve_empty(A, B, left, spec)
         A2, B2 = _solve_operands(A, B, left, batch)
         X, info = kernel(A2, B2)
-        return (C.contiguous(X.mT) if not left else X), info
+        return (C.contiguous(X.mT) if not left else X), _info_of_A(info, A, batch)
     return entry
 
 

@@ -18,7 +18,7 @@ from .._tensor import Tensor
 from ..dispatch import defop
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 from ._helpers import Spec, numel
-from .creation import arange, full
+from .creation import arange, copy_, full
 from .._factory import tensor as _tensor
 from ._helpers import broadcast_shapes
 from .elementwise import (abs, add, eq, erf, exp, floor_divide, gt, log, log1p, logical_and, logical_not, logical_or,
@@ -129,25 +129,21 @@ def _pad_meta(x, pad, value=0):
 
 
 def _constant_pad_nd(x, pad, value=0):
-    pad = _pad_meta(x, pad, value).extra
+    """The result allocated once and filled with value, then x's kept part copied into its place: a pad
+    too large for memory fails at that one allocation, before any work (as PyTorch)."""
+    spec = _pad_meta(x, pad, value)
+    pad = spec.extra
+    out = full(spec.shape, value, dtype=x._dtype, device=x._device)
+    src, dst = x, out
     for i in range(len(pad) // 2):
         d = x.ndim - 1 - i
         lo, hi = pad[2 * i], pad[2 * i + 1]
-        if lo < 0:
-            x = narrow(x, d, -lo, x._shape[d] + lo)
-            lo = 0
-        if hi < 0:
-            x = narrow(x, d, 0, x._shape[d] + hi)
-            hi = 0
-        if lo or hi:
-            parts = []
-            if lo:
-                parts.append(full(x._shape[:d] + (lo,) + x._shape[d + 1:], value, dtype=x._dtype, device=x._device))
-            parts.append(x)
-            if hi:
-                parts.append(full(x._shape[:d] + (hi,) + x._shape[d + 1:], value, dtype=x._dtype, device=x._device))
-            x = cat(parts, d)
-    return x
+        start = _b.min(-lo, src._shape[d]) if lo < 0 else 0  # negative pads crop x
+        n = _b.max(src._shape[d] - start + (hi if hi < 0 else 0), 0)
+        src = narrow(src, d, start, n)
+        dst = narrow(dst, d, lo if lo > 0 else 0, n)
+    copy_(dst, src)
+    return out
 
 
 constant_pad_nd = defop("constant_pad_nd(Tensor self, int[] pad, Scalar value=0) -> Tensor", meta=_pad_meta,
@@ -1245,7 +1241,8 @@ def _cross_entropy_backward(grad, x, target, weight=None, reduction="mean", igno
         return mul(g, unsqueeze(grad, cdim))
     if reduction == "mean":
         denom = sum(keepf) if weight is None else sum(mul(wy, keepf))
-        return mul(g, true_divide(grad, denom))
+        # every target ignored: the loss is 0/0 (NaN) but its gradient 0, as PyTorch's (g is all 0 here)
+        return mul(g, true_divide(grad, where(eq(denom, 0), 1, denom)))
     return mul(g, grad)
 
 

@@ -125,6 +125,7 @@ def _philox_decomposition(size, seed, offset, device=None):
 philox_random = defop(
     "philox_random(int[] size, int seed, int offset, *, Device? device=None) -> Tensor",
     meta=_philox_meta, prim=True, adapter=_philox_adapter, decomposition=_philox_decomposition, family="random",
+    tags=("wide_ints",),  # seed (64-bit) and offset (128-bit) are unsigned counters, not int64 arguments
     doc="kernel(out, seed, offset): fill the contiguous int64 tensor out (numel >= 1) so that element n "
         "(row-major) is word n % 4 of Philox4x32-10 at the 128-bit counter offset + n // 4 (four little-endian "
         "32-bit words, c0 lowest) with key (seed & 0xffffffff, seed >> 32), a value in [0, 2**32). "

@@ -22,7 +22,8 @@ from .._tensor import Tensor
 from ..dispatch import defop
 from ..errors import DTypeError, IndexOutOfRangeError
 from ._helpers import Spec, dtype_arg, numel, wrap_dim, wrap_dims
-from .elementwise import add, exp, isinf, log, maximum, minimum, mul, sqrt, sub, true_divide, where
+from .elementwise import (abs, add, exp, gt, isfinite, isinf, log, logical_and, maximum, minimum, mul, sqrt, sub,
+                          true_divide, where)
 from .views import squeeze
 from ..errors import ArgumentTypeError
 
@@ -356,19 +357,32 @@ def _var_meta_for(opname: str, outputs: int = 1):
     return meta
 
 
-def _var_core(opname, x, dim, correction, keepdim):
-    """(variance, mean), computed in float32 for float16/bfloat16 inputs and rounded once."""
+def _var_core(opname, x, dim, correction, keepdim, scaled=False):
+    """(variance, mean), computed in float32 for float16/bfloat16 inputs and rounded once. ``scaled``
+    (std): the variance of the deviations divided by their largest magnitude, times that scale when
+    the square root is taken, so that a std in range stays finite though the variance overflows
+    (as PyTorch's: std([3.4e38, 1, 2]) is 1.96e38 in float32)."""
     c = _check_correction(opname, correction)
     spec = _VAR_BASE[opname](x, dim, keepdim)
     dims, dt = spec.extra, spec.dtype
     xc = x.to(D.float32) if dt in _HALF else x
     m = _mean(xc, dims, True)
     d = sub(xc, m)
+    scale = None
+    if scaled and numel(x._shape) > 0:
+        scale = amax(abs(d), dims, True)
+        scale = where(logical_and(isfinite(scale), gt(scale, 0)), scale, 1.0)  # NaN, inf and 0 stay as they are
+        d = true_divide(d, scale)
     ss = sum(mul(d, d), dims, keepdim)
     v = true_divide(ss, _b.max(0, _count(x._shape, dims) - c))
     if not keepdim:
         m = squeeze(m, dims)
-    return v, m, dt
+        scale = squeeze(scale, dims) if scale is not None else None
+    return v, m, dt, scale
+
+
+def _sqrt_scaled(v, scale):
+    return sqrt(v) if scale is None else mul(sqrt(v), scale)
 
 
 def _finish(t, dt):
@@ -376,23 +390,23 @@ def _finish(t, dt):
 
 
 def _var(x, dim=None, correction=None, keepdim=False):
-    v, _, dt = _var_core("var", x, dim, correction, keepdim)
+    v, _, dt, _ = _var_core("var", x, dim, correction, keepdim)
     return _finish(v, dt)
 
 
 def _std(x, dim=None, correction=None, keepdim=False):
-    v, _, dt = _var_core("std", x, dim, correction, keepdim)
-    return _finish(sqrt(v), dt)
+    v, _, dt, scale = _var_core("std", x, dim, correction, keepdim, scaled=True)
+    return _finish(_sqrt_scaled(v, scale), dt)
 
 
 def _var_mean(x, dim=None, correction=None, keepdim=False):
-    v, m, dt = _var_core("var_mean", x, dim, correction, keepdim)
+    v, m, dt, _ = _var_core("var_mean", x, dim, correction, keepdim)
     return _finish(v, dt), _finish(m, dt)
 
 
 def _std_mean(x, dim=None, correction=None, keepdim=False):
-    v, m, dt = _var_core("std_mean", x, dim, correction, keepdim)
-    return _finish(sqrt(v), dt), _finish(m, dt)
+    v, m, dt, scale = _var_core("std_mean", x, dim, correction, keepdim, scaled=True)
+    return _finish(_sqrt_scaled(v, scale), dt), _finish(m, dt)
 
 
 _VAR_DOC = ("sum((x - mean)^2) / max(0, N - correction) over dims (N elements each); correction "

@@ -111,8 +111,11 @@ def _poisson(x, generator=None):
     n = lam._shape[0]
     if n == 0:
         return C.empty(spec.shape, dtype=spec.dtype, device=dev)
-    if R.any(E.lt(lam, 0)).item():
-        raise InvalidArgumentError("poisson(): rates must be non-negative")
+    if not R.all(E.ge(lam, 0)).item():       # NaN fails this test too (it would never be accepted below)
+        raise InvalidArgumentError("poisson(): rates must be non-negative numbers (got a negative or NaN rate); "
+                                   "check the tensor of rates, e.g. with ember.isnan(rates).any()")
+    infinite = E.isinf(lam)                   # Poisson(inf) is inf; PTRS would never accept a draw for it
+    lam = E.where(infinite, _SMALL_RATE, lam)
     small = E.lt(lam, _SMALL_RATE)
     # inversion: count the steps of the CDF below one uniform
     u = _uniform01(gen, dev, n, ct)
@@ -144,7 +147,7 @@ def _poisson(x, generator=None):
         take = E.logical_and(E.logical_not(done), E.logical_or(quick, slow))
         k_big = E.where(take, k, k_big)
         done = E.logical_or(done, take)
-    out = E.where(small, k_inv, k_big)
+    out = E.where(infinite, math.inf, E.where(small, k_inv, k_big))
     return V.reshape(out, spec.shape).to(spec.dtype)
 
 

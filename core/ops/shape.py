@@ -287,9 +287,16 @@ def _tri_meta(opname):
     return meta
 
 
+def _tri_diagonal(x, diagonal):
+    """``diagonal`` limited to [-(n + 1), m + 1]: the same triangle for an (n, m) matrix, and an offset
+    every kernel can add to a row index without overflowing (PyTorch takes any int64)."""
+    return min(max(diagonal, -(x._shape[-2] + 1)), x._shape[-1] + 1)
+
+
 def _tri_mask(x, diagonal, lower):
     """Bool (n, m) mask of the kept triangle: col - row <= diagonal (lower) or >= diagonal (upper)."""
     n, m = x._shape[-2], x._shape[-1]
+    diagonal = _tri_diagonal(x, diagonal)
     rows = add(arange(n, device=x._device), diagonal).unsqueeze(1)
     cols = arange(m, device=x._device)
     return le(cols, rows) if lower else ge(cols, rows)
@@ -310,7 +317,7 @@ def _tri_adapter(op, kernel, backend):
 
     def entry(x, diagonal=0):
         meta(x, diagonal)
-        return kernel(x, diagonal)
+        return kernel(x, _tri_diagonal(x, diagonal))
     return entry
 
 

@@ -23,7 +23,7 @@ from ..dispatch import defop
 from ..errors import InvalidArgumentError
 from . import creation as C
 from . import elementwise as E
-from ._helpers import Spec
+from ._helpers import Spec, check_size
 
 _PI = math.pi
 
@@ -79,7 +79,7 @@ def _lgamma(x):
 
 
 lgamma = defop("lgamma(Tensor self) -> Tensor", meta=_float_meta, decomposition=_lgamma, family="special",
-               doc="log|Gamma(x)|; +inf at 0 and the negative integers.")
+               doc="log|Gamma(x)|; +inf at 0, the negative integers and both infinities.")
 
 
 # -- digamma, polygamma ---------------------------------------------------------------------------
@@ -172,15 +172,19 @@ def _mvlgamma_meta(x, p):
     if not x._dtype.is_floating_point:
         raise InvalidArgumentError(f"mvlgamma(): expected a floating point input, got {x._dtype.name}; "
                                    f"convert with .to(ember.float32)")
+    check_size(x._shape + (p,), "mvlgamma", x._dtype)  # the p terms of each element are computed at once
     return Spec(x._shape, x._dtype)
 
 
 def _mvlgamma(x, p):
     _mvlgamma_meta(x, p)   # elements at or below (p-1)/2 meet lgamma's poles or its negative side, as PyTorch
-    out = _c(p * (p - 1) / 4 * math.log(math.pi), x)
-    for j in range(p):
-        out = E.add(out, lgamma(E.sub(x, j / 2)))
-    return out
+    from . import reduction as R
+    from . import views as V
+    # the p terms at once along a new last dim (as PyTorch): a huge p is one allocation that the
+    # size checks refuse, never p operator calls
+    shifts = E.mul(C.arange(0, p, dtype=x._dtype, device=x._device), 0.5)
+    terms = lgamma(E.sub(V.unsqueeze(x, -1), shifts))
+    return E.add(R.sum(terms, [-1]), p * (p - 1) / 4 * math.log(math.pi))
 
 
 mvlgamma = defop("mvlgamma(Tensor self, int p) -> Tensor", meta=_mvlgamma_meta, decomposition=_mvlgamma,

@@ -289,7 +289,7 @@ def _isclose_meta(x, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     if x._dtype is not other._dtype:
         raise DTypeError(f"isclose(): expected self and other to have the same dtype, but got {x._dtype.name} and "
                          f"{other._dtype.name}; convert one with .to()")
-    if rtol < 0 or atol < 0:
+    if not (rtol >= 0 and atol >= 0):  # NaN tolerances too: every comparison with them is False
         raise InvalidArgumentError(f"isclose(): rtol and atol must be non-negative, got rtol={rtol}, atol={atol}")
     from ._helpers import broadcast_shapes
     return Spec(broadcast_shapes(x._shape, other._shape), D.bool)
@@ -304,6 +304,8 @@ def _isclose(x, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         return close
     if x._dtype is D.bool:
         x, other = x.to(D.get_default_dtype()), other.to(D.get_default_dtype())
+    elif not x._dtype.is_floating_point and not x._dtype.is_complex:
+        x, other = x.to(D.float64), other.to(D.float64)  # |x - other| of int64 extremes would wrap around
     allowed = E.add(E.abs(E.mul(other, rtol)), atol)
     actual = E.sub(E.maximum(x, other), E.minimum(x, other))      # no wrap-around for unsigned
     return E.logical_or(close, E.logical_and(E.isfinite(actual), E.le(actual, allowed)))

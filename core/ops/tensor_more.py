@@ -352,9 +352,10 @@ def _cdist_meta(x1, x2, p=2.0, compute_mode=None):
 
 
 def _safe_root(s, inv_p):
-    """s ** inv_p with a zero gradient (not NaN) where s is 0, as PyTorch's cdist backward."""
-    pos = E.gt(s, 0)
-    return E.where(pos, E.pow(E.where(pos, s, E.add(_zero(s), 1)), inv_p), _zero(s))
+    """s ** inv_p with a zero gradient (not NaN) where s is 0, as PyTorch's cdist backward; a NaN sum stays
+    NaN (a point with a NaN coordinate is at NaN distance)."""
+    zero = E.eq(s, 0)
+    return E.where(zero, _zero(s), E.pow(E.where(zero, E.add(_zero(s), 1), s), inv_p))
 
 
 def _cdist(x1, x2, p=2.0, compute_mode=None):

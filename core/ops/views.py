@@ -9,7 +9,7 @@ from __future__ import annotations
 from .._tensor import Tensor, contiguous_strides
 from ..dispatch import defop
 from ..errors import IndexOutOfRangeError, InvalidReshapeError, ShapeError
-from ._helpers import SizeError, Spec, as_shape, check_size, numel, wrap_dim, wrap_dims
+from ._helpers import SizeError, Spec, as_shape, check_int, check_size, numel, wrap_dim, wrap_dims
 from ..errors import InvalidArgumentError
 
 
@@ -265,12 +265,12 @@ def _split(x, split_size_or_sections, dim=0):
     d = wrap_dim(dim, len(x._shape), "split")
     n = x._shape[d]
     if isinstance(split_size_or_sections, int):
-        s = split_size_or_sections
+        s = check_int(split_size_or_sections, "split")  # beyond int64: ValueOverflowError, as PyTorch
         if s <= 0 and not (s == 0 and n == 0):
             raise InvalidArgumentError(f"split(): split_size must be positive, got {s}")
         sizes = [min(s, n - i) for i in range(0, n, s)] if n else [0]
     else:
-        sizes = list(split_size_or_sections)
+        sizes = [check_int(k, "split") for k in split_size_or_sections]
         if sum(sizes) != n:
             raise ShapeError(f"split(): sections {sizes} sum to {sum(sizes)}, not to the size {n} of dim {d}")
     out, start = [], 0

@@ -21,5 +21,11 @@ class Capabilities:
     #: stream_synchronize, stream_query, event_create, event_record, event_query,
     #: event_synchronize, event_elapsed_ms, stream_wait_event). False: work is synchronous.
     streams: bool = False
+    #: The lower-precision floating dtypes ``ember.autocast`` may run this backend's operators in, its
+    #: default first (PyTorch: bfloat16 on cpu and xla, float16 on cuda, xpu, mps). Empty: no autocast here.
+    autocast_dtypes: tuple = ()
+    #: Which of PyTorch's autocast operator lists the backend follows (``ember.amp.tables.LISTS``): "cpu",
+    #: or "cuda" (the list CUDA, XPU, MPS and XLA share).
+    autocast_lists: str = "cuda"
     #: Free-form facts shown by ``ember info``.
     notes: tuple = field(default=())

@@ -36,8 +36,23 @@ def ember_register_backends(register) -> None:
       ``data_ptr(tensor)``, ``synchronize(device)``, and, where memory is host
       memory, ``as_numpy(tensor)`` (a view) and ``share_numpy(array, device)``;
       optionally ``device_name(device_index) -> str`` (for
-      ``ember.<type>.get_device_name()``).
+      ``ember.<type>.get_device_name()``), ``empty_cache()`` (release a
+      cache the backend's own library keeps, for ``ember.<type>.empty_cache()``)
+      and ``module_attributes`` (a mapping of extra ``ember.<type>`` names),
+      ``supports_native_bf16(device_index) -> bool`` (for
+      ``ember.<type>.is_bf16_supported(including_emulation=False)``) and
+      ``runs_on_host(device_index) -> bool`` (True where a device whose memory
+      is not host memory by API still computes on the host CPU, e.g. a CPU
+      build of the vendor library: ``ember.accelerator`` then passes it over;
+      without it, a DLPack device of kDLCPU says the same).
       ``ember_cpu.runtime.CpuRuntime`` is a complete example.
+
+      An accelerator with page-locked host memory (``Tensor.pin_memory()``,
+      ``DataLoader(pin_memory=True)``) adds ``host_alloc_pinned(nbytes)``: a numpy
+      uint8 array of ``nbytes`` over its own pinned block, released when the array
+      and its views are garbage-collected; and ``is_pinned_host(ptr, nbytes) ->
+      bool``: whether that host range lies in such a block (``Tensor.is_pinned()``).
+      Without them ``pin_memory()`` raises on that accelerator.
 
       A backend that declares ``Capabilities(managed_memory=True)`` leaves its
       memory policy to core's caching allocator (``ember.runtime.allocator``)
@@ -107,7 +122,10 @@ def ember_register_backends(register) -> None:
       ``kernel(out, seed, offset)`` (see ``ember.ops.random``); without a
       kernel it runs as an exact but slow decomposition over int64 operators.
     - ``capabilities``: an ``ember.plugins.Capabilities`` (dtypes supported,
-      whether memory is host memory, streams, managed memory).
+      whether memory is host memory, streams, managed memory, and the
+      lower-precision dtypes ``ember.autocast`` may use with the PyTorch
+      operator list the backend follows: ``autocast_dtypes``, default first,
+      and ``autocast_lists``, "cpu" or "cuda"; none declared: no autocast).
     - ``indexed``: False for a device type without indices (cpu, meta).
 
     Registering a device type twice, or a kernel twice for one (operator,
@@ -123,6 +141,81 @@ def ember_register_kernels(register_kernel) -> None:
     every plugin's ``ember_register_backends``, so an add-on package can
     accelerate operators of a backend it does not own. The same uniqueness rule
     holds: one kernel per (operator, device type).
+    """
+
+
+@hookspec
+def ember_register_comm_backends(register) -> None:
+    """Register communication backends for ``ember.distributed``.
+
+    Call ``register(name, factory, *, api_version, devices=None)`` once per backend:
+
+    - ``name``: what users pass to ``init_process_group(backend=...)``, e.g. ``"mpi"`` or
+      ``"nccl"``. Registering a name twice is an error.
+    - ``devices``: the device types whose tensors the backend moves (``("cuda",)`` for NCCL), or
+      None for every device type (the MPI backend stages other devices through host memory).
+      ``init_process_group(backend=None, device_id=d)`` picks the first backend that names
+      ``d``'s device type; without ``device_id`` (or with none naming it) it picks ``"mpi"``.
+    - ``factory(rank, world_size, timeout, init_method)``: builds the default process group of
+      this process (``rank``/``world_size`` already resolved from arguments or the environment,
+      -1 when unknown; ``timeout`` a ``datetime.timedelta``) and returns it. It may raise
+      ``ember.errors.DistributedError`` when the job cannot be joined (mpi4py missing, the
+      process was not started by ``mpiexec``).
+
+    The process-group object returned (and every group its ``new_group`` makes) implements, with
+    ranks local to the group and tensors contiguous and of the group's device types:
+
+    - ``rank()``, ``size()``, ``name()`` (the backend name), ``new_group(ranks, timeout)`` (a
+      group of those local ranks, or None on a rank outside it; every rank of the parent calls
+      it), ``abort(reason)`` (give up: later calls raise) and ``shutdown()`` (release it);
+    - the collectives, each taking a last argument ``async_op`` and returning a Work (below),
+      writing outputs in place as PyTorch does: ``allreduce(t, op)``, ``broadcast(t, root)``,
+      ``reduce(t, root, op)``, ``allgather(out_list, t)``, ``allgather_into_tensor(out, t)``,
+      ``reduce_scatter_tensor(out, t, op)``, ``gather(out_list_or_None, t, root)``,
+      ``scatter(t, in_list_or_None, root)``,
+      ``alltoall_single(out, t, out_splits, in_splits)`` (splits in rows of dim 0; None: equal),
+      ``barrier(async_op, timeout=None)`` (seconds, overriding the group's for this call);
+      ``op`` is an ``ember.distributed.ReduceOp`` (SUM, AVG, PRODUCT, MIN, MAX, BAND, BOR,
+      BXOR). With ``async_op=False`` the caller waits on the Work at once, so the backend may
+      run the operation in the calling thread and return a completed Work; with True it must
+      not block on the peers. Operations start in the order they are called on every rank;
+    - point to point, returning a Work at once: ``send(t, dst, tag)``,
+      ``recv(t, src_or_None, tag)`` (None: any source; the Work's ``source_rank()`` says who);
+    - a Work has ``wait(timeout=None) -> True``, ``is_completed()``, ``is_success()``,
+      ``exception()``, ``source_rank()`` (after a recv) and ``result()``. ``wait`` raises
+      ``ember.errors.DistributedTimeoutError`` naming the ranks that did not take part when the
+      group's timeout passes, and ``ember.errors.DistributedError`` when a peer failed: a dead or
+      hung rank must never hang the others forever.
+
+    ``ember.distributed`` checks arguments (shapes, dtypes, devices, ranks) before calling the
+    group, so a backend only moves and reduces data. Core registers its MPI backend through this
+    hook (``ember.distributed.mpi``).
+    """
+
+
+@hookspec
+def ember_register_graph_lowerings(register) -> None:
+    """Register ways to run the graphs ``ember.compile`` traces on a device type.
+
+    Call ``register(device_type, name, lower)`` once per lowering:
+
+    - ``name``: what ``ember.compile(backend=...)`` names it by (e.g. ``"jit"``, ``"cudagraphs"``).
+      ``backend=None`` (or ``"inductor"``) picks the device type's first registered lowering
+      (``"cudagraphs"`` is picked that way only with ``mode="reduce-overhead"`` or when it is the
+      only one). Core's ``"eager"`` and ``"print"`` exist for every device type; registering a name
+      twice for one device type is an error.
+    - ``lower(graph, example_inputs) -> callable or None``: ``graph`` is an ``ember.compiler.Graph``
+      (``placeholders``: the inputs then the externals it reads, such as parameters; ``nodes``:
+      operator calls in order, each with ``op``, ``args`` and ``outs``; ``outputs``;
+      ``needs_autograd``; ``replay``: the graph as a Python function that calls the operators
+      eagerly). ``example_inputs`` are the tensors of the call being compiled, one per placeholder.
+      The callable is called with one tensor per placeholder (same shapes, strides, dtypes and
+      devices: guards ensure it) and returns a tuple with one tensor per ``graph.outputs``, after
+      applying every in-place write the graph makes to its placeholders (a train step's replay must
+      update the real parameters). Return None to decline a graph (it is then replayed eagerly); an
+      exception while lowering makes the call warn and replay eagerly.
+
+    A device type without lowerings replays graphs eagerly.
     """
 
 

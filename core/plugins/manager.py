@@ -21,6 +21,7 @@ from ..device import Backend, _backends, add_backend, get_backend, registered_ba
 from ..dispatch import keys as K
 from ..dispatch import operator as _ops
 from ..errors import BackendNotInstalledError, PluginError, RegistrationError, UnknownDeviceError
+from . import comm as _comm
 from . import hookspecs
 from .capabilities import Capabilities
 from .catalogue import catalogue, install_hint
@@ -43,6 +44,7 @@ class PluginRecord:
     traceback: str | None = None
     device_types: list = field(default_factory=list)
     hooks: list = field(default_factory=list)
+    comm_backends: list = field(default_factory=list)
 
 
 records: dict[str, PluginRecord] = {}
@@ -118,6 +120,7 @@ def register_plugin(plugin, name: str | None = None, record: PluginRecord | None
             return rec
         rec.hooks = [h.name for h in pm.get_hookcallers(plugin) or []]
         registered: list = []
+        comms: list = []
         try:
             hook = getattr(plugin, "ember_register_backends", None)
             if hook is not None:
@@ -125,9 +128,13 @@ def register_plugin(plugin, name: str | None = None, record: PluginRecord | None
             hook = getattr(plugin, "ember_register_kernels", None)
             if hook is not None:
                 hook(register_kernel=_register_kernel)
+            hook = getattr(plugin, "ember_register_comm_backends", None)
+            if hook is not None:
+                hook(register=_comm.make_register(rec, comms, _check_api_version))
         except (Exception, SystemExit) as e:
             for b in registered:  # roll back a half-registered plugin
                 _unregister_backend(b)
+            _comm.unregister(comms)
             pm.unregister(plugin)
             rec.status = "failed"
             rec.error = f"registration failed: {_describe(e)}"
@@ -136,6 +143,7 @@ def register_plugin(plugin, name: str | None = None, record: PluginRecord | None
             return rec
         rec.status = "loaded"
         rec.device_types = [b.device_type for b in registered]
+        rec.comm_backends = [c.name for c in comms]
         return rec
 
 

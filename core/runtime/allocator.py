@@ -37,6 +37,13 @@ binned blocks could still serve the request. Returning
 record_stream blocks, empty_cache, the out-of-memory retry and cross-stream
 reuse all see fully coalesced pools.
 
+Private pools (PyTorch's graph memory pools). While a CUDA graph is captured on stream S, the
+allocations ordered on S go to a :class:`PrivatePool` instead: the pool object stands in for the
+stream as the key of bins, free lists and blocks, so its blocks are reused only by allocations made
+for the same pool (a later capture sharing it), never by eager code, and its segments are not given
+back while a graph using it lives: a replay writes those addresses. ``begin_allocate_to_pool`` and
+``end_allocate_to_pool`` route a stream; ``release_pool`` lets a pool's memory go.
+
 One lock per device, taken once per allocation and once per free. An
 ``Allocation`` returns its block when it is garbage-collected; a finalizer
 that finds the lock taken (another thread, or a collection triggered inside
@@ -55,7 +62,7 @@ from . import streams as _streams
 from .streams import _current_stream_of
 from ..errors import ArgumentTypeError, InvalidArgumentError
 
-__all__ = ["Allocation", "CachingAllocator", "allocate", "record_stream", "memory_stats", "memory_allocated",
+__all__ = ["Allocation", "CachingAllocator", "PrivatePool", "allocate", "record_stream", "memory_stats", "memory_allocated",
            "max_memory_allocated", "memory_reserved", "max_memory_reserved", "reset_peak_memory_stats",
            "reset_accumulated_memory_stats", "empty_cache", "allocator_for", "MIN_BLOCK", "SMALL_SIZE",
            "SMALL_SEGMENT", "LARGE_SEGMENT", "MIN_LARGE_ALLOC", "ROUND_LARGE"]
@@ -94,6 +101,29 @@ class Block:
         self.seq = seq
         self.key = None           # (size, seq): its sort key in a free list
         self.bin = None
+
+
+class PrivatePool:
+    """A private memory pool: what ``graph_pool_handle()`` returns and a CUDA graph's memory comes from.
+
+    It keys the allocator's structures where a stream would, so its blocks never mix with a stream's.
+    ``users``: graphs holding it (its segments stay reserved while > 0). ``raw_alloc``: optional
+    ``(nbytes, device_index) -> handle`` for new segments, for a backend that must allocate
+    differently while capturing (CUDA: in relaxed capture mode). ``handle`` is None: a pool is no
+    stream, so the allocator never records events on it."""
+
+    __slots__ = ("id", "users", "raw_alloc", "handle", "__weakref__")
+    _count = 0
+
+    def __init__(self, raw_alloc=None):
+        PrivatePool._count += 1
+        self.id = (0, PrivatePool._count)   # PyTorch's MempoolId_t shape: (0, n) for graph pools
+        self.users = 0
+        self.raw_alloc = raw_alloc
+        self.handle = None
+
+    def __repr__(self):
+        return f"<ember PrivatePool id={self.id} users={self.users}>"
 
 
 class _Bin(list):
@@ -221,6 +251,7 @@ class CachingAllocator:
         self._pending = []             # (event handles, block): freed, waiting for other streams' work
         self._deferred = deque()       # (block, nbytes) whose finalizer found the lock taken
         self._events = []              # idle event handles to reuse
+        self._capture = {}             # stream -> PrivatePool its allocations go to (during a graph capture)
         self._seq = 0
         self._n_alloc = self._n_free = 0
         self._b_alloc = self._b_free = 0
@@ -359,10 +390,13 @@ class CachingAllocator:
         return block
 
     def _take_other_stream(self, pool, size, stream):
-        """Best fit among other streams' free blocks; ``stream`` then waits for the block's stream."""
+        """Best fit among other streams' free blocks; ``stream`` then waits for the block's stream.
+        A private pool neither gives blocks to streams nor takes theirs."""
+        if stream.__class__ is PrivatePool:
+            return None
         best = best_list = best_i = None
         for s, lst in self._free[pool].items():
-            if s is stream or not lst:
+            if s is stream or not lst or s.__class__ is PrivatePool:
                 continue
             i = bisect_left(lst, (size, -1))
             if i < len(lst) and (best is None or lst[i][0] < best[0]):
@@ -389,7 +423,10 @@ class CachingAllocator:
 
     def _new_segment(self, pool, size, stream):
         seg = _segment_size(size)
-        handle = self._raw_alloc(seg, self.index)
+        raw_alloc = self._raw_alloc
+        if stream.__class__ is PrivatePool and stream.raw_alloc is not None:
+            raw_alloc = stream.raw_alloc
+        handle = raw_alloc(seg, self.index)
         if handle is None:
             # A 1-10 MiB request asks for a 20 MiB segment, so that later ones share it; when the device
             # cannot give 20 MiB, a segment of the request's own size (rounded to 2 MiB) may still fit.
@@ -397,7 +434,7 @@ class CachingAllocator:
             if tight >= seg:
                 return None
             seg = tight
-            handle = self._raw_alloc(seg, self.index)
+            handle = raw_alloc(seg, self.index)
             if handle is None:
                 return None
         self._seq += 1
@@ -563,7 +600,8 @@ class CachingAllocator:
                 self.runtime.synchronize(self.device)
             self._merge_across_streams()
         for key, first in list(self._segments.items()):
-            if first.in_pool and first.next is None and first.prev is None:
+            if first.in_pool and first.next is None and first.prev is None and not (
+                    first.stream.__class__ is PrivatePool and first.stream.users > 0):
                 self._remove(first)
                 del self._segments[key]
                 self._raw_free(first.handle, self.index)
@@ -614,6 +652,24 @@ class CachingAllocator:
     def empty_cache(self) -> None:
         with self.lock:
             self._release_cached(wait=True)
+
+    # -- private pools -----------------------------------------------------------------
+    def begin_allocate_to_pool(self, stream, pool: PrivatePool) -> None:
+        """From now on, allocations ordered on ``stream`` come from ``pool`` (a graph capture begins)."""
+        with self.lock:
+            self._capture[stream] = pool
+
+    def end_allocate_to_pool(self, stream) -> None:
+        """Allocations on ``stream`` are the stream's own again (the capture ended)."""
+        with self.lock:
+            self._capture.pop(stream, None)
+
+    def release_pool(self, pool: PrivatePool) -> None:
+        """Give back ``pool``'s wholly free segments once no graph uses it (``users`` is 0); blocks still
+        held by tensors go back when those tensors die and the cache is emptied."""
+        with self.lock:
+            if pool.users <= 0:
+                self._release_cached(wait=False)
 
     # -- errors ------------------------------------------------------------------------
     def _oom(self, nbytes) -> OutOfMemoryError:
@@ -693,6 +749,8 @@ def allocate(device, nbytes: int, stream=None) -> Allocation:
             stream = _current_stream_of(a.device)
             if _streams._only_defaults:
                 a._default_stream = stream
+    if a._capture:                  # a graph capture runs on some stream: its allocations go to the pool
+        stream = a._capture.get(stream, stream)
     if nbytes.__class__ is not int:
         nbytes = int(nbytes)
     if nbytes < 0:

@@ -173,6 +173,12 @@ class DeviceModule(types.ModuleType):
             raise UnknownDeviceError(f"ember.{t} functions take {t} devices, got {d}")
         return d
 
+    @property
+    def amp(self):
+        """``autocast`` and ``GradScaler`` bound to this device type (``ember.cuda.amp``, as ``torch.cuda.amp``)."""
+        from ..amp import device_amp  # local: amp is imported on first use
+        return device_amp(self.device_type)
+
     # -- devices --------------------------------------------------------------
     def is_available(self) -> bool:
         """True when this device type's plugin is installed and sees at least one device."""
@@ -195,6 +201,19 @@ class DeviceModule(types.ModuleType):
     def synchronize(self, device=None) -> None:
         from .streams import synchronize
         synchronize(self._dev(device))
+
+    def is_bf16_supported(self, including_emulation: bool = True) -> bool:
+        """True when this type is available and its backend takes bfloat16 tensors; with
+        ``including_emulation=False``, only where the current device computes bfloat16 natively (the
+        runtime's optional ``supports_native_bf16(index)``; assumed where it lacks one)."""
+        if not self.is_available():
+            return False
+        backend = _backend_or_none(self.device_type)
+        from ..dtypes import bfloat16
+        if backend is None or bfloat16 not in backend.capabilities.dtypes:
+            return False
+        native = getattr(backend.runtime, "supports_native_bf16", None)
+        return including_emulation or native is None or bool(native(self._dev().index or 0))
 
     def get_device_name(self, device=None) -> str:
         """The device's name from the backend's optional ``device_name(index)``, else ``"<type>:<index>"``."""
@@ -255,10 +274,14 @@ class DeviceModule(types.ModuleType):
         reset_peak_memory_stats(self._dev(device))
 
     def empty_cache(self) -> None:
-        """Return every cached, unused block of every device of this type to the backend."""
+        """Return every cached, unused block of every device of this type to the backend, then let a
+        backend with a cache of its own (the runtime's optional ``empty_cache()``, e.g. MLX's) release it."""
         from .allocator import empty_cache
         for i in range(self.device_count()):
             empty_cache(self._dev(i))
+        release = getattr(getattr(_backend_or_none(self.device_type), "runtime", None), "empty_cache", None)
+        if release is not None and self.device_count():
+            release()
 
     def mem_get_info(self, device=None) -> tuple:
         """(free bytes, total bytes) of the device, from the backend's ``mem_get_info``."""

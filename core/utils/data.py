@@ -23,6 +23,14 @@ from .samplers import (BatchSampler, RandomSampler, Sampler, SequentialSampler, 
 __all__ += ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
             "BatchSampler"]
 
+# ``ember.utils.data.distributed`` as in PyTorch: this module is not a package, so the submodule is
+# registered under that name (as os registers os.path).
+from . import distributed_sampler as distributed  # noqa: E402
+from .distributed_sampler import DistributedSampler  # noqa: E402
+import sys as _sys  # noqa: E402
+_sys.modules[__name__ + ".distributed"] = distributed
+__all__ += ["DistributedSampler"]
+
 
 class Dataset:
     """A map-style dataset: ``__getitem__(i)`` and ``__len__``."""
@@ -137,7 +145,8 @@ class DataLoader:
     device they were made on. An exception in a worker is raised here with the worker's traceback;
     a worker that dies, or a batch slower than ``timeout`` seconds, raises RuntimeError. Workers
     start with each epoch's iterator (``persistent_workers`` is accepted; workers are not kept
-    between epochs).
+    between epochs). ``pin_memory=True`` copies each batch's cpu tensors into the accelerator's
+    pinned host memory; without one it warns and yields plain batches, as PyTorch does.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None, num_workers=0,
@@ -164,6 +173,7 @@ class DataLoader:
         self.multiprocessing_context = multiprocessing_context
         self.prefetch_factor = 2 if prefetch_factor is None and num_workers else prefetch_factor
         self.persistent_workers = persistent_workers
+        self.pin_memory, self.pin_memory_device = pin_memory, kwargs.get("pin_memory_device", "")
 
     def _order(self):
         n = len(self.dataset)
@@ -196,9 +206,12 @@ class DataLoader:
         return _Fetcher(self.dataset, self.collate_fn, self.batch_size is not None or self.batch_sampler is not None)
 
     def __iter__(self):
-        if self.num_workers:
-            return _WorkerIterator(self)
-        return self._iter_here()
+        batches = _WorkerIterator(self) if self.num_workers else self._iter_here()
+        if self.pin_memory:
+            from . import pin_memory as _pin   # local: only loaders that pin need it
+            if _pin.pinning_available(self):
+                return _pin.pinned_batches(batches)
+        return batches
 
     def _iter_here(self):
         import ember

@@ -16,6 +16,7 @@ def ember_register_backends(register):
     _rt.backend = register(
         "cpu", api_version=API_VERSION, runtime=_rt.runtime, kernels=KERNELS, indexed=False,
         capabilities=Capabilities(dtypes=ember.dtypes.all_dtypes + ember.dtypes.complex_dtypes, host_memory=True,
+                                  autocast_dtypes=(ember.bfloat16, ember.float16), autocast_lists="cpu",
                                   notes=(f"numpy {np.__version__}",)),
     )
     _rt._KEY = _rt.backend.key.bit

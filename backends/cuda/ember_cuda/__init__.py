@@ -10,8 +10,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    """``ember_cuda.matmul.allow_tf32`` (like ``torch.backends.cuda.matmul.allow_tf32``), loaded on first use."""
+    """``ember_cuda.matmul``: the same object as ``ember.backends.cuda.matmul`` (``allow_tf32``, ...)."""
     if name == "matmul":
-        from .blas import matmul
+        from ember.backends.cuda import matmul
         return matmul
     raise AttributeNotFoundError(f"module 'ember_cuda' has no attribute {name!r}")

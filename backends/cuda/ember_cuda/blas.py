@@ -6,9 +6,11 @@ each operand is passed as it lies in memory (transposed views cost nothing)
 whenever one of its strides is 1, else it is made contiguous first.
 
 float16 and bfloat16 accumulate in float32 (CUBLAS_COMPUTE_32F); float32 uses
-TF32 tensor cores only when ``matmul.allow_tf32`` is True (off by default, as
-in PyTorch); float64 computes in float64. Integer products go to the
-generator's bmm kernel.
+TF32 tensor cores only when ``ember.backends.cuda.matmul.allow_tf32`` is True
+(``ember.set_float32_matmul_precision("high")``; off by default, as in PyTorch);
+float64 computes in float64. Setting ``allow_fp16_reduced_precision_reduction``
+(or the bf16 one) False forbids cuBLAS's reduced-precision split-K reductions for
+that dtype, as PyTorch does. Integer products go to the generator's bmm kernel.
 
 The library is found in this order: $EMBER_CUBLAS (a path), the
 nvidia-cublas wheel (through cuda-pathfinder), the loader's search path
@@ -24,6 +26,8 @@ import threading
 from ctypes import POINTER, byref, c_double, c_float, c_int, c_int64, c_void_p
 
 from ember import dtypes as D
+from ember.errors import BackendLibraryError
+from ember.backends.cuda import matmul  # PyTorch's switches (torch.backends.cuda.matmul), owned by core
 
 from . import driver as _drv
 
@@ -31,6 +35,7 @@ CUBLAS_OP_N, CUBLAS_OP_T = 0, 1
 CUDA_R_32F, CUDA_R_64F, CUDA_R_16F, CUDA_R_16BF = 0, 1, 2, 14
 CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_64F = 68, 77, 70
 CUBLAS_DEFAULT_MATH, CUBLAS_TF32_TENSOR_OP_MATH = 0, 3
+CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION = 16
 CUBLAS_GEMM_DEFAULT = -1
 
 _STATUS = {0: "CUBLAS_STATUS_SUCCESS", 1: "CUBLAS_STATUS_NOT_INITIALIZED", 3: "CUBLAS_STATUS_ALLOC_FAILED",
@@ -39,20 +44,23 @@ _STATUS = {0: "CUBLAS_STATUS_SUCCESS", 1: "CUBLAS_STATUS_NOT_INITIALIZED", 3: "C
            15: "CUBLAS_STATUS_NOT_SUPPORTED", 16: "CUBLAS_STATUS_LICENSE_ERROR"}
 
 
-class MatmulSettings:
-    """Switches for matrix products on cuda, like ``torch.backends.cuda.matmul``."""
-
-    __slots__ = ("allow_tf32",)
-
-    def __init__(self):
-        #: float32 products may use TF32 tensor cores (10-bit mantissa inputs, float32 accumulation)
-        self.allow_tf32 = os.environ.get("EMBER_CUDA_ALLOW_TF32", "0") not in ("", "0")
-
-    def __repr__(self):
-        return f"ember_cuda.matmul(allow_tf32={self.allow_tf32})"
 
 
-matmul = MatmulSettings()
+def math_mode(dtype) -> int:
+    """The cublasSetMathMode value for a product of ``dtype``, from ``ember.backends.cuda.matmul``."""
+    mode = CUBLAS_TF32_TENSOR_OP_MATH if matmul.allow_tf32 else CUBLAS_DEFAULT_MATH
+    if ((dtype is D.float16 and not matmul.allow_fp16_reduced_precision_reduction)
+            or (dtype is D.bfloat16 and not matmul.allow_bf16_reduced_precision_reduction)):
+        mode |= CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION
+    return mode
+
+
+def compute_type(dtype) -> int:
+    """The cublasComputeType_t of a product of ``dtype``: float32 on TF32 tensor cores where allowed."""
+    compute = _TYPES[dtype][1]
+    if dtype is D.float32 and matmul.allow_tf32:
+        return CUBLAS_COMPUTE_32F_FAST_TF32
+    return compute
 
 #: dtype -> (cudaDataType of A, B and C, compute type, scalar ctype)
 _TYPES = {
@@ -85,8 +93,8 @@ def _candidates():
     yield from library_candidates("cublas")
 
 
-class CublasError(RuntimeError):
-    pass
+class CublasError(BackendLibraryError):
+    """A cuBLAS call that failed, or cuBLAS missing."""
 
 
 class Cublas:
@@ -132,8 +140,8 @@ class Cublas:
         if status:
             raise CublasError(f"{what} failed with {_STATUS.get(status, 'cublasStatus')} ({status})")
 
-    def handle(self, device_index: int, stream: int):
-        """This thread's handle on ``device_index`` bound to ``stream``, with the current math mode."""
+    def handle(self, device_index: int, stream: int, dtype=D.float32):
+        """This thread's handle on ``device_index`` bound to ``stream``, in the math mode for ``dtype``."""
         hs = getattr(self._tls, "handles", None)
         if hs is None:
             hs = self._tls.handles = {}
@@ -146,11 +154,10 @@ class Cublas:
         if entry[1] != stream:
             self.check(self._set_stream(entry[0], stream or None), "cublasSetStream")
             entry[1] = stream
-        tf32 = matmul.allow_tf32
-        if entry[2] is not tf32:
-            mode = CUBLAS_TF32_TENSOR_OP_MATH if tf32 else CUBLAS_DEFAULT_MATH
+        mode = math_mode(dtype)
+        if entry[2] != mode:
             self.check(self.lib.cublasSetMathMode(entry[0], mode), "cublasSetMathMode")
-            entry[2] = tf32
+            entry[2] = mode
         return entry[0]
 
     def version(self) -> int:
@@ -170,10 +177,9 @@ class Cublas:
     def gemm(self, device_index, stream, dtype, transa, transb, m, n, k, alpha, a, lda, sa, b, ldb, sb,
              beta, c, ldc, sc, batch):
         """Column-major C[m,n] = alpha * op(A) op(B) + beta * C, batched with strides sa, sb, sc (elements)."""
-        dt, compute, ctype = _TYPES[dtype]
-        if compute == CUBLAS_COMPUTE_32F and dtype is D.float32 and matmul.allow_tf32:
-            compute = CUBLAS_COMPUTE_32F_FAST_TF32
-        h = self.handle(device_index, stream)
+        dt, _, ctype = _TYPES[dtype]
+        compute = compute_type(dtype)
+        h = self.handle(device_index, stream, dtype)
         one, zero = self._scal[ctype]
         if alpha == 1 and beta in (0, 1):
             pa = ctypes.addressof(one)

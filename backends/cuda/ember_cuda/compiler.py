@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from ember.errors import BackendLibraryError
 
 BASE_OPTIONS = ("--std=c++17",)
 
 
-class CompileError(RuntimeError):
+class CompileError(BackendLibraryError):
     """NVRTC rejected a source: the message carries the compiler's log."""
 
 
@@ -181,16 +182,8 @@ def cache_target(arch: str) -> str:
 def cached_binary(source: str, arch: str, options=()) -> bytes:
     """The device code of ``source`` for ``arch``: from the disk cache, else compiled and stored."""
     options = tuple(options)
-    target = cache_target(arch)
-    c = cache()
-    b = c.get("cuda", target, source, options)
-    if b:
-        stats["cache_hits"] += 1
-        return b
-    b = compile_source(source, arch, options)
-    stats["compiled"] += 1
-    c.put("cuda", target, source, options, b)
-    return b
+    return cache().fetch("cuda", cache_target(arch), source, options,
+                         lambda: compile_source(source, arch, options), stats)
 
 
 # -- modules -----------------------------------------------------------------------------

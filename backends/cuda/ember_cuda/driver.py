@@ -20,10 +20,10 @@ import os
 import threading
 from ctypes import POINTER, byref, c_char_p, c_int, c_size_t, c_ubyte, c_uint, c_uint64, c_void_p
 
-from ember.errors import BackendUnavailableError
+from ember.errors import BackendLibraryError, BackendUnavailableError
 
 
-class CudaError(RuntimeError):
+class CudaError(BackendLibraryError):
     """A CUDA driver call that failed: the call, the error's name and the driver's text."""
 
     def __init__(self, call: str, code: int, name: str = "", text: str = ""):

@@ -13,6 +13,7 @@ import os
 
 from . import compiler
 from . import driver as _drv
+from .graphs import is_current_stream_capturing
 from .launch import Kernel, Launcher
 from .runtime import current_stream_handle, runtime
 
@@ -99,6 +100,10 @@ class CudaDriver:
 
     def to_host(self, tensor):
         return runtime.read(tensor)
+
+    def capturing(self) -> bool:
+        """Whether the current stream is capturing a CUDA graph (host reads are not allowed then)."""
+        return is_current_stream_capturing()
 
     # -- for ember_cuda itself ---------------------------------------------------------------
     @property

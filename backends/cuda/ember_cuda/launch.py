@@ -1,10 +1,10 @@
 """Kernel handles and the launch hot path.
 
-A :class:`Kernel` is one compiled entry point plus everything a launch needs
-that does not change between calls: its argument signature turned into a
-``struct`` format with one 8-byte slot per parameter, one argument buffer
-packed in place on every launch, and the ``void*[]`` array of pointers into
-that buffer that ``cuLaunchKernel`` reads. A launch is then one
+A :class:`Kernel` (ember_kernelgen.argpack, shared with rocm) is one compiled
+entry point plus everything a launch needs that does not change between calls:
+its argument signature turned into a ``struct`` format with one 8-byte slot per
+parameter, one argument buffer packed in place on every launch, and the
+``void*[]`` array of pointers into that buffer that ``cuLaunchKernel`` reads. A launch is then one
 ``struct.pack_into`` and one foreign call, with nothing allocated.
 
 The foreign call goes to ``cuLaunchKernel`` through ``ctypes.PyDLL`` (the GIL
@@ -17,13 +17,11 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-import threading
+
+from ember_kernelgen.argpack import Kernel as _Kernel
+from ember_kernelgen.argpack import slot_format
 
 from . import driver as _drv
-from ember.errors import InvalidArgumentError
-
-# signature character -> struct code of its 8-byte slot
-_SLOT = {"p": "Q", "q": "q", "i": "i4x", "I": "I4x", "f": "f4x", "d": "d"}
 
 _native = None
 _native_tried = False
@@ -53,39 +51,11 @@ def _native_packs_like_python(nat) -> bool:
     return a.raw == b.raw
 
 
-def slot_format(signature: str) -> str:
-    try:
-        return "<" + "".join(_SLOT[c] for c in signature)
-    except KeyError as e:
-        raise InvalidArgumentError(f"unknown kernel signature character {e.args[0]!r} in {signature!r}; "
-                                   f"expected one of {''.join(_SLOT)}") from None
+class Kernel(_Kernel):
+    """One entry point on one cuda device with its reusable argument buffer (ember_kernelgen.argpack)."""
 
-
-class Kernel:
-    """One entry point on one device with its reusable argument buffer."""
-
-    __slots__ = ("name", "signature", "func", "device_index", "fmt", "nargs", "buf", "base", "params",
-                 "params_addr", "lock", "__weakref__")
-
-    def __init__(self, name: str, signature: str, func: int, device_index: int):
-        self.name = name
-        self.signature = signature
-        self.func = func
-        self.device_index = device_index
-        self.fmt = slot_format(signature)
-        self.nargs = len(signature)
-        n = max(self.nargs, 1)
-        self.buf = ctypes.create_string_buffer(8 * n)
-        self.base = ctypes.addressof(self.buf)
-        self.params = (ctypes.c_void_p * n)(*[self.base + 8 * i for i in range(n)])
-        self.params_addr = ctypes.addressof(self.params)
-        self.lock = threading.Lock()
-
-    def pack(self, args) -> None:
-        struct.pack_into(self.fmt, self.buf, 0, *args)
-
-    def __repr__(self):
-        return f"<cuda kernel {self.name}({self.signature}) on cuda:{self.device_index}>"
+    __slots__ = ()
+    device_type = "cuda"
 
 
 class Launcher:

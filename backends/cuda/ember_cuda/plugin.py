@@ -38,9 +38,31 @@ def ember_register_backends(register):
     _rt.backend = register(
         "cuda", api_version=API_VERSION, runtime=_rt.runtime, kernels=kernels,
         capabilities=Capabilities(dtypes=ember.dtypes.all_dtypes, host_memory=False, managed_memory=True,
-                                  streams=True, notes=("cuda-python driver API, NVRTC, cuBLAS",)),
+                                  streams=True, autocast_dtypes=(ember.float16, ember.bfloat16),
+                                  notes=("cuda-python driver API, NVRTC, cuBLAS",)),
     )
     _rt._KEY = _rt.backend.key.bit
+    _rt.runtime.module_attributes = _GraphNames()
+
+
+class _GraphNames:
+    """``ember.cuda``'s graph API (ember_cuda.graphs), imported on the first lookup."""
+
+    names = ("CUDAGraph", "graph", "graph_pool_handle", "make_graphed_callables", "is_current_stream_capturing")
+
+    def __contains__(self, name):
+        return name in self.names
+
+    def __getitem__(self, name):
+        from . import graphs
+        return getattr(graphs, name)
+
+
+@hookimpl
+def ember_register_graph_lowerings(register):
+    """"cudagraphs": a compiled graph captured into one CUDA graph (ember.compile(mode="reduce-overhead"))."""
+    from .graph_lowering import lower_cudagraphs
+    register("cuda", "cudagraphs", lower_cudagraphs)
 
 
 @hookimpl

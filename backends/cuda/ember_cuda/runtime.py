@@ -22,6 +22,8 @@ from ember import dtypes as D
 from ember.device import Device
 from ember.errors import BackendUnavailableError, OutOfMemoryError
 
+from ember_kernelgen.devrt import DeviceStorage, is_contiguous, span
+
 from . import driver as _drv
 
 backend = None   # set when the plugin registers
@@ -50,20 +52,10 @@ def current_stream_handle(device) -> int:
     return h or 0
 
 
-class CudaStorage:
-    """Device memory behind one or more tensors: ``ptr`` is element 0's address."""
+class CudaStorage(DeviceStorage):
+    """Device memory behind one or more tensors: ``ptr`` is element 0's address (ember_kernelgen.devrt)."""
 
-    __slots__ = ("ptr", "nbytes", "itemsize", "device", "allocation", "__weakref__")
-
-    def __init__(self, ptr, nbytes, itemsize, device, allocation):
-        self.ptr = ptr
-        self.nbytes = nbytes
-        self.itemsize = itemsize
-        self.device = device
-        self.allocation = allocation   # keeps the memory alive (core's Allocation, a DLPack owner, ...)
-
-    def __repr__(self):
-        return f"<CudaStorage {self.nbytes} bytes at {self.ptr:#x} on {self.device}>"
+    __slots__ = ()
 
 
 class _OwnBlock:
@@ -140,13 +132,43 @@ class PinnedPool:
         self._busy = keep
 
     def is_pinned(self, ptr: int, nbytes: int) -> bool:
-        for p, n in self._ranges.items():
+        for p, n in list(self._ranges.items()):
             if p <= ptr and ptr + nbytes <= p + n:
                 return True
         return False
 
+    def track(self, ptr: int, nbytes: int) -> None:
+        with self._lock:
+            self._ranges[ptr] = nbytes
+
+    def untrack(self, ptr: int) -> None:
+        with self._lock:
+            self._ranges.pop(ptr, None)
+
 
 pinned = PinnedPool()
+
+
+def _free_host(ptr: int) -> None:
+    pinned.untrack(ptr)
+    try:
+        _drv.get()._call("cuMemFreeHost", ptr)
+    except Exception:  # noqa: BLE001  (at interpreter exit the driver may already be gone)
+        pass
+
+
+def host_alloc_pinned(nbytes: int) -> np.ndarray:
+    """A uint8 array of ``nbytes`` over its own page-locked block (``Tensor.pin_memory``), given back with
+    cuMemFreeHost when the array and every view of it are gone."""
+    import ctypes
+    import weakref
+    size = max(int(nbytes), 1)
+    drv = _drv.get()
+    ptr = int(drv._call("cuMemHostAlloc", size, int(drv.cu.CU_MEMHOSTALLOC_PORTABLE)))
+    block = (ctypes.c_ubyte * size).from_address(ptr)
+    pinned.track(ptr, size)
+    weakref.finalize(block, _free_host, ptr)
+    return np.ctypeslib.as_array(block)[:nbytes]
 
 
 def pin_memory(array: np.ndarray) -> np.ndarray:
@@ -157,23 +179,9 @@ def pin_memory(array: np.ndarray) -> np.ndarray:
     return out
 
 
-def _span(t: Tensor) -> int:
-    """Elements of storage from the tensor's first element to its last one, inclusive."""
-    n = 1
-    for size, stride in zip(t._shape, t._strides):
-        if size == 0:
-            return 0
-        n += (size - 1) * stride
-    return n
-
-
-def _contiguous(t: Tensor) -> bool:
-    expected = 1
-    for n, s in zip(reversed(t._shape), reversed(t._strides)):
-        if n != 1 and s != expected:
-            return False
-        expected *= n
-    return True
+# storage layout helpers shared with rocm (ember_kernelgen.devrt)
+_span = span
+_contiguous = is_contiguous
 
 
 from ember._tensor import _CONTIG as _cstrides  # noqa: E402  (contiguous strides by shape, cached in core)
@@ -197,6 +205,17 @@ class CudaRuntime:
     def unavailable_reason(self):
         drv, reason = _drv.probe()
         return reason
+
+    # -- pinned host memory (Tensor.pin_memory / is_pinned) ------------------------------
+    def host_alloc_pinned(self, nbytes: int) -> np.ndarray:
+        return host_alloc_pinned(nbytes)
+
+    def is_pinned_host(self, ptr: int, nbytes: int) -> bool:
+        return pinned.is_pinned(ptr, nbytes)
+
+    def supports_native_bf16(self, device_index: int) -> bool:
+        """bfloat16 tensor-core math: compute capability 8.0 (Ampere) and later."""
+        return _drv.get().device(device_index).cc >= (8, 0)
 
     # -- memory -----------------------------------------------------------------------
     def raw_alloc(self, nbytes: int, device_index: int):

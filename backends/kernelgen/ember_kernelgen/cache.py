@@ -55,3 +55,19 @@ class KernelCache:
             os.replace(tmp, p)
         except OSError:
             pass
+
+    def fetch(self, dialect: str, target: str, source: str, options, build, stats=None) -> bytes:
+        """The binary of ``source`` for ``target``: from the cache, else ``build()`` and stored.
+
+        ``stats`` (a dict with "compiled" and "cache_hits") counts which it was."""
+        options = tuple(options)
+        b = self.get(dialect, target, source, options)
+        if b:
+            if stats is not None:
+                stats["cache_hits"] += 1
+            return b
+        b = build()
+        if stats is not None:
+            stats["compiled"] += 1
+        self.put(dialect, target, source, options, b)
+        return b

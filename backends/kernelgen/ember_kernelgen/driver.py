@@ -72,7 +72,8 @@ class DeviceLimits:
     """What kernelgen needs to know about one device to size its launches.
 
     max_block:     threads per block (work-items per work-group) kernelgen may use; a power of two
-    warp:          SIMD width (CUDA warp 32, AMD wavefront 64, an OpenCL sub-group / 1 on pocl)
+    warp:          SIMD width, the device's (CUDA warp 32; AMD wavefront 64 on CDNA, 32 on RDNA; an OpenCL
+                   sub-group, 1 on pocl); no kernel depends on it (see the README)
     local_mem:     bytes of static shared/local memory one block may use
     compute_units: SMs / CUs; sizes grid-stride loops and the first pass of large reductions
     fp64:          float64 kernels may be compiled (False: kernelgen raises DTypeError for them)

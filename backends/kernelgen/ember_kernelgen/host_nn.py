@@ -79,8 +79,17 @@ def _geometry(b, device, C):
     return B, min(B, _pow2_ceil(max(1, -(-C // 4))))
 
 
+def _capturing(b) -> bool:
+    probe = getattr(b.d, "capturing", None)
+    return probe is not None and probe()
+
+
 def check_targets(b, info, C, ignore_index):
-    """The range check's readback: raise for the first target outside [0, C) (not ignore_index)."""
+    """The range check's readback: raise for the first target outside [0, C) (not ignore_index).
+    Skipped while the stream captures a graph, which allows no host read (as a graph's kernels skip
+    PyTorch's device-side asserts' host report): captured steps must be given valid targets."""
+    if _capturing(b):
+        return
     row, value = (int(v) for v in b.d.to_host(info))
     if row >= 0:
         raise _N.target_out_of_range("cross_entropy", value, C, ignore_index)

@@ -15,10 +15,10 @@ tensors are real 64-bit arrays while JAX's global flag stays as the user set it.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import os
 
+import ember_arraycell as _arraycell
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -147,27 +147,9 @@ def run_eager(key, args, dev=0):
 
 # -- strided views as XLA operations (trace time) ---------------------------------------
 
-def is_whole(g) -> bool:
-    """Geometry keys: a plain shape tuple for a tensor that is its whole contiguous storage,
-    ("v", shape, strides, offset) for any other view."""
-    return not g or g[0] != "v"
-
-
-@functools.lru_cache(maxsize=4096)
-def _plan(shape, strides, off):
-    if 0 in shape:
-        return ("empty",)
-    keep = [d for d in range(len(shape)) if shape[d] != 1 and strides[d] != 0]
-    order = sorted(keep, key=lambda d: -strides[d])
-    expect = 1
-    for d in reversed(order):
-        if strides[d] != expect:
-            return ("gather",)
-        expect *= shape[d]
-    broadcast = any(strides[d] == 0 and shape[d] != 1 for d in range(len(shape)))
-    perm = tuple(order.index(d) for d in keep)
-    mid = tuple(shape[d] if d in keep else 1 for d in range(len(shape)))
-    return ("dense", tuple(shape[d] for d in order), perm, mid, expect, broadcast)
+is_whole = _arraycell.is_whole
+needs_read = _arraycell.needs_read
+_plan = _arraycell.view_plan
 
 
 def _index(shape, strides, off, n):
@@ -216,8 +198,3 @@ def write(x, g, v):
         return lax.dynamic_update_slice(x, vb.reshape(-1), (off,))
     idx = _index(shape, strides, off, x.shape[0])
     return x.at[idx.reshape(-1)].set(v.reshape(-1))
-
-
-def needs_read(g) -> bool:
-    """Whether writing the view ``g`` needs the old contents of its storage."""
-    return bool(g) and g[0] == "v"

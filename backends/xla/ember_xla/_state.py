@@ -18,6 +18,9 @@ from ember.errors import InvalidArgumentError
 
 #: None in eager mode; in lazy mode, device index -> the Graph being recorded.
 graphs = None
+#: True while ember.compile's jit lowering traces a graph (compile.py): kernels skip their eager
+#: value checks (bounds, division by zero), as they do in lazy mode.
+jit_tracing = False
 _GRAPHS: dict = {}   # structure key -> jitted graph function
 
 

@@ -18,10 +18,17 @@ def ember_register_backends(register):
         "xla", api_version=API_VERSION, runtime=_rt.runtime, kernels=KERNELS,
         capabilities=Capabilities(
             dtypes=ember.dtypes.all_dtypes + ember.dtypes.complex_dtypes,
+            autocast_dtypes=(ember.bfloat16, ember.float16),
             notes=(f"jax {jax.__version__}", "int64/float64/complex128 through a per-call x64 scope",
                    "eager, or lazy with ember_xla.lazy()")),
     )
     _rt._KEY = _rt.backend.key.bit
+
+
+@hookimpl
+def ember_register_graph_lowerings(register):
+    from .compile import lower_jit
+    register("xla", "jit", lower_jit)
 
 
 @hookimpl

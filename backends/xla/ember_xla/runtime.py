@@ -8,6 +8,7 @@ so ``empty`` + a whole write (clone, ``to``, ``full``) runs one XLA call.
 
 from __future__ import annotations
 
+import ember_arraycell as _arraycell
 import jax
 import numpy as np
 
@@ -28,38 +29,17 @@ _new = object.__new__
 _np_to_ember = {d.np: d for d in D.all_dtypes + D.complex_dtypes}
 
 
-class Cell:
+class Cell(_arraycell.Cell):
     """A tensor's storage: ``a`` is a flat jax.Array of ``n`` elements (or None before the first
     write, or a lazy Ref), of ``dtype``, on jax device ``dev``."""
 
-    __slots__ = ("a", "n", "dtype", "dev", "pins", "__weakref__")
-
-    def __init__(self, a, n, dtype, dev):
-        self.a = a
-        self.n = n
-        self.dtype = dtype
-        self.dev = dev
-        self.pins = None   # arrays exported through DLPack, kept alive as long as the cell
-
-    def __repr__(self):
-        return f"<xla storage: {self.n} x {self.dtype.name} on xla:{self.dev}>"
+    __slots__ = ()
+    device_type = "xla"
 
 
-_geo: dict = {}   # shape -> (contiguous strides, numel)
-
-
-def _shape_info(shape):
-    r = _geo.get(shape)
-    if r is None:
-        acc, out = 1, []
-        for n in reversed(shape):
-            out.append(acc)
-            acc *= n if n > 1 else 1
-        n = 1
-        for s in shape:
-            n *= s
-        r = _geo[shape] = (tuple(reversed(out)), n)
-    return r
+_geo = _arraycell._geo                 # shape -> (contiguous strides, numel)
+_shape_info = _arraycell.shape_info
+geom = _arraycell.geom
 
 
 _DEVS: list = []
@@ -89,20 +69,6 @@ def wrap(a, shape, dtype, dev) -> Tensor:
     t._h = shape
     t._base = None
     return t
-
-
-def geom(t):
-    """The geometry key of a tensor: its shape when it is its whole storage, else ("v", shape, strides, offset)."""
-    g = t._h
-    if g is None:
-        shape = t._shape
-        strides, n = _geo.get(shape) or _shape_info(shape)
-        if t._offset == 0 and n == t._storage.n and t._strides == strides:
-            g = shape
-        else:
-            g = ("v", shape, t._strides, t._offset)
-        t._h = g
-    return g
 
 
 def val(t):

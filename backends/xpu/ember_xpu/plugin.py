@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ember.plugins import API_VERSION, Capabilities, hookimpl
+from ember import dtypes as D
 
 from . import __version__, runtime as _rt
 
@@ -30,7 +31,8 @@ def ember_register_backends(register):
     _rt.backend = register(
         "xpu", api_version=API_VERSION, runtime=rt, kernels=kernels,
         capabilities=Capabilities(dtypes=rt.dtypes(), managed_memory=_rt._core_allocate is not None,
-                                  streams=True, notes=notes),
+                                  streams=True, notes=notes,
+                                  autocast_dtypes=tuple(d for d in (D.float16, D.bfloat16) if d in rt.dtypes())),
     )
     _rt._KEY = _rt.backend.key.bit
 

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from ..runtime import arr, wrap
+from ..runtime import _out_of_memory, arr, wrap
 
 # A cast of NaN or inf to an integer has no defined result (as in PyTorch, which stays silent);
 # numpy warns. The filter covers this module's calls only.
@@ -24,10 +24,13 @@ def copy_(dst, src):
 
 
 def arange(start, step, n, dtype, device):
-    if dtype.is_floating_point:
-        out = (np.arange(n, dtype=np.float64) * step + start).astype(dtype.np)
-    else:
-        out = np.arange(start, start + n * step, step, dtype=np.int64)[:n].astype(dtype.np)
+    try:
+        if dtype.is_floating_point:
+            out = (np.arange(n, dtype=np.float64) * step + start).astype(dtype.np)
+        else:
+            out = np.arange(start, start + n * step, step, dtype=np.int64)[:n].astype(dtype.np)
+    except (MemoryError, ValueError):  # numpy allocates here ("array is too big"), not the runtime
+        raise _out_of_memory((n,), dtype) from None
     return wrap(out)
 
 

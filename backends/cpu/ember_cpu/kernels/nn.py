@@ -205,7 +205,8 @@ def cross_entropy_backward(grad, x, target, weight, reduction, ignore_index, lab
         g = g * (1 - eps) + (p * S - (1 if W is None else W)) * (eps / C)
     g *= keep[:, None]
     if reduction == "mean":
-        g *= G / (wy * keep).sum()
+        total = (wy * keep).sum()
+        g *= G / (total if total != 0 else 1)  # every target ignored: g is 0 and so is the gradient (PyTorch)
     elif reduction == "sum":
         g *= G
     else:

@@ -34,6 +34,14 @@ def _unary(name):
     return kernel
 
 
+def lgamma(x):
+    import scipy.special as sp
+    a, dt = _f(x)
+    out = np.asarray(sp.gammaln(a))
+    out[np.isneginf(a)] = np.inf   # scipy gives -inf there; log|Gamma(x)| is +inf at both infinities (PyTorch)
+    return wrap(out.astype(dt, copy=False))
+
+
 def digamma(x):
     import scipy.special as sp
     a, dt = _f(x)
@@ -52,5 +60,5 @@ def polygamma(n, x):
     return wrap(np.asarray(sp.polygamma(n, a)).astype(dt, copy=False))
 
 
-KERNELS = {"lgamma": _unary("gammaln"), "digamma": digamma, "polygamma": polygamma, "i0": _unary("i0"),
+KERNELS = {"lgamma": lgamma, "digamma": digamma, "polygamma": polygamma, "i0": _unary("i0"),
            "_special_ndtri": _unary("ndtri")}

@@ -202,7 +202,7 @@ def _binary_maker(key):
 
 
 def _check_flag(name, r, ct):
-    if S.graphs is None and bool(r[1]):
+    if S.graphs is None and not S.jit_tracing and bool(r[1]):
         if name == "pow":
             raise InvalidArgumentError("Integers to negative integer powers are not allowed.")
         raise DivisionByZeroError("integer division by zero")

@@ -31,7 +31,7 @@ def _bounds(idx):
 
 
 def _check(r, dim, n):
-    if S.graphs is not None:
+    if S.graphs is not None or S.jit_tracing:
         return
     lo, hi = (int(v) for v in np.asarray(r[-1]))
     if lo < 0 or hi >= n:

@@ -64,7 +64,7 @@ def cross_entropy(x, target, weight, reduction, ignore_index, label_smoothing, c
     gw = geom(weight) if weight is not None else None
     key = (_ce_maker, geom(x), geom(target), gw, reduction, int(ignore_index), float(label_smoothing), cdim, C)
     r = run(key, (val(x), val(target), val(weight) if weight is not None else 0.0), dev)
-    if S.graphs is None:
+    if S.graphs is None and not S.jit_tracing:
         flag, first = (int(v) for v in r[1].tolist())
         if flag:
             raise IndexOutOfRangeError(
