@@ -26,7 +26,7 @@ from . import linalg as L
 from . import reduction as R
 from . import shape as S
 from . import views as V
-from ._helpers import Spec, broadcast_shapes, check_opmath_scalars, numel, wrap_dim, wrap_dims
+from ._helpers import Spec, _float_max, broadcast_shapes, check_opmath_scalars, numel, wrap_dim, wrap_dims
 
 
 def _shape(x):
@@ -308,6 +308,8 @@ def _diff_meta(x, n=1, dim=-1, prepend=None, append=None):
 
 def _diff(x, n=1, dim=-1, prepend=None, append=None):
     d = _diff_meta(x, n, dim, prepend, append).extra
+    if n == 0:  # PyTorch: the input itself, prepend and append ignored
+        return C.clone(x)
     parts = [t for t in (prepend, x, append) if t is not None]
     x = S.cat(parts, d) if len(parts) > 1 else x
     for _ in range(n):
@@ -413,6 +415,10 @@ def _renorm(x, p, dim, maxnorm):
     d = _renorm_meta(x, p, dim, maxnorm).extra
     others = tuple(i for i in range(x.ndim) if i != d)
     norm = _pnorm(x, p, others, True)
+    # a maxnorm beyond the dtype's range is no limit at all: no slice's norm exceeds it (as PyTorch)
+    top = _float_max(x._dtype)
+    if maxnorm > top:
+        return C.clone(x)
     factor = E.where(E.gt(norm, maxnorm), E.true_divide(_full(maxnorm, norm), E.add(norm, 1e-7)), _full(1.0, norm))
     return E.mul(x, factor)
 
@@ -711,7 +717,7 @@ def _scatter_reduce(x, dim, index, src, reduce, include_self=True):
         return V.reshape(_scatter_reduce(V.reshape(x, (1,)), 0, V.reshape(index, (1,)), V.reshape(src, (1,)),
                                          reduce, include_self), ())
     M = x._shape[d]
-    idx = _wrapped_index("scatter_reduce", index.to(D.int64), M)
+    idx = _wrapped_index("scatter_reduce", index.to(D.int64), M, negative=False)  # as PyTorch: no negative index
     region = list(index._shape)
     region[d] = M
     part = x

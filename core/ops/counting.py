@@ -14,6 +14,7 @@ from .. import dtypes as D
 from .._tensor import Tensor
 from ..dispatch import defop
 from ..errors import DTypeError, ShapeError
+from ..runtime.copies import read_for_check
 from . import creation as C
 from . import elementwise as E
 from . import indexing as I
@@ -126,15 +127,18 @@ def _histc(x, bins=100, min=0, max=0):
     flat = V.reshape(x, (-1,))
     full = lambda v: C.full((), v, dtype=x._dtype, device=x._device)  # noqa: E731
     if min == max and numel(x._shape):
-        finite = E.isfinite(flat)
-        lo = R.amin(E.where(finite, flat, full(float("inf"))))
-        hi = R.amax(E.where(finite, flat, full(float("-inf"))))
+        if not read_for_check(R.all(E.isfinite(flat))):  # the data's range is the bins' range: it must be finite
+            raise InvalidArgumentError(f"histc(): range of [{read_for_check(R.amin(flat))}, "
+                                       f"{read_for_check(R.amax(flat))}] is not finite (the data holds NaN or inf); "
+                                       f"pass min and max, or drop the non-finite values")
+        lo, hi = R.amin(flat), R.amax(flat)
     else:
         lo, hi = full(min), full(max)
     same = E.eq(lo, hi)
     lo, hi = E.where(same, E.sub(lo, 1), lo), E.where(same, E.add(hi, 1), hi)
     keep = E.logical_and(E.ge(flat, lo), E.le(flat, hi))
     pos = E.floor(E.mul(E.true_divide(E.sub(flat, lo), E.sub(hi, lo)), bins))
+    pos = E.where(E.eq(flat, hi), bins - 1, pos)  # max goes to the last bin, also where hi - lo rounds to 0
     idx = E.clamp(E.where(keep, pos, full(0)), 0, bins - 1).to(D.int64)
     return I.scatter_add(C.zeros((bins,), dtype=spec.dtype, device=x._device), 0, idx, keep.to(spec.dtype))
 

@@ -27,7 +27,6 @@ from .indexing import gather, index_add, index_select, masked_fill, scatter_add
 from .linalg import matmul
 from .random import check_probabilities, dropout as _dropout
 from .reduction import log_softmax, max_dim, mean, softmax, sum, var_mean
-from .shape import cat
 from .views import as_strided, expand, movedim, narrow, permute, reshape, squeeze, unsqueeze
 from ..errors import ArgumentTypeError, InvalidArgumentError
 
@@ -121,6 +120,9 @@ def _pad_meta(x, pad, value=0):
     for i in range(len(pad) // 2):
         d = x.ndim - 1 - i
         n = shape[d] + pad[2 * i] + pad[2 * i + 1]
+        if shape[d] + _b.min(pad[2 * i], 0) + _b.min(pad[2 * i + 1], 0) < 0:  # crops more than the dim holds
+            raise ShapeError(f"constant_pad_nd(): padding {pad} crops more than dim {d} of shape {tuple(x._shape)} "
+                             f"holds; negative pads may remove at most the whole dim")
         if n < 0:
             raise ShapeError(f"constant_pad_nd(): padding {pad} makes dim {d} of shape {tuple(x._shape)} "
                              f"negative ({n})")
