@@ -13,6 +13,7 @@ Benchmarks (each figure also as a ratio to PyTorch measured in the same run):
   gemm      bf16 8192^3 matmul: TFLOP/s, ratio >= 0.9 wanted
   host      host time of a 4x4 float32 add: microseconds per call, ratio <= 1.5 wanted
   mlp       784-256-10 MLP, batch 128, SGD train step: host time per step, ratio <= 1.5 wanted
+  mlp_amp   the same step under autocast float16 with a GradScaler: time per step against PyTorch's
 """
 
 from __future__ import annotations
@@ -497,7 +498,47 @@ def bench_mlp(ember, torch):
             "loss_first": l0, "loss_after_21_steps": l1}
 
 
-BENCHES = {"add": bench_add, "sum": bench_sum, "gemm": bench_gemm, "host": bench_host, "mlp": bench_mlp}
+def _amp_step(lib, nn, optim, xb, yb):
+    """An MLP step under autocast float16 with a GradScaler, written once for ember and torch."""
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10)).to("cuda")
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    scaler = lib.amp.GradScaler("cuda")
+    x, y = lib.tensor(xb, device="cuda"), lib.tensor(yb, device="cuda")
+
+    def step():
+        opt.zero_grad()
+        with lib.autocast("cuda", dtype=lib.float16):
+            loss = nn.functional.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        return loss
+    return step
+
+
+def bench_mlp_amp(ember, torch):
+    if not hasattr(ember, "autocast"):
+        return {"skipped": "ember.autocast is not in this build of Ember"}
+    rng = np.random.default_rng(0)
+    xb = rng.standard_normal((128, 784)).astype(np.float32)
+    yb = rng.integers(0, 10, 128)
+    es = _amp_step(ember, ember.nn, ember.optim, xb, yb)
+    ts = _amp_step(torch, torch.nn, torch.optim, xb, yb)
+    l0 = float(es().float().item())
+    for _ in range(20):
+        es()
+    l1 = float(es().float().item())
+    e, t = [], []
+    for _ in range(3):
+        e.append(_host_time(es, lambda: _esync(ember), n=100, repeat=3))
+        t.append(_host_time(ts, torch.cuda.synchronize, n=100, repeat=3))
+    te, tt = min(e), min(t)
+    return {"ember_us": te * 1e6, "torch_us": tt * 1e6, "ratio": te / tt, "want": "<= 1.5", "pass": te / tt <= 1.5,
+            "loss_first": l0, "loss_after_21_steps": l1}
+
+
+BENCHES = {"add": bench_add, "sum": bench_sum, "gemm": bench_gemm, "host": bench_host, "mlp": bench_mlp,
+           "mlp_amp": bench_mlp_amp}
 
 
 def bench(out_dir, only):
@@ -549,7 +590,8 @@ def report(out_dir):
             ("sum 2^28 f32", "sum", "ember_GBps", "torch_GBps", "GB/s"),
             ("GEMM 8192^3 bf16", "gemm", "ember_TFLOPs", "torch_TFLOPs", "TFLOP/s"),
             ("host time 4x4 add", "host", "ember_us", "torch_us", "us"),
-            ("MLP train step", "mlp", "ember_us", "torch_us", "us")]
+            ("MLP train step", "mlp", "ember_us", "torch_us", "us"),
+            ("MLP step, amp fp16", "mlp_amp", "ember_us", "torch_us", "us")]
     print(f"device: {r.get('device')}  torch {r.get('torch')}")
     print(f"{'measure':20s} {'ember':>10s} {'torch':>10s} {'unit':8s} {'ratio':>7s} want     pass")
     for label, key, ek, tk, unit in rows:

@@ -72,7 +72,7 @@ if $PY -c "import ember_conformance" 2>/dev/null; then
 fi
 stage warm 120 $PY -m ember_cuda.warm --sources /tmp/ember_recorded --batch 64
 stage smoke 75 $PY bench/cuda_bench.py smoke --out "$OUT"
-for b in host add sum gemm mlp; do
+for b in host add sum gemm mlp mlp_amp; do
   stage "bench_$b" 60 $PY bench/cuda_bench.py bench --only $b --out "$OUT"
 done
 if $PY -c "import ember_conformance" 2>/dev/null; then
