@@ -263,3 +263,25 @@ def test_scatter_reduce_refuses_negative_indices_as_torch():
     raises_like(lambda: ember.scatter_reduce(ember.zeros(3), 0, ember.tensor([-1]), ember.ones(1), "sum"),
                 lambda: torch.scatter_reduce(torch.zeros(3), 0, torch.tensor([-1]), torch.ones(1), "sum"),
                 IndexOutOfRangeError)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("op", ["mul", "add", "sub", "div", "lt", "mul_"])
+def test_a_number_beyond_a_16_bit_float_range_computes_in_float32(op, dtype):
+    """torch takes a Python number with a 16-bit float tensor in float32 (op math): 1e-3 * 1e5 is 100, not inf."""
+    torch = pytest.importorskip("torch")
+    vals = [1e-3, 2.0, -3.0]
+    for s in (1e5, -1e5, 1e39):
+        x, tx = ember.tensor(vals, dtype=getattr(ember, dtype)), torch.tensor(vals, dtype=getattr(torch, dtype))
+        got, want = getattr(x, op)(s), getattr(tx, op)(s)
+        assert got.dtype.name == str(want.dtype).split(".")[1]
+        np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+
+
+def test_pow_refuses_a_float_exponent_beyond_a_16_bit_float_range():
+    x = ember.tensor([2.0], dtype=ember.float16)
+    with pytest.raises(ember.ValueOverflowError, match="float16"):
+        x.pow(1e5)
+    with pytest.raises(ember.ValueOverflowError, match="bfloat16"):
+        x.bfloat16() ** 1e300
+    assert x.pow(2.5).dtype is ember.float16

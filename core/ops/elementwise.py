@@ -206,6 +206,16 @@ def _scalar_as(x, dtype: D.DType):
 _INT_RANGE = {d: ((-(1 << (8 * d.itemsize - 1)), (1 << (8 * d.itemsize - 1)) - 1) if d.is_signed
                   else (0, (1 << (8 * d.itemsize)) - 1)) for d in D.integral_dtypes}
 _ANY_INT = (-(1 << 63), (1 << 64) - 1)  # the ints a number argument may be (a float tensor's fast path)
+_F16, _BF16 = D.float16, D.bfloat16
+_HALF_MAX = {_F16: 65504.0, _BF16: 3.3895313892515355e38}
+
+
+def _wide_for(dt, x) -> bool:
+    """A finite Python number beyond a 16-bit float dtype's range: PyTorch computes with it in float32
+    (the op-math type) instead of rounding it to the tensor's dtype first."""
+    m = _HALF_MAX.get(dt)
+    c = x.__class__
+    return m is not None and (c is float or c is int) and (x > m or x < -m) and x - x == 0
 
 
 def _operand(x, dtype, shape):
@@ -245,6 +255,8 @@ def _pow_meta(meta):
                              f"use a floating base, e.g. x.double() ** {b}")
         if b.__class__ is int and spec.dtype.category == 1:
             check_scalar(b, spec.dtype, "pow")  # PyTorch converts the exponent to the integer type, checked
+        elif (b.__class__ is float or b.__class__ is int) and spec.dtype in _HALF_MAX:
+            check_scalar(b, spec.dtype, "pow")  # and a float exponent to a 16-bit float type, checked too
         return spec
     return checked
 
@@ -277,6 +289,9 @@ def _binary_adapter(rule: str, inplace: bool = False):
                 b = mul(b, alpha) if isinstance(b, Tensor) else b * alpha
             spec = meta(a, b)
             ct, shape = spec.extra, spec.shape
+            wide = _wide_for(ct, b) or _wide_for(ct, a)
+            if wide:
+                ct = D.float32
             if inplace:
                 _check_inplace(opname, a, shape, spec.dtype)
                 out = a
@@ -284,7 +299,8 @@ def _binary_adapter(rule: str, inplace: bool = False):
                     return a.copy_(kernel(_operand(a, ct, shape), _operand(b, ct, shape), None))
             else:
                 out = None
-            return kernel(_operand(a, ct, shape), _operand(b, ct, shape), out)
+            r = kernel(_operand(a, ct, shape), _operand(b, ct, shape), out)
+            return r.to(spec.dtype) if wide and r._dtype is not spec.dtype else r
 
         scalar: dict = {}  # (dtype, scalar type) -> (compute, result)
 
@@ -306,9 +322,14 @@ def _binary_adapter(rule: str, inplace: bool = False):
                     if r is None:
                         r = scalar[(dt, bc)] = _dtypes_for_rule(opname, rule, D.result_type(dt, bc(1)))
                     if r[0] is dt and (not inplace or r[1] is dt):
-                        lim = _INT_RANGE.get(dt, _ANY_INT)
-                        if bc is float or lim[0] <= b <= lim[1]:
-                            return kernel(a, b, a if inplace else None)
+                        if bc is float:
+                            if (dt is not _F16 and dt is not _BF16) or not _wide_for(dt, b):
+                                return kernel(a, b, a if inplace else None)
+                        else:
+                            lim = _INT_RANGE.get(dt, _ANY_INT)
+                            if lim[0] <= b <= lim[1] and (
+                                    (dt is not _F16 and dt is not _BF16) or not _wide_for(dt, b)):
+                                return kernel(a, b, a if inplace else None)
             return slow(a, b, alpha)
         return entry
     return adapter

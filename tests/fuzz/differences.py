@@ -50,8 +50,6 @@ TORCH_ONLY_ERRORS = [
     (r"^repeat_interleave$", r"Storage size calculation overflowed", "torch sizes the result before it sees that "
      "the input is empty"),
     (r"^view_as_complex$", r"stride", "Ember's view_as_complex copies (documented), so any layout works"),
-    (r"^pow_?$", r"Half|BFloat16", "open defect: a float exponent beyond a 16-bit dtype's range is not refused "
-     "(the binary adapter's scalar fast path skips pow's check)"),
 ]
 #: Ember dtype errors accepted when a tensor input is empty: torch skips its dtype checks there
 #: (softmax of an empty int64 tensor, mm of empty bool matrices).
@@ -84,8 +82,9 @@ UNDEFINED_VALUES = [
     (("batch_norm_train", "batch_norm_train_backward", "batch_norm", "group_norm", "layer_norm"), lambda c: any(
         not np.isfinite(a.values.astype(np.float64)).all() or np.abs(a.values.astype(np.float64)).max(initial=0) > 1e4
         for a in arrays_of(c) if a.values.dtype.kind == "f"),
-     "normalization over inf or huge values or parameters: torch's fused kernels (float64 statistics, folded scale and shift) and Ember's composed ones overflow at other "
-     "places (known gap, see report)"),
+     "normalization over inf or huge values or parameters: torch's CPU kernels take float64 statistics and fold "
+     "scale and shift, Ember (like torch's CUDA kernels) keeps float32 statistics, so they overflow at other "
+     "places"),
     (("copysign", "copysign_"), lambda c: len(c.args) > 1 and isinstance(c.args[1], Arr) and np.isnan(
         c.args[1].values.astype(np.float64)).any(), "the sign bit of a NaN (numpy and torch make NaNs differently)"),
     (("cdist", "pdist"), lambda c: any(np.isnan(a.values.astype(np.float64)).any() for a in arrays_of(c)) and any(
@@ -96,14 +95,17 @@ UNDEFINED_VALUES = [
     (("unique", "unique_consecutive"), lambda c: np.isnan(arrays_of(c)[0].values.astype(np.complex128)).any(),
      "NaN among the values: torch's sort puts NaN slices in an order of its own"),
     (("cross_entropy_backward",), lambda c: any(np.isinf(a.values.astype(np.float64)).any() for a in arrays_of(c)),
-     "open defect: infinite logits or gradients: torch and Ember's cpu kernel place NaN and 0 differently"),
+     "infinite logits or gradients: inf - inf inside the softmax makes NaN, and which entries become NaN or 0 "
+     "follows each kernel's order of operations (unspecified)"),
     (("var_mean", "var", "std_mean", "mean"), lambda c: any(np.abs(a.values.astype(np.float64)).max(initial=0) > 1e37
                                                          for a in arrays_of(c) if a.values.dtype.kind == "f"),
-     "open defect: a float32 sum near the top of the range overflows in Ember (torch accumulates in float64)"),
+     "a float32 sum near the top of the range: torch's CPU kernels accumulate these reductions in float64, "
+     "its CUDA kernels (and Ember on every backend) in float32, which overflows there"),
     (("cov",), lambda c: abs(c.kwargs.get("correction", 1)) > 2 ** 53, "a correction beyond 2**53: torch's "
      "N - correction overflows int64"),
-    (None, lambda c: _half_with_wide_number(c), "a Python number beyond a 16-bit float's range: torch computes "
-     "with it in float32, Ember rounds it to the tensor's dtype first (known difference, see report)"),
+    (None, lambda c: _zero_d_half_with_wide_number(c), "a Python number beyond a 16-bit float's range against "
+     "a 0-d tensor: torch's stand-in (a 0-d tensor of the first operand's dtype) rounds it first, while torch's "
+     "own operators and Ember compute with it in float32"),
 ]
 
 
@@ -113,12 +115,12 @@ def _sorted(v):
         return not np.isnan(v).any() and bool(np.all(np.diff(v, axis=-1) >= 0)) if v.ndim else True
 
 
-def _half_with_wide_number(case):
+def _zero_d_half_with_wide_number(case):
     arrs = arrays_of(case)
-    if not arrs or arrs[0].values.dtype.name not in ("float16", "bfloat16"):
+    if not arrs or arrs[0].values.shape != () or arrs[0].values.dtype.name not in ("float16", "bfloat16"):
         return False
-    return any(isinstance(a, (int, float)) and not isinstance(a, bool) and abs(a) > 65504 and a == a
-               for a in case.args[1:])
+    top = 65504.0 if arrs[0].values.dtype.name == "float16" else 3.3895313892515355e38
+    return any(type(a) in (int, float) and abs(a) > top and a - a == 0 for a in case.args[1:])
 
 
 def undefined_values(op, case) -> bool:
