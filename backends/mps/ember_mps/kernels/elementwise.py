@@ -19,7 +19,6 @@ import numpy as np
 
 from ember import Tensor as _T
 from ember import dtypes as D
-from ember.errors import DivisionByZeroError
 
 from ..runtime import MX, set_val, to_host, val, wrap
 
@@ -59,7 +58,6 @@ BINARY = {
     "bitwise_xor": mx.bitwise_xor,
 }
 _BOOL = {"eq", "lt"}
-_INT_DIVISION = {"trunc_divide", "fmod"}
 
 
 def _finish(r, out, dtype, shape):
@@ -90,7 +88,6 @@ def _unary_kernel(name):
 def _binary_kernel(name):
     f = BINARY[name]
     boolres = name in _BOOL
-    checked = name in _INT_DIVISION
 
     def kernel(a, b, out):
         t = a if a.__class__ is _T else b
@@ -100,8 +97,6 @@ def _binary_kernel(name):
         y = val(b) if b.__class__ is _T else mx.array(b, m)
         if m is _F32 and dt in _HALF:
             x, y = x.astype(_F32), y.astype(_F32)
-        if checked and dt.category == 1 and mx.any(y == 0).item():
-            raise DivisionByZeroError("integer division by zero")
         r = f(x, y)
         if r.shape != t._shape:
             r = mx.broadcast_to(r, t._shape)
