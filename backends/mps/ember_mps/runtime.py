@@ -56,8 +56,13 @@ def wrap(a, shape, dtype) -> Tensor:
     strides, n = _geo.get(shape) or _shape_info(shape)
     if a.ndim != 1:
         a = a.reshape(-1)
+    return _tensor(Cell(a, n, dtype, 0), shape, strides, dtype)
+
+
+def _tensor(cell, shape, strides, dtype) -> Tensor:
+    """A contiguous tensor over the storage cell ``cell``."""
     t = _new(Tensor)
-    t._storage = Cell(a, n, dtype, 0)
+    t._storage = cell
     t._offset = 0
     t._shape = shape
     t._strides = strides
@@ -209,18 +214,7 @@ class MpsRuntime:
                                        f"convert first, e.g. .to(ember.float32)")
         shape = tuple(shape)
         strides, n = _shape_info(shape)
-        t = _new(Tensor)
-        t._storage = Cell(None, n, dtype, 0)
-        t._offset = 0
-        t._shape = shape
-        t._strides = strides
-        t._dtype = dtype
-        t._device = _DEV
-        t._backend = backend
-        t._keys = _KEY | dtype.key_bit
-        t._h = shape
-        t._base = None
-        return t
+        return _tensor(Cell(None, n, dtype, 0), shape, strides, dtype)
 
     def from_numpy(self, array, device) -> Tensor:
         dt = _np_to_ember.get(array.dtype) or D.from_numpy_dtype(array.dtype)
