@@ -124,18 +124,25 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
                  async_op)
 
 
+def _rooted(g, tensor, tensors, peer, group_peer, name, peer_arg, list_arg):
+    """The root rank of a gather or scatter, with its list checked: one tensor per rank on the root,
+    None or empty elsewhere."""
+    root = _peer(g, 0 if peer is None and group_peer is None else peer, group_peer, name, peer_arg)
+    if g.rank() == root:
+        _check_list(tensors, tensor, g.size(), name, list_arg)
+    elif tensors:
+        raise InvalidArgumentError(f"{name}(): {list_arg} must be None or empty on ranks other than {peer_arg} "
+                                   f"({g._ranks[root]}); rank {g._ranks[g.rank()]} passed {len(tensors)} tensors")
+    return root
+
+
 def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group_dst=None):
     """Every rank's ``tensor`` into rank ``dst``'s ``gather_list`` (None on the other ranks)."""
     _tensor(tensor, "gather")
     g = resolve(group, "gather")
     if g is None:
         return None
-    root = _peer(g, 0 if dst is None and group_dst is None else dst, group_dst, "gather", "dst")
-    if g.rank() == root:
-        _check_list(gather_list, tensor, g.size(), "gather", "gather_list")
-    elif gather_list:
-        raise InvalidArgumentError(f"gather(): gather_list must be None or empty on ranks other than dst "
-                                   f"({g._ranks[root]}); rank {g._ranks[g.rank()]} passed {len(gather_list)} tensors")
+    root = _rooted(g, tensor, gather_list, dst, group_dst, "gather", "dst", "gather_list")
     return _done(g._impl.gather(gather_list, tensor, root, async_op), async_op)
 
 
@@ -145,12 +152,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     g = resolve(group, "scatter")
     if g is None:
         return None
-    root = _peer(g, 0 if src is None and group_src is None else src, group_src, "scatter", "src")
-    if g.rank() == root:
-        _check_list(scatter_list, tensor, g.size(), "scatter", "scatter_list")
-    elif scatter_list:
-        raise InvalidArgumentError(f"scatter(): scatter_list must be None or empty on ranks other than src "
-                                   f"({g._ranks[root]}); rank {g._ranks[g.rank()]} passed {len(scatter_list)} tensors")
+    root = _rooted(g, tensor, scatter_list, src, group_src, "scatter", "src", "scatter_list")
     return _done(g._impl.scatter(tensor, scatter_list, root, async_op), async_op)
 
 
