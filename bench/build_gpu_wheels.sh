@@ -26,7 +26,7 @@ for pkg in . backends/cpu backends/kernelgen conformance backends/cuda ${EMBER_E
     i=$((i + 1))
     mkdir -p "$TMP/$i"
     if [ "$pkg" = . ]; then
-      cp -r pyproject.toml README.md core "$TMP/$i/"
+      cp -r pyproject.toml setup.py README.md core "$TMP/$i/"
     else
       (cd "$pkg" && tar --exclude=build --exclude='*.egg-info' --exclude=__pycache__ --exclude='*.so' -cf - .) \
         | (cd "$TMP/$i" && tar -xf -)

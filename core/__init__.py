@@ -148,3 +148,10 @@ _legacy.install()
 # function is bound after it (as torch.compile beside torch.compiler).
 from . import compile as compiler  # noqa: E402
 from .compile import compile  # noqa: E402,A001
+
+# The native fast path replaces the public functions of the commonest operators (and Tensor's methods and
+# operators bound to them) by native callables that fall back to them (dispatch/fast.py).
+from .dispatch import fast as _fast_dispatch  # noqa: E402
+from .ops import elementwise as _elementwise_ops, linalg as _linalg_ops, reduction as _reduction_ops  # noqa: E402
+
+_fast_dispatch.install([globals(), ops, _elementwise_ops, _linalg_ops, _reduction_ops, Tensor])

@@ -83,10 +83,10 @@ class Backend:
     """
 
     __slots__ = ("device_type", "key", "runtime", "capabilities", "distribution", "version",
-                 "plugin", "fallback_entry", "indexed")
+                 "plugin", "fallback_entry", "indexed", "array_kernels", "array_handle")
 
     def __init__(self, device_type, key, runtime, capabilities, distribution, version, plugin,
-                 fallback_entry=None, indexed=True):
+                 fallback_entry=None, indexed=True, array_kernels=None, array_handle=None):
         self.device_type = device_type
         self.key = key
         self.runtime = runtime
@@ -96,6 +96,8 @@ class Backend:
         self.plugin = plugin
         self.fallback_entry = fallback_entry
         self.indexed = indexed
+        self.array_kernels = array_kernels or {}
+        self.array_handle = array_handle
 
     def __repr__(self):
         return f"<Backend {self.device_type} from {self.distribution} {self.version}>"

@@ -11,6 +11,7 @@ and a backend kernel for it is bypassed only when a gradient is needed.
 from __future__ import annotations
 
 from .._tensor import Tensor
+from ..dispatch import fast as _fastpath
 from ..dispatch.keys import AUTOGRAD
 from ..dispatch.operator import registry, state
 from . import forward_state as FW
@@ -163,6 +164,7 @@ def _formula_entry(plan):
             _forward(plan, args, args, out)
         return out
     entry.__name__ = f"autograd_{opname}"
+    entry.plan = plan  # read by the native fast path (dispatch/fast.py), which records this entry's nodes
     return entry
 
 
@@ -355,7 +357,7 @@ def entry_for(op):
         return None
     f = formula_for(name)
     if f is not None:
-        return _formula_entry(_Plan(op, f))
+        return _fastpath.autograd_entry(op, _formula_entry(_Plan(op, f)))
     inplace = name.endswith("_")
     if name in NONDIFFERENTIABLE:
         return _bump_entry(op) if inplace else None

@@ -33,7 +33,9 @@ class _State(threading.local):
         self.inplace_keys = 0   # keys in-place ops reach though not allowed (Autograd under no_grad)
 
 
-state = _State()
+from . import fast as _fastpath  # noqa: E402
+
+state = _fastpath.new_state(_State)
 
 
 class _Checks:
@@ -113,6 +115,7 @@ class Operator:
         table[TABLE_SIZE - 1] = self._no_tensor_entry
         self._table[:] = table
         self._mask = mask
+        _fastpath.invalidate()
 
     def _backend_entry(self, backend):
         kernel = self.kernels.get(backend.key.index)

@@ -331,6 +331,25 @@ def _binary_adapter(rule: str, inplace: bool = False):
                                     (dt is not _F16 and dt is not _BF16) or not _wide_for(dt, b)):
                                 return kernel(a, b, a if inplace else None)
             return slow(a, b, alpha)
+
+        def direct(a, b):
+            """The result dtype when ``entry(a, b)`` is ``kernel(a, b, None)`` itself (``kernel(a, b, a)`` in
+            place) with one dtype, one shape, no cast and no scalar wider than the dtype; else None. The native
+            fast path plans by it (dispatch/fast.py)."""
+            if not isinstance(a, Tensor):
+                return None
+            dt = a._dtype
+            if isinstance(b, Tensor):
+                if dt is not b._dtype or a._shape != b._shape:
+                    return None
+                r = _dtypes_for_rule(opname, rule, dt)
+            elif (b.__class__ is float or b.__class__ is int) and dt is not D.bool and dt is not _F16 \
+                    and dt is not _BF16 and (b.__class__ is float or dt not in _INT_RANGE):
+                r = _dtypes_for_rule(opname, rule, D.result_type(dt, b.__class__(1)))
+            else:
+                return None
+            return r[1] if r[0] is dt and (not inplace or r[1] is dt) else None
+        entry.direct = direct
         return entry
     return adapter
 

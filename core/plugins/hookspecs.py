@@ -23,7 +23,7 @@ def ember_register_backends(register) -> None:
     """Register the device types this plugin provides.
 
     Call ``register(device_type, *, api_version, runtime, kernels, capabilities,
-    indexed=True)`` once per device type:
+    indexed=True, array_kernels=None, array_handle=None)`` once per device type:
 
     - ``device_type``: the name users write, e.g. ``"cuda"``; ``Device("cuda:1")``
       then resolves to this backend.
@@ -127,6 +127,20 @@ def ember_register_backends(register) -> None:
       operator list the backend follows: ``autocast_dtypes``, default first,
       and ``autocast_lists``, "cpu" or "cuda"; none declared: no autocast).
     - ``indexed``: False for a device type without indices (cpu, meta).
+    - ``array_kernels`` and ``array_handle`` (optional, for speed): where a
+      tensor's data is an array object that a library function computes on
+      (cpu: numpy), ``array_handle(tensor)`` returns that array (cached in
+      ``tensor._h``), and ``array_kernels`` maps an operator name to
+      ``(function, dtypes)``: for those dtypes, the operator's kernel on
+      operands of one dtype and shape is ``function(x, y)`` on their arrays
+      (``function(x, y, x)`` for an in-place operator, ``function(x)`` for a
+      full reduction such as ``sum``), returning the result's array. The
+      dispatcher's native fast path (``ember.dispatch.fast``) then calls it
+      with no Python frame between, for the calls core's own rules would
+      hand straight to the kernel. ``ember_cpu.kernels.ARRAY_KERNELS`` is an
+      example. The claim is the backend's: the conformance suite runs with
+      kernel checks on, which turn the fast path off, and Ember's tests compare
+      the two paths.
 
     Registering a device type twice, or a kernel twice for one (operator,
     device type), is an error.

@@ -186,6 +186,22 @@ def _distribution_of(plugin, name: str) -> tuple:
     return module or name, "?"
 
 
+def _checked_array_kernels(plugin_name: str, array_kernels) -> dict:
+    """A plugin's array kernels, checked at registration: operator name -> (callable, dtypes)."""
+    from .. import dtypes as D
+    table = {}
+    for opname, entry in (array_kernels or {}).items():
+        if opname not in _ops.registry:
+            raise RegistrationError(f"plugin {plugin_name!r} registers an array kernel for unknown operator {opname!r}")
+        ok = isinstance(entry, tuple) and len(entry) == 2 and callable(entry[0]) and all(
+            isinstance(d, D.DType) for d in entry[1])
+        if not ok:
+            raise RegistrationError(f"plugin {plugin_name!r}: the array kernel of {opname!r} must be "
+                                    f"(callable, dtypes), got {entry!r}")
+        table[opname] = (entry[0], tuple(entry[1]))
+    return table
+
+
 def _check_api_version(plugin_name: str, version) -> None:
     want_major = hookspecs.API_VERSION.split(".")[0]
     got = str(version)
@@ -198,7 +214,7 @@ def _check_api_version(plugin_name: str, version) -> None:
 
 def _make_register(rec: PluginRecord, registered: list):
     def register(device_type, *, api_version, runtime, kernels, capabilities=None, indexed=True,
-                 fallback_entry=None):
+                 fallback_entry=None, array_kernels=None, array_handle=None):
         _check_api_version(rec.name, api_version)
         if not isinstance(device_type, str) or not device_type.isidentifier():
             raise RegistrationError(f"device type must be an identifier string, got {device_type!r}")
@@ -213,7 +229,8 @@ def _make_register(rec: PluginRecord, registered: list):
                 f"plugin {rec.name!r} registers kernels for unknown operators: {', '.join(unknown)}")
         key = K.META if device_type == "meta" else K.new_backend_key(device_type)
         backend = Backend(device_type, key, runtime, capabilities or Capabilities(),
-                                  rec.distribution, rec.version, rec.name, fallback_entry, indexed)
+                                  rec.distribution, rec.version, rec.name, fallback_entry, indexed,
+                                  _checked_array_kernels(rec.name, array_kernels), array_handle)
         add_backend(backend)
         registered.append(backend)
         for opname, kernel in kernels.items():

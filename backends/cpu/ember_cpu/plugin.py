@@ -8,13 +8,14 @@ import ember
 from ember.plugins import API_VERSION, Capabilities, hookimpl
 
 from . import __version__, runtime as _rt
-from .kernels import KERNELS
+from .kernels import ARRAY_KERNELS, KERNELS
 
 
 @hookimpl
 def ember_register_backends(register):
     _rt.backend = register(
         "cpu", api_version=API_VERSION, runtime=_rt.runtime, kernels=KERNELS, indexed=False,
+        array_kernels=ARRAY_KERNELS, array_handle=_rt.arr,
         capabilities=Capabilities(dtypes=ember.dtypes.all_dtypes + ember.dtypes.complex_dtypes, host_memory=True,
                                   autocast_dtypes=(ember.bfloat16, ember.float16), autocast_lists="cpu",
                                   notes=(f"numpy {np.__version__}",)),

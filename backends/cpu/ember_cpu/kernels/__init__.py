@@ -12,3 +12,6 @@ for _m in (creation, elementwise, reduction, linalg, shape, indexing, sorting, r
         if _name in KERNELS:
             raise InvalidArgumentError(f"cpu kernel {_name!r} defined twice")
         KERNELS[_name] = _k
+
+#: operator name -> (array function, dtypes): see register(array_kernels=...) in ember's hookspecs.
+ARRAY_KERNELS: dict = {**elementwise.ARRAY_KERNELS, **reduction.ARRAY_KERNELS, **linalg.ARRAY_KERNELS}

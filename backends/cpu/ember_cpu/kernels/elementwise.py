@@ -228,3 +228,9 @@ for _n, _f in BINARY.items():
     KERNELS[_n] = _binary_kernel(_n, _f)
     KERNELS[_n + "_"] = KERNELS[_n]
 KERNELS = {k: v for k, v in KERNELS.items() if k in registry}  # in-place forms exist only where defined
+
+# Array kernels (register(array_kernels=...)): for these dtypes the kernel above is the ufunc on the operands'
+# arrays, so the dispatcher's native fast path may call the ufunc itself.
+_FAST_DTYPES = (D.float32, D.float64, D.int32, D.int64)
+ARRAY_KERNELS = {n + inplace: (BINARY[n], _FAST_DTYPES) for n in ("add", "sub", "mul", "true_divide")
+                 for inplace in ("", "_") if isinstance(BINARY.get(n), np.ufunc)}

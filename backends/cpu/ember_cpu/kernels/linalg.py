@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ember import dtypes as D
+
 
 from ..runtime import arr, is_half, wrap
 
@@ -35,3 +37,6 @@ def _matmul(x, y):
 # One numpy call serves all four: numpy.matmul's rules are PyTorch's matmul rules,
 # and bmm, mm and dot are its special cases.
 KERNELS = {"bmm": matmul, "mm": matmul, "matmul": matmul, "dot": matmul}
+
+# Array kernels: float32/float64 matrix products are numpy.matmul on the operands' arrays.
+ARRAY_KERNELS = {"matmul": (np.matmul, (D.float32, D.float64)), "mm": (np.matmul, (D.float32, D.float64))}

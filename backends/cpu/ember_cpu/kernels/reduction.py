@@ -9,9 +9,12 @@ is numpy's own.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
+
+from ember import dtypes as D
 
 
 from ..runtime import arr, is_bfloat16, is_half, wrap
@@ -108,3 +111,6 @@ KERNELS = {
     "cumsum": _scan(np.add), "cumprod": _scan(np.multiply),
     "max_dim": _along(np.argmax), "min_dim": _along(np.argmin),
 }
+
+# Array kernels: a full sum of float32/float64 is np.add.reduce over every axis in the array's own dtype.
+ARRAY_KERNELS = {"sum": (functools.partial(np.add.reduce, axis=None), (D.float32, D.float64))}

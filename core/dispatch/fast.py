@@ -1,0 +1,256 @@
+"""The dispatcher's native fast path (``_fast.c``): plans made here, calls shortened there.
+
+The common calls (``a + b`` on one dtype and shape, ``x * 2.0``, ``x.sum()``, ``a @ b`` on matrices), with or
+without the autograd tape, spend most of their time in Python frames: the public function, the generated
+dispatch function, the adapter, the kernel, the result's wrapper, the Autograd entry. ``FastOp`` replaces the
+public function by a native callable that, in the plain case, calls the backend's *array kernel* on the
+tensors' handles and builds the result tensor (and the node the Autograd entry would record), and otherwise
+calls the function it wraps. It never decides semantics: a plan is made here, once per (dtype, backend key,
+case), by asking the Python path's own pieces whether they would call the kernel directly (the
+elementwise adapter's ``direct``, the operator's meta, the Autograd entry's plan) and by the backend's
+claim, in ``register(..., array_kernels=...)``, that an array function computes what its kernel computes.
+
+``EMBER_NATIVE_DISPATCH=0`` turns it off (the Python path alone runs); ``enabled()`` says whether it is on.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .._tensor import Tensor
+from . import keys as K
+
+try:
+    from . import _fast
+except ImportError:  # built without a C compiler: the Python path alone runs
+    _fast = None
+
+__all__ = ["enabled", "install", "new_state"]
+
+_ON = _fast is not None and os.environ.get("EMBER_NATIVE_DISPATCH", "1").strip().lower() not in ("0", "false",
+                                                                                                  "no", "off")
+
+
+def enabled() -> bool:
+    """Whether the native fast path is built and switched on."""
+    return _ON
+
+
+def new_state(fallback_cls):
+    """The dispatcher's thread-local state: the native one when the fast path is on (it reads it free)."""
+    return _fast.State() if _ON else fallback_cls()
+
+
+def invalidate() -> None:
+    """Drop every cached plan: called when a kernel or an operator is registered."""
+    if _ON:
+        _fast.invalidate()
+
+
+# -- plans ---------------------------------------------------------------------------------
+
+def _array_kernel(backend, opname, dtype):
+    """The backend's array function for the operator, where it claims one for this dtype."""
+    table = backend.array_kernels
+    entry = table.get(opname) if table and backend.array_handle is not None else None
+    if entry is None or dtype not in entry[1]:
+        return None
+    return entry[0]
+
+
+def _grad_plan(op, ntensors, result_dtype, npassed=None, tpos=None, plan=None):
+    """(node class, formula, name, save rules, trailing args, float result, view, saves its result) for the
+    Autograd entry's record, or None where that entry is not the plain formula record the native path
+    reproduces."""
+    from ..autograd.graph import FormulaNode
+
+    if plan is None:
+        plan = getattr(op.kernels.get(K.AUTOGRAD.index), "plan", None)
+    if plan is None or plan.multi or plan.inplace:
+        return None
+    if plan.tpos != tuple((i, False) for i in (tpos or range(ntensors))) or plan.node_cls.__slots__ != () \
+            or plan.node_cls.__mro__[1] is not FormulaNode:
+        return None
+    save = []
+    for i in (tpos or range(ntensors)):
+        if i not in plan.save_pos:
+            save.append(-1)
+        elif plan.save_if is not None and i in plan.save_if:
+            conds = plan.save_if[i]
+            save.append(sum(1 << c for c in conds) if conds else -1)
+        else:
+            save.append(0)
+    # the schema's arguments after those the native path passes: their defaults
+    tail = tuple(a.default for a in op.schema.arguments[ntensors if npassed is None else npassed:])
+    out_float = None if result_dtype is None else result_dtype.category >= 2   # None: by the output's dtype
+    return (plan.node_cls, plan.formula, plan.opname, tuple(save), tail, out_float, plan.is_view, plan.want_result)
+
+
+def _plan(op, backend, kernel, result_dtype, ntensors):
+    return (kernel, result_dtype, backend, backend.device(), backend.key.bit | result_dtype.key_bit,
+            _grad_plan(op, ntensors, result_dtype), backend.array_handle)
+
+
+def _checked(kernel, result_dtype, *handles):
+    """Run the array kernel once on the planning call's own handles: its result must have the dtype."""
+    import numpy as np
+    try:
+        r = np.asarray(kernel(*handles))
+    except Exception:  # noqa: BLE001  (the Python path will say what is wrong with these arguments)
+        return False
+    return r.dtype == result_dtype.np
+
+
+def _binary_planner(op):
+    from . import operator as O
+
+    def plan(a, b):
+        backend = a._backend
+        entry = op._table[backend.key.index]
+        direct = getattr(entry, "direct", None)
+        if O.checks.kernels or direct is None:
+            return None
+        result = direct(a, b)
+        kernel = result is not None and _array_kernel(backend, op.name, a._dtype)
+        h = backend.array_handle
+        if not kernel or not _checked(kernel, result, h(a), h(b) if isinstance(b, Tensor) else b):
+            return None
+        return _plan(op, backend, kernel, result, 2)
+    return plan
+
+
+def _reduce_all_planner(op):
+    from . import operator as O
+
+    def plan(a):
+        backend = a._backend
+        kernel = _array_kernel(backend, op.name, a._dtype)
+        if O.checks.kernels or not kernel or op.kernels.get(backend.key.index) is None:
+            return None
+        spec = op.meta(a)
+        if spec.dtype is not a._dtype or tuple(spec.shape) != () or not _checked(kernel, spec.dtype,
+                                                                                 backend.array_handle(a)):
+            return None
+        return _plan(op, backend, kernel, spec.dtype, 1)
+    return plan
+
+
+def _matmul_planner(op):
+    from . import operator as O
+
+    def plan(a, b):
+        backend = a._backend
+        kernel = _array_kernel(backend, op.name, a._dtype)
+        entry = op._table[backend.key.index]
+        if O.checks.kernels or not kernel or getattr(entry, "kernel", entry) is not op.kernels.get(backend.key.index):
+            return None
+        spec = op.meta(a, b)
+        h = backend.array_handle
+        if spec.dtype is not a._dtype or not _checked(kernel, spec.dtype, h(a), h(b)):
+            return None
+        return _plan(op, backend, kernel, spec.dtype, 2)
+    return plan
+
+
+def autograd_entry(op, python_entry):
+    """The native form of an operator's Autograd entry (``python_entry``, a formula entry), or
+    ``python_entry`` itself where its record is not the plain one the native path reproduces."""
+    if not _ON:
+        return python_entry
+    plan = python_entry.plan
+    if any(is_list for _, is_list in plan.tpos):
+        return python_entry
+    grad = _grad_plan(op, len(plan.tpos), None, len(op.schema.arguments), tpos=tuple(i for i, _ in plan.tpos),
+                      plan=plan)
+    if grad is None:
+        return python_entry
+    return _fast.FastOp(python_entry, None, _fast.AUTOGRAD, (plan.fn, grad, tuple(i for i, _ in plan.tpos)))
+
+
+def _inplace_planner(op):
+    from . import operator as O
+
+    def plan(a, b):
+        backend = a._backend
+        direct = getattr(op._table[backend.key.index], "direct", None)
+        if O.checks.kernels or direct is None or direct(a, b) is not a._dtype:
+            return None
+        kernel = _array_kernel(backend, op.name, a._dtype)   # called as kernel(a, b, a): it writes a
+        return _plan(op, backend, kernel, a._dtype, 2) if kernel else None
+    return plan
+
+
+def _view_planner(op):
+    """A view operator whose backend entry is core's geometry (no backend kernel replaces it)."""
+    from . import operator as O
+
+    def plan(x, *rest):
+        backend = x._backend
+        if O.checks.kernels or op.decomposition is None or op._table[backend.key.index] is not op.decomposition:
+            return None
+        return (None, None, backend, None, None, _grad_plan(op, 1, x._dtype, len(op.schema.arguments)), None)
+    return plan
+
+
+#: operator -> (kind, planner factory): the calls the native path shortens.
+FAST_OPS = {
+    "add": ("BINARY", _binary_planner), "sub": ("BINARY", _binary_planner),
+    "mul": ("BINARY", _binary_planner), "true_divide": ("BINARY", _binary_planner),
+    "sum": ("REDUCE_ALL", _reduce_all_planner),
+    "matmul": ("MATMUL", _matmul_planner), "mm": ("MATMUL", _matmul_planner),
+    "add_": ("INPLACE", _inplace_planner), "sub_": ("INPLACE", _inplace_planner),
+    "mul_": ("INPLACE", _inplace_planner), "true_divide_": ("INPLACE", _inplace_planner),
+    "transpose": ("TRANSPOSE", _view_planner), "select": ("SELECT", _view_planner),
+}
+
+
+def install(namespaces) -> int:
+    """Replace each public function of a FAST_OPS operator (and its aliases, add's alpha wrapper
+    included) by a FastOp in every namespace given (modules' dicts, Tensor's); returns how many."""
+    if not _ON:
+        return 0
+    import numpy as np
+
+    from .. import dtypes as D
+    from ..autograd import forward_state as FW
+    from ..autograd import graph as G
+    from . import operator as O
+    from ..nn.parameter import Parameter
+
+    _fast.configure(tensor=Tensor, parameter=Parameter, autograd_meta=G.AutogradMeta,
+                    formula_node=G.FormulaNode, tensor_info=G.TensorInfo, ndarray=np.ndarray,
+                    fw_state=FW.state, seq=G._seq, edge_of=G.edge_of, asarray=np.asarray,
+                    backend_mask=K.BACKEND_MASK, autograd_bit=K.AUTOGRAD.bit,
+                    float_dtypes=tuple(d for d in D.all_dtypes + D.complex_dtypes if d.category >= 2))
+    made: dict[int, object] = {}
+    for ns in namespaces:
+        for name, fn in list(vars(ns).items() if not isinstance(ns, dict) else ns.items()):
+            op = _op_of(fn, O.registry)
+            if op is None or op.name not in FAST_OPS:
+                continue
+            fast = made.get(id(fn))
+            if fast is None:
+                kind, factory = FAST_OPS[op.name]
+                fast = made[id(fn)] = _fast.FastOp(fn, factory(op), getattr(_fast, kind))
+            if isinstance(ns, dict):
+                ns[name] = fast
+            else:
+                setattr(ns, name, fast)
+    # x[i] with an int i is select(x, 0, i) (_indexing.getitem): every other key goes to getitem itself
+    getitem = Tensor.__getitem__
+    if not isinstance(getitem, _fast.FastOp):
+        Tensor.__getitem__ = _fast.FastOp(getitem, _view_planner(O.registry["select"]), _fast.GETITEM)
+        made[id(getitem)] = Tensor.__getitem__
+    return len(made)
+
+
+def _op_of(fn, registry):
+    """The operator a public function calls: the generated function itself, or a wrapper of it
+    (add's alpha handling) that takes the same two positional arguments."""
+    op = getattr(fn, "op", None)
+    if op is None:
+        inner = getattr(fn, "__wrapped__", None)
+        op = getattr(inner, "op", None)
+    if op is None or registry.get(op.name) is not op or not callable(fn) or isinstance(fn, type):
+        return None
+    return op

@@ -1,0 +1,301 @@
+"""The dispatcher's native fast path (core/dispatch/_fast.c, fast.py) against the Python path it shortens.
+
+Every FastOp keeps the function it wraps as ``__wrapped__``: the same call through both must give the same
+tensor (values, dtype, shape, strides, storage sharing, keys), the same autograd graph (node names, saved
+tensors, gradients, version counters) and the same errors. Kernel checks are off here, as in user code:
+with them on the plans step aside (the checked entries compare every kernel's result with its meta).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+from ember.dispatch import fast
+from ember.dispatch.operator import state
+
+pytestmark = pytest.mark.skipif(not fast.enabled(), reason="the native fast path is not built")
+
+F32 = np.float32
+
+
+@pytest.fixture(autouse=True)
+def no_kernel_checks():
+    prev = ember.dispatch.set_kernel_checks(False)
+    yield
+    ember.dispatch.set_kernel_checks(prev)
+
+
+def _t(a, requires_grad=False):
+    return ember.tensor(np.asarray(a), requires_grad=requires_grad)
+
+
+def _same(x, y):
+    assert type(x) is type(y) is ember.Tensor
+    assert x._dtype is y._dtype and x._shape == y._shape and x._strides == y._strides
+    assert x._offset == y._offset and x._device == y._device and x._keys == y._keys
+    assert (x._base is None) == (y._base is None)
+    np.testing.assert_array_equal(x.detach().numpy(), y.detach().numpy())
+
+
+def _is_fast(fn):
+    return isinstance(fn, fast._fast.FastOp)
+
+
+def test_public_functions_and_methods_are_fast_ops():
+    for fn in (ember.add, ember.sub, ember.mul, ember.sum, ember.matmul, ember.mm, ember.transpose,
+               ember.Tensor.__add__, ember.Tensor.__mul__, ember.Tensor.add_, ember.Tensor.sum,
+               ember.Tensor.__matmul__, ember.Tensor.transpose, ember.Tensor.__getitem__):
+        assert _is_fast(fn), fn
+    # they read as the functions they wrap
+    assert ember.add.__name__ == "add" and "other" in ember.add.__doc__
+    assert ember.Tensor.__getitem__.__wrapped__.__name__ == "getitem"
+
+
+RNG = np.random.default_rng(0)
+A = RNG.standard_normal((3, 4)).astype(F32)
+B = RNG.standard_normal((3, 4)).astype(F32)
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "true_divide"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+@pytest.mark.parametrize("other", ["tensor", 2.5, 3, -7])
+def test_binary_matches_python_path_and_torch(name, dtype, other):
+    fn = getattr(ember, name)
+    a = _t((A * 10).astype(dtype))
+    b = _t((B * 10 + 20).astype(dtype)) if other == "tensor" else other
+    r = fn(a, b)
+    _same(r, fn.__wrapped__(a, b))
+    tb = torch.from_numpy(b.numpy()) if other == "tensor" else other
+    expect = getattr(torch, name)(torch.from_numpy(a.numpy()), tb)
+    assert str(expect.dtype).endswith(r.dtype.name)
+    np.testing.assert_allclose(r.numpy(), expect.numpy(), rtol=1e-6)
+
+
+def _planned(fn, dtype, aux=0):
+    return any(d is dtype and a == aux and ok for d, a, ok in fn.plans())
+
+
+def test_the_plain_cases_are_planned():
+    a = _t(A)
+    a + a, a * 2.0, a.sum(), a @ a.T, a.add_(a.clone()), a.transpose(0, 1), a[0]
+    assert _planned(ember.Tensor.__add__, ember.float32, 0)
+    assert _planned(ember.Tensor.__mul__, ember.float32, 1)
+    assert _planned(ember.Tensor.sum, ember.float32, 2)       # the case of a full sum: the input's ndim
+    assert _planned(ember.Tensor.__matmul__, ember.float32)
+    assert _planned(ember.Tensor.add_, ember.float32)
+    assert _planned(ember.Tensor.transpose, ember.float32)
+    assert _planned(ember.Tensor.__getitem__, ember.float32)
+    h = _t(A.astype(np.float16))
+    h + h
+    assert not _planned(ember.Tensor.__add__, ember.float16)  # the cpu backend claims no half kernel
+
+
+@pytest.mark.parametrize("a, b", [
+    (np.ones((3, 4), F32), np.ones((4,), F32)),                     # broadcast
+    (np.ones((3, 4), F32), np.ones((3, 4), np.float64)),            # promotion
+    (np.ones((4, 3), F32).T, np.ones((3, 4), F32)),                 # not contiguous
+    (np.ones((3, 4), np.float16), np.ones((3, 4), np.float16)),     # half: not claimed
+    (np.ones((3, 4), np.int8), 1000),                               # a scalar the dtype cannot hold
+    (np.ones((3, 4), F32), True),                                   # bool is not an int here
+])
+def test_cases_outside_the_plan_take_the_python_path(a, b):
+    ta = _t(a)
+    tb = _t(b) if isinstance(b, np.ndarray) else b
+    try:
+        expect = ember.add.__wrapped__(ta, tb)
+    except Exception as e:  # noqa: BLE001
+        with pytest.raises(type(e)):
+            ember.add(ta, tb)
+        return
+    _same(ember.add(ta, tb), expect)
+
+
+def test_errors_are_the_python_paths():
+    a = _t(A)
+    with pytest.raises(ember.errors.ShapeError if hasattr(ember.errors, "ShapeError") else Exception) as e1:
+        ember.matmul(a, a)
+    with pytest.raises(type(e1.value)) as e2:
+        ember.matmul.__wrapped__(a, a)
+    assert str(e1.value) == str(e2.value)
+    with pytest.raises(IndexError) as e3:
+        a[7]
+    with pytest.raises(IndexError):
+        ember.Tensor.__getitem__.__wrapped__(a, 7)
+    assert "7" in str(e3.value)
+    with pytest.raises(IndexError):
+        a.transpose(0, 5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_sum_matmul_views(dtype):
+    a = _t((A * 4).astype(dtype))
+    b = _t((B.T * 4).astype(dtype).copy())
+    for fn, args in [(ember.sum, (a,)), (ember.matmul, (a, b)), (ember.mm, (a, b)),
+                     (ember.transpose, (a, 0, 1)), (ember.transpose, (a, -1, 0)), (ember.select, (a, 1, -2))]:
+        r = fn(*args)
+        _same(r, fn.__wrapped__(*args))
+    for key in (0, 2, -1, -3):
+        _same(a[key], ember.Tensor.__getitem__.__wrapped__(a, key))
+        assert a[key]._base is a
+    v = a.transpose(0, 1)
+    assert v[1]._base is a and v[1]._offset == 1    # a view of a view keeps the root as base
+    np.testing.assert_array_equal(v[1].numpy(), a.numpy()[:, 1])
+
+
+def test_inplace_writes_self_and_refuses_overlap_to_python():
+    a, b = _t(A.copy()), _t(B)
+    expect = A + B
+    r = a.add_(b)
+    assert r is a
+    np.testing.assert_array_equal(a.numpy(), expect)
+    a.mul_(2.0)
+    np.testing.assert_array_equal(a.numpy(), expect * 2)
+    a.add_(a)   # self as the other operand: the Python path's overlap rules decide
+    np.testing.assert_array_equal(a.numpy(), expect * 4)
+    i = _t(np.arange(4, dtype=np.int32))
+    with pytest.raises(Exception) as e:
+        i.true_divide_(2)    # int32 / int -> float32 cannot be written into int32
+    with pytest.raises(type(e.value)):
+        ember.Tensor.true_divide_.__wrapped__(i, 2)
+
+
+def _graph(y):
+    """(node names, depth-first) of y's graph."""
+    out, todo, seen = [], [y.grad_fn], set()
+    while todo:
+        n = todo.pop()
+        if n is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        out.append(type(n).__name__)
+        todo.extend(e[0] for e in (n.edges or ()) if e is not None)
+    return out
+
+
+def _program(E, x, w, use_fast):
+    """A small program over every fast operator; use_fast=False calls the wrapped Python functions."""
+    pick = (lambda f: f) if use_fast else (lambda f: f.__wrapped__)
+    h = pick(E.mm)(x, w)
+    h = pick(E.add)(h, 1.5)
+    h = pick(E.mul)(h, h)
+    h = pick(E.sub)(h, x[:, :3] if False else pick(E.transpose)(pick(E.mm)(w, w), 0, 1)[0])  # broadcast: Python
+    h = pick(E.true_divide)(h, 3.0)
+    row = pick(ember.Tensor.__getitem__)(h, 1)
+    t = pick(E.transpose)(h, 0, 1)
+    return pick(E.sum)(pick(E.mul)(row, row)) + pick(E.sum)(pick(E.select)(t, 0, 2))
+
+
+def test_autograd_graph_and_gradients_match_python_path_and_torch():
+    xs = RNG.standard_normal((4, 3)).astype(F32)
+    ws = RNG.standard_normal((3, 3)).astype(F32)
+    results = []
+    for use_fast in (True, False):
+        x, w = _t(xs, True), _t(ws, True)
+        y = _program(ember, x, w, use_fast)
+        names = _graph(y)
+        y.backward()
+        results.append((y.item(), names, x.grad.numpy(), w.grad.numpy()))
+    (v1, n1, gx1, gw1), (v2, n2, gx2, gw2) = results
+    assert v1 == v2 and n1 == n2
+    np.testing.assert_array_equal(gx1, gx2)
+    np.testing.assert_array_equal(gw1, gw2)
+    tx, tw = torch.tensor(xs, requires_grad=True), torch.tensor(ws, requires_grad=True)
+    h = (tx @ tw + 1.5)
+    h = h * h
+    h = (h - (tw @ tw).t()[0]) / 3.0
+    y = (h[1] * h[1]).sum() + h.t()[2].sum()
+    y.backward()
+    np.testing.assert_allclose(gx1, tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gw1, tw.grad.numpy(), rtol=1e-5, atol=1e-5)
+    assert "MmBackward0" in n1 and "SelectBackward0" in n1 and "TransposeBackward0" in n1
+
+
+def test_saved_tensor_modified_in_place_is_caught():
+    x = _t(A, True)
+    y = ember.mul(x, 2.0)
+    z = ember.mul(y, y)      # saves y
+    with ember.no_grad():
+        y.add_(1.0)          # bumps y's version (y is tracked: the Python path does it)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        z.sum().backward()
+
+
+def test_views_record_their_base_and_leaf_views_refuse_in_place():
+    x = _t(A, True)
+    v = x.transpose(0, 1)
+    assert v._ag.base is x and v.grad_fn is not None and v.requires_grad
+    with pytest.raises(RuntimeError, match="view of a leaf"):
+        v[0].add_(1.0)
+    plain = _t(A)
+    pv = plain[1]
+    assert pv._ag is None and not pv.requires_grad
+
+
+def test_no_grad_and_tracked_inputs():
+    x = _t(A, True)
+    with ember.no_grad():
+        y = x + x
+        v = x[0]
+    assert y.grad_fn is None and not y.requires_grad
+    assert v.grad_fn is None and not v.requires_grad
+    y2 = x * 3.0
+    assert type(y2.grad_fn).__name__ == "MulBackward0" and y2.requires_grad
+
+
+def test_forward_ad_and_autocast_take_the_python_path():
+    import ember.autograd.forward_ad as fwAD
+    x = _t(A)
+    with fwAD.dual_level():
+        d = fwAD.make_dual(x, _t(np.ones_like(A)))
+        out = d * 2.0
+        np.testing.assert_array_equal(fwAD.unpack_dual(out).tangent.numpy(), 2 * np.ones_like(A))
+    with ember.autocast("cpu", dtype=ember.bfloat16):
+        assert ember.mm(x, _t(B.T.copy())).dtype is ember.bfloat16
+
+
+def test_kernel_checks_turn_plans_off_and_on():
+    a = _t(A)
+    r1 = a + a
+    ember.dispatch.set_kernel_checks(True)
+    r2 = a + a
+    ember.dispatch.set_kernel_checks(False)
+    _same(r1, r2)
+
+
+def test_dispatch_state_is_per_thread():
+    seen = {}
+
+    def worker():
+        seen["allowed"] = state.allowed
+        with ember.no_grad():
+            seen["inside"] = ember.is_grad_enabled()
+
+    with ember.no_grad():
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert not ember.is_grad_enabled()
+    assert seen["allowed"] == -1 and seen["inside"] is False
+    assert ember.is_grad_enabled()
+
+
+def test_parameters_take_the_fast_path_and_give_plain_tensors():
+    p = ember.nn.Parameter(_t(A))
+    r = p + p
+    assert type(r) is ember.Tensor and r.grad_fn is not None
+    assert type(p[0]) is ember.Tensor
+
+
+def test_array_kernels_are_checked_when_a_plugin_registers():
+    from ember.errors import RegistrationError
+    from ember.plugins.manager import _checked_array_kernels
+    with pytest.raises(RegistrationError, match="unknown operator"):
+        _checked_array_kernels("demo", {"no_such_op": (np.add, (ember.float32,))})
+    with pytest.raises(RegistrationError, match=r"\(callable, dtypes\)"):
+        _checked_array_kernels("demo", {"add": np.add})
+    assert _checked_array_kernels("demo", {"add": (np.add, [ember.float32])}) == {"add": (np.add, (ember.float32,))}
