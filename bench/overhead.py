@@ -42,6 +42,8 @@ def _cases(ex, ey, tx, ty, nx, ny):
     has = lambda name: hasattr(ember, name)  # noqa: E731
     index = hasattr(ember.Tensor, "__getitem__")
     t = torch is not None
+    ev, tv, nv = ey[0], (ty[0] if t else None), ny[0]   # a row: broadcast operand and bias
+    EF, TF = ember.nn.functional, (torch.nn.functional if t else None)
     return {
         "add": {"ember": lambda: ember.add(ex, ey), "torch": t and (lambda: torch.add(tx, ty)),
                 "numpy": lambda: np.add(nx, ny)},
@@ -57,6 +59,21 @@ def _cases(ex, ey, tx, ty, nx, ny):
                              "numpy": lambda: nx.swapaxes(0, 1)},
         "x[1] (index)": {"ember": index and (lambda: ex[1]), "torch": t and (lambda: tx[1]),
                          "numpy": lambda: nx[1]},
+        "add (broadcast)": {"ember": lambda: ember.add(ex, ev), "torch": t and (lambda: torch.add(tx, tv)),
+                            "numpy": lambda: np.add(nx, nv)},
+        "mul (scalar)": {"ember": lambda: ex * 2.0, "torch": t and (lambda: tx * 2.0), "numpy": lambda: nx * 2.0},
+        "exp": {"ember": lambda: ex.exp(), "torch": t and (lambda: tx.exp()), "numpy": lambda: np.exp(nx)},
+        "relu": {"ember": lambda: EF.relu(ex), "torch": t and (lambda: TF.relu(tx)),
+                 "numpy": lambda: np.maximum(nx, 0)},
+        "mean": {"ember": lambda: ex.mean(), "torch": t and (lambda: tx.mean()), "numpy": lambda: np.mean(nx)},
+        "max": {"ember": lambda: ex.max(), "torch": t and (lambda: tx.max()), "numpy": lambda: np.max(nx)},
+        "sum(1)": {"ember": lambda: ex.sum(1), "torch": t and (lambda: tx.sum(1)), "numpy": lambda: nx.sum(1)},
+        "mean(0)": {"ember": lambda: ex.mean(0), "torch": t and (lambda: tx.mean(0)), "numpy": lambda: nx.mean(0)},
+        "linear": {"ember": lambda: EF.linear(ex, ey, ev), "torch": t and (lambda: TF.linear(tx, ty, tv)),
+                   "numpy": lambda: np.add(np.matmul(nx, ny.T), nv)},
+        "view": {"ember": lambda: ex.view(16), "torch": t and (lambda: tx.view(16)),
+                 "numpy": lambda: nx.reshape(16)},
+        "x.t()": {"ember": lambda: ex.t(), "torch": t and (lambda: tx.t()), "numpy": lambda: nx.T},
     }
 
 

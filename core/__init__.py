@@ -152,6 +152,6 @@ from .compile import compile  # noqa: E402,A001
 # The native fast path replaces the public functions of the commonest operators (and Tensor's methods and
 # operators bound to them) by native callables that fall back to them (dispatch/fast.py).
 from .dispatch import fast as _fast_dispatch  # noqa: E402
-from .ops import elementwise as _elementwise_ops, linalg as _linalg_ops, reduction as _reduction_ops  # noqa: E402
+from .ops import elementwise as _elementwise_ops, linalg as _linalg_ops, nn as _nn_ops, reduction as _reduction_ops  # noqa: E402,E501
 
-_fast_dispatch.install([globals(), ops, _elementwise_ops, _linalg_ops, _reduction_ops, Tensor])
+_fast_dispatch.install([globals(), ops, _elementwise_ops, _linalg_ops, _nn_ops, _reduction_ops, Tensor])

@@ -299,3 +299,139 @@ def test_array_kernels_are_checked_when_a_plugin_registers():
     with pytest.raises(RegistrationError, match=r"\(callable, dtypes\)"):
         _checked_array_kernels("demo", {"add": np.add})
     assert _checked_array_kernels("demo", {"add": (np.add, [ember.float32])}) == {"add": (np.add, (ember.float32,))}
+
+
+# -- the later kinds: broadcast, unary, linear, shape views, t, reductions over a dim ------------------------
+
+@pytest.mark.parametrize("sa, sb", [((3, 4), (4,)), ((4,), (3, 4)), ((3, 1), (1, 4)), ((2, 3, 4), (3, 1)),
+                                    ((3, 4), ()), ((0, 4), (4,))])
+def test_broadcast_binary_matches_python_path(sa, sb):
+    a = _t(RNG.standard_normal(sa).astype(F32))
+    b = _t(RNG.standard_normal(sb).astype(F32))
+    for fn in (ember.add, ember.mul, ember.sub, ember.maximum):
+        _same(fn(a, b), fn.__wrapped__(a, b))
+    bad = _t(np.ones((7, 7, 7, 7), F32))   # broadcasts with none of them
+    with pytest.raises(Exception) as e:
+        ember.add(a, bad)
+    with pytest.raises(type(e.value)):
+        ember.add.__wrapped__(a, bad)
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "tanh", "sin", "reciprocal", "expm1", "log1p"])
+def test_unary_matches_python_path_and_torch(name):
+    a = _t(np.abs(A) + 0.5)
+    fn = getattr(ember, name)
+    r = fn(a)
+    _same(r, fn.__wrapped__(a))
+    np.testing.assert_allclose(r.numpy(), getattr(torch, name)(torch.from_numpy(a.numpy())).numpy(), rtol=1e-6)
+    i = _t(np.arange(4, dtype=np.int32) + 1)
+    _same(fn(i), fn.__wrapped__(i))   # int32 -> float32: the Python path's rule, not a claimed kernel
+
+
+def test_relu_and_full_reductions_match_python_path():
+    F = ember.nn.functional
+    a = _t(A)
+    _same(F.relu(a), ember.ops.nn.relu.__wrapped__(a))
+    for name in ("sum", "mean", "max"):
+        fn = getattr(ember.Tensor, name)
+        _same(fn(a), fn.__wrapped__(a))
+    nan = _t(np.array([1.0, np.nan, 3.0], F32))
+    assert np.isnan(nan.max().item()) and np.isnan(nan.sum().item())
+    empty = _t(np.zeros((0, 3), F32))
+    with pytest.raises(Exception) as e:
+        empty.max()
+    assert "empty" in str(e.value).lower() or "numel" in str(e.value).lower()
+    _same(empty.sum(), ember.Tensor.sum.__wrapped__(empty))
+
+
+@pytest.mark.parametrize("dim, keepdim", [(0, None), (1, None), (-1, True), (0, False)])
+def test_reductions_over_a_dim_match_python_path_and_torch(dim, keepdim):
+    a = _t(RNG.standard_normal((3, 4, 5)).astype(F32))
+    for name in ("sum", "mean"):
+        fn = getattr(ember.Tensor, name)
+        args = (a, dim) if keepdim is None else (a, dim, keepdim)
+        r = fn(*args)
+        _same(r, fn.__wrapped__(*args))
+        tt = getattr(torch.from_numpy(a.numpy()), name)(dim, bool(keepdim))
+        np.testing.assert_allclose(r.numpy(), tt.numpy(), rtol=1e-6, atol=1e-6)
+    with pytest.raises(IndexError):
+        a.sum(3)
+
+
+def test_shape_views_match_python_path():
+    a = _t(RNG.standard_normal((2, 3, 4)).astype(F32))
+    for shape in [(24,), (-1,), (4, -1), (2, 12), ((6, 4),), ([3, 8],), (1, 24, 1), (2, 3, 4)]:
+        for name in ("view", "reshape"):
+            fn = getattr(ember.Tensor, name)
+            r = fn(a, *shape)
+            _same(r, fn.__wrapped__(a, *shape))
+            assert r._base is a
+    for bad in [(5,), (-1, -1), (-2, 12)]:
+        with pytest.raises(Exception) as e:
+            a.view(*bad)
+        with pytest.raises(type(e.value)):
+            ember.Tensor.view.__wrapped__(a, *bad)
+    nc = a.transpose(0, 2)
+    _same(nc.reshape(24), ember.Tensor.reshape.__wrapped__(nc, 24))   # a copy: the Python path
+    for x in (_t(A), _t(np.ones(3, F32)), _t(np.float32(2.0))):
+        _same(x.t(), ember.Tensor.t.__wrapped__(x))
+
+
+def _model_program(E, x, w1, b1, w2, use_fast):
+    """A two-layer MLP step's forward over the fast kinds; use_fast=False calls the wrapped functions."""
+    F = E.nn.functional
+    pick = (lambda f: f) if use_fast else (lambda f: f.__wrapped__)
+    T = E.Tensor
+    h = pick(F.linear)(x, w1, b1)
+    h = pick(E.ops.nn.relu)(h)
+    h = pick(T.view)(h, 2, -1)
+    h = pick(T.reshape)(h, 4, 5)
+    h = pick(E.exp)(pick(E.true_divide)(h, 10.0))
+    s = pick(T.sum)(h, 1) + pick(T.mean)(h, 0, True).sum()
+    y = pick(E.mm)(pick(T.t)(w2), pick(T.view)(s, 4, 1))
+    return pick(T.mean)(y) + pick(T.max)(h)
+
+
+def test_model_graph_and_gradients_match_python_path_and_torch():
+    xs = RNG.standard_normal((4, 3)).astype(F32)
+    w1s, b1s = RNG.standard_normal((5, 3)).astype(F32), RNG.standard_normal(5).astype(F32)
+    w2s = RNG.standard_normal((4, 2)).astype(F32)
+    results = []
+    for use_fast in (True, False):
+        x, w1, b1, w2 = _t(xs, True), _t(w1s, True), _t(b1s, True), _t(w2s, True)
+        y = _model_program(ember, x, w1, b1, w2, use_fast)
+        names = _graph(y)
+        y.backward()
+        results.append((y.item(), sorted(names), x.grad.numpy(), w1.grad.numpy(), b1.grad.numpy(),
+                        w2.grad.numpy()))
+    fast_r, slow_r = results
+    assert fast_r[0] == slow_r[0] and fast_r[1] == slow_r[1]
+    for g1, g2 in zip(fast_r[2:], slow_r[2:]):
+        np.testing.assert_array_equal(g1, g2)
+    assert {"AddmmBackward0", "TBackward0", "ReluBackward0", "ViewBackward0", "ReshapeBackward0",
+            "AmaxBackward0", "MeanBackward0", "SumBackward0"} <= set(fast_r[1])
+    tx, tw1, tb1, tw2 = (torch.tensor(v, requires_grad=True) for v in (xs, w1s, b1s, w2s))
+    y = _model_program(torch, tx, tw1, tb1, tw2, True) if False else None
+    h = torch.exp(torch.relu(torch.nn.functional.linear(tx, tw1, tb1)).view(2, -1).reshape(4, 5) / 10.0)
+    s = h.sum(1) + h.mean(0, True).sum()
+    y = (tw2.t() @ s.view(4, 1)).mean() + h.max()
+    y.backward()
+    np.testing.assert_allclose(fast_r[0], y.item(), rtol=1e-5)
+    for g, t in zip(fast_r[2:], (tx, tw1, tb1, tw2)):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_linear_outside_the_plan_takes_the_python_path():
+    F = ember.nn.functional
+    x, w, b = _t(A), _t(B), _t(np.ones(3, F32))
+    _same(F.linear(x, w), F.linear.__wrapped__(x, w))                      # no bias
+    x3 = _t(RNG.standard_normal((2, 3, 4)).astype(F32))
+    _same(F.linear(x3, w, b), F.linear.__wrapped__(x3, w, b))             # 3-D input
+    with pytest.raises(Exception) as e:
+        F.linear(x, w.t(), b)
+    with pytest.raises(type(e.value)):
+        F.linear.__wrapped__(x, w.t(), b)
+    frozen = _t(B)           # a weight that needs no gradient: no TBackward0 node, as the Python path
+    xg = _t(A, True)
+    y = F.linear(xg, frozen, b)
+    assert sorted(_graph(y)) == sorted(_graph(F.linear.__wrapped__(xg, frozen, b)))

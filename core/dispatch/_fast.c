@@ -91,7 +91,7 @@ static struct {
     PyObject *seq;          /* the node sequence counter (itertools.count) */
     PyObject *edge_of;      /* autograd.graph.edge_of, for the cases this file leaves to Python */
     PyObject *asarray;      /* numpy.asarray */
-    PyObject *zero, *empty_tuple, *str_ag;
+    PyObject *zero, *one, *empty_tuple, *str_ag;
     PyObject *float_dtypes;  /* the dtypes whose tensors get gradients (category >= 2) */
     long long backend_mask, autograd_bit;
 } C;
@@ -164,6 +164,7 @@ static PyObject *configure(PyObject *mod, PyObject *args, PyObject *kw) {
     C.edge_of = Py_NewRef(edge_of);
     C.asarray = Py_NewRef(asarray);
     C.zero = PyLong_FromLong(0);
+    C.one = PyLong_FromLong(1);
     C.empty_tuple = PyTuple_New(0);
     C.str_ag = PyUnicode_InternFromString("_ag");
     C.float_dtypes = Py_NewRef(fd);
@@ -309,7 +310,20 @@ static int edge_of(PyObject *t, PyObject *m, PyObject **edge) {
     }
     PyObject *fn = SLOT(m, C.m[M_GRAD_FN]);
     PyObject *acc = SLOT(m, C.m[M_ACC]);
-    if (SLOT(m, C.m[M_BASE]) != Py_None || (fn == Py_None && acc == Py_None)) {
+    int stale = 0;
+    PyObject *base = SLOT(m, C.m[M_BASE]);
+    if (base != Py_None) {   /* refresh_view has work only when the base's history moved on */
+        PyObject *bm = ag_of(base);
+        if (bm != Py_None && Py_TYPE(bm) == C.meta) {
+            int eq = PyObject_RichCompareBool(SLOT(m, C.m[M_VIEW_HIST]), SLOT(bm, C.m[M_HIST]), Py_EQ);
+            stale = eq != 1;
+            if (eq < 0) PyErr_Clear();
+        } else if (bm != Py_None) {
+            stale = 1;
+        }
+        Py_DECREF(bm);
+    }
+    if (stale || (fn == Py_None && acc == Py_None)) {
         /* a view's history to refresh, or a leaf's first AccumulateGrad: Python's edge_of decides */
         PyObject *e = PyObject_CallOneArg(C.edge_of, t);
         if (e == NULL) return -1;
@@ -542,7 +556,7 @@ fail:
 /* -- FastOp --------------------------------------------------------------------------------- */
 
 enum { K_BINARY = 1, K_REDUCE_ALL = 2, K_MATMUL = 3, K_INPLACE = 4, K_TRANSPOSE = 5, K_SELECT = 6, K_GETITEM = 7,
-       K_AUTOGRAD = 8 };
+       K_AUTOGRAD = 8, K_UNARY = 9, K_LINEAR = 10, K_VIEWSHAPE = 11, K_T = 12 };
 #define CACHE 24
 
 typedef struct {
@@ -610,17 +624,26 @@ static inline int key_check(long long ks, long long *bbit, int *grad) {
 
 /* After the computation: under grad mode, the Autograd entry's record (or, with no input needing a
  * gradient, its _clean: a view does not keep the Autograd bit it copied). */
+static PyObject *finish_gp(PyObject *gp, int grad, PyObject *out, PyObject **args, int nargs, int ntens);
+
 static PyObject *finish(PyObject *plan, int grad, PyObject *out, PyObject **args, int nargs, int ntens) {
+    return finish_gp(PyTuple_GET_ITEM(plan, 5), grad, out, args, nargs, ntens);
+}
+
+static PyObject *finish_gp(PyObject *gp, int grad, PyObject *out, PyObject **args, int nargs, int ntens) {
     if (!grad || out == NULL) return out;
-    PyObject *gp = PyTuple_GET_ITEM(plan, 5);
-    PyObject *edges[2] = {NULL, NULL};
+    PyObject *edges[MAXT] = {NULL};
     int need = 0;
     for (int k = 0; k < ntens; k++) {
         if (!is_tensor(args[k])) continue;
         PyObject *m = ag_of(args[k]);
         int rc = edge_of(args[k], m, &edges[k]);
         Py_DECREF(m);
-        if (rc < 0) { Py_XDECREF(edges[0]); Py_XDECREF(edges[1]); Py_DECREF(out); return NULL; }
+        if (rc < 0) {
+            for (int j = 0; j < ntens; j++) Py_XDECREF(edges[j]);
+            Py_DECREF(out);
+            return NULL;
+        }
         need |= edges[k] != NULL;
     }
     if (need) {
@@ -633,27 +656,71 @@ static PyObject *finish(PyObject *plan, int grad, PyObject *out, PyObject **args
             else put_new(out, C.t[T_KEYS], nk);
         }
     }
-    Py_XDECREF(edges[0]);
-    Py_XDECREF(edges[1]);
+    for (int k = 0; k < ntens; k++) Py_XDECREF(edges[k]);
     return out;
 }
 
+/* The broadcast of two shapes (numpy's and PyTorch's rule), a new tuple; NULL (no error) when they do not
+ * broadcast or are not tuples of ints. */
+static PyObject *broadcast_shape(PyObject *sa, PyObject *sb) {
+    if (!PyTuple_CheckExact(sa) || !PyTuple_CheckExact(sb)) return NULL;
+    Py_ssize_t na = PyTuple_GET_SIZE(sa), nb = PyTuple_GET_SIZE(sb), n = na > nb ? na : nb;
+    PyObject *out = PyTuple_New(n);
+    if (out == NULL) { PyErr_Clear(); return NULL; }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *x = k < n - na ? NULL : PyTuple_GET_ITEM(sa, k - (n - na));
+        PyObject *y = k < n - nb ? NULL : PyTuple_GET_ITEM(sb, k - (n - nb));
+        long long dx = x ? PyLong_AsLongLong(x) : 1, dy = y ? PyLong_AsLongLong(y) : 1;
+        if (PyErr_Occurred()) { PyErr_Clear(); Py_DECREF(out); return NULL; }
+        if (dx != dy && dx != 1 && dy != 1) { Py_DECREF(out); return NULL; }
+        PyObject *pick = dx == 1 ? (y ? y : x) : x;
+        PyTuple_SET_ITEM(out, k, Py_NewRef(pick));
+    }
+    return out;
+}
+
+/* Contiguous strides of a shape (Tensor's rule: sizes 0 and 1 do not scale), a new tuple. */
+static PyObject *contiguous_strides(PyObject *shape) {
+    Py_ssize_t n = PyTuple_GET_SIZE(shape);
+    PyObject *out = PyTuple_New(n);
+    long long acc = 1;
+    for (Py_ssize_t k = n - 1; out && k >= 0; k--) {
+        PyObject *v = PyLong_FromLongLong(acc);
+        if (v == NULL) { Py_CLEAR(out); break; }
+        PyTuple_SET_ITEM(out, k, v);
+        long long d = PyLong_AsLongLong(PyTuple_GET_ITEM(shape, k));
+        acc *= d > 1 ? d : 1;
+    }
+    return out;
+}
+
+/* Whether an array's buffer is C-contiguous (a kernel's result from broadcast operands). */
+static int buffer_c_contiguous(PyObject *r) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(r, &view, PyBUF_C_CONTIGUOUS) < 0) { PyErr_Clear(); return 0; }
+    PyBuffer_Release(&view);
+    return 1;
+}
+
 /* The operand test binary and in-place share: a contiguous tensor a, and b either a contiguous tensor of
- * a's dtype and shape or a Python float or int that fits int64. Sets *aux (0 tensor, 1 float, 2 int) and
- * the operands' keys; 0 when the call is not the fast case. */
-static int binary_operands(PyObject *a, PyObject *b, long *aux, long long *keys) {
+ * a's dtype or a Python float or int that fits int64. Sets *aux (0 tensor, 1 float, 2 int), the operands'
+ * keys, and *bshape: NULL when the shapes are equal (or b is a number), else the broadcast shape (a new
+ * reference). Returns 0 when the call is not the fast case. */
+static int binary_operands(PyObject *a, PyObject *b, long *aux, long long *keys, PyObject **bshape) {
     long long ka, kb = 0;
+    *bshape = NULL;
     if (!is_tensor(a) || !keys_of(a, &ka)) return 0;
     PyObject *shape = SLOT(a, C.t[T_SHAPE]);
     if (!is_contiguous(shape, SLOT(a, C.t[T_STRIDES]))) return 0;
     if (is_tensor(b)) {
         if (!keys_of(b, &kb) || SLOT(b, C.t[T_DTYPE]) != SLOT(a, C.t[T_DTYPE])) return 0;
         PyObject *sb = SLOT(b, C.t[T_SHAPE]);
+        if (!is_contiguous(sb, SLOT(b, C.t[T_STRIDES]))) return 0;
         if (sb != shape) {
             int eq = PyObject_RichCompareBool(sb, shape, Py_EQ);
-            if (eq <= 0) { if (eq < 0) PyErr_Clear(); return 0; }
+            if (eq < 0) { PyErr_Clear(); return 0; }
+            if (!eq && (*bshape = broadcast_shape(shape, sb)) == NULL) return 0;
         }
-        if (!is_contiguous(sb, SLOT(b, C.t[T_STRIDES]))) return 0;
         *aux = 0;
     } else if (PyFloat_CheckExact(b)) {
         *aux = 1;
@@ -687,15 +754,52 @@ static PyObject *binary(FastOp *f, PyObject *a, PyObject *b) {
     long long ks, bbit;
     long aux;
     int grad;
-    if (!binary_operands(a, b, &aux, &ks) || !key_check(ks, &bbit, &grad)) return MISS;
+    PyObject *bshape;
+    if (!binary_operands(a, b, &aux, &ks, &bshape)) return MISS;
+    if (!key_check(ks, &bbit, &grad)) { Py_XDECREF(bshape); return MISS; }
     PyObject *args[2] = {a, b};
     PyObject *plan = plan_for(f, SLOT(a, C.t[T_DTYPE]), bbit, aux, args, 2);
+    if (plan == NULL || plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) {
+        Py_XDECREF(bshape);
+        return plan == NULL ? NULL : MISS;
+    }
+    PyObject *r = as_array(call_binary(plan, a, b, 0)), *out;
+    if (r == NULL) { Py_XDECREF(bshape); return NULL; }
+    if (bshape == NULL) {
+        out = new_tensor(r, SLOT(a, C.t[T_SHAPE]), SLOT(a, C.t[T_STRIDES]), plan);
+    } else {
+        PyObject *strides = buffer_c_contiguous(r) ? contiguous_strides(bshape) : NULL;
+        if (strides == NULL) {   /* a layout the Python path wraps itself */
+            Py_DECREF(r);
+            Py_DECREF(bshape);
+            if (PyErr_Occurred()) return NULL;
+            return MISS;
+        }
+        out = new_tensor(r, bshape, strides, plan);
+        Py_DECREF(strides);
+        Py_DECREF(bshape);
+    }
+    return finish(plan, grad, out, args, 2, 2);
+}
+
+/* op(a) elementwise on a contiguous tensor: the array kernel on its array, the result of a's shape. */
+static PyObject *unary(FastOp *f, PyObject *a) {
+    long long ka, bbit;
+    int grad;
+    if (!is_tensor(a) || !keys_of(a, &ka)) return MISS;
+    PyObject *shape = SLOT(a, C.t[T_SHAPE]), *strides = SLOT(a, C.t[T_STRIDES]);
+    if (!is_contiguous(shape, strides) || !key_check(ka, &bbit, &grad)) return MISS;
+    PyObject *args[1] = {a};
+    PyObject *plan = plan_for(f, SLOT(a, C.t[T_DTYPE]), bbit, 0, args, 1);
     if (plan == NULL) return NULL;
     if (plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
-    PyObject *r = as_array(call_binary(plan, a, b, 0));
+    PyObject *x = array_of(a, plan);
+    if (x == NULL) return NULL;
+    PyObject *r = as_array(PyObject_CallOneArg(PyTuple_GET_ITEM(plan, 0), x));
+    Py_DECREF(x);
     if (r == NULL) return NULL;
-    PyObject *out = new_tensor(r, SLOT(a, C.t[T_SHAPE]), SLOT(a, C.t[T_STRIDES]), plan);
-    return finish(plan, grad, out, args, 2, 2);
+    PyObject *out = new_tensor(r, shape, strides, plan);
+    return finish(plan, grad, out, args, 1, 1);
 }
 
 static PyObject *reduce_all(FastOp *f, PyObject *a) {
@@ -704,6 +808,8 @@ static PyObject *reduce_all(FastOp *f, PyObject *a) {
     if (!is_tensor(a) || !keys_of(a, &ka)) return MISS;
     PyObject *shape = SLOT(a, C.t[T_SHAPE]);
     if (!PyTuple_CheckExact(shape) || !key_check(ka, &bbit, &grad)) return MISS;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(shape); k++)   /* empty: Python decides (max of nothing) */
+        if (PyTuple_GET_ITEM(shape, k) == C.zero) return MISS;
     PyObject *args[1] = {a};
     PyObject *plan = plan_for(f, SLOT(a, C.t[T_DTYPE]), bbit, (long)PyTuple_GET_SIZE(shape), args, 1);
     if (plan == NULL) return NULL;
@@ -750,7 +856,9 @@ static PyObject *inplace(FastOp *f, PyObject *a, PyObject *b) {
     long long ks, bbit;
     long aux;
     int grad;
-    if (!binary_operands(a, b, &aux, &ks)) return MISS;
+    PyObject *bshape;
+    if (!binary_operands(a, b, &aux, &ks, &bshape)) return MISS;
+    if (bshape != NULL) { Py_DECREF(bshape); return MISS; }   /* in place: one shape only */
     if (is_tensor(b) && SLOT(b, C.t[T_STORAGE]) == SLOT(a, C.t[T_STORAGE])) return MISS;   /* overlap rules */
     /* a tensor the tape tracks gets its version bumped (or an error) by the Autograd entry: not here */
     if ((ks & C.autograd_bit) || !key_check(ks, &bbit, &grad) || grad) return MISS;
@@ -900,6 +1008,195 @@ fail:
     return NULL;
 }
 
+/* F.linear(input, weight, bias) on matrices: addmm(bias, input, weight.t()), as nn.functional.linear
+ * computes it. The plan holds the array kernels (mm, add_, t) and, for grad mode,
+ * the records of t and of addmm as (t's grad plan, addmm's grad plan). */
+static PyObject *linear(FastOp *f, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) return MISS;
+    PyObject *x = args[0], *w = args[1], *b = args[2];
+    long long kx, kw, kb, bbit;
+    int grad;
+    if (!is_tensor(x) || !is_tensor(w) || !is_tensor(b) || !keys_of(x, &kx) || !keys_of(w, &kw) ||
+        !keys_of(b, &kb))
+        return MISS;
+    PyObject *dtype = SLOT(x, C.t[T_DTYPE]);
+    PyObject *sx = SLOT(x, C.t[T_SHAPE]), *sw = SLOT(w, C.t[T_SHAPE]), *sb = SLOT(b, C.t[T_SHAPE]);
+    PyObject *stw = SLOT(w, C.t[T_STRIDES]);
+    if (SLOT(w, C.t[T_DTYPE]) != dtype || SLOT(b, C.t[T_DTYPE]) != dtype || !PyTuple_CheckExact(sx) ||
+        !PyTuple_CheckExact(sw) || !PyTuple_CheckExact(sb) || !PyTuple_CheckExact(stw) ||
+        PyTuple_GET_SIZE(sx) != 2 || PyTuple_GET_SIZE(sw) != 2 || PyTuple_GET_SIZE(sb) != 1 ||
+        !is_contiguous(sb, SLOT(b, C.t[T_STRIDES])))
+        return MISS;
+    long long n = PyLong_AsLongLong(PyTuple_GET_ITEM(sx, 0)), in = PyLong_AsLongLong(PyTuple_GET_ITEM(sx, 1));
+    long long o = PyLong_AsLongLong(PyTuple_GET_ITEM(sw, 0)), in2 = PyLong_AsLongLong(PyTuple_GET_ITEM(sw, 1));
+    long long nb = PyLong_AsLongLong(PyTuple_GET_ITEM(sb, 0));
+    if (PyErr_Occurred()) { PyErr_Clear(); return MISS; }
+    if (in != in2 || nb != o || !key_check(kx | kw | kb, &bbit, &grad)) return MISS;
+    PyObject *plan = plan_for(f, dtype, bbit, 0, args, 3);
+    if (plan == NULL) return NULL;
+    if (plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
+    PyObject *kernels = PyTuple_GET_ITEM(plan, 0), *gps = PyTuple_GET_ITEM(plan, 5);
+    /* weight.t(): a view (with its own TBackward0 record under grad mode) */
+    PyObject *ts = PyTuple_Pack(2, PyTuple_GET_ITEM(sw, 1), PyTuple_GET_ITEM(sw, 0));
+    PyObject *tst = PyTuple_Pack(2, PyTuple_GET_ITEM(stw, 1), PyTuple_GET_ITEM(stw, 0));
+    PyObject *wt = (ts && tst) ? new_view(w, ts, tst, SLOT(w, C.t[T_OFFSET])) : NULL;
+    Py_XDECREF(ts);
+    Py_XDECREF(tst);
+    PyObject *targs[1] = {w};
+    if (grad) wt = finish_gp(PyTuple_GET_ITEM(gps, 0), grad, wt, targs, 1, 1);
+    if (wt == NULL) return NULL;
+    PyObject *hx = array_of(x, plan), *hw0 = hx ? array_of(w, plan) : NULL, *hb = hw0 ? array_of(b, plan) : NULL;
+    PyObject *hw = hb ? PyObject_CallOneArg(PyTuple_GET_ITEM(kernels, 2), hw0) : NULL;   /* t's array kernel */
+    Py_XDECREF(hw0);
+    PyObject *r = NULL;
+    if (hb != NULL) {
+        r = as_array(PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(kernels, 0), hx, hw, NULL));
+        if (r != NULL) {   /* mm(input, weight.t()) + bias: a new product, then the bias added into it */
+            PyObject *s2 = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(kernels, 1), r, hb, r, NULL);
+            if (s2 == NULL) Py_CLEAR(r);
+            Py_XDECREF(s2);
+        }
+    }
+    Py_XDECREF(hx);
+    Py_XDECREF(hw);
+    Py_XDECREF(hb);
+    if (r == NULL) { Py_DECREF(wt); return NULL; }
+    PyObject *shape = r ? Py_BuildValue("(LL)", n, o) : NULL, *strides = shape ? contiguous_strides2(n, o) : NULL;
+    PyObject *out = strides ? new_tensor(Py_NewRef(r), shape, strides, plan) : NULL;
+    Py_XDECREF(r);
+    Py_XDECREF(shape);
+    Py_XDECREF(strides);
+    if (out != NULL && grad) {
+        static PyObject *one = NULL;
+        if (one == NULL) one = PyLong_FromLong(1);
+        PyObject *margs[5] = {b, x, wt, one, one};   /* addmm(self, mat1, mat2, beta=1, alpha=1) */
+        out = finish_gp(PyTuple_GET_ITEM(gps, 1), grad, out, margs, 5, 3);
+    }
+    Py_DECREF(wt);
+    return out;
+}
+
+/* x.view(*shape) / x.reshape(*shape) of a contiguous tensor (Tensor's shape methods): the size as
+ * as_shape gives it (ints, or one tuple or list of ints), -1 inferred, the view contiguous. */
+static PyObject *view_shape(FastOp *f, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 2) return MISS;
+    PyObject *x = args[0];
+    if (!is_tensor(x) || !is_contiguous(SLOT(x, C.t[T_SHAPE]), SLOT(x, C.t[T_STRIDES]))) return MISS;
+    PyObject *const *items = args + 1;
+    Py_ssize_t n = nargs - 1;
+    if (n == 1 && (PyTuple_CheckExact(args[1]) || PyList_CheckExact(args[1]))) {
+        items = PySequence_Fast_ITEMS(args[1]);
+        n = PySequence_Fast_GET_SIZE(args[1]);
+    }
+    if (n > 64) return MISS;
+    long long dims[64], known = 1, numel = 1;
+    int infer = -1;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (!small_int(items[k], &dims[k])) return MISS;
+        if (dims[k] == -1 && infer < 0) infer = (int)k;
+        else if (dims[k] < 0) return MISS;   /* Python names the bad size */
+        else known *= dims[k];
+    }
+    PyObject *shape_in = SLOT(x, C.t[T_SHAPE]);
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(shape_in); k++) numel *= PyLong_AsLongLong(PyTuple_GET_ITEM(shape_in, k));
+    if (PyErr_Occurred()) { PyErr_Clear(); return MISS; }
+    if (infer >= 0) {
+        if (known == 0 || numel % known) return MISS;
+        dims[infer] = numel / known;
+    } else if (known != numel) {
+        return MISS;
+    }
+    int grad;
+    PyObject *plan = view_plan(f, x, args, nargs, &grad);
+    if (plan == NULL || plan == MISS) return plan;
+    PyObject *size = PyTuple_New(n), *shape = PyTuple_New(n), *strides = NULL, *out = NULL;
+    if (size && shape) {
+        for (Py_ssize_t k = 0; k < n; k++) {
+            PyTuple_SET_ITEM(size, k, Py_NewRef(items[k]));
+            PyObject *d = k == infer ? PyLong_FromLongLong(dims[k]) : Py_NewRef(items[k]);
+            if (d == NULL) { Py_CLEAR(shape); break; }
+            PyTuple_SET_ITEM(shape, k, d);
+        }
+        strides = shape ? contiguous_strides(shape) : NULL;
+        if (strides) out = new_view(x, shape, strides, SLOT(x, C.t[T_OFFSET]));
+    }
+    Py_XDECREF(shape);
+    Py_XDECREF(strides);
+    if (size == NULL) { Py_XDECREF(out); return NULL; }
+    PyObject *rargs[2] = {x, size};
+    out = finish(plan, grad, out, rargs, 2, 1);
+    Py_DECREF(size);
+    return out;
+}
+
+/* x.t(): a matrix's transpose (a vector or a 0-d tensor: itself, as a view). */
+static PyObject *t_view(FastOp *f, PyObject *x) {
+    int grad;
+    PyObject *args[1] = {x};
+    if (!is_tensor(x) || !PyTuple_CheckExact(SLOT(x, C.t[T_SHAPE])) || PyTuple_GET_SIZE(SLOT(x, C.t[T_SHAPE])) > 2)
+        return MISS;
+    PyObject *plan = view_plan(f, x, args, 1, &grad);
+    if (plan == NULL || plan == MISS) return plan;
+    PyObject *shape = SLOT(x, C.t[T_SHAPE]), *strides = SLOT(x, C.t[T_STRIDES]), *out;
+    if (PyTuple_GET_SIZE(shape) < 2) {
+        out = new_view(x, shape, strides, SLOT(x, C.t[T_OFFSET]));
+    } else {
+        PyObject *ns = PyTuple_Pack(2, PyTuple_GET_ITEM(shape, 1), PyTuple_GET_ITEM(shape, 0));
+        PyObject *nst = PyTuple_Pack(2, PyTuple_GET_ITEM(strides, 1), PyTuple_GET_ITEM(strides, 0));
+        out = (ns && nst) ? new_view(x, ns, nst, SLOT(x, C.t[T_OFFSET])) : NULL;
+        Py_XDECREF(ns);
+        Py_XDECREF(nst);
+    }
+    return finish(plan, grad, out, args, 1, 1);
+}
+
+/* op(x, dim[, keepdim]) reducing one int dim of a contiguous tensor (sum, mean): kernel(array, (dim,),
+ * keepdim); recorded with the schema's arguments (x, dim, keepdim, dtype=None). Planned per (dtype, 1000 +
+ * 2 ndim + keepdim), beside the full reductions' cases (their ndim). */
+static PyObject *reduce_dim(FastOp *f, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 && nargs != 3) return MISS;
+    PyObject *x = args[0], *keep = nargs == 3 ? args[2] : Py_False;
+    long long kx, bbit, dim;
+    int grad;
+    if (!is_tensor(x) || !keys_of(x, &kx) || !small_int(args[1], &dim) || (keep != Py_True && keep != Py_False))
+        return MISS;
+    PyObject *shape = SLOT(x, C.t[T_SHAPE]);
+    if (!is_contiguous(shape, SLOT(x, C.t[T_STRIDES])) || !key_check(kx, &bbit, &grad)) return MISS;
+    Py_ssize_t nd = PyTuple_GET_SIZE(shape);
+    if (dim < 0) dim += nd;
+    if (nd == 0 || dim < 0 || dim >= nd) return MISS;
+    PyObject *pargs[4] = {x, args[1], keep, Py_None};
+    PyObject *plan = plan_for(f, SLOT(x, C.t[T_DTYPE]), bbit, 1000 + (long)(nd * 2 + (keep == Py_True)), pargs, 3);
+    if (plan == NULL) return NULL;
+    if (plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
+    PyObject *hx = array_of(x, plan), *dims = PyTuple_Pack(1, PyLong_FromLongLong(dim)), *r = NULL;
+    if (dims) Py_DECREF(PyTuple_GET_ITEM(dims, 0));   /* PyTuple_Pack took its own reference */
+    if (hx && dims) {
+        PyObject *argv[3] = {hx, dims, keep};
+        r = as_array(PyObject_Vectorcall(PyTuple_GET_ITEM(plan, 0), argv, 3, NULL));
+    }
+    Py_XDECREF(hx);
+    Py_XDECREF(dims);
+    if (r == NULL) return NULL;
+    PyObject *ns = PyTuple_New(keep == Py_True ? nd : nd - 1), *out = NULL, *nst = NULL;
+    if (ns != NULL) {
+        for (Py_ssize_t k = 0, j = 0; k < nd; k++) {
+            if (k == dim && keep != Py_True) continue;
+            PyTuple_SET_ITEM(ns, j++, Py_NewRef(k == dim ? C.one : PyTuple_GET_ITEM(shape, k)));
+        }
+        nst = buffer_c_contiguous(r) ? contiguous_strides(ns) : NULL;
+    }
+    if (nst == NULL) {
+        Py_DECREF(r);
+        Py_XDECREF(ns);
+        return PyErr_Occurred() ? NULL : MISS;
+    }
+    out = new_tensor(r, ns, nst, plan);
+    Py_DECREF(ns);
+    Py_DECREF(nst);
+    return finish(plan, grad, out, pargs, 4, 1);
+}
+
 static PyObject *fast_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     FastOp *f = (FastOp *)self;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
@@ -907,8 +1204,12 @@ static PyObject *fast_vectorcall(PyObject *self, PyObject *const *args, size_t n
         PyObject *r = MISS;
         switch (f->kind) {
         case K_AUTOGRAD: r = autograd_entry(f, args, nargs); break;
+        case K_UNARY: if (nargs == 1) r = unary(f, args[0]); break;
+        case K_LINEAR: r = linear(f, args, nargs); break;
+        case K_VIEWSHAPE: r = view_shape(f, args, nargs); break;
+        case K_T: if (nargs == 1) r = t_view(f, args[0]); break;
         case K_BINARY: if (nargs == 2) r = binary(f, args[0], args[1]); break;
-        case K_REDUCE_ALL: if (nargs == 1) r = reduce_all(f, args[0]); break;
+        case K_REDUCE_ALL: r = nargs == 1 ? reduce_all(f, args[0]) : reduce_dim(f, args, nargs); break;
         case K_MATMUL: if (nargs == 2) r = matmul(f, args[0], args[1]); break;
         case K_INPLACE: if (nargs == 2) r = inplace(f, args[0], args[1]); break;
         case K_TRANSPOSE: if (nargs == 3) r = transpose(f, args); break;
@@ -930,7 +1231,7 @@ static PyObject *fast_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_TypeError, "an Autograd entry needs (function, grad plan, tensor positions)");
         return NULL;
     }
-    if (kind < K_BINARY || kind > K_AUTOGRAD) {
+    if (kind < K_BINARY || kind > K_T) {
         PyErr_Format(PyExc_ValueError, "unknown fast-path kind %d", kind);
         return NULL;
     }
@@ -1062,6 +1363,10 @@ PyMODINIT_FUNC PyInit__fast(void) {
     PyModule_AddIntConstant(m, "SELECT", K_SELECT);
     PyModule_AddIntConstant(m, "GETITEM", K_GETITEM);
     PyModule_AddIntConstant(m, "AUTOGRAD", K_AUTOGRAD);
+    PyModule_AddIntConstant(m, "UNARY", K_UNARY);
+    PyModule_AddIntConstant(m, "LINEAR", K_LINEAR);
+    PyModule_AddIntConstant(m, "VIEWSHAPE", K_VIEWSHAPE);
+    PyModule_AddIntConstant(m, "T", K_T);
     Py_INCREF(&StateType);
     PyModule_AddObject(m, "State", (PyObject *)&StateType);
     Py_INCREF(&FastOpType);

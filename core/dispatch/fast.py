@@ -119,19 +119,60 @@ def _binary_planner(op):
     return plan
 
 
-def _reduce_all_planner(op):
+def _unary_planner(op):
+    from . import operator as O
+
+    def plan(a):
+        backend = a._backend
+        direct = getattr(op._table[backend.key.index], "direct", None)
+        if O.checks.kernels or direct is None:
+            return None
+        result = direct(a)
+        kernel = result is not None and _array_kernel(backend, op.name, a._dtype)
+        if not kernel or not _checked(kernel, result, backend.array_handle(a)):
+            return None
+        return _plan(op, backend, kernel, result, 1)
+    return plan
+
+
+def _composite_unary_planner(op):
+    """An elementwise operator core computes by its decomposition (relu: maximum(x, 0)), where the backend
+    claims an array kernel for it."""
     from . import operator as O
 
     def plan(a):
         backend = a._backend
         kernel = _array_kernel(backend, op.name, a._dtype)
-        if O.checks.kernels or not kernel or op.kernels.get(backend.key.index) is None:
+        if O.checks.kernels or not kernel or op._table[backend.key.index] is not op.decomposition:
             return None
         spec = op.meta(a)
-        if spec.dtype is not a._dtype or tuple(spec.shape) != () or not _checked(kernel, spec.dtype,
-                                                                                 backend.array_handle(a)):
+        if spec.dtype is not a._dtype or tuple(spec.shape) != tuple(a._shape) or \
+                not _checked(kernel, spec.dtype, backend.array_handle(a)):
             return None
         return _plan(op, backend, kernel, spec.dtype, 1)
+    return plan
+
+
+def _reduce_all_planner(op, recorded=None):
+    """A reduction: op(x) over every dim (sum, mean, max), or op(x, dim, keepdim) over one (sum, mean; the
+    native path passes keepdim, False when not given): the backend's array kernel for op, called as
+    kernel(x) or kernel(x, (dim,), keepdim); under grad mode the node of ``recorded`` (max records amax's
+    node: it is amax's composite)."""
+    from . import operator as O
+
+    def plan(a, *dim_keep):
+        backend = a._backend
+        kernel = _array_kernel(backend, op.name, a._dtype)
+        if O.checks.kernels or not kernel or (dim_keep and recorded is not None):
+            return None
+        spec = op.meta(a, *dim_keep)
+        h = backend.array_handle(a)
+        probe = (h, (dim_keep[0] % a.ndim,), dim_keep[1]) if dim_keep else (h,)
+        if spec.dtype is not a._dtype or not _checked(kernel, spec.dtype, *probe):
+            return None
+        grad = _grad_plan(recorded or op, 1, spec.dtype, npassed=4 if dim_keep else 1)
+        return (kernel, spec.dtype, backend, backend.device(), backend.key.bit | spec.dtype.key_bit, grad,
+                backend.array_handle)
     return plan
 
 
@@ -192,15 +233,46 @@ def _view_planner(op):
     return plan
 
 
+def _linear_planner(fn):
+    """nn.functional.linear(input, weight, bias) on matrices is addmm(bias, input, weight.t()): planned where
+    addmm runs its decomposition (mm, then add) and mm and add are array kernels."""
+    from . import operator as O
+    R = O.registry
+    addmm, mm, add, t = R["addmm"], R["mm"], R["add"], R["t"]
+
+    def plan(x, w, b):
+        backend, dt = x._backend, x._dtype
+        idx = backend.key.index
+        k_mm, k_add, k_t = (_array_kernel(backend, name, dt) for name in ("mm", "add_", "t"))
+        mm_entry = mm._table[idx]
+        if (O.checks.kernels or not k_mm or not k_add or not k_t or addmm._table[idx] is not addmm.decomposition
+                or getattr(mm_entry, "kernel", mm_entry) is not mm.kernels.get(idx)
+                or getattr(add._table[idx], "direct", None) is None or t._table[idx] is not t.decomposition):
+            return None
+        h = backend.array_handle
+        if addmm.meta(b, x, w.t()).dtype is not dt or not _checked(k_mm, dt, h(x), k_t(h(w))):
+            return None
+        gt = _grad_plan(t, 1, dt, npassed=1)
+        ga = _grad_plan(addmm, 3, dt, npassed=5, tpos=(0, 1, 2))
+        grads = (gt, ga) if gt is not None and ga is not None else None
+        return ((k_mm, k_add, k_t), dt, backend, backend.device(), backend.key.bit | dt.key_bit, grads,
+                backend.array_handle)
+    return plan
+
+
 #: operator -> (kind, planner factory): the calls the native path shortens.
 FAST_OPS = {
     "add": ("BINARY", _binary_planner), "sub": ("BINARY", _binary_planner),
     "mul": ("BINARY", _binary_planner), "true_divide": ("BINARY", _binary_planner),
-    "sum": ("REDUCE_ALL", _reduce_all_planner),
+    "maximum": ("BINARY", _binary_planner), "minimum": ("BINARY", _binary_planner),
+    **{name: ("UNARY", _unary_planner) for name in ("exp", "log", "sqrt", "tanh", "sin", "cos", "abs", "neg",
+                                                     "reciprocal", "square", "expm1", "log1p")},
+    "sum": ("REDUCE_ALL", _reduce_all_planner), "mean": ("REDUCE_ALL", _reduce_all_planner),
     "matmul": ("MATMUL", _matmul_planner), "mm": ("MATMUL", _matmul_planner),
     "add_": ("INPLACE", _inplace_planner), "sub_": ("INPLACE", _inplace_planner),
     "mul_": ("INPLACE", _inplace_planner), "true_divide_": ("INPLACE", _inplace_planner),
-    "transpose": ("TRANSPOSE", _view_planner), "select": ("SELECT", _view_planner),
+    "transpose": ("TRANSPOSE", _view_planner), "select": ("SELECT", _view_planner), "t": ("T", _view_planner),
+    "relu": ("UNARY", _composite_unary_planner),
 }
 
 
@@ -236,6 +308,30 @@ def install(namespaces) -> int:
                 ns[name] = fast
             else:
                 setattr(ns, name, fast)
+    # Tensor.max / ember.max: max(x) is the full reduction (other forms go to the function); x.view(*shape)
+    # and x.reshape(*shape): Tensor's shape methods
+    from ..ops import reduction as RD
+    special = {"max": (RD, "max", _reduce_all_planner(O.registry["max"], O.registry["amax"]), _fast.REDUCE_ALL),
+               "view": (None, "view", _view_planner(O.registry["view"]), _fast.VIEWSHAPE),
+               "reshape": (None, "reshape", _view_planner(O.registry["reshape"]), _fast.VIEWSHAPE)}
+    for name, (module, attr, planner, kind) in special.items():
+        fn = getattr(Tensor, name)
+        if isinstance(fn, _fast.FastOp):
+            continue
+        fast = made[id(fn)] = _fast.FastOp(fn, planner, kind)
+        setattr(Tensor, name, fast)
+        for ns in namespaces:
+            if isinstance(ns, dict):
+                if ns.get(attr) is fn:
+                    ns[attr] = fast
+            elif getattr(ns, attr, None) is fn:
+                setattr(ns, attr, fast)
+        if module is not None and getattr(module, attr, None) is fn:
+            setattr(module, attr, fast)
+    # nn.functional.linear (Linear layers)
+    from ..nn import functional as NF
+    if not isinstance(NF.linear, _fast.FastOp):
+        made[id(NF.linear)] = NF.linear = _fast.FastOp(NF.linear, _linear_planner(NF.linear), _fast.LINEAR)
     # x[i] with an int i is select(x, 0, i) (_indexing.getitem): every other key goes to getitem itself
     getitem = Tensor.__getitem__
     if not isinstance(getitem, _fast.FastOp):

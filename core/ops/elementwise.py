@@ -339,8 +339,8 @@ def _binary_adapter(rule: str, inplace: bool = False):
             if not isinstance(a, Tensor):
                 return None
             dt = a._dtype
-            if isinstance(b, Tensor):
-                if dt is not b._dtype or a._shape != b._shape:
+            if isinstance(b, Tensor):   # shapes that broadcast: the kernel's operands are broadcast views
+                if dt is not b._dtype or (inplace and a._shape != b._shape):
                     return None
                 r = _dtypes_for_rule(opname, rule, dt)
             elif (b.__class__ is float or b.__class__ is int) and dt is not D.bool and dt is not _F16 \
@@ -445,6 +445,15 @@ def _unary_adapter(rule: str, inplace: bool = False):
             if rule == "rounding" and not dt.is_floating_point:
                 return a.clone()  # integers are already whole
             return kernel(a if ct is dt else a.to(ct), None)
+
+        def direct(a):
+            """The result dtype when ``entry(a)`` is ``kernel(a, None)`` itself, else None (dispatch/fast.py)."""
+            dt = a._dtype
+            ct, ot = _dtypes_for_rule(opname, rule, dt)
+            if inplace or ct is not dt or (rule == "rounding" and not dt.is_floating_point):
+                return None
+            return ot
+        entry.direct = direct
         return entry
     return adapter
 

@@ -232,5 +232,15 @@ KERNELS = {k: v for k, v in KERNELS.items() if k in registry}  # in-place forms 
 # Array kernels (register(array_kernels=...)): for these dtypes the kernel above is the ufunc on the operands'
 # arrays, so the dispatcher's native fast path may call the ufunc itself.
 _FAST_DTYPES = (D.float32, D.float64, D.int32, D.int64)
-ARRAY_KERNELS = {n + inplace: (BINARY[n], _FAST_DTYPES) for n in ("add", "sub", "mul", "true_divide")
+ARRAY_KERNELS = {n + inplace: (BINARY[n], _FAST_DTYPES) for n in ("add", "sub", "mul", "true_divide", "maximum",
+                                                                  "minimum")
                  for inplace in ("", "_") if isinstance(BINARY.get(n), np.ufunc)}
+ARRAY_KERNELS.update({n: (f, (D.float32, D.float64)) for n, f in UNARY.items() if isinstance(f, np.ufunc)})
+
+
+def _relu_array(x):
+    """relu as core's decomposition computes it: maximum(x, 0) (NaN propagates)."""
+    return np.maximum(x, 0)
+
+
+ARRAY_KERNELS["relu"] = (_relu_array, (D.float32, D.float64))

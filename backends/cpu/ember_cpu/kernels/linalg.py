@@ -7,6 +7,8 @@ once, as PyTorch's cpu kernels accumulate; integers wrap as in PyTorch.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ember import dtypes as D
@@ -38,5 +40,7 @@ def _matmul(x, y):
 # and bmm, mm and dot are its special cases.
 KERNELS = {"bmm": matmul, "mm": matmul, "matmul": matmul, "dot": matmul}
 
-# Array kernels: float32/float64 matrix products are numpy.matmul on the operands' arrays.
-ARRAY_KERNELS = {"matmul": (np.matmul, (D.float32, D.float64)), "mm": (np.matmul, (D.float32, D.float64))}
+# Array kernels: float32/float64 matrix products are numpy.matmul on the operands' arrays, and a matrix's
+# transpose (t, a view) is the array's .T.
+ARRAY_KERNELS = {"matmul": (np.matmul, (D.float32, D.float64)), "mm": (np.matmul, (D.float32, D.float64)),
+                 "t": (operator.attrgetter("T"), tuple(D.all_dtypes))}

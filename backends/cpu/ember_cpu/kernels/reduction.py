@@ -112,5 +112,23 @@ KERNELS = {
     "max_dim": _along(np.argmax), "min_dim": _along(np.argmin),
 }
 
-# Array kernels: a full sum of float32/float64 is np.add.reduce over every axis in the array's own dtype.
-ARRAY_KERNELS = {"sum": (functools.partial(np.add.reduce, axis=None), (D.float32, D.float64))}
+def _sum_array(a, dims=None, keepdim=False):
+    """sum over dims (None: every dim) in the array's own dtype, as the sum kernel for float32/float64."""
+    return np.add.reduce(a, axis=dims, keepdims=keepdim)
+
+
+def _mean_array(a, dims=None, keepdim=False):
+    """mean as core's decomposition computes it: the sum in the dtype, divided by the count."""
+    count = a.size
+    if dims is not None:
+        count = 1
+        for d in dims:
+            count *= a.shape[d]
+    return np.true_divide(np.add.reduce(a, axis=dims, keepdims=keepdim), count)
+
+
+# Array kernels (float32/float64), called as f(x) over every dim or f(x, dims, keepdim): sum and mean as above,
+# a full max np.maximum.reduce (NaN propagates, as the amax kernel).
+_FLOATS = (D.float32, D.float64)
+ARRAY_KERNELS = {"sum": (_sum_array, _FLOATS), "mean": (_mean_array, _FLOATS),
+                 "max": (functools.partial(np.maximum.reduce, axis=None), _FLOATS)}
