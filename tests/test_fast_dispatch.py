@@ -435,3 +435,33 @@ def test_linear_outside_the_plan_takes_the_python_path():
     xg = _t(A, True)
     y = F.linear(xg, frozen, b)
     assert sorted(_graph(y)) == sorted(_graph(F.linear.__wrapped__(xg, frozen, b)))
+
+
+@pytest.mark.parametrize("key", [1, -1, slice(1, 3), slice(None, 2), slice(-3, None, 2), slice(5, 9),
+                                 (slice(None), 1), (slice(None), slice(None, 2)), (slice(None), slice(None), -2),
+                                 (1,), (slice(None), slice(1, None, 3))])
+def test_basic_index_views_match_python_path(key):
+    a = _t(RNG.standard_normal((3, 4, 5)).astype(F32), True)
+    getitem = ember.Tensor.__getitem__
+    r, expect = getitem(a, key), getitem.__wrapped__(a, key)
+    _same(r, expect)
+    assert r._base is a
+    assert _graph(r) == _graph(expect)
+    assert type(r.grad_fn).__name__ == type(expect.grad_fn).__name__
+    assert r.grad_fn.args[1:] == expect.grad_fn.args[1:]
+    r.sum().backward()
+    g = a.grad.numpy().copy()
+    a.grad = None
+    expect.sum().backward()
+    np.testing.assert_array_equal(g, a.grad.numpy())
+    np.testing.assert_array_equal(r.detach().numpy(), a.detach().numpy()[key])
+
+
+def test_index_errors_are_the_python_paths():
+    a = _t(A)
+    for key in [(slice(None), 9), (slice(None), slice(None), 0), slice(None, None, -1), (slice(None), slice(0, 2, 0))]:
+        with pytest.raises(Exception) as e1:
+            a[key]
+        with pytest.raises(type(e1.value)) as e2:
+            ember.Tensor.__getitem__.__wrapped__(a, key)
+        assert str(e1.value) == str(e2.value)

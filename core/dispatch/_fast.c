@@ -1197,6 +1197,85 @@ static PyObject *reduce_dim(FastOp *f, PyObject *const *args, Py_ssize_t nargs) 
     return finish(plan, grad, out, pargs, 4, 1);
 }
 
+/* slice(x, dim, start, end, step) (views.py _slice): Python's slice rules for start and end, step > 0. */
+static PyObject *slice_view(FastOp *f, PyObject *x, PyObject *dim_obj, PyObject *start, PyObject *stop,
+                            PyObject *step_obj) {
+    long long dim, step, tmp;
+    int grad;
+    if (!small_int(dim_obj, &dim) || !small_int(step_obj, &step) || step <= 0 ||
+        (start != Py_None && !small_int(start, &tmp)) || (stop != Py_None && !small_int(stop, &tmp)))
+        return MISS;
+    PyObject *pargs[5] = {x, dim_obj, start, stop, step_obj};
+    PyObject *plan = view_plan(f, x, pargs, 5, &grad);
+    if (plan == NULL || plan == MISS) return plan;
+    PyObject *shape = SLOT(x, C.t[T_SHAPE]), *strides = SLOT(x, C.t[T_STRIDES]);
+    Py_ssize_t nd = PyTuple_GET_SIZE(shape);
+    if (dim < 0) dim += nd;
+    if (nd == 0 || dim < 0 || dim >= nd) return MISS;
+    long long n = PyLong_AsLongLong(PyTuple_GET_ITEM(shape, dim));
+    long long stride = PyLong_AsLongLong(PyTuple_GET_ITEM(strides, dim));
+    long long off = PyLong_AsLongLong(SLOT(x, C.t[T_OFFSET]));
+    if (PyErr_Occurred()) { PyErr_Clear(); return MISS; }
+    PyObject *sl = PySlice_New(start, stop, step_obj);
+    Py_ssize_t b, e, st;
+    if (sl == NULL || PySlice_Unpack(sl, &b, &e, &st) < 0) { Py_XDECREF(sl); PyErr_Clear(); return MISS; }
+    Py_DECREF(sl);
+    Py_ssize_t length = PySlice_AdjustIndices((Py_ssize_t)n, &b, &e, st);
+    PyObject *ns = PyTuple_New(nd), *nst = PyTuple_New(nd);
+    PyObject *offset = PyLong_FromLongLong(off + (length ? (long long)b * stride : 0)), *out = NULL;
+    if (ns && nst && offset) {
+        int ok = 1;
+        for (Py_ssize_t k = 0; k < nd; k++) {
+            PyObject *d = k == dim ? PyLong_FromSsize_t(length) : Py_NewRef(PyTuple_GET_ITEM(shape, k));
+            PyObject *s2 = k == dim ? PyLong_FromLongLong(stride * step) : Py_NewRef(PyTuple_GET_ITEM(strides, k));
+            if (d == NULL || s2 == NULL) { Py_XDECREF(d); Py_XDECREF(s2); ok = 0; break; }
+            PyTuple_SET_ITEM(ns, k, d);
+            PyTuple_SET_ITEM(nst, k, s2);
+        }
+        if (ok) out = new_view(x, ns, nst, offset);
+    }
+    Py_XDECREF(ns);
+    Py_XDECREF(nst);
+    Py_XDECREF(offset);
+    return finish(plan, grad, out, pargs, 5, 1);
+}
+
+/* x[key] for the basic keys that are one view (_indexing.getitem): an int (select on dim 0), a slice (slice
+ * on dim 0), or a tuple of full slices around one int or slice (select or slice on that dim). */
+static PyObject *getitem(FastOp *f, PyObject *x, PyObject *key) {
+    if (!is_tensor(x) || !PyTuple_CheckExact(SLOT(x, C.t[T_SHAPE]))) return MISS;
+    Py_ssize_t nd = PyTuple_GET_SIZE(SLOT(x, C.t[T_SHAPE]));
+    if (nd == 0) return MISS;
+    PyObject *item = key, *dim = C.zero, *dim_new = NULL, *r;
+    if (PyTuple_CheckExact(key)) {
+        Py_ssize_t n = PyTuple_GET_SIZE(key), at = -1;
+        if (n == 0 || n > nd) return MISS;
+        for (Py_ssize_t k = 0; k < n; k++) {
+            PyObject *it = PyTuple_GET_ITEM(key, k);
+            int full = PySlice_Check(it) && ((PySliceObject *)it)->start == Py_None &&
+                       ((PySliceObject *)it)->stop == Py_None && ((PySliceObject *)it)->step == Py_None;
+            if (full) continue;
+            if (at >= 0) return MISS;   /* two entries that index: _apply_basic chains them */
+            at = k;
+        }
+        if (at < 0) return MISS;
+        item = PyTuple_GET_ITEM(key, at);
+        if ((dim_new = PyLong_FromSsize_t(at)) == NULL) return NULL;
+        dim = dim_new;
+    }
+    if (PyLong_CheckExact(item)) {
+        r = select_view(f, x, dim, item);
+    } else if (PySlice_Check(item)) {
+        PySliceObject *sl = (PySliceObject *)item;
+        PyObject *step = sl->step == Py_None ? C.one : sl->step;
+        r = slice_view(f, x, dim, sl->start, sl->stop, step);
+    } else {
+        r = MISS;
+    }
+    Py_XDECREF(dim_new);
+    return r;
+}
+
 static PyObject *fast_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     FastOp *f = (FastOp *)self;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
@@ -1214,9 +1293,7 @@ static PyObject *fast_vectorcall(PyObject *self, PyObject *const *args, size_t n
         case K_INPLACE: if (nargs == 2) r = inplace(f, args[0], args[1]); break;
         case K_TRANSPOSE: if (nargs == 3) r = transpose(f, args); break;
         case K_SELECT: if (nargs == 3) r = select_view(f, args[0], args[1], args[2]); break;
-        case K_GETITEM:
-            if (nargs == 2 && PyLong_CheckExact(args[1])) r = select_view(f, args[0], C.zero, args[1]);
-            break;
+        case K_GETITEM: if (nargs == 2) r = getitem(f, args[0], args[1]); break;
         }
         if (r != MISS) return r;
     }

@@ -332,10 +332,15 @@ def install(namespaces) -> int:
     from ..nn import functional as NF
     if not isinstance(NF.linear, _fast.FastOp):
         made[id(NF.linear)] = NF.linear = _fast.FastOp(NF.linear, _linear_planner(NF.linear), _fast.LINEAR)
-    # x[i] with an int i is select(x, 0, i) (_indexing.getitem): every other key goes to getitem itself
+    # x[i], x[a:b], x[:, i], x[..., :, a:b]: one select or slice view (_indexing.getitem); other keys go to
+    # getitem itself
     getitem = Tensor.__getitem__
     if not isinstance(getitem, _fast.FastOp):
-        Tensor.__getitem__ = _fast.FastOp(getitem, _view_planner(O.registry["select"]), _fast.GETITEM)
+        select, slice_ = _view_planner(O.registry["select"]), _view_planner(O.registry["slice"])
+
+        def view_of_key(x, *args):   # (dim, index): select; (dim, start, end, step): slice
+            return (select if len(args) == 2 else slice_)(x, *args)
+        Tensor.__getitem__ = _fast.FastOp(getitem, view_of_key, _fast.GETITEM)
         made[id(getitem)] = Tensor.__getitem__
     return len(made)
 
