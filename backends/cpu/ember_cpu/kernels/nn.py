@@ -1,4 +1,9 @@
-"""Convolution and pooling windows on numpy: strided window views, one BLAS product per call.
+"""Convolution, pooling, normalization, losses and optimizer updates on numpy and native kernels.
+
+conv2d and its backward run natively (native/conv.cpp: register-tiled products) for float32/float64 up to
+moderate channel counts, else as im2col + one BLAS product per group; max pooling (float32, float64, the
+signed integers and uint8; the halves through float32), batch norm with the batch's statistics and the Adam
+update (float32/float64) run natively (native/norm_pool.cpp); what the native kernels do not cover runs on numpy.
 
 Core has normalized every pair (kernel, stride, padding, dilation) and checked
 shapes and dtypes; inputs are 4-D. float16 and bfloat16 compute in float32
@@ -35,9 +40,15 @@ def _windows(xp, k, d, s, o):
                       (sn, sc, d[0] * sh, d[1] * sw, s[0] * sh, s[1] * sw), writeable=False)
 
 
+_nat = None
+
+
 def _native():
-    from .. import _native
-    return _native
+    global _nat
+    if _nat is None:
+        from .. import _native as n
+        _nat = n
+    return _nat
 
 
 _NATIVE_WINDOWS = {np.dtype(np.float32): ("im2col_f32", "col2im_f32"),
@@ -74,6 +85,23 @@ def _add_columns(out, cols, c0, k, d, p, s, o):
     out[:, c0:c0 + Cg] += acc[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
 
 
+# Register-tiled convolutions (native/conv.cpp) run ahead of im2col + BLAS up to about 128 input channels of a
+# 3x3 kernel per group at stride 1 (on one thread, 1.5-4x), and for small strided problems; beyond, BLAS's
+# blocking wins.
+_TILED = {np.dtype(np.float32): ("conv2d_f32", "conv2d_backward_f32"),
+          np.dtype(np.float64): ("conv2d_f64", "conv2d_backward_f64")}
+_TILED_MAX_K = 1152                  # Cg * KH * KW
+_TILED_MAX_STRIDED_MACS = 1 << 24    # N * O * Cg*KH*KW * OH*OW, stride other than 1
+
+
+def _tiled(dt, N, O, K, s, oh, ow):
+    """The native (forward, backward) kernel names for this convolution, or None for im2col + BLAS."""
+    names = _TILED.get(dt)
+    if names is None or K > _TILED_MAX_K or (s != (1, 1) and N * O * K * oh * ow > _TILED_MAX_STRIDED_MACS):
+        return None
+    return names
+
+
 def conv2d(x, weight, bias, s, p, d, groups):
     X, Wt = arr(x), arr(weight)
     dt = X.dtype
@@ -83,6 +111,11 @@ def conv2d(x, weight, bias, s, p, d, groups):
     O, Cg, KH, KW = Wt.shape
     oh = (H + 2 * p[0] - d[0] * (KH - 1) - 1) // s[0] + 1
     ow = (W + 2 * p[1] - d[1] * (KW - 1) - 1) // s[1] + 1
+    names = _tiled(X.dtype, N, O, Cg * KH * KW, s, oh, ow)
+    if names is not None:
+        B = None if bias is None else arr(bias).astype(X.dtype, copy=False)
+        out = getattr(_native(), names[0])(X, Wt, B, s[0], s[1], p[0], p[1], d[0], d[1], groups)
+        return wrap(out.astype(dt, copy=False))
     og = O // groups
     # one GEMM per group over the whole batch: (og, Cg*K) @ (Cg*K, N*L)
     out = np.empty((O, N, oh, ow), dtype=X.dtype)
@@ -123,8 +156,17 @@ def col2im(x, out_hw, k, d, p, s, o):
     return wrap(np.ascontiguousarray(out, dtype=dt))
 
 
+_POOL_NATIVE = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int8, np.uint8, np.int16, np.int32,
+                                                np.int64))
+
+
 def max_pool2d_with_indices(x, k, s, p, d, o):
     X = arr(x)
+    dt = X.dtype
+    Xn = X.astype(_F32) if is_half(dt) else X   # a half's maximum is exact in float32
+    if Xn.dtype in _POOL_NATIVE:
+        v, i = _native().max_pool2d(Xn, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], o[0], o[1])
+        return wrap(v.astype(dt, copy=False)), wrap(i)
     N, C, H, W = X.shape
     low = -np.inf if X.dtype.kind == "f" or is_half(X.dtype) else np.iinfo(X.dtype).min
     eh = max(0, (o[0] - 1) * s[0] + d[0] * (k[0] - 1) + 1 - (H + 2 * p[0]))
@@ -223,10 +265,26 @@ KERNELS = {"conv2d": conv2d, "im2col": im2col, "col2im": col2im,
            "cross_entropy_backward": cross_entropy_backward}
 
 
+_ADAM_NATIVE = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+
+
+def _in_place(a, dt):
+    return a.dtype == dt and a.flags.c_contiguous and a.flags.writeable
+
+
 def adam_step_(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
                decoupled):
-    """One Adam/AdamW update in place, with numpy's in-place ufuncs (no temporaries beyond two)."""
+    """One Adam/AdamW update in place: natively in one pass for float32/float64 C-contiguous state of the
+    parameter's dtype, else with numpy's in-place ufuncs (no temporaries beyond two)."""
     P, G, M, V = arr(param), arr(grad), arr(exp_avg), arr(exp_avg_sq)
+    dt = P.dtype
+    if (dt in _ADAM_NATIVE and _in_place(P, dt) and _in_place(M, dt) and _in_place(V, dt) and G.dtype == dt
+            and G.flags.c_contiguous):
+        X = None if max_exp_avg_sq is None else arr(max_exp_avg_sq)
+        if X is None or _in_place(X, dt):
+            _native().adam_step(P, G, M, V, X, lr, beta1, beta2, eps, weight_decay, 1 - beta1 ** step,
+                                1 - beta2 ** step, bool(decoupled))
+            return param
     if is_half(P.dtype):  # compute in float32, write back rounded
         P32, G = P.astype(_F32), G.astype(_F32)
         M32, V32 = M.astype(_F32), V.astype(_F32)
@@ -304,11 +362,20 @@ def _bn_stats(X):
     return axes, xm, v
 
 
+_BN_NATIVE = {np.dtype(np.float32): ("batch_norm_train_f32", "batch_norm_train_backward_f32"),
+              np.dtype(np.float64): ("batch_norm_train_f64", "batch_norm_train_backward_f64")}
+
+
 def batch_norm_train(x, weight, bias, eps):
     X = arr(x)
     dt = X.dtype
     if is_half(dt):
         X = X.astype(_F32)
+    names = _BN_NATIVE.get(X.dtype)
+    if names is not None:
+        Wn = None if weight is None else arr(weight).astype(X.dtype, copy=False)
+        Bn = None if bias is None else arr(bias).astype(X.dtype, copy=False)
+        return wrap(getattr(_native(), names[0])(X, Wn, Bn, float(eps)).astype(dt, copy=False))
     axes, xm, v = _bn_stats(X)
     bshape = (-1,) + (1,) * (X.ndim - 2)
     scale = 1.0 / np.sqrt(v + eps)
@@ -326,6 +393,12 @@ def batch_norm_train_backward(grad, x, weight, eps):
     dt = X.dtype
     if is_half(dt):
         X, G = X.astype(_F32), G.astype(_F32)
+    names = _BN_NATIVE.get(X.dtype)
+    if names is not None:
+        Wn = None if weight is None else arr(weight).astype(X.dtype, copy=False)
+        gi, gw, gb = getattr(_native(), names[1])(G.astype(X.dtype, copy=False), X, Wn, float(eps))
+        wdt = dt if weight is None else arr(weight).dtype
+        return wrap(gi.astype(dt, copy=False)), wrap(gw.astype(wdt, copy=False)), wrap(gb.astype(wdt, copy=False))
     axes, xm, v = _bn_stats(X)
     rstd = 1.0 / np.sqrt(v + eps)
     xhat = xm
@@ -358,6 +431,11 @@ def conv2d_backward(grad, x, weight, s, p, d, groups):
     N, C, H, W = X.shape
     O, Cg, KH, KW = Wt.shape
     oh, ow = G.shape[2], G.shape[3]
+    wdt = arr(weight).dtype
+    names = _tiled(X.dtype, N, O, Cg * KH * KW, s, oh, ow)
+    if names is not None:
+        gi, gw, gb = getattr(_native(), names[1])(G, X, Wt, s[0], s[1], p[0], p[1], d[0], d[1], groups)
+        return wrap(gi.astype(dt, copy=False)), wrap(gw.astype(wdt, copy=False)), wrap(gb.astype(wdt, copy=False))
     og = O // groups
     G2 = np.ascontiguousarray(G.transpose(1, 0, 2, 3)).reshape(O, N * oh * ow)
     gi = np.zeros((N, C, H, W), dtype=X.dtype)
@@ -368,7 +446,6 @@ def conv2d_backward(grad, x, weight, s, p, d, groups):
         np.matmul(G2[os_], cols.T, out=gw[os_].reshape(og, -1))
         _add_columns(gi, Wt[os_].reshape(og, -1).T @ G2[os_], g * Cg, (KH, KW), d, p, s, (oh, ow))
     gb = G.sum(axis=(0, 2, 3))
-    wdt = arr(weight).dtype
     return (wrap(gi.astype(dt, copy=False)), wrap(gw.astype(wdt, copy=False)),
             wrap(np.ascontiguousarray(gb, dtype=wdt)))
 

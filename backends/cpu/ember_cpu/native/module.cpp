@@ -13,7 +13,9 @@
 
 namespace py = pybind11;
 
-void register_windows(py::module_& m);  // windows.cpp: im2col and col2im for the convolutions
+void register_windows(py::module_& m);     // windows.cpp: im2col and col2im for the convolutions
+void register_conv(py::module_& m);        // conv.cpp: conv2d forward and backward for small channel counts
+void register_norm_pool(py::module_& m);   // norm_pool.cpp: batch norm, max pooling, the Adam update
 
 using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
@@ -552,4 +554,6 @@ PYBIND11_MODULE(_native, m) {
     m.def("index_add", &index_add_native, py::arg("self"), py::arg("dim"), py::arg("index"), py::arg("source"),
           py::arg("kind"), "self.select(dim, index[i]) += source.select(dim, i), in place; kind names the dtype.");
     register_windows(m);
+    register_conv(m);
+    register_norm_pool(m);
 }

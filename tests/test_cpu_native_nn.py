@@ -1,0 +1,371 @@
+"""The cpu backend's native nn kernels (backends/cpu/ember_cpu/native/conv.cpp, norm_pool.cpp) against PyTorch:
+conv2d forward and backward (the register-tiled products, at stride 1 through shifted rows and otherwise through
+columns, on every vector instruction set the cpu has), batch norm with the batch's statistics, max pooling
+with indices, and the Adam/AdamW update; float32 and float64, odd shapes, padding, stride, dilation, groups,
+non-contiguous inputs, infs and NaNs."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import ember
+import ember.nn.functional as F
+from ember_cpu import _native
+from ember_cpu.kernels import nn as cpu_nn
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+TOL = {"float32": 3e-5, "float64": 1e-11}
+LEVELS = [lv for lv in ("avx512", "avx2", "sse2")
+          if ("sse2", "avx2", "avx512").index(lv) <= ("sse2", "avx2", "avx512").index(_native.simd_level()[1])]
+
+
+@pytest.fixture(params=LEVELS)
+def simd(request):
+    """Run the test on one vector instruction set, then restore the widest."""
+    before = _native.simd_level()[0]
+    _native.simd_level(request.param)
+    assert _native.simd_level()[0] == request.param
+    yield request.param
+    _native.simd_level(before)
+
+
+def _close(e, t, tol, what=""):
+    np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=tol, atol=tol, err_msg=what)
+
+
+def _conv_both(x, w, b, g, dtype, **kw):
+    """(ember out, x.grad, w.grad, b.grad), (torch ...) of conv2d with upstream gradient g."""
+    res = []
+    for lib, fn in ((ember, F.conv2d), (torch, TF.conv2d)):
+        tx = lib.tensor(x.astype(dtype), requires_grad=True)
+        tw = lib.tensor(w.astype(dtype), requires_grad=True)
+        tb = None if b is None else lib.tensor(b.astype(dtype), requires_grad=True)
+        out = fn(tx, tw, tb, **kw)
+        out.backward(lib.tensor(g.astype(dtype)))
+        res.append((out, tx.grad, tw.grad, None if tb is None else tb.grad))
+    return res
+
+
+# (N, C, H, W, O, groups, kernel, stride, padding, dilation)
+CONV_CASES = [
+    (32, 1, 8, 8, 16, 1, (3, 3), 1, 1, 1),          # the digits CNN's layers
+    (32, 16, 8, 8, 32, 1, (3, 3), 1, 1, 1),
+    (3, 4, 7, 9, 6, 2, (3, 2), 1, (1, 0), (1, 2)),  # groups, dilation, a width that is no whole vector
+    (2, 6, 11, 5, 9, 3, (2, 3), 1, (0, 1), (2, 1)),
+    (1, 1, 1, 1, 1, 1, (1, 1), 1, 0, 1),
+    (2, 8, 6, 6, 8, 8, (3, 3), 1, 1, 1),            # depthwise
+    (4, 5, 9, 10, 13, 1, (1, 1), 1, 0, 1),
+    (2, 3, 4, 4, 5, 1, (2, 2), 1, 3, 1),            # padding beyond the kernel's extent
+    (5, 3, 13, 17, 7, 1, (5, 5), 2, 2, 1),          # strides: columns
+    (3, 6, 9, 8, 4, 2, (3, 3), (2, 1), 1, 1),
+    (2, 3, 5, 5, 4, 1, (3, 3), 3, 2, 2),
+    (2, 2, 3, 20, 3, 1, (1, 4), (1, 3), (0, 2), 1),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:6])))
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_matches_torch(simd, case, dtype, bias):
+    N, C, H, W, O, G, k, s, p, d = case
+    rng = np.random.default_rng(sum(case[:6]))
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((O, C // G) + k)
+    b = rng.standard_normal(O) if bias else None
+    tout = TF.conv2d(torch.tensor(x), torch.tensor(w), None, s, p, d, G)
+    g = rng.standard_normal(tuple(tout.shape))
+    e, t = _conv_both(x, w, b, g, dtype, stride=s, padding=p, dilation=d, groups=G)
+    tol = TOL[dtype] * (1 + np.sqrt(C // G * k[0] * k[1]))
+    for i, what in enumerate(("output", "grad input", "grad weight", "grad bias")):
+        if t[i] is not None:
+            assert e[i].dtype == getattr(ember, dtype)
+            _close(e[i], t[i], tol * (N if i == 3 else 1), what)
+
+
+def test_conv2d_takes_the_native_kernels():
+    # the bench's shapes go through the register-tiled kernels; a wide layer goes through im2col + BLAS
+    assert cpu_nn._tiled(np.dtype(np.float32), 32, 32, 16 * 9, (1, 1), 8, 8) == ("conv2d_f32", "conv2d_backward_f32")
+    assert cpu_nn._tiled(np.dtype(np.float64), 2, 4, 9, (2, 2), 5, 5) == ("conv2d_f64", "conv2d_backward_f64")
+    assert cpu_nn._tiled(np.dtype(np.float32), 4, 256, 256 * 9, (1, 1), 7, 7) is None
+    assert cpu_nn._tiled(np.dtype(np.float32), 64, 256, 64 * 9, (2, 2), 56, 56) is None
+
+
+@pytest.mark.parametrize("case", [(2, 130, 5, 5, 3, 1, (3, 3), 1, 1, 1),      # K = 1170: im2col + BLAS
+                                  (8, 64, 16, 16, 64, 1, (3, 3), 2, 1, 1)],   # strided, 2^24+ MACs
+                         ids=["wide", "strided-large"])
+def test_conv2d_beyond_the_native_kernels_matches_torch(case):
+    N, C, H, W, O, G, k, s, p, d = case
+    assert cpu_nn._tiled(np.dtype(np.float64), N, O, C * 9, (s, s), (H + 2 * p - 3) // s + 1,
+                         (W + 2 * p - 3) // s + 1) is None
+    rng = np.random.default_rng(10)
+    x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((O, C) + k), rng.standard_normal(O)
+    g = rng.standard_normal(tuple(TF.conv2d(torch.tensor(x), torch.tensor(w), None, s, p).shape))
+    e, t = _conv_both(x, w, b, g, "float64", stride=s, padding=p)
+    for i in range(4):
+        _close(e[i], t[i], 1e-9)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv2d_non_contiguous_inputs(dtype):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 10, 7, 4))     # used as its (3, 4, 7, 10) transpose
+    w = rng.standard_normal((3, 5, 3, 4))      # used as its (5, 4, 3, 3) transpose: not contiguous either
+    res = []
+    for lib, fn in ((ember, F.conv2d), (torch, TF.conv2d)):
+        tx = lib.tensor(x.astype(dtype), requires_grad=True)
+        tw = lib.tensor(w.astype(dtype), requires_grad=True)
+        out = fn(tx.permute(0, 3, 2, 1), tw.permute(1, 3, 0, 2), None, 1, 1)
+        (out * out).sum().backward()
+        res.append((out, tx.grad, tw.grad))
+    for e, t in zip(*res):
+        _close(e, t, 10 * TOL[dtype])
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_infs_and_nans_as_torch(simd, stride):
+    # a dropped column of the stride-1 layout must not turn an inf of the input into a NaN of grad weight
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 6, 7))
+    x[0, 1, 2, 6] = np.inf
+    x[1, 0, 5, 0] = -np.inf
+    x[1, 2, 0, 3] = np.nan
+    w = rng.standard_normal((4, 3, 3, 3))
+    g = rng.standard_normal(tuple(TF.conv2d(torch.tensor(x), torch.tensor(w), None, stride, 1).shape))
+    e, t = _conv_both(x, w, None, g, "float64", stride=stride, padding=1)
+    for i in range(3):
+        en, tn = e[i].detach().numpy(), t[i].detach().numpy()
+        np.testing.assert_array_equal(np.isnan(en), np.isnan(tn))
+        np.testing.assert_array_equal(np.isinf(en), np.isinf(tn))
+        fin = np.isfinite(tn)
+        np.testing.assert_allclose(en[fin], tn[fin], rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_inf_weight_as_torch(simd):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 2, 5, 5))
+    w = rng.standard_normal((3, 2, 3, 3))
+    w[1, 0, 0, 2] = np.inf
+    g = rng.standard_normal((2, 3, 5, 5))
+    e, t = _conv_both(x, w, None, g, "float64", padding=1)
+    for i in range(3):
+        en, tn = e[i].detach().numpy(), t[i].detach().numpy()
+        np.testing.assert_array_equal(np.isnan(en), np.isnan(tn))
+        fin = np.isfinite(tn)
+        np.testing.assert_allclose(en[fin], tn[fin], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_conv2d_half_computes_in_float32(dtype):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    ex = ember.tensor(x).to(getattr(ember, dtype)).requires_grad_()
+    ew = ember.tensor(w).to(getattr(ember, dtype)).requires_grad_()
+    tx = torch.tensor(x).to(getattr(torch, dtype)).requires_grad_()
+    tw = torch.tensor(w).to(getattr(torch, dtype)).requires_grad_()
+    eo, to = F.conv2d(ex, ew, padding=1), TF.conv2d(tx, tw, padding=1)
+    eo.sum().backward()
+    to.sum().backward()
+    assert eo.dtype == getattr(ember, dtype) and ex.grad.dtype == getattr(ember, dtype)
+    tol = 2e-2 if dtype == "bfloat16" else 2e-3
+    for e, t in ((eo, to), (ex.grad, tx.grad), (ew.grad, tw.grad)):
+        np.testing.assert_allclose(e.float().detach().numpy(), t.float().detach().numpy(), rtol=tol, atol=tol * 8)
+
+
+def test_native_conv_rejects_inconsistent_shapes():
+    x = np.zeros((2, 4, 5, 5), np.float32)
+    with pytest.raises(ValueError, match="groups"):
+        _native.conv2d_f32(x, np.zeros((3, 3, 3, 3), np.float32), None, 1, 1, 0, 0, 1, 1, 1)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        _native.conv2d_f32(x, np.zeros((3, 4, 7, 7), np.float32), None, 1, 1, 0, 0, 1, 1, 1)
+    with pytest.raises(ValueError, match="grad_output"):
+        _native.conv2d_backward_f32(np.zeros((2, 3, 4, 4), np.float32), x, np.zeros((3, 4, 3, 3), np.float32),
+                                    1, 1, 0, 0, 1, 1, 1)
+    with pytest.raises(ValueError, match="simd_level"):
+        _native.simd_level("avx9")
+
+
+# -- batch norm -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(32, 16, 8, 8), (5, 3), (4, 7, 13), (2, 3, 5, 6, 7), (3, 2, 1, 17), (1, 4, 3, 3)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_train_matches_torch(simd, shape, dtype, affine):
+    rng = np.random.default_rng(sum(shape))
+    C = shape[1]
+    x = rng.standard_normal(shape) * 3 + 5        # an offset mean: the variance must not cancel
+    w, b = rng.standard_normal(C), rng.standard_normal(C)
+    g = rng.standard_normal(shape)
+    res = []
+    for lib, fn in ((ember, F.batch_norm), (torch, TF.batch_norm)):
+        tx = lib.tensor(x.astype(dtype), requires_grad=True)
+        tw = lib.tensor(w.astype(dtype), requires_grad=True) if affine else None
+        tb = lib.tensor(b.astype(dtype), requires_grad=True) if affine else None
+        rm, rv = lib.zeros(C, dtype=getattr(lib, dtype)), lib.ones(C, dtype=getattr(lib, dtype))
+        out = fn(tx, rm, rv, tw, tb, training=True, momentum=0.3, eps=1e-3)
+        out.backward(lib.tensor(g.astype(dtype)))
+        res.append([out, tx.grad, rm, rv] + ([tw.grad, tb.grad] if affine else []))
+    tol = TOL[dtype] * 10
+    for e, t in zip(*res):
+        _close(e, t, tol)
+
+
+def test_batch_norm_train_non_contiguous_and_half():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 5, 4, 3)).astype(np.float32)
+    ex = ember.tensor(x).permute(0, 3, 1, 2).requires_grad_()   # (6, 3, 5, 4), channels strided
+    tx = torch.tensor(x).permute(0, 3, 1, 2).requires_grad_()
+    eo = F.batch_norm(ex, None, None, training=True)
+    to = TF.batch_norm(tx, None, None, training=True)
+    (eo * eo * eo).sum().backward()
+    (to * to * to).sum().backward()
+    _close(eo, to, 1e-4)
+    _close(ex.grad, tx.grad, 1e-3)
+    eh = ember.tensor(x).to(ember.float16).requires_grad_()
+    th = torch.tensor(x).to(torch.float16).requires_grad_()
+    F.batch_norm(eh, None, None, training=True).sum().backward()
+    TF.batch_norm(th, None, None, training=True).sum().backward()
+    assert eh.grad.dtype == ember.float16
+    np.testing.assert_allclose(eh.grad.float().numpy(), th.grad.float().numpy(), atol=2e-3)
+
+
+# -- max pooling ------------------------------------------------------------------------------------------------
+
+# (N, C, H, W, kernel, stride, padding, dilation, ceil_mode)
+POOL_CASES = [
+    (32, 32, 8, 8, 2, 2, 0, 1, False),
+    (2, 3, 9, 7, 3, 1, 1, 1, False),
+    (2, 3, 9, 7, 3, 2, 1, 1, True),
+    (1, 2, 10, 11, (2, 3), (3, 2), (1, 1), (2, 1), False),
+    (3, 1, 5, 5, 2, 2, 1, 2, True),
+    (1, 1, 1, 1, 1, 1, 0, 1, False),
+    (2, 2, 6, 13, 4, 3, 2, 1, True),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: "x".join(map(str, c[:4])))
+def test_max_pool2d_matches_torch(case, dtype):
+    N, C, H, W, k, s, p, d, ceil = case
+    rng = np.random.default_rng(H * W)
+    x = np.maximum(rng.standard_normal((N, C, H, W)), 0)   # ReLU output: many ties at 0, first one wins
+    res = []
+    for lib, fn in ((ember, F.max_pool2d), (torch, TF.max_pool2d)):
+        tx = lib.tensor(x.astype(dtype), requires_grad=True)
+        v, i = fn(tx, k, s, p, d, ceil_mode=ceil, return_indices=True)
+        (v * v).sum().backward()
+        res.append((v, i, tx.grad))
+    (ev, ei, eg), (tv, ti, tg) = res
+    np.testing.assert_array_equal(ev.detach().numpy(), tv.detach().numpy())
+    np.testing.assert_array_equal(ei.numpy(), ti.numpy())
+    assert ei.dtype == ember.int64
+    _close(eg, tg, 0)
+
+
+def test_max_pool2d_nans_and_infs_as_torch():
+    x = np.array([[[[1.0, np.nan, 3.0, -np.inf],
+                    [np.nan, 2.0, -np.inf, -np.inf],
+                    [np.inf, 0.0, 5.0, 5.0],
+                    [np.inf, np.nan, 5.0, 4.0]]]], np.float32)
+    ev, ei = F.max_pool2d(ember.tensor(x), 2, return_indices=True)
+    tv, ti = TF.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    np.testing.assert_array_equal(ev.numpy(), tv.numpy())          # NaN propagates; the last NaN's index
+    np.testing.assert_array_equal(ei.numpy(), ti.numpy())
+    ev, ei = F.max_pool2d(ember.tensor(x), 3, 1, 1, return_indices=True)
+    tv, ti = TF.max_pool2d(torch.tensor(x), 3, 1, 1, return_indices=True)
+    np.testing.assert_array_equal(ev.numpy(), tv.numpy())
+    np.testing.assert_array_equal(ei.numpy(), ti.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "int32", "int64", "float16", "bfloat16"])
+def test_max_pool2d_other_dtypes(dtype):
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 100, (2, 3, 7, 6))
+    if dtype == "int8":
+        x[0, 0] = -128                       # the lowest value, everywhere in a plane: the first index wins
+    ex = ember.tensor(x).to(getattr(ember, dtype))
+    tx = torch.tensor(x).to(getattr(torch, dtype))
+    ev, ei = F.max_pool2d(ex, 3, 2, 1, return_indices=True)
+    tv, ti = TF.max_pool2d(tx, 3, 2, 1, return_indices=True)
+    assert ev.dtype == getattr(ember, dtype)
+    np.testing.assert_array_equal(ev.to(ember.float64).numpy(), tv.to(torch.float64).numpy())
+    np.testing.assert_array_equal(ei.numpy(), ti.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int8", "uint8", "int16", "int32", "int64"])
+def test_native_max_pool2d_takes_equivalent_dtypes(dtype):
+    # an unpickled array's dtype equals, but is not, numpy's own int32 (arrays from another process)
+    x = pickle.loads(pickle.dumps(np.arange(32).reshape(1, 2, 4, 4).astype(dtype)))
+    assert x.dtype == np.dtype(dtype) and x.dtype is not np.dtype(dtype)
+    v, i = _native.max_pool2d(x, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2)
+    assert v.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(i[0, 0], [[5, 7], [13, 15]])
+    with pytest.raises(TypeError, match="no native kernel for dtype float16"):
+        _native.max_pool2d(x.astype(np.float16), 2, 2, 2, 2, 0, 0, 1, 1, 2, 2)
+
+
+def test_max_pool2d_non_contiguous():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 9, 8, 2)).astype(np.float32)
+    ev, ei = F.max_pool2d(ember.tensor(x).permute(0, 3, 1, 2), 2, return_indices=True)
+    tv, ti = TF.max_pool2d(torch.tensor(x).permute(0, 3, 1, 2), 2, return_indices=True)
+    np.testing.assert_array_equal(ev.numpy(), tv.numpy())
+    np.testing.assert_array_equal(ei.numpy(), ti.numpy())
+
+
+# -- Adam / AdamW ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opt, kw", [("AdamW", {}), ("AdamW", {"amsgrad": True, "weight_decay": 0.1}),
+                                     ("Adam", {"weight_decay": 0.05}), ("Adam", {"betas": (0.8, 0.9), "eps": 1e-3})])
+def test_adam_matches_torch(simd, opt, kw, dtype):
+    rng = np.random.default_rng(8)
+    shapes = [(37,), (16, 9), (3, 5, 7), ()]                    # lengths that are no whole number of vectors
+    ps = [rng.standard_normal(s) for s in shapes]
+    grads = [[rng.standard_normal(s) for s in shapes] for _ in range(4)]
+    out = []
+    for lib in (ember, torch):
+        params = [lib.tensor(p.astype(dtype), requires_grad=True) for p in ps]
+        o = getattr(lib.optim, opt)(params, lr=1e-2, **kw)
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = lib.tensor(g.astype(dtype))
+            o.step()
+        out.append(params)
+    for e, t in zip(*out):
+        _close(e, t, 1e-5 if dtype == "float32" else 1e-12)
+
+
+def test_adam_non_contiguous_grad_and_half_param():
+    rng = np.random.default_rng(9)
+    p = rng.standard_normal((4, 6)).astype(np.float32)
+    g = rng.standard_normal((6, 4)).astype(np.float32)
+    res = []
+    for lib in (ember, torch):
+        a = lib.tensor(p, requires_grad=True)
+        h = lib.tensor(p).to(lib.float16).requires_grad_()
+        o = lib.optim.AdamW([a, h], lr=1e-2)
+        for _ in range(3):
+            a.grad = lib.tensor(g).t()                                  # a strided gradient
+            h.grad = lib.tensor(g).t().to(lib.float16)
+            o.step()
+        res.append((a, h))
+    _close(res[0][0], res[1][0], 1e-6)
+    np.testing.assert_allclose(res[0][1].float().detach().numpy(), res[1][1].float().detach().numpy(), atol=2e-3)
+
+
+def test_native_adam_rejects_what_it_cannot_update_in_place():
+    p = np.zeros(5, np.float32)
+    with pytest.raises(ValueError, match="exp_avg"):
+        _native.adam_step(p, p.copy(), np.zeros(5, np.float64), p.copy(), None, 1e-3, 0.9, 0.999, 1e-8, 0.0,
+                          0.1, 0.001, True)
+    with pytest.raises(ValueError, match="grad"):
+        _native.adam_step(p, np.zeros(10, np.float32)[::2], p.copy(), p.copy(), None, 1e-3, 0.9, 0.999, 1e-8, 0.0,
+                          0.1, 0.001, True)
+    with pytest.raises(TypeError, match="dtype"):
+        _native.adam_step(np.zeros(5, np.int32), p, p, p, None, 1e-3, 0.9, 0.999, 1e-8, 0.0, 0.1, 0.001, True)
