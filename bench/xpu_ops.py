@@ -6,8 +6,10 @@ Without EMBER_XPU_PLATFORM it uses an Intel GPU when there is one, else pocl.
 Each figure is the median of --repeat runs after a warm-up (the first call
 compiles the kernel; later processes load it from the kernel cache), timed
 from launch to the end of the work (ember.synchronize). GEMM runs through the
-kernel the xpu backend registers for matmul, and, where pyclblast is
-installed, also through CLBlast and the generator's tiled kernel side by side.
+kernel the xpu backend registers for matmul (the generator's, with the tile
+measured for this device named: RMxRN[xBLOCK], or "tiled"; EMBER_KERNEL_GEMM
+overrides), then through the generator's GPU-shaped tiled kernel and, where
+pyclblast is installed, CLBlast, side by side.
 The ratio xpu/numpy is median(xpu) / median(numpy) of the two columns beside it.
 numpy's BLAS and pocl's cpu device both run on ``--threads`` threads (default 1).
 """
@@ -85,10 +87,13 @@ def main(argv=None):
     np.testing.assert_allclose((xma @ xmb).to("cpu").numpy(), ref, rtol=1e-3, atol=1e-2 * np.sqrt(n))
     t_np = _median_time(lambda: ma @ mb, nosync, args.repeat)
     from ember_xpu import kernels as XK
-    rows.append((f"GEMM {n}x{n} float32 ({XK.gemm_engine()})",
+    engine = XK.gemm_engine()
+    if engine == "kernelgen":
+        engine += f" {XK.gemm_choice(xma._device)}"
+    rows.append((f"GEMM {n}x{n} float32 ({engine})",
                  _median_time(lambda: xma @ xmb, sync, args.repeat), t_np))
     for name, fn in XK.gemm_alternatives().items():
-        if name == XK.gemm_engine():
+        if name in (XK.gemm_engine(), engine):    # measured above
             continue
         try:
             out = fn(xma, xmb)

@@ -263,6 +263,10 @@ def _mlp_step_counts(xpu, steps=3):
 
 def test_mlp_training_step_launches_few_kernels_and_reads_back_once(xpu):
     launches, reads = _mlp_step_counts(xpu)
-    # 56 launches before the fused kernels (cross_entropy ~17, its backward ~10, SGD 2 per parameter)
-    assert launches <= 24, launches
+    # 56 launches before the fused kernels (cross_entropy ~17, its backward ~10, SGD 2 per parameter).
+    # The step's 5 GEMMs take two launches each where the device runs kernelgen's packed-panel GEMM
+    # (gemm_pack, then bmm_rb) and one with the tiled kernel or CLBlast
+    from ember_xpu import kernels as XK
+    packed = XK.gemm_engine() == "kernelgen" and XK.gemm_choice(ember.device("xpu:0")) != "tiled"
+    assert launches <= 24 + (5 if packed else 0), launches
     assert reads == 1, reads

@@ -16,6 +16,7 @@ from ember.ops import elementwise as E
 from . import kernels as KD
 from . import kernels_nn as KN
 from .ctypes_ import ALL
+from .gemm import CANDIDATES, tile_for
 from .kernels import Operand
 from .ops import BINARY, UNARY
 
@@ -94,6 +95,10 @@ def _all(full):
             yield KD.indexed(kind, dt, 2)
         if dt != "bool":
             yield KD.bmm(dt)
+            rm, rn = tile_for(CANDIDATES[0], dt)
+            yield KD.bmm_rb(dt, rm, rn)
+            yield KD.bmm_rb(dt, rm, rn, True)
+            yield KD.gemm_pack(dt, rn)
         for desc in (False, True):
             yield KD.sort_local(dt, desc, 1024, 256, 1)
             yield KD.sort_merge(dt, desc, 1)

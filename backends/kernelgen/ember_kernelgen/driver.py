@@ -52,6 +52,14 @@ about 0.2 s, plus about 2.5 ms per kernel in it). If that source does not compil
 its kernels are compiled one by one. Without it (cuda: ``ember_cuda.warm`` batches
 NVRTC ahead of time, under each kernel's own source) every kernel is one program
 whose source is ``render(desc, dialect)``.
+
+Tuning
+------
+A driver may also define ``tune_key(device) -> str``: a name for the device (with its runtime and
+driver versions) under which measurements of it are stored. kernelgen then chooses the device's
+GEMM kernel and tile by timing a few candidates the first time a bmm runs there, and keeps the
+choice on disk (``gemm.py``). It times them through ``launch`` and ``to_host`` alone. Without it,
+bmm runs the GPU-shaped tiled kernel.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ MAKERS = {
     "scanb": KD.scan_block,
     "idx": KD.indexed,
     "bmm": KD.bmm,
+    "bmm_rb": KD.bmm_rb,
+    "gemm_pack": KD.gemm_pack,
     "philox": KD.philox,
     "sort": KD.sort_local,
     "sortm": KD.sort_merge,
@@ -115,6 +117,12 @@ def _nonzero(dtype, ndim):
     return tuple(("nonzero", dtype, n) for n in _IDX_NDIMS)
 
 
+def _gemm(dtype, *tile):
+    """bmm_rb's candidate tiles for dtype and their gemm_pack kernels: what tuning compiles."""
+    from .gemm import family_keys
+    return family_keys(dtype)
+
+
 def _ce(x, w, B):
     """cross_entropy's row kernel with its backward pair (ce_finish, keyed without w, stays alone)."""
     return (("ce_rows", x, w, B), ("ce_den", x, w, B), ("ce_bwd", x, w, B))
@@ -126,4 +134,5 @@ def _softmax(x, out, B):
 
 _FAMILIES = {"ce_rows": _ce, "ce_den": _ce, "ce_bwd": _ce, "softmax": _softmax, "log_softmax": _softmax,
              "ew": _ew, "red": _red, "redc": _redc, "arg": _arg, "scan": _scan, "scanb": _scanb,
-             "idx": _idx, "sort": _sort, "sortm": _sortm, "nonzero": _nonzero}
+             "idx": _idx, "sort": _sort, "sortm": _sortm, "nonzero": _nonzero,
+             "bmm_rb": _gemm, "gemm_pack": _gemm}

@@ -75,6 +75,7 @@ class Builder:
         self._limits: dict = {}
         self._plans: dict = {}      # elementwise geometry -> launch plan
         self._rplans: dict = {}     # reduction geometry -> launch plan
+        self._gemm: dict = {}       # device -> its GEMM kernel and tile (gemm.py)
 
     # -- compile and launch -------------------------------------------------------------
     def limits(self, device):

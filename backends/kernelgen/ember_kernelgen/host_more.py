@@ -1,5 +1,5 @@
-"""Host side of the non-elementwise prims: reductions, scans, indexing, bmm, Philox, sort,
-flip, arange, nonzero. Each function is the raw kernel core's adapter calls (see each op's doc=)."""
+"""Host side of the non-elementwise prims: reductions, scans, indexing, Philox, sort, flip,
+arange, nonzero (bmm: gemm.py). Each function is the raw kernel core's adapter calls (see each op's doc=)."""
 
 from __future__ import annotations
 
@@ -290,25 +290,7 @@ def _index_add_(b):
     return index_add_
 
 
-# -- bmm, philox, sort, flip, arange, nonzero ------------------------------------------------------
-
-def _bmm(b):
-    def bmm(x, y):
-        device = x._device
-        Bn, N, K = x._shape
-        P = y._shape[2]
-        out = b.empty((Bn, N, P), x._dtype, device)
-        if _numel(out._shape) == 0:
-            return out
-        if K == 0:
-            return b.elementwise("fill", out, x._dtype, (0,), out._shape, device)
-        desc = b.desc(("bmm", x._dtype.name))
-        T, S = KD.TILE, KD.TILE * KD.REG
-        b.launch(desc, device, ((P + S - 1) // S, (N + S - 1) // S, min(Bn, _BIG_GRID)), (T, T, 1),
-                 (*b.buf(out), *b.buf(x), *b.buf(y), Bn, N, K, P, *x._strides, *y._strides))
-        return out
-    return bmm
-
+# -- philox, sort, flip, arange, nonzero ------------------------------------------------------------
 
 def _philox(b):
     def philox_random(out, seed, offset):
@@ -418,7 +400,8 @@ def kernels(b) -> dict:
     t["scatter_add_"] = _scatter(b, "scatter_add")
     t["index_select"] = _index_select(b)
     t["index_add_"] = _index_add_(b)
-    t["bmm"] = _bmm(b)
+    from .gemm import bmm
+    t["bmm"] = bmm(b)
     t["philox_random"] = _philox(b)
     t["sort"] = _sort(b)
     t["flip"] = _flip(b)

@@ -640,6 +640,120 @@ def bmm(dtype: str) -> Kernel:
     return make(f"bmm_{dtype}", p, body, (), t.fp64)
 
 
+# -- bmm for CPU-like devices: register blocks over packed column panels ------------------------------
+#
+# A CPU OpenCL runtime (pocl) compiles each work-item as plain scalar code and vectorizes what one
+# work-item does; local memory and barriers only cost there. So this GEMM gives each work-item an
+# RM x RN block of out held in RM*RN scalar accumulators, written out unrolled: per k, RN loads of b
+# that sit side by side and RM loads of a, then RM*RN multiply-adds, which the compiler turns into RM
+# vector FMAs of RN lanes. b is first packed (gemm_pack) into column panels of RN: panel j holds
+# b[:, j*RN:(j+1)*RN] as K contiguous rows of RN, zero-padded past P and converted to the accumulation
+# type, so every panel is read as one stream whatever b's strides, and neighbouring work-items (along
+# the rows of out) share the panel from cache. The tile is chosen per device by measurement (gemm.py).
+
+def gemm_panel_dtype(dtype: str) -> str:
+    """The dtype of the packed panels of b: the accumulation type (integers: int64)."""
+    t = ct(dtype)
+    return "int64" if t.kind in "iub" else acc_dtype(dtype)
+
+
+def gemm_pack(dtype: str, rn: int) -> Kernel:
+    """Pack b (Bn, K, P), any strides, into panels out (Bn, ceil(P/rn), K, rn) of gemm_panel_dtype.
+
+    Columns past P are zero. One work-item writes one row of rn of a panel (grid-stride).
+    Parameters: out, b, Bn, K, P, b_sb, b_sk, b_sp."""
+    t, tp = ct(dtype), ct(gemm_panel_dtype(dtype))
+    p = Params().buffer("out", tp.store).buffer("b", t.store, const=True)
+    p.longs("Bn", "K", "P", "b_sb", "b_sk", "b_sp")
+    ld = (lambda e: f"({tp.comp})({e})") if t.kind in "iub" else (lambda e: f"({tp.comp})({t.load(e)})")
+    full = "\n".join(f"            dst[{j}] = {ld(f'src[{j}]')};" for j in range(rn))
+    edge = "\n".join(f"            dst[{j}] = col0 + {j} < P ? {ld(f'src[{j} * b_sp]')} : ({tp.comp})0;"
+                     for j in range(rn))
+    body = f"""\
+    const i64 Pt = (P + {rn - 1}) / {rn};
+    const i64 rows = Bn * Pt * K;
+    for (i64 r = ek_gid(); r < rows; r += ek_gsize()) {{
+        const i64 k = r % K, t = r / K;
+        const i64 jp = t % Pt, bb = t / Pt;
+        const i64 col0 = jp * {rn};
+        GLOBAL const {t.store}* src = b + bb * b_sb + k * b_sk + col0 * b_sp;
+        GLOBAL {tp.store}* dst = out + r * {rn};
+        if (col0 + {rn} <= P && b_sp == 1) {{
+{full}
+        }} else {{
+{edge}
+        }}
+    }}"""
+    return make(f"gemm_pack_{dtype}_{rn}", p, body, (), t.fp64)
+
+
+def bmm_rb(dtype: str, rm: int, rn: int, tout: bool = False) -> Kernel:
+    """out[b] = a[b] @ b[b] from b packed by gemm_pack(dtype, rn), a (Bn, N, K) any strides.
+
+    Work-item x computes rows [x*rm, x*rm + rm) of the column panels y, y + grid y, ... of batches
+    z, z + grid z, ...; rows past N read row N - 1 and store nothing. out's rows are o_sn apart and
+    its columns adjacent; with ``tout`` its columns are o_sp apart (the host computes out^T =
+    b^T @ a^T so, o_sn = 1: a kernel of its own, since strided stores in the same kernel would keep
+    the compiler from vectorizing the other's accumulators whole). float16/bfloat16 accumulate in
+    float32; integers in 64 bits (wrapping), as bmm.
+    Launch: grid (ceil(ceil(N/rm) / block), min(ceil(P/rn), 65535), min(Bn, 65535)), block (any, 1, 1).
+    Parameters: out, a, bp (the panels), Bn, N, K, P, a_sb, a_sn, a_sk, bp_sb (a batch of panels;
+    0 when every batch shares one), o_sb, o_sn, o_sp."""
+    t, tp = ct(dtype), ct(gemm_panel_dtype(dtype))
+    acc = "u64" if t.kind in "iub" else tp.comp
+    p = Params().buffer("out", t.store).buffer("a", t.store, const=True).buffer("bp", tp.store, const=True)
+    p.longs("Bn", "N", "K", "P", "a_sb", "a_sn", "a_sk", "bp_sb", "o_sb", "o_sn", "o_sp")
+    lda = (lambda e: f"({acc})(i64)({e})") if t.kind in "iub" else (lambda e: f"({acc})({t.load(e)})")
+    ldb = (lambda e: f"({acc})({e})")
+
+    def res(i, j):
+        v = f"c{i}_{j}"
+        return t.store_(f"({t.comp})(i64){v}" if t.kind in "iub" else f"({t.comp}){v}")
+
+    def stores(at, pad, guard=False):
+        lines = []
+        for i in range(rm):
+            row = (f"if (row0 + {i} < N) " if guard else "") + f"{{ GLOBAL {t.store}* o = ob + {i} * o_sn; "
+            cells = " ".join((f"if (col0 + {j} < P) " if guard else "") + f"o[{at(j)}] = {res(i, j)};"
+                             for j in range(rn))
+            lines.append(" " * pad + row + cells + " }")
+        return "\n".join(lines)
+
+    at = (lambda j: f"{j} * o_sp") if tout else (lambda j: str(j))
+    zero = " ".join(f"{acc} c{i}_{j} = ({acc})0;" for i in range(rm) for j in range(rn))
+    rows = " ".join(f"const i64 r{i} = (row0 + {i} < N ? row0 + {i} : N - 1) * a_sn;" for i in range(rm))
+    loads = " ".join(f"const {acc} b{j} = {ldb(f'bk[{j}]')};" for j in range(rn))
+    fmas = "\n".join(f"                {{ const {acc} x = {lda(f'ab[r{i} + ka]')}; "
+                     + " ".join(f"c{i}_{j} += x * b{j};" for j in range(rn)) + " }" for i in range(rm))
+    body = f"""\
+    const i64 row0 = ek_gid() * {rm};
+    if (row0 >= N) return;
+    const i64 Pt = (P + {rn - 1}) / {rn};
+    {rows}
+    for (i64 bb = ek_group_z(); bb < Bn; bb += ek_ngroups_z()) {{
+        GLOBAL const {t.store}* ab = a + bb * a_sb;
+        for (i64 jp = ek_group_y(); jp < Pt; jp += ek_ngroups_y()) {{
+            const i64 col0 = jp * {rn};
+            GLOBAL const {tp.store}* bk = bp + bb * bp_sb + jp * K * {rn};
+            {zero}
+            i64 ka = 0;
+            for (i64 k = 0; k < K; ++k) {{
+                {loads}
+{fmas}
+                ka += a_sk;
+                bk += {rn};
+            }}
+            GLOBAL {t.store}* ob = out + bb * o_sb + row0 * o_sn + col0 * o_sp;
+            if (row0 + {rm} <= N && col0 + {rn} <= P) {{
+{stores(at, 16)}
+            }} else {{
+{stores(at, 16, guard=True)}
+            }}
+        }}
+    }}"""
+    return make(f"bmm_rb_{dtype}_{rm}x{rn}{'_t' if tout else ''}", p, body, (), t.fp64)
+
+
 # -- Philox4x32-10 ----------------------------------------------------------------------------
 
 def philox() -> Kernel:

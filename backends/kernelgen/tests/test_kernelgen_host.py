@@ -102,6 +102,37 @@ def test_launch_arguments_match_signatures_and_repeat_calls_compile_nothing():
                 assert sig[i + 1] == "q"
 
 
+@pytest.mark.parametrize("choice", ["tiled", "8x16", "3x5x256"])
+def test_bmm_launches_match_signatures_for_each_kernel_choice(monkeypatch, choice):
+    """bmm's launches (the tiled kernel; gemm_pack then bmm_rb) pass what the signatures say, pack
+    the smaller operand (out^T = b^T a^T when a has fewer rows than b has columns),
+    and keep bmm_rb's block within the device's limit."""
+    from ember_kernelgen import gemm as G
+    monkeypatch.setenv(G.ENV, choice)
+    drv = RecordingDriver()
+    table = kg.build_kernels(drv)
+    for n, k, p in ((9, 7, 40), (40, 7, 9)):
+        drv.launched.clear()
+        table["bmm"](_T((2, n, k), D.float32), _T((2, k, p), D.float32))
+        names = [kern[0] for kern, *_ in drv.launched]
+        sigs = {name: sig for _, s in drv.compiled for name, sig in s.items()}
+        for (name, sig), grid, block, args, stream in drv.launched:
+            assert sigs[name] == sig and len(sig) == len(args)
+            assert all(isinstance(v, int) for ch, v in zip(sig, args) if ch == "q")
+            assert all(g >= 1 for g in grid)
+        if choice == "tiled":
+            assert names == ["bmm_float32"]
+            continue
+        rm, rn = G.parse(choice)[1:3]
+        assert names == [f"gemm_pack_float32_{rn}", f"bmm_rb_float32_{rm}x{rn}" + ("_t" if n < p else "")]
+        assert all(block[0] * block[1] * block[2] <= 128 for _, _, block, _, _ in drv.launched)
+        pack_args, rb_args = drv.launched[0][3], drv.launched[1][3]
+        packed_cols = min(n, p)                                  # pack's P: columns of the packed operand
+        assert pack_args[4:7] == (2, k, packed_cols)
+        o_sb, o_sn, o_sp = rb_args[-3:]
+        assert (o_sb, o_sn, o_sp) == ((n * p, p, 1) if n >= p else (n * p, 1, p))
+
+
 def test_contiguous_fast_path_needs_alignment():
     drv = RecordingDriver()
     table = kg.build_kernels(drv)
@@ -357,6 +388,10 @@ def _family_seeds():
         ("sortm", "float64", False, 2),
         ("nonzero", b, 2),
         ("bmm", f),
+        ("bmm_rb", f, 8, 16, False),
+        ("bmm_rb", "int32", 8, 8, True),                            # 8-byte accumulation halves RN
+        ("gemm_pack", "int64", 8),
+        ("bmm_rb", "float16", 5, 24, False),                        # not a candidate tile: alone
         ("philox",),
         ("arange", "int64", "int64"),
         ("ce_rows", f, f, 128),

@@ -23,6 +23,7 @@ cl = pytest.importorskip("pyopencl")
 from cldriver import CLDriver  # noqa: E402
 
 import ember_kernelgen as kg  # noqa: E402
+from ember_kernelgen import gemm as G  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -503,6 +504,104 @@ def test_bmm(drv, K, dtype):
           rtol=2e-3, atol=2e-2)
     z = K["bmm"](drv.tensor(np.zeros((2, 3, 0), dtype)), drv.tensor(np.zeros((2, 0, 4), dtype)))
     close(host(drv, z), np.zeros((2, 3, 4), dtype))
+
+
+_RB_TILES = [c for c in G.CANDIDATES if c[0] == "rb"] + [("rb", 3, 5, 2), ("rb", 1, 1, 1)]
+
+
+def _want(a, b):
+    if a.dtype == np.float16:
+        return (a.astype(np.float32) @ b.astype(np.float32)).astype(np.float16)
+    if a.dtype.kind in "iu":
+        return a @ b
+    return a.astype(np.float64) @ b.astype(np.float64)
+
+
+@pytest.mark.parametrize("nkp", [(19, 37, 45), (45, 37, 19)], ids=["pack_a", "pack_b"])
+@pytest.mark.parametrize("choice", _RB_TILES, ids=G.describe)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32, np.int64])
+def test_bmm_register_tiles(drv, K, choice, dtype, nkp):
+    """The CPU-shaped GEMM at every candidate tile, packing b (N >= P) or a (N < P: out^T = b^T a^T):
+    sizes that leave partial blocks in rows and columns, a transposed and a sliced b (packed from any
+    strides), a transposed a read in place, an operand at an offset, one b or one a for every batch
+    (stride 0), and K = 1."""
+    n, k, p = nkp
+    bmm = K["bmm"].using(choice)
+    tol = dict(rtol=2e-3, atol=3e-2) if dtype == np.float16 else dict(rtol=1e-5, atol=1e-4)
+    a, b = rand((3, n, k), dtype, -4, 4), rand((3, k, p), dtype, -4, 4)
+    close(host(drv, bmm(drv.tensor(a), drv.tensor(b))), _want(a, b), **tol)
+    bt = drv.tensor(b.transpose(0, 2, 1).copy())._view((3, k, p), (p * k, 1, k))
+    at = drv.tensor(a.transpose(0, 2, 1).copy(), pad=3)._view((3, n, k), (n * k, 1, n), 3)
+    close(host(drv, bmm(at, bt)), _want(a, b), **tol)
+    wide = rand((3, k, 2 * p), dtype, -4, 4)
+    sliced = drv.tensor(wide)._view((3, k, p), (k * 2 * p, 2 * p, 2))
+    close(host(drv, bmm(drv.tensor(a), sliced)), _want(a, wide[:, :, ::2]), **tol)
+    shared = drv.tensor(b[0])._view((3, k, p), (0, p, 1))
+    close(host(drv, bmm(drv.tensor(a), shared)), _want(a, np.broadcast_to(b[0], b.shape)), **tol)
+    shared_a = drv.tensor(a[1])._view((3, n, k), (0, k, 1))
+    close(host(drv, bmm(shared_a, drv.tensor(b))), _want(np.broadcast_to(a[1], a.shape), b), **tol)
+    one = rand((2, 5, 1), dtype), rand((2, 1, 33), dtype)
+    close(host(drv, bmm(*map(drv.tensor, one))), _want(*one), **tol)
+    one = rand((2, 33, 1), dtype), rand((2, 1, 5), dtype)
+    close(host(drv, bmm(*map(drv.tensor, one))), _want(*one), **tol)
+
+
+def test_bmm_register_tiles_bfloat16_and_size_one(drv, K):
+    bmm = K["bmm"].using(G.CANDIDATES[0])
+    a = rand((1, 9, 20), np.float32).astype(BF16)
+    b = rand((1, 20, 17), np.float32).astype(BF16)
+    got = host(drv, bmm(drv.tensor(a), drv.tensor(b))).astype(np.float32)
+    want = a.astype(np.float32) @ b.astype(np.float32)
+    close(got, want, rtol=1e-2, atol=5e-2)
+    x, y = rand((1, 1, 7)), rand((1, 7, 1))
+    close(host(drv, bmm(drv.tensor(x), drv.tensor(y))), _want(x, y), rtol=1e-5, atol=1e-5)
+
+
+def test_gemm_tuning_measures_once_and_keeps_the_choice_on_disk(drv, tmp_path, monkeypatch):
+    """A driver with tune_key has its device measured at the first bmm; the choice goes to the
+    tuning file, and a later process (a new table) reads it back without measuring."""
+    monkeypatch.setenv("EMBER_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.delenv(G.ENV, raising=False)
+    monkeypatch.setattr(G, "TUNE_N", 48)
+    monkeypatch.setattr(G, "CANDIDATES", (("rb", 4, 16, 1), ("tiled",)))
+
+    class Tuned(CLDriver):
+        launches = 0
+
+        def tune_key(self, device):
+            return "test device"
+
+        def launch(self, *args):
+            Tuned.launches += 1
+            return super().launch(*args)
+
+    tdrv = Tuned()
+    a, b = rand((1, 6, 5)), rand((1, 5, 7))
+    bmm = kg.build_kernels(tdrv, registered_only=False)["bmm"]
+    close(host(tdrv, bmm(tdrv.tensor(a), tdrv.tensor(b))), _want(a, b), rtol=1e-5, atol=1e-5)
+    assert Tuned.launches > 6      # two fills, each candidate at least twice, then the product
+    import json
+    entries = json.loads((tmp_path / G.TUNE_FILE).read_text())
+    (key, entry), = entries.items()
+    assert key.startswith("opencl|test device|")
+    assert tuple(entry["choice"]) in G.CANDIDATES and set(entry["ms"]) == {"4x16", "tiled"}
+    assert bmm.choice("cl:0") == tuple(entry["choice"])
+    Tuned.launches = 0
+    bmm = kg.build_kernels(tdrv, registered_only=False)["bmm"]
+    close(host(tdrv, bmm(tdrv.tensor(a), tdrv.tensor(b))), _want(a, b), rtol=1e-5, atol=1e-5)
+    assert Tuned.launches == (1 if entry["choice"] == ["tiled"] else 2)      # the product alone
+
+
+def test_gemm_choice_from_the_environment(drv, monkeypatch):
+    monkeypatch.setenv(G.ENV, "3x8x2")
+    bmm = kg.build_kernels(drv, registered_only=False)["bmm"]
+    assert bmm.choice("cl:0") == ("rb", 3, 8, 2)
+    a, b = rand((2, 10, 4)), rand((2, 4, 9))
+    close(host(drv, bmm(drv.tensor(a), drv.tensor(b))), _want(a, b), rtol=1e-5, atol=1e-5)
+    assert G.parse("tiled") == ("tiled",) and G.parse(" 8x16 ") == ("rb", 8, 16, 1)
+    for bad in ("fast", "0x16", "8x16x0", "8x"):
+        with pytest.raises(ValueError, match="EMBER_KERNEL_GEMM"):
+            G.parse(bad)
 
 
 def _philox_ref(counter, key):

@@ -61,6 +61,10 @@ class OpenCLDriver:
         c = d.cl
         return f"{d.platform.name.strip()}|{d.platform.version.strip()}|{c.name.strip()}|{c.driver_version.strip()}"
 
+    def tune_key(self, device) -> str:
+        """The name kernelgen stores this device's measured GEMM tile under (ember_kernelgen.gemm)."""
+        return self.target(self.rt.dev(device.index))
+
     def caches_builds(self, d) -> bool:
         """Whether d's runtime caches programs built from source itself (pyopencl's verdict: pocl,
         NVIDIA). Then Ember keeps no binaries of its own: on pocl, asking for a program's binary

@@ -1,11 +1,12 @@
 """The xpu kernel table: ember_kernelgen's kernels rendered in OpenCL C, on the OpenCL driver.
 
-GEMM: CLBlast (pyclblast) for float32/float64 where pyclblast is installed,
-else the generator's tiled kernel; ``EMBER_XPU_GEMM=kernelgen`` (or ``clblast``)
-chooses. CLBlast is the default because it is the faster one: on pocl, 1024x1024
-float32 runs several times faster than the generator's kernel (bench/xpu_ops.py
-prints both). Other dtypes, empty operands, and any case CLBlast refuses go to
-the generator's kernel.
+GEMM: the generator's kernels, whose kernel and tile kernelgen measures per device at the first
+bmm there and keeps on disk (ember_kernelgen.gemm; the driver's ``tune_key`` names the device).
+``EMBER_XPU_GEMM=clblast`` runs float32/float64 through CLBlast (pyclblast: ``pip install
+ember-xpu[clblast]``) instead; other dtypes, empty operands and any case CLBlast refuses stay on the
+generator's kernels. The generator's kernels are the default because they measure faster: on pocl
+(one AVX-512 core), 1024x1024 float32 takes about 27 ms through them and 170-240 ms through
+CLBlast 1.5.3 (bench/xpu_ops.py prints both).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from ember import dtypes as D
 from . import runtime as _rt
 
 GEMM_ENV = "EMBER_XPU_GEMM"
-#: the engine used when EMBER_XPU_GEMM is unset and both are there (measured with bench/xpu_ops.py)
-DEFAULT_GEMM = "clblast"
+#: the engine used when EMBER_XPU_GEMM is unset (measured with bench/xpu_ops.py)
+DEFAULT_GEMM = "kernelgen"
 
 _table: dict = {}
 _gen: dict = {}   # the generator's own GEMM kernels, kept for the benchmark's side-by-side
@@ -62,6 +63,9 @@ def gemm_alternatives() -> dict:
         gen_bmm = _gen.get("bmm")
         if gen_bmm is not None:
             out["kernelgen"] = lambda a, b: gen_bmm(a.unsqueeze(0), b.unsqueeze(0)).squeeze(0)
+            if hasattr(gen_bmm, "using"):   # the GPU-shaped kernel too, for comparison
+                tiled = gen_bmm.using(("tiled",))
+                out["kernelgen tiled"] = lambda a, b: tiled(a.unsqueeze(0), b.unsqueeze(0)).squeeze(0)
         else:
             out["kernelgen"] = _gen["mm"]
     if _pyclblast() is not None:
@@ -70,6 +74,16 @@ def gemm_alternatives() -> dict:
     if gemm_engine() not in out:
         out[gemm_engine()] = lambda a, b: ember.matmul(a, b)
     return out
+
+
+def gemm_choice(device) -> str:
+    """Which of the generator's GEMM kernels and tiles ``device`` (an ember.Device) runs, in words
+    (measured on first use, see ember_kernelgen.gemm)."""
+    gen_bmm = _gen.get("bmm")
+    if gen_bmm is None or not hasattr(gen_bmm, "choice"):
+        return "unknown"
+    from ember_kernelgen.gemm import describe
+    return describe(gen_bmm.choice(device))
 
 
 def _layout(t, rows, cols):

@@ -58,8 +58,8 @@ def ember_info():
         cb = _pyclblast()
         engine = gemm_engine()
         info["GEMM"] = ("CLBlast through pyclblast (float32, float64)" if engine == "clblast" else
-                        "the generator's tiled kernel" + ("; EMBER_XPU_GEMM chose it" if cb else
-                                                          "; pyclblast is not installed"))
+                        "the generator's kernels, their tile measured per device at its first bmm"
+                        + ("; EMBER_XPU_GEMM=clblast runs CLBlast" if cb else ""))
     except Exception:  # noqa: BLE001  (must not raise)
         pass
     try:
