@@ -410,7 +410,10 @@ static PyObject *detached(PyObject *t) {
     PyObject *a = new_view(t, SLOT(t, C.t[T_SHAPE]), SLOT(t, C.t[T_STRIDES]), SLOT(t, C.t[T_OFFSET]));
     PyObject *m = a ? new_meta() : NULL;
     long long k;
-    if (m == NULL || !keys_of(t, &k)) { Py_XDECREF(a); Py_XDECREF(m); Py_DECREF(rm); return NULL; }
+    if (m == NULL || !keys_of(t, &k)) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "tensor keys");
+        Py_XDECREF(a); Py_XDECREF(m); Py_DECREF(rm); return NULL;
+    }
     put(a, C.t[T_BASE], Py_None);
     PyObject *nk = PyLong_FromLongLong(k & ~C.autograd_bit);
     if (nk == NULL) { Py_DECREF(a); Py_DECREF(m); Py_DECREF(rm); return NULL; }
@@ -538,7 +541,10 @@ static PyObject *record(PyObject *gp, PyObject *const *args, int nargs, const in
         }
         if (fresh && PyObject_SetAttr(out, C.str_ag, m) < 0) goto fail;
         long long k;
-        keys_of(out, &k);
+        if (!keys_of(out, &k)) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "tensor keys");
+            goto fail;
+        }
         PyObject *nk = PyLong_FromLongLong(k | C.autograd_bit);
         if (nk == NULL) goto fail;
         put_new(out, C.t[T_KEYS], nk);
@@ -579,6 +585,25 @@ typedef struct {
 static PyObject MISS_OBJ;   /* a sentinel: "not the fast case, call the fallback" */
 #define MISS (&MISS_OBJ)
 
+/* A call uses its plan as a borrowed reference from the cache. While it runs Python code (a handle
+ * function, a kernel, edge_of; another thread meanwhile) another call may replace that cache entry
+ * (after invalidate(), or in a full cache): the plan it drops is kept until no call is in progress. */
+static long g_calls = 0;            /* FastOp calls in progress, all threads together (the GIL orders them) */
+static PyObject *g_retired = NULL;  /* plans replaced while another call was in progress */
+
+static void retire(PyObject *old) {
+    if (g_calls <= 1) {   /* only the call replacing it, which has not used a plan yet */
+        Py_DECREF(old);
+        return;
+    }
+    if (g_retired == NULL) g_retired = PyList_New(0);
+    if (g_retired == NULL || PyList_Append(g_retired, old) < 0) {
+        PyErr_Clear();   /* out of memory: the plan is kept for good rather than freed in use */
+        return;
+    }
+    Py_DECREF(old);
+}
+
 static PyObject *plan_for(FastOp *f, PyObject *dtype, long long bbit, long aux, PyObject *const *args,
                           Py_ssize_t nargs) {
     for (int k = 0; k < f->n; k++) {
@@ -598,7 +623,9 @@ static PyObject *plan_for(FastOp *f, PyObject *dtype, long long bbit, long aux, 
         if (f->n < CACHE) e = &f->cache[f->n++];
         else { e = &f->cache[f->next]; f->next = (f->next + 1) % CACHE; }
     }
-    Py_XSETREF(e->plan, plan);
+    PyObject *old = e->plan;
+    e->plan = plan;
+    if (old != NULL) retire(old);
     e->dtype = dtype;
     e->bbit = bbit;
     e->aux = aux;
@@ -880,12 +907,12 @@ static int small_int(PyObject *v, long long *out) {
 }
 
 /* The view operators' common guard: a tensor of one backend, plain or under grad mode. */
-static PyObject *view_plan(FastOp *f, PyObject *x, PyObject *const *args, Py_ssize_t nargs, int *grad) {
+static PyObject *view_plan(FastOp *f, PyObject *x, PyObject *const *args, Py_ssize_t nargs, long aux, int *grad) {
     long long kx, bbit;
     if (!is_tensor(x) || !keys_of(x, &kx) || !PyTuple_CheckExact(SLOT(x, C.t[T_SHAPE])) ||
         !PyTuple_CheckExact(SLOT(x, C.t[T_STRIDES])) || !key_check(kx, &bbit, grad))
         return MISS;
-    PyObject *plan = plan_for(f, SLOT(x, C.t[T_DTYPE]), bbit, 0, args, nargs);
+    PyObject *plan = plan_for(f, SLOT(x, C.t[T_DTYPE]), bbit, aux, args, nargs);
     if (plan == NULL) return NULL;
     if (plan == Py_None || (*grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
     return plan;
@@ -896,7 +923,7 @@ static PyObject *transpose(FastOp *f, PyObject *const *args) {
     long long d0, d1;
     int grad;
     if (!small_int(args[1], &d0) || !small_int(args[2], &d1)) return MISS;
-    PyObject *plan = view_plan(f, x, args, 3, &grad);
+    PyObject *plan = view_plan(f, x, args, 3, 0, &grad);
     if (plan == NULL || plan == MISS) return plan;
     PyObject *shape = SLOT(x, C.t[T_SHAPE]), *strides = SLOT(x, C.t[T_STRIDES]);
     Py_ssize_t nd = PyTuple_GET_SIZE(shape);
@@ -924,7 +951,7 @@ static PyObject *select_view(FastOp *f, PyObject *x, PyObject *dim_obj, PyObject
     int grad;
     if (!small_int(dim_obj, &dim) || !small_int(index_obj, &index)) return MISS;
     PyObject *pargs[3] = {x, dim_obj, index_obj};
-    PyObject *plan = view_plan(f, x, pargs, 3, &grad);
+    PyObject *plan = view_plan(f, x, pargs, 3, 0, &grad);
     if (plan == NULL || plan == MISS) return plan;
     PyObject *shape = SLOT(x, C.t[T_SHAPE]), *strides = SLOT(x, C.t[T_STRIDES]);
     Py_ssize_t nd = PyTuple_GET_SIZE(shape);
@@ -1049,7 +1076,7 @@ static PyObject *linear(FastOp *f, PyObject *const *args, Py_ssize_t nargs) {
     PyObject *hw = hb ? PyObject_CallOneArg(PyTuple_GET_ITEM(kernels, 2), hw0) : NULL;   /* t's array kernel */
     Py_XDECREF(hw0);
     PyObject *r = NULL;
-    if (hb != NULL) {
+    if (hw != NULL) {
         r = as_array(PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(kernels, 0), hx, hw, NULL));
         if (r != NULL) {   /* mm(input, weight.t()) + bias: a new product, then the bias added into it */
             PyObject *s2 = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(kernels, 1), r, hb, r, NULL);
@@ -1107,7 +1134,7 @@ static PyObject *view_shape(FastOp *f, PyObject *const *args, Py_ssize_t nargs) 
         return MISS;
     }
     int grad;
-    PyObject *plan = view_plan(f, x, args, nargs, &grad);
+    PyObject *plan = view_plan(f, x, args, nargs, 0, &grad);
     if (plan == NULL || plan == MISS) return plan;
     PyObject *size = PyTuple_New(n), *shape = PyTuple_New(n), *strides = NULL, *out = NULL;
     if (size && shape) {
@@ -1135,7 +1162,7 @@ static PyObject *t_view(FastOp *f, PyObject *x) {
     PyObject *args[1] = {x};
     if (!is_tensor(x) || !PyTuple_CheckExact(SLOT(x, C.t[T_SHAPE])) || PyTuple_GET_SIZE(SLOT(x, C.t[T_SHAPE])) > 2)
         return MISS;
-    PyObject *plan = view_plan(f, x, args, 1, &grad);
+    PyObject *plan = view_plan(f, x, args, 1, 0, &grad);
     if (plan == NULL || plan == MISS) return plan;
     PyObject *shape = SLOT(x, C.t[T_SHAPE]), *strides = SLOT(x, C.t[T_STRIDES]), *out;
     if (PyTuple_GET_SIZE(shape) < 2) {
@@ -1169,8 +1196,7 @@ static PyObject *reduce_dim(FastOp *f, PyObject *const *args, Py_ssize_t nargs) 
     PyObject *plan = plan_for(f, SLOT(x, C.t[T_DTYPE]), bbit, 1000 + (long)(nd * 2 + (keep == Py_True)), pargs, 3);
     if (plan == NULL) return NULL;
     if (plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
-    PyObject *hx = array_of(x, plan), *dims = PyTuple_Pack(1, PyLong_FromLongLong(dim)), *r = NULL;
-    if (dims) Py_DECREF(PyTuple_GET_ITEM(dims, 0));   /* PyTuple_Pack took its own reference */
+    PyObject *hx = array_of(x, plan), *dims = Py_BuildValue("(L)", dim), *r = NULL;
     if (hx && dims) {
         PyObject *argv[3] = {hx, dims, keep};
         r = as_array(PyObject_Vectorcall(PyTuple_GET_ITEM(plan, 0), argv, 3, NULL));
@@ -1206,7 +1232,7 @@ static PyObject *slice_view(FastOp *f, PyObject *x, PyObject *dim_obj, PyObject 
         (start != Py_None && !small_int(start, &tmp)) || (stop != Py_None && !small_int(stop, &tmp)))
         return MISS;
     PyObject *pargs[5] = {x, dim_obj, start, stop, step_obj};
-    PyObject *plan = view_plan(f, x, pargs, 5, &grad);
+    PyObject *plan = view_plan(f, x, pargs, 5, 1, &grad);   /* case 1: x[key]'s FastOp plans select as 0 */
     if (plan == NULL || plan == MISS) return plan;
     PyObject *shape = SLOT(x, C.t[T_SHAPE]), *strides = SLOT(x, C.t[T_STRIDES]);
     Py_ssize_t nd = PyTuple_GET_SIZE(shape);
@@ -1281,6 +1307,7 @@ static PyObject *fast_vectorcall(PyObject *self, PyObject *const *args, size_t n
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (kwnames == NULL && C.ready) {
         PyObject *r = MISS;
+        g_calls++;
         switch (f->kind) {
         case K_AUTOGRAD: r = autograd_entry(f, args, nargs); break;
         case K_UNARY: if (nargs == 1) r = unary(f, args[0]); break;
@@ -1295,6 +1322,7 @@ static PyObject *fast_vectorcall(PyObject *self, PyObject *const *args, size_t n
         case K_SELECT: if (nargs == 3) r = select_view(f, args[0], args[1], args[2]); break;
         case K_GETITEM: if (nargs == 2) r = getitem(f, args[0], args[1]); break;
         }
+        if (--g_calls == 0 && g_retired != NULL) Py_CLEAR(g_retired);
         if (r != MISS) return r;
     }
     return PyObject_Vectorcall(f->fallback, args, nargsf, kwnames);
