@@ -294,8 +294,18 @@ static PyObject *new_meta(void) {
 /* t._ag, a new reference (None when the tensor has none). */
 static PyObject *ag_of(PyObject *t) {
     PyObject *m = PyObject_GetAttr(t, C.str_ag);
-    if (m == NULL) { PyErr_Clear(); Py_RETURN_NONE; }
+    if (m == NULL) {   /* _ag lives in the instance dict or is the class default None: no other error */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
     return m;
+}
+
+/* Whether no forward-mode dual level is active (the Python entries handle tangents). */
+static int no_dual_level(void) {
+    PyObject *lvl = SLOT(C.fw_state, C.fw_level);
+    int overflow = 0;
+    return lvl != NULL && PyLong_CheckExact(lvl) && PyLong_AsLongAndOverflow(lvl, &overflow) < 0 && !overflow;
 }
 
 /* autograd.graph.edge_of: the (node, output_nr) gradient reaches t through, or None. -1 on error. */
@@ -643,8 +653,7 @@ static inline int key_check(long long ks, long long *bbit, int *grad) {
     if (*bbit == 0 || (*bbit & (*bbit - 1))) return 0;
     if (func == 0) { *grad = 0; return 1; }
     if (func != C.autograd_bit) return 0;
-    PyObject *lvl = SLOT(C.fw_state, C.fw_level);
-    if (lvl == NULL || !PyLong_CheckExact(lvl) || PyLong_AsLong(lvl) >= 0) return 0;
+    if (!no_dual_level()) return 0;
     *grad = 1;
     return 1;
 }
@@ -989,8 +998,7 @@ static PyObject *autograd_entry(FastOp *f, PyObject *const *args, Py_ssize_t nar
     int ntens = (int)PyTuple_GET_SIZE(tp), tpos[MAXT], need = 0;
     PyObject *edges[MAXT] = {NULL};
     if (ntens > MAXT) return MISS;
-    PyObject *lvl = SLOT(C.fw_state, C.fw_level);
-    if (lvl == NULL || !PyLong_CheckExact(lvl) || PyLong_AsLong(lvl) >= 0) return MISS;
+    if (!no_dual_level()) return MISS;
     for (int k = 0; k < ntens; k++) {
         tpos[k] = (int)PyLong_AsLong(PyTuple_GET_ITEM(tp, k));
         if (tpos[k] < 0 || tpos[k] >= nargs) return MISS;
