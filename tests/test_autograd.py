@@ -524,3 +524,17 @@ def test_inplace_under_no_grad_still_counts_versions():
     assert w._version == 1
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         y.backward()
+
+
+@pytest.mark.parametrize("write", [lambda v: v.add_(1.0), lambda v: v.mul_(2.0), lambda v: v.fill_(3.0),
+                                   lambda v: v.__setitem__(0, 5.0), lambda v: v.copy_(ember.ones(2))])
+def test_write_through_a_view_made_before_its_base_was_saved_is_caught(write):
+    """The view predates the save, so it lacks the Autograd key; its write must still move the base's version
+    counter (PyTorch raises here too)."""
+    x = ember.ones(3, requires_grad=True)
+    base = ember.zeros(3)
+    v = base[0:2]
+    y = x * base          # saves base
+    write(v)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.sum().backward()

@@ -896,6 +896,13 @@ static PyObject *inplace(FastOp *f, PyObject *a, PyObject *b) {
     if (!binary_operands(a, b, &aux, &ks, &bshape)) return MISS;
     if (bshape != NULL) { Py_DECREF(bshape); return MISS; }   /* in place: one shape only */
     if (is_tensor(b) && SLOT(b, C.t[T_STORAGE]) == SLOT(a, C.t[T_STORAGE])) return MISS;   /* overlap rules */
+    PyObject *base = SLOT(a, C.t[T_BASE]);
+    if (base != Py_None) {   /* a view of a base autograd tracks: Python moves the base's version counter */
+        PyObject *bm = ag_of(base);
+        int tracked = bm != Py_None;
+        Py_DECREF(bm);
+        if (tracked) return MISS;
+    }
     /* a tensor the tape tracks gets its version bumped (or an error) by the Autograd entry: not here */
     if ((ks & C.autograd_bit) || !key_check(ks, &bbit, &grad) || grad) return MISS;
     PyObject *args[2] = {a, b};

@@ -276,6 +276,12 @@ def _bad_result(op: Operator, b: int, r):
                             f"operator's contract (ember info --ops documents it): fix or unregister it")
 
 
+def _bump_view_base(t):
+    """Move the version counter of a view's base after an in-place write (autograd.graph.bump_version)."""
+    from ..autograd.graph import bump_version  # local: autograd imports dispatch
+    bump_version(t)
+
+
 def _int_overflow(op: Operator, name: str, value: int):
     """Raise for an int argument that no int64 holds: PyTorch refuses it ("Overflow when unpacking
     long long") instead of letting it wrap or reach a C conversion."""
@@ -340,6 +346,11 @@ def _generate_function(op: Operator):
                   f"        if res_._keys & {K.BACKEND_MASK} != b: _bad_result(_op, b, res_)",
                   "    except AttributeError:",
                   "        _bad_result(_op, b, res_)"]
+    if aliasing:
+        # A view made before its base was saved for backward lacks the Autograd key, so the Autograd entry
+        # (which bumps version counters) did not run: the base's counter moves here, as every write must.
+        lines.append("    if not ks & _AG and _g(self, '_base', None) is not None and self._base._ag is not None: "
+                     "_vbump(self)")
     lines.append("    return res_")
     src = "\n".join(lines)
     # The same body with every parameter positional: redispatch (autograd) passes schema order. Without
@@ -349,7 +360,8 @@ def _generate_function(op: Operator):
         src += "\n" + src.replace(f"def {op.name}({', '.join(params)}):", f"def _pos_({', '.join(pos_params)}):", 1)
     ns = {"_S": state, "_op": op, "_T": op._table, "_BM": K.BACKEND_MASK, "_lk": _list_keys,
           "_mismatch": _mismatch, "_dk": device_keys, "_FM": K.FUNCTIONALITY_MASK, "_g": getattr,
-          "_ov": overlap.run, "_bad_result": _bad_result, "_iof": _int_overflow}
+          "_ov": overlap.run, "_bad_result": _bad_result, "_iof": _int_overflow, "_AG": K.AUTOGRAD.bit,
+          "_vbump": _bump_view_base}
     exec(compile(src, f"<ember op {op.name}>", "exec"), ns)
     fn = ns[op.name]
     fn.positional = ns["_pos_"] if star else fn
