@@ -9,7 +9,6 @@ is numpy's own.
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import numpy as np
@@ -112,9 +111,13 @@ KERNELS = {
     "max_dim": _along(np.argmax), "min_dim": _along(np.argmin),
 }
 
+_add_reduce = np.add.reduce
+
+
 def _sum_array(a, dims=None, keepdim=False):
-    """sum over dims (None: every dim) in the array's own dtype, as the sum kernel for float32/float64."""
-    return np.add.reduce(a, axis=dims, keepdims=keepdim)
+    """sum over dims (None: every dim) in the array's own dtype, as the sum kernel for float32/float64.
+    (ufunc.reduce's arguments are passed by position: axis, dtype, out, keepdims.)"""
+    return _add_reduce(a, dims, None, None, keepdim)
 
 
 def _mean_array(a, dims=None, keepdim=False):
@@ -124,11 +127,19 @@ def _mean_array(a, dims=None, keepdim=False):
         count = 1
         for d in dims:
             count *= a.shape[d]
-    return np.true_divide(np.add.reduce(a, axis=dims, keepdims=keepdim), count)
+    return np.true_divide(_add_reduce(a, dims, None, None, keepdim), count)
 
 
-# Array kernels (float32/float64), called as f(x) over every dim or f(x, dims, keepdim): sum and mean as above,
-# a full max np.maximum.reduce (NaN propagates, as the amax kernel).
+_max_reduce = np.maximum.reduce
+
+
+def _max_array(a):
+    """The largest element (NaN propagates, as the amax kernel)."""
+    return _max_reduce(a, None)
+
+
+# Array kernels (float32/float64), called as f(x) over every dim or f(x, dims, keepdim): sum and mean as above;
+# max over every dim only.
 _FLOATS = (D.float32, D.float64)
 ARRAY_KERNELS = {"sum": (_sum_array, _FLOATS), "mean": (_mean_array, _FLOATS),
-                 "max": (functools.partial(np.maximum.reduce, axis=None), _FLOATS)}
+                 "max": (_max_array, _FLOATS)}
