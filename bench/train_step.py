@@ -18,7 +18,9 @@ run on ``--threads`` threads (default 1: numpy's BLAS for Ember, torch.set_num_t
 
 Where the time goes: the MLP's matrix products run on the same BLAS as PyTorch's and take the same time; the
 rest is per-operator Python (dispatch, the autograd tape, gradient accumulation), about 20 operators a step.
-The CNN adds im2col copies and per-kernel-position col2im adds in numpy, where PyTorch has direct kernels.
+The CNN's convolutions (forward and both gradients), batch norm (with its running statistics), max pooling,
+relu's gradient and the AdamW update run as native kernels (backends/cpu/ember_cpu/native), as PyTorch's run
+as direct kernels; the rest is per-operator Python, as in the MLP.
 """
 
 from __future__ import annotations

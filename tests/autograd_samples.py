@@ -254,6 +254,9 @@ def _nn_samples(r):
     t["conv2d"] = [_S("bias", img, _u(r, (3, 2, 2, 2)), _u(r, (3,)), (1, 1), (1, 1)),
                    _S("stride_groups", _u(r, (1, 2, 5, 5)), _u(r, (2, 1, 3, 3)), None, (2, 2), (0, 0), (1, 1), 2)]
     t["conv1d"] = [_S("bias", _u(r, (2, 2, 5)), _u(r, (3, 2, 2)), _u(r, (3,)), (1,), (1,))]
+    t["conv_transpose2d"] = [_S("bias", img, _u(r, (2, 3, 2, 2)), _u(r, (3,)), (2, 1), (1, 0), (1, 0)),
+                             _S("groups_dilation", _u(r, (1, 2, 3, 3)), _u(r, (2, 1, 2, 2)), None, (1, 1), (0, 0),
+                                (1, 0), 2, (2, 1))]
     t["max_pool2d_with_indices"] = [_S("k2", _distinct(r, (1, 2, 4, 4)), (2, 2))]
     t["max_pool2d"] = [_S("k2", _distinct(r, (1, 2, 4, 4)), (2, 2)),
                        _S("stride1", _distinct(r, (1, 1, 4, 4)), (3, 3), (1, 1), (1, 1))]
@@ -267,6 +270,7 @@ def _nn_samples(r):
                        _S("train", _u(r, (4, 2, 2)), None, None, _u(r, (2,)), _u(r, (2,)), True)]
     t["embedding"] = [_S("rows", _u(r, (5, 3)), np.array([[0, 4], [4, 2]]))]
     t["relu"] = [_S("2d", _away(r, (2, 3)))]
+    t["threshold_backward"] = [_S("2d", _u(r, (2, 3)), _away(r, (2, 3)), 0.1)]
     t["gelu"] = [_S("exact", _u(r, (2, 3), -2, 2)), _S("tanh", _u(r, (2, 3), -2, 2), "tanh")]
     t["gelu_backward"] = [_S("exact", _u(r, (2, 3)), _u(r, (2, 3), -2, 2)),
                           _S("tanh", _u(r, (2, 3)), _u(r, (2, 3), -2, 2), "tanh")]
@@ -289,6 +293,8 @@ def _nn_samples(r):
                           _C("probs", (1,), _u(r, (4, 3)), _u(r, (4, 3), 0.0, 1.0) / 1.5)]
     t["cross_entropy_backward"] = [_S("mean", np.asarray(0.7), _u(r, (4, 3)), labels)]
     t["conv2d_backward"] = [_S("plain", _u(r, (1, 3, 5, 5)), img, _u(r, (3, 2, 2, 2)), (1, 1), (1, 1))]
+    t["conv_transpose2d_backward"] = [_S("plain", _u(r, (1, 3, 7, 5)), img, _u(r, (2, 3, 2, 2)), (2, 1), (1, 0),
+                                         (1, 0))]
     t["batch_norm_train"] = [_S("affine", _u(r, (4, 2, 3)), _u(r, (2,)), _u(r, (2,))), _S("plain", _u(r, (3, 2)))]
     t["batch_norm_train_backward"] = [_S("affine", _u(r, (4, 2, 3)), _u(r, (4, 2, 3)), _u(r, (2,)))]
     t["scaled_dot_product_attention"] = [_S("plain", _u(r, (2, 3, 4)), _u(r, (2, 5, 4)), _u(r, (2, 5, 2))),

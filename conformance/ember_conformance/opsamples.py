@@ -957,6 +957,33 @@ def conv2d_backward(name, dt, rng):
                    error=ValueError)]
 
 
+@gen("conv_transpose2d")
+def conv_transpose2d(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (1, 2, 4, 4), dt), arr(rng, (2, 2, 2, 2), dt)), error=TypeError)]
+    x = lambda s: arr(rng, s, dt, -1, 1)  # noqa: E731
+    return [Sample("bias_pad_output_padding", (x((2, 4, 5, 4)), x((4, 3, 3, 2)), x((3,)), [2, 1], [1, 1], [1, 0])),
+            Sample("groups_dilation", (x((1, 4, 4, 5)), x((4, 2, 2, 3)), None, [1, 2], [0, 1], [0, 1], 2, [2, 1])),
+            Sample("unbatched", (x((3, 4, 4)), x((3, 2, 2, 2)))),
+            Sample("channels", (x((1, 3, 5, 5)), x((2, 2, 3, 3))), error=ValueError),
+            Sample("output_padding", (x((1, 2, 3, 3)), x((2, 2, 3, 3)), None, [2, 2], [0, 0], [2, 2]),
+                   error=ValueError)]
+
+
+@gen("conv_transpose2d_backward")
+def conv_transpose2d_backward(name, dt, rng):
+    if not is_float(dt):
+        return [Sample("not_floating", (arr(rng, (1, 2, 5, 5), dt), arr(rng, (1, 2, 4, 4), dt),
+                                        arr(rng, (2, 2, 2, 2), dt)), error=TypeError)]
+    x = lambda s: arr(rng, s, dt, -1, 1)  # noqa: E731
+    return [Sample("pad_output_padding", (x((2, 3, 10, 5)), x((2, 4, 5, 4)), x((4, 3, 3, 2)), [2, 1], [1, 1],
+                                          [1, 0])),
+            Sample("groups_dilation", (x((1, 4, 5, 7)), x((1, 4, 4, 5)), x((4, 2, 2, 3)), [1, 2], [0, 1], [0, 1], 2,
+                                       [2, 1])),
+            Sample("grad_shape", (x((2, 3, 9, 5)), x((2, 4, 5, 4)), x((4, 3, 3, 2)), [2, 1], [1, 1], [1, 0]),
+                   error=ValueError)]
+
+
 def _pool_input(rng, dt, shape):
     if is_float(dt):  # distinct values: the position of the maximum is unambiguous
         return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.25 - 3).astype(dt.np)
@@ -1082,6 +1109,29 @@ def relu(name, dt, rng):
     if dt.name == "bool":
         return [Sample("bool", (arr(rng, (3, 4), dt),), error=TypeError)]
     return [Sample("2d", (arr(rng, (3, 4), dt),)), Sample("empty", (arr(rng, (0, 4), dt),), tags=("empty",))]
+
+
+@gen("threshold_backward")
+def threshold_backward(name, dt, rng):
+    if dt.name == "bool":
+        return [Sample("bool", (arr(rng, (3, 4), dt), arr(rng, (3, 4), dt), 0), error=TypeError)]
+    out = [Sample("2d", (arr(rng, (3, 4), dt), arr(rng, (3, 4), dt), 0)),
+           Sample("broadcast", (arr(rng, (2, 1, 4), dt), arr(rng, (3, 1), dt), 1), tags=("broadcast",)),
+           Sample("empty", (arr(rng, (0, 4), dt), arr(rng, (0, 4), dt), 0), tags=("empty",))]
+    if is_float(dt):
+        out.append(Sample("special", (arr(rng, (special(dt).size,), dt), special(dt), 0.5), tags=("special",)))
+    return out
+
+
+@gen("batch_norm_update_stats_")
+def batch_norm_update_stats_(name, dt, rng):
+    # the update writes both running buffers (inputs), so only argument checks are samples here;
+    # tests/test_cpu_native_nn.py checks the values against PyTorch's batch_norm_update_stats
+    x = lambda s: arr(rng, s, dt)  # noqa: E731
+    if not is_float(dt):
+        return [Sample("not_floating", (x((3,)), x((3,)), x((4, 3))), error=TypeError)]
+    return [Sample("shapes", (x((3,)), x((4,)), x((4, 3)), 0.1), error=ValueError),
+            Sample("one_per_channel", (x((3,)), x((3,)), x((1, 3)), 0.1), error=ValueError)]
 
 
 @gen("gelu", "silu")

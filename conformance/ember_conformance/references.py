@@ -687,6 +687,51 @@ def _conv2d_backward(g, x, w, stride=1, padding=0, dilation=1, groups=1):
     return gi, gw, g.sum(axis=(0, 2, 3))
 
 
+@ref("conv_transpose2d")
+def _conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    x, w = F(x), F(w)
+    batched = x.ndim == 4
+    x = x if batched else x[None]
+    s, p, op, d = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
+    N, C, H, W = x.shape
+    _, Og, KH, KW = w.shape
+    G = groups
+    # every input position scattered into the full output, output_padding's rows and columns included
+    hf, wf = (H - 1) * s[0] + d[0] * (KH - 1) + 1 + op[0], (W - 1) * s[1] + d[1] * (KW - 1) + 1 + op[1]
+    out = np.zeros((N, G, Og, hf, wf))
+    xg, wg = x.reshape(N, G, C // G, H, W), w.reshape(G, C // G, Og, KH, KW)
+    for i in range(KH):
+        for j in range(KW):
+            out[:, :, :, i * d[0]:i * d[0] + (H - 1) * s[0] + 1:s[0], j * d[1]:j * d[1] + (W - 1) * s[1] + 1:s[1]] += \
+                np.einsum("ngchw,gco->ngohw", xg, wg[..., i, j])
+    ho, wo = hf - 2 * p[0], wf - 2 * p[1]
+    out = out.reshape(N, G * Og, hf, wf)[:, :, p[0]:p[0] + ho, p[1]:p[1] + wo]
+    if b is not None:
+        out = out + F(b).reshape(-1, 1, 1)
+    return out if batched else out[0]
+
+
+@ref("conv_transpose2d_backward")
+def _conv_transpose2d_backward(g, x, w, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    g, x, w = F(g), F(x), F(w)
+    s, p, op, d = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
+    N, C, H, W = x.shape
+    _, Og, KH, KW = w.shape
+    G = groups
+    hf, wf = (H - 1) * s[0] + d[0] * (KH - 1) + 1 + op[0], (W - 1) * s[1] + d[1] * (KW - 1) + 1 + op[1]
+    gf = np.zeros((N, G * Og, hf, wf))      # grad in the full (uncropped) output
+    gf[:, :, p[0]:p[0] + g.shape[2], p[1]:p[1] + g.shape[3]] = g
+    gf = gf.reshape(N, G, Og, hf, wf)
+    xg, wg = x.reshape(N, G, C // G, H, W), w.reshape(G, C // G, Og, KH, KW)
+    gi, gw = np.zeros_like(xg), np.zeros_like(wg)
+    for i in range(KH):
+        for j in range(KW):
+            win = gf[:, :, :, i * d[0]:i * d[0] + (H - 1) * s[0] + 1:s[0], j * d[1]:j * d[1] + (W - 1) * s[1] + 1:s[1]]
+            gi += np.einsum("ngohw,gco->ngchw", win, wg[..., i, j])
+            gw[..., i, j] = np.einsum("ngohw,ngchw->gco", win, xg)
+    return gi.reshape(x.shape), gw.reshape(w.shape), g.sum(axis=(0, 2, 3))
+
+
 def _pool_windows(x, k, s, p, d, ceil, fill):
     """(N, C, OH, OW, KH*KW) windows of a padded input, and the flat input position of each element."""
     N, C, H, W = x.shape
@@ -859,9 +904,16 @@ def _batch_norm_train_backward(g, x, weight=None, eps=1e-5):
     return gi, gw, gb
 
 
+def _threshold_backward(g, x, threshold):
+    g, x = N(g), N(x)
+    return np.where(x <= threshold, np.zeros((), np.result_type(g, x)), g).astype(np.result_type(g, x))
+
+
+REFERENCES["batch_norm_update_stats_"] = _no_values   # its samples are argument checks only (see opsamples)
 REFERENCES.update({
     "embedding": lambda w, idx, padding_idx=None: np.asarray(w)[np.asarray(idx)],
     "relu": lambda x: np.maximum(N(x), 0),
+    "threshold_backward": _threshold_backward,
     "gelu": lambda x, approximate="none": (0.5 * F(x) * (1 + np.tanh(math.sqrt(2 / math.pi) *
                                                                     (F(x) + 0.044715 * F(x) ** 3)))
                                            if approximate == "tanh" else 0.5 * F(x) * (1 + _erf(F(x) / math.sqrt(2)))),

@@ -2,10 +2,12 @@
 
 conv3d reads its windows through an ``as_strided`` view of the padded input
 (im2col in three dims) and multiplies them with the weight. A transposed
-convolution is the gradient of a convolution with respect to its input: one
-matmul of the weight with the input's columns, then col2im (the 2-D operator,
-or an ``index_add`` over flat positions in three dims) into the full output,
-cropped by the padding. Autograd differentiates both through those operators.
+convolution is the gradient of a convolution with respect to its input: in one
+and two dims it is the conv_transpose2d operator (core/ops/nn.py: a backend may
+compute it natively; its decomposition is a matmul and col2im); in three dims,
+one matmul of the weight with the input's columns, then an ``index_add`` over
+flat positions into the full output, cropped by the padding. Autograd
+differentiates conv3d and conv_transpose3d through those operators.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import numpy as np
 
 from .. import dtypes as D
 from .._factory import tensor as _tensor
-from ..errors import ShapeError
 from ..ops import nn as _nn
 from ..ops.creation import full
 from ..ops.elementwise import add
@@ -24,7 +25,6 @@ from ..ops.indexing import index_add
 from ..ops.linalg import matmul
 from ..ops.views import as_strided, narrow, permute, reshape, squeeze, unsqueeze
 from .functional import _conv_padding
-from ..errors import InvalidArgumentError
 
 _conv3d_meta = _nn._conv_meta_for("conv3d", 3)
 
@@ -91,39 +91,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return res if batched else squeeze(res, 0)
 
 
-def _transpose_args(opname, nd, x, weight, bias, stride, padding, output_padding, groups, dilation):
-    s = _nn._tuple_arg(stride, nd, "stride", opname, 1)
-    p = _nn._tuple_arg(padding, nd, "padding", opname, 0)
-    op = _nn._tuple_arg(output_padding, nd, "output_padding", opname, 0)
-    dl = _nn._tuple_arg(dilation, nd, "dilation", opname, 1)
-    _nn._check_float(opname, x, weight, bias, what=("input", "weight", "bias"))
-    _nn._same_dtype(opname, x, (("weight", weight), ("bias", bias)))
-    if weight.ndim != nd + 2:
-        raise ShapeError(f"{opname}(): weight must be {nd + 2}-D (in_channels, out_channels/groups, *kernel), "
-                         f"got shape {tuple(weight._shape)}")
-    if x.ndim not in (nd + 1, nd + 2):
-        raise ShapeError(f"{opname}(): expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, got "
-                         f"shape {tuple(x._shape)}")
-    if not isinstance(groups, int) or groups < 1:
-        raise InvalidArgumentError(f"{opname}(): groups must be a positive int, got {groups!r}")
-    C = x._shape[-nd - 1]
-    if C != weight._shape[0] or C % groups:
-        raise ShapeError(f"{opname}(): input of shape {tuple(x._shape)} has {C} channels, but weight of shape "
-                         f"{tuple(weight._shape)} expects {weight._shape[0]} (divisible by groups={groups})")
-    O = weight._shape[1] * groups
-    if bias is not None and tuple(bias._shape) != (O,):
-        raise ShapeError(f"{opname}(): bias must have shape ({O},), got {tuple(bias._shape)}")
-    for i in range(nd):
-        if op[i] >= s[i] and op[i] >= dl[i]:
-            raise InvalidArgumentError(f"{opname}(): output_padding {op} must be smaller than either stride {s} or "
-                                       f"dilation {dl} in every dim")
-    size = tuple((x._shape[-nd + i] - 1) * s[i] - 2 * p[i] + dl[i] * (weight._shape[2 + i] - 1) + op[i] + 1
-                 for i in range(nd))
-    if any(v <= 0 for v in size):
-        raise ShapeError(f"{opname}(): the output size {size} computed from input shape {tuple(x._shape)}, "
-                         f"kernel {tuple(weight._shape[2:])}, stride {s}, padding {p}, output_padding {op}, "
-                         f"dilation {dl} is not positive")
-    return s, p, op, dl, size
+_transpose_args = _nn._conv_transpose_args
 
 
 def _conv_transpose(opname, nd, x, weight, bias, stride, padding, output_padding, groups, dilation):
@@ -141,10 +109,7 @@ def _conv_transpose(opname, nd, x, weight, bias, stride, padding, output_padding
     wt = reshape(weight, (G, C // G, Og * K)).transpose(1, 2)
     cols = reshape(permute(reshape(matmul(wt, xg), (G, Og * K, N, L)), (2, 0, 1, 3)), (N, G * Og * K, L))
     full_size = tuple((ins[i] - 1) * s[i] + dl[i] * (k[i] - 1) + 1 for i in range(nd))
-    if nd == 2:
-        res = _nn.col2im(cols, full_size, k, dl, 0, s)
-    else:
-        res = col2im_nd(cols, full_size, k, dl, s, ins)
+    res = col2im_nd(cols, full_size, k, dl, s, ins)
     # crop the padding; output_padding may reach past the full size: those positions get only the bias
     extra = []
     for i in range(nd):
@@ -165,18 +130,18 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """The transposed 1-D convolution, computed as a 2-D one with a height of 1."""
     _transpose_args("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation)
     t = _nn._tuple_arg
-    res = _conv_transpose("conv_transpose1d", 2, unsqueeze(input, -2), unsqueeze(weight, -2), bias,
-                          (1,) + t(stride, 1, "stride", "conv_transpose1d"),
-                          (0,) + t(padding, 1, "padding", "conv_transpose1d"),
-                          (0,) + t(output_padding, 1, "output_padding", "conv_transpose1d"), groups,
-                          (1,) + t(dilation, 1, "dilation", "conv_transpose1d"))
+    res = _nn.conv_transpose2d(unsqueeze(input, -2), unsqueeze(weight, -2), bias,
+                               (1,) + t(stride, 1, "stride", "conv_transpose1d"),
+                               (0,) + t(padding, 1, "padding", "conv_transpose1d"),
+                               (0,) + t(output_padding, 1, "output_padding", "conv_transpose1d"), groups,
+                               (1,) + t(dilation, 1, "dilation", "conv_transpose1d"))
     return squeeze(res, -2)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """The gradient of conv2d with respect to its input, as torch.nn.functional.conv_transpose2d."""
-    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
-                           dilation)
+    """The gradient of conv2d with respect to its input, as torch.nn.functional.conv_transpose2d (the
+    conv_transpose2d operator)."""
+    return _nn.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):

@@ -4,8 +4,10 @@ Every operator here is a composite: its decomposition is written only with
 Ember operators, so every backend (meta included) has it. Windows are read
 through ``as_strided`` views of a padded input (im2col) and reduced with
 ``matmul``/``sum``/``max_dim``; their inverse (col2im) is one ``index_add``.
-A backend may register faster kernels: the cpu backend has numpy kernels for
-conv2d, im2col, col2im and max_pool2d_with_indices (see each op's ``doc``).
+A backend may register faster kernels (see each op's ``doc`` for the kernel's
+arguments): the cpu backend computes conv2d, conv_transpose2d and their
+gradients, batch norm (its running statistics included), max pooling and
+relu's gradient (threshold_backward) natively.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from ._helpers import Spec, numel
 from .creation import arange, copy_, full
 from .._factory import tensor as _tensor
 from ._helpers import broadcast_shapes
-from .elementwise import (abs, add, eq, erf, exp, floor_divide, gt, log, log1p, logical_and, logical_not, logical_or,
-                          lt, maximum, mul, ne, neg, rsqrt, sigmoid, sqrt, sub, tanh, true_divide, where)
+from .elementwise import (abs, add, eq, erf, exp, floor_divide, gt, le, log, log1p, logical_and, logical_not,
+                          logical_or, lt, maximum, mul, ne, neg, rsqrt, sigmoid, sqrt, sub, tanh, true_divide, where)
 from .indexing import gather, index_add, index_select, masked_fill, scatter_add
 from .linalg import matmul
 from .random import check_probabilities, dropout as _dropout
@@ -434,6 +436,160 @@ conv2d_backward = defop("conv2d_backward(Tensor grad_output, Tensor input, Tenso
                             "stride, padding, dilation, groups) with the pairs normalized to tuples.")
 
 
+# -- transposed convolution ----------------------------------------------------------
+
+def _conv_transpose_args(opname, nd, x, weight, bias, stride, padding, output_padding, groups, dilation):
+    """The checked (stride, padding, output_padding, dilation) tuples and the output's spatial size of an
+    nd-dimensional transposed convolution (weight (in_channels, out_channels/groups, *kernel))."""
+    s = _tuple_arg(stride, nd, "stride", opname, 1)
+    p = _tuple_arg(padding, nd, "padding", opname, 0)
+    op = _tuple_arg(output_padding, nd, "output_padding", opname, 0)
+    dl = _tuple_arg(dilation, nd, "dilation", opname, 1)
+    if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
+        raise ArgumentTypeError(f"{opname}(): input and weight must be tensors")
+    _check_float(opname, x, weight, bias, what=("input", "weight", "bias"))
+    _same_dtype(opname, x, (("weight", weight), ("bias", bias)))
+    if weight.ndim != nd + 2:
+        raise ShapeError(f"{opname}(): weight must be {nd + 2}-D (in_channels, out_channels/groups, *kernel), "
+                         f"got shape {tuple(weight._shape)}")
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ShapeError(f"{opname}(): expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, got "
+                         f"shape {tuple(x._shape)}")
+    if not isinstance(groups, _int) or groups < 1:
+        raise InvalidArgumentError(f"{opname}(): groups must be a positive int, got {groups!r}")
+    C = x._shape[-nd - 1]
+    if C != weight._shape[0] or C % groups:
+        raise ShapeError(f"{opname}(): input of shape {tuple(x._shape)} has {C} channels, but weight of shape "
+                         f"{tuple(weight._shape)} expects {weight._shape[0]} (divisible by groups={groups})")
+    O = weight._shape[1] * groups
+    if bias is not None and tuple(bias._shape) != (O,):
+        raise ShapeError(f"{opname}(): bias must have shape ({O},), got {tuple(bias._shape)}")
+    for i in range(nd):
+        if op[i] >= s[i] and op[i] >= dl[i]:
+            raise InvalidArgumentError(f"{opname}(): output_padding {op} must be smaller than either stride {s} or "
+                                       f"dilation {dl} in every dim")
+    size = tuple((x._shape[-nd + i] - 1) * s[i] - 2 * p[i] + dl[i] * (weight._shape[2 + i] - 1) + op[i] + 1
+                 for i in range(nd))
+    if any(v <= 0 for v in size):
+        raise ShapeError(f"{opname}(): the output size {size} computed from input shape {tuple(x._shape)}, "
+                         f"kernel {tuple(weight._shape[2:])}, stride {s}, padding {p}, output_padding {op}, "
+                         f"dilation {dl} is not positive")
+    return s, p, op, dl, size
+
+
+def _conv_transpose2d_meta(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    s, p, op, dl, size = _conv_transpose_args("conv_transpose2d", 2, x, weight, bias, stride, padding,
+                                              output_padding, groups, dilation)
+    batched = x.ndim == 4
+    shape = ((x._shape[0],) if batched else ()) + (weight._shape[1] * groups,) + size
+    return Spec(shape, x._dtype, (s, p, op, dl, batched))
+
+
+def _conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    spec = _conv_transpose2d_meta(x, weight, bias, stride, padding, output_padding, groups, dilation)
+    s, p, op, dl, batched = spec.extra
+    size = spec.shape[-2:]
+    if not batched:
+        x = unsqueeze(x, 0)
+    N, C, H, W = x._shape
+    Og, KH, KW = weight._shape[1:]
+    G, K, L = groups, KH * KW, H * W
+    # columns of the output: (G, Og*K, C/G) @ (G, C/G, N*L), one product per group over the whole batch
+    xg = reshape(permute(reshape(x, (N, G, C // G, L)), (1, 2, 0, 3)), (G, C // G, N * L))
+    wt = reshape(weight, (G, C // G, Og * K)).transpose(1, 2)
+    cols = reshape(permute(reshape(matmul(wt, xg), (G, Og * K, N, L)), (2, 0, 1, 3)), (N, G * Og * K, L))
+    full_size = ((H - 1) * s[0] + dl[0] * (KH - 1) + 1, (W - 1) * s[1] + dl[1] * (KW - 1) + 1)
+    res = col2im(cols, full_size, (KH, KW), dl, 0, s)
+    # crop the padding; output_padding may reach past the full size: those positions get only the bias
+    extra = []
+    for i in range(2):
+        keep = _b.min(size[i], full_size[i] - p[i])
+        res = narrow(res, 2 + i, p[i], keep)
+        extra.append(size[i] - keep)
+    if any(extra):
+        res = constant_pad_nd(res, (0, extra[1], 0, extra[0]))
+    if bias is not None:
+        res = add(res, reshape(bias, (G * Og, 1, 1)))
+    return res if batched else squeeze(res, 0)
+
+
+def _conv_transpose2d_adapter(op, kernel, backend):
+    def entry(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+        s, p, opad, dl, batched = _conv_transpose2d_meta(x, weight, bias, stride, padding, output_padding, groups,
+                                                         dilation).extra
+        if not batched:
+            return squeeze(kernel(unsqueeze(x, 0), weight, bias, s, p, opad, dl, groups), 0)
+        return kernel(x, weight, bias, s, p, opad, dl, groups)
+    return entry
+
+
+conv_transpose2d = defop(
+    "conv_transpose2d(Tensor input, Tensor weight, Tensor? bias=None, int[] stride=1, int[] padding=0, "
+    "int[] output_padding=0, int groups=1, int[] dilation=1) -> Tensor",
+    meta=_conv_transpose2d_meta, decomposition=_conv_transpose2d, adapter=_conv_transpose2d_adapter, family="nn",
+    doc="The transposed 2-D convolution (the gradient of conv2d with respect to its input), as "
+        "torch.nn.functional.conv_transpose2d; weight is (in_channels, out_channels/groups, KH, KW); an unbatched "
+        "input drops the batch dim; output_padding adds rows and columns that get only the bias. "
+        "kernel(x, weight, bias, stride, padding, output_padding, dilation, groups) -> Tensor: x batched, pairs "
+        "normalized to tuples, shapes and dtypes (floating, all one dtype) checked.")
+
+
+def _conv_transpose2d_backward_meta(grad, input, weight, stride=1, padding=0, output_padding=0, groups=1,
+                                    dilation=1):
+    spec = _conv_transpose2d_meta(input, weight, None, stride, padding, output_padding, groups, dilation)
+    s, p, op, dl, batched = spec.extra
+    if not batched:
+        raise ShapeError(f"conv_transpose2d_backward(): expected a batched (4-D) input, got shape "
+                         f"{tuple(input._shape)}")
+    if not isinstance(grad, Tensor) or tuple(grad._shape) != tuple(spec.shape):
+        got = tuple(grad._shape) if isinstance(grad, Tensor) else type(grad).__name__
+        raise ShapeError(f"conv_transpose2d_backward(): grad_output has shape {got} but the transposed "
+                         f"convolution's output has shape {tuple(spec.shape)}")
+    return (Spec(input._shape, input._dtype), Spec(weight._shape, weight._dtype),
+            Spec((spec.shape[1],), weight._dtype, (s, p, op, dl)))
+
+
+def _conv_transpose2d_backward(grad, input, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The input gradient is conv2d(grad, weight); the weight gradient is conv2d's weight gradient with grad as
+    the convolution's input and input as its output's gradient."""
+    s, p, op, dl = _conv_transpose2d_backward_meta(grad, input, weight, stride, padding, output_padding, groups,
+                                                   dilation)[2].extra
+    dt = input._dtype
+    ct = _compute_dtype(dt)
+    if ct is not dt:  # float16/bfloat16: computed in float32, each gradient rounded once
+        r = _conv_transpose2d_backward(grad.to(ct), input.to(ct), weight.to(ct), s, p, op, groups, dl)
+        return tuple(g.to(dt) for g in r)
+    H, W = input._shape[2:]
+    gi = conv2d(grad, weight, None, s, p, dl, groups)
+    # an output_padding of at least the stride (allowed below the dilation) leaves rows and columns past the
+    # last window: conv2d sees more outputs than the input has, and the input's gradient there is 0
+    oh, ow = gi._shape[2:]
+    x = input
+    if (oh, ow) != (H, W):
+        gi = narrow(narrow(gi, 2, 0, H), 3, 0, W)
+        x = constant_pad_nd(input, (0, ow - W, 0, oh - H))
+    gw = conv2d_weight_grad(x, grad, weight._shape, s, p, dl, groups)
+    return gi, gw, sum(grad, (0, 2, 3))
+
+
+def _conv_transpose2d_backward_adapter(op, kernel, backend):
+    def entry(grad, input, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+        s, p, opad, dl = _conv_transpose2d_backward_meta(grad, input, weight, stride, padding, output_padding,
+                                                         groups, dilation)[2].extra
+        return kernel(grad, input, weight, s, p, opad, dl, groups)
+    return entry
+
+
+conv_transpose2d_backward = defop(
+    "conv_transpose2d_backward(Tensor grad_output, Tensor input, Tensor weight, int[] stride=1, int[] padding=0, "
+    "int[] output_padding=0, int groups=1, int[] dilation=1) -> (Tensor, Tensor, Tensor)",
+    meta=_conv_transpose2d_backward_meta, decomposition=_conv_transpose2d_backward,
+    adapter=_conv_transpose2d_backward_adapter, family="nn",
+    doc="(grad_input, grad_weight, grad_bias) of a batched conv_transpose2d: grad_input is conv2d(grad_output, "
+        "weight) and grad_weight conv2d's weight gradient with the two swapped. kernel(grad, input, weight, "
+        "stride, padding, output_padding, dilation, groups) with the pairs normalized to tuples.")
+
+
 # -- pooling -------------------------------------------------------------------------
 
 def _pool_args(opname, x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -741,6 +897,9 @@ def _batch_norm_meta(x, running_mean=None, running_var=None, weight=None, bias=N
                              f"{tuple(x._shape)}, got {tuple(t._shape)}")
     if not training and (running_mean is None or running_var is None):
         raise InvalidArgumentError("batch_norm(): running_mean and running_var are required when training=False")
+    if (running_mean is None) != (running_var is None):
+        raise InvalidArgumentError("batch_norm(): running_mean and running_var must both be None or neither be "
+                                   "None; pass both buffers, or neither to use only the batch's statistics")
     if training and numel(x._shape) // _b.max(C, 1) <= 1:
         raise InvalidArgumentError(f"batch_norm(): expected more than 1 value per channel when training, got input "
                                    f"of shape {tuple(x._shape)}")
@@ -749,15 +908,11 @@ def _batch_norm_meta(x, running_mean=None, running_var=None, weight=None, bias=N
 
 def _batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training=False,
                 momentum=0.1, eps=1e-5):
-    dims = _batch_norm_meta(x, running_mean, running_var, weight, bias, training, momentum, eps).extra
+    _batch_norm_meta(x, running_mean, running_var, weight, bias, training, momentum, eps)
     C = x._shape[1]
     if training:
         if running_mean is not None:
-            detach = getattr(x, "detach", None)
-            xd = (detach() if detach is not None else x).to(_compute_dtype(x._dtype))
-            v, m = var_mean(xd, dims, correction=1)  # the running variance is the unbiased one
-            _update_running(running_mean, m, momentum)
-            _update_running(running_var, v, momentum)
+            batch_norm_update_stats_(running_mean, running_var, x, momentum)
         return batch_norm_train(x, weight, bias, eps)
     bshape = (C,) + (1,) * (x.ndim - 2)
     xc = x.to(_compute_dtype(x._dtype))
@@ -772,6 +927,43 @@ def _batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, 
 def _update_running(buf, stat, momentum):
     """buf <- (1 - momentum) * buf + momentum * stat, outside any gradient graph."""
     buf.mul_(1 - momentum).add_(mul(stat.to(buf._dtype), momentum))
+
+
+def _bn_update_stats_meta(running_mean, running_var, x, momentum=0.1):
+    _check_float("batch_norm_update_stats_", x)
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm_update_stats_(): expected an input of at least 2 dims (N, C, ...), got "
+                         f"shape {tuple(x._shape)}")
+    C = x._shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if not isinstance(t, Tensor):
+            raise ArgumentTypeError(f"batch_norm_update_stats_(): {name} must be a tensor, got "
+                                    f"{type(t).__name__}")
+        _check_float("batch_norm_update_stats_", t, what=(name,))
+        if tuple(t._shape) != (C,):
+            raise ShapeError(f"batch_norm_update_stats_(): {name} must have shape ({C},) for an input of shape "
+                             f"{tuple(x._shape)}, got {tuple(t._shape)}")
+    if numel(x._shape) // _b.max(C, 1) <= 1:
+        raise InvalidArgumentError(f"batch_norm_update_stats_(): expected more than 1 value per channel, got "
+                                   f"input of shape {tuple(x._shape)}")
+    return Spec(running_mean._shape, running_mean._dtype, tuple(d for d in range(x.ndim) if d != 1))
+
+
+def _batch_norm_update_stats_(running_mean, running_var, x, momentum=0.1):
+    dims = _bn_update_stats_meta(running_mean, running_var, x, momentum).extra
+    v, m = var_mean(x.to(_compute_dtype(x._dtype)), dims, correction=1)  # the running variance is the unbiased one
+    _update_running(running_mean, m, momentum)
+    _update_running(running_var, v, momentum)
+    return running_mean
+
+
+batch_norm_update_stats_ = defop(
+    "batch_norm_update_stats_(Tensor running_mean, Tensor running_var, Tensor input, float momentum=0.1) -> Tensor",
+    meta=_bn_update_stats_meta, decomposition=_batch_norm_update_stats_, adapter=_checked_adapter, family="nn",
+    doc="The running statistics of batch norm in training, updated in place from the input's batch: "
+        "running_mean <- (1 - momentum) * running_mean + momentum * mean, running_var likewise with the unbiased "
+        "variance, per channel (dim 1); returns running_mean. Not differentiable. A kernel receives the schema "
+        "arguments.")
 
 
 def _bn_train_meta(x, weight=None, bias=None, eps=1e-5):
@@ -899,6 +1091,45 @@ def _relu(x):
 
 relu = defop("relu(Tensor self) -> Tensor", meta=_same_meta("relu", False), decomposition=_relu, family="nn",
              doc="max(x, 0); NaN propagates.")
+
+
+def _threshold_backward_meta(grad, x, threshold):
+    for name, t in (("grad_output", grad), ("self", x)):
+        if not isinstance(t, Tensor):
+            raise ArgumentTypeError(f"threshold_backward(): {name} must be a tensor, got {type(t).__name__}")
+        if t._dtype is D.bool or t._dtype.is_complex:
+            raise DTypeError(f"threshold_backward(): {name} has dtype {t._dtype.name}, which is not supported; "
+                             f"convert it with .float()")
+    if isinstance(threshold, bool) or not isinstance(threshold, (_int, _float)):
+        raise ArgumentTypeError(f"threshold_backward(): threshold must be a real number, got {threshold!r}")
+    return Spec(broadcast_shapes(grad._shape, x._shape), D.result_type(grad, x))
+
+
+def _threshold_backward(grad, x, threshold):
+    spec = _threshold_backward_meta(grad, x, threshold)
+    r = where(le(x, threshold), 0, grad)  # NaN in self is not <= threshold: grad passes, as PyTorch
+    return r if r._dtype is spec.dtype else r.to(spec.dtype)
+
+
+def _threshold_backward_adapter(op, kernel, backend):
+    decomposition = op.decomposition
+
+    def entry(grad, x, threshold):
+        spec = _threshold_backward_meta(grad, x, threshold)
+        if grad._dtype is not spec.dtype or x._dtype is not spec.dtype or grad._shape != x._shape:
+            return decomposition(grad, x, threshold)
+        return kernel(grad, x, threshold)
+    return entry
+
+
+threshold_backward = defop(
+    "threshold_backward(Tensor grad_output, Tensor self, Scalar threshold) -> Tensor",
+    meta=_threshold_backward_meta, decomposition=_threshold_backward, adapter=_threshold_backward_adapter,
+    family="nn",
+    doc="0 where self <= threshold, else grad_output (relu's gradient with threshold 0): a NaN in self passes "
+        "the gradient, as in PyTorch; broadcast, in the promoted dtype. kernel(grad, self, threshold) -> Tensor: "
+        "grad and self of one shape and of the result's dtype (other calls run the decomposition).")
+
 
 _SQRT1_2 = 1 / math.sqrt(2)
 _SQRT_2_PI = math.sqrt(2 / math.pi)
@@ -1464,6 +1695,15 @@ def _register_derivatives(derivative):
         gi, gw, gb = conv2d_backward(g, x, weight, s, p, dl, groups)
         return (gi if batched else squeeze(gi, 0)), gw, (None if bias is None else gb)
 
+    @derivative("conv_transpose2d", save=("input", "weight"))
+    def _conv_transpose2d_grad(grad, input, weight, bias, stride, padding, output_padding, groups, dilation):
+        s, p, op, dl, batched = _conv_transpose2d_meta(input, weight, None, stride, padding, output_padding, groups,
+                                                       dilation).extra
+        x = input if batched else unsqueeze(input, 0)
+        g = grad if batched else unsqueeze(grad, 0)
+        gi, gw, gb = conv_transpose2d_backward(g, x, weight, s, p, op, groups, dl)
+        return (gi if batched else squeeze(gi, 0)), gw, (None if bias is None else gb)
+
     @derivative("im2col", save=())
     def _im2col_grad(grad, self, kernel_size, dilation=1, padding=0, stride=1):
         return col2im(grad, self.shape[-2:], kernel_size, dilation, padding, stride)
@@ -1514,12 +1754,17 @@ def _register_derivatives(derivative):
 
     @derivative("relu", save=("result",))
     def _relu_grad(grad, self, result=None):
-        return where(gt(result, 0), grad, 0.0)   # two kernels (no mask cast); 0 where result <= 0 or NaN, as PyTorch
+        return threshold_backward(grad, result, 0)   # 0 where result <= 0 (even for an inf or NaN grad), as PyTorch
+
+    @derivative("threshold_backward", save=("self",), linear=("grad_output",))
+    def _threshold_backward_grad(grad, grad_output, self, threshold):
+        return threshold_backward(grad, self, threshold), None   # piecewise constant in self
 
 
 try:
-    from ..autograd.registry import derivative as _derivative
+    from ..autograd.registry import derivative as _derivative, nondifferentiable as _nondifferentiable
 except ImportError:  # a core without autograd: the formulas wait for it
     _derivative = None
 if _derivative is not None:
     _register_derivatives(_derivative)
+    _nondifferentiable("batch_norm_update_stats_")   # an in-place update of buffers, as in PyTorch

@@ -1,9 +1,11 @@
 """Convolution, pooling, normalization, losses and optimizer updates on numpy and native kernels.
 
-conv2d and its backward run natively (native/conv.cpp: register-tiled products) for float32/float64 up to
-moderate channel counts, else as im2col + one BLAS product per group; max pooling (float32, float64, the
-signed integers and uint8; the halves through float32), batch norm with the batch's statistics and the Adam
-update (float32/float64) run natively (native/norm_pool.cpp); what the native kernels do not cover runs on numpy.
+conv2d and its backward, and conv_transpose2d (conv2d's input gradient) and its backward, run natively
+(native/conv.cpp: register-tiled products) for float32/float64 up to moderate channel counts, else as im2col +
+one BLAS product per group; max pooling (float32, float64, the signed integers and uint8; the halves through
+float32), batch norm with the batch's statistics, its running statistics and the Adam update (float32/float64)
+run natively (native/norm_pool.cpp), and so does relu's gradient, threshold_backward (native/activation.cpp);
+what the native kernels do not cover runs on numpy.
 
 Core has normalized every pair (kernel, stride, padding, dilation) and checked
 shapes and dtypes; inputs are 4-D. float16 and bfloat16 compute in float32
@@ -88,34 +90,31 @@ def _add_columns(out, cols, c0, k, d, p, s, o):
 # Register-tiled convolutions (native/conv.cpp) run ahead of im2col + BLAS up to about 128 input channels of a
 # 3x3 kernel per group at stride 1 (on one thread, 1.5-4x), and for small strided problems; beyond, BLAS's
 # blocking wins.
-_TILED = {np.dtype(np.float32): ("conv2d_f32", "conv2d_backward_f32"),
-          np.dtype(np.float64): ("conv2d_f64", "conv2d_backward_f64")}
+_TILED = {np.dtype(t): tuple(f"{k}_{sfx}" for k in ("conv2d", "conv2d_backward", "conv2d_input_grad",
+                                                     "conv2d_weight_grad"))
+          for t, sfx in ((np.float32, "f32"), (np.float64, "f64"))}
 _TILED_MAX_K = 1152                  # Cg * KH * KW
 _TILED_MAX_STRIDED_MACS = 1 << 24    # N * O * Cg*KH*KW * OH*OW, stride other than 1
 
 
 def _tiled(dt, N, O, K, s, oh, ow):
-    """The native (forward, backward) kernel names for this convolution, or None for im2col + BLAS."""
+    """The native (forward, backward, input gradient, weight gradient) kernel names for this convolution, or None
+    for im2col + BLAS."""
     names = _TILED.get(dt)
     if names is None or K > _TILED_MAX_K or (s != (1, 1) and N * O * K * oh * ow > _TILED_MAX_STRIDED_MACS):
         return None
     return names
 
 
-def conv2d(x, weight, bias, s, p, d, groups):
-    X, Wt = arr(x), arr(weight)
-    dt = X.dtype
-    if is_half(dt):
-        X, Wt = X.astype(_F32), Wt.astype(_F32)
+def _conv2d(X, Wt, B, s, p, d, groups):
+    """conv2d of arrays of one float dtype (B: the bias or None), natively or as im2col + BLAS."""
     N, C, H, W = X.shape
     O, Cg, KH, KW = Wt.shape
     oh = (H + 2 * p[0] - d[0] * (KH - 1) - 1) // s[0] + 1
     ow = (W + 2 * p[1] - d[1] * (KW - 1) - 1) // s[1] + 1
     names = _tiled(X.dtype, N, O, Cg * KH * KW, s, oh, ow)
     if names is not None:
-        B = None if bias is None else arr(bias).astype(X.dtype, copy=False)
-        out = getattr(_native(), names[0])(X, Wt, B, s[0], s[1], p[0], p[1], d[0], d[1], groups)
-        return wrap(out.astype(dt, copy=False))
+        return getattr(_native(), names[0])(X, Wt, B, s[0], s[1], p[0], p[1], d[0], d[1], groups)
     og = O // groups
     # one GEMM per group over the whole batch: (og, Cg*K) @ (Cg*K, N*L)
     out = np.empty((O, N, oh, ow), dtype=X.dtype)
@@ -123,9 +122,58 @@ def conv2d(x, weight, bias, s, p, d, groups):
         cols = _columns(X, g * Cg, Cg, (KH, KW), d, p, s, (oh, ow))
         np.matmul(Wt[g * og:(g + 1) * og].reshape(og, -1), cols, out=out[g * og:(g + 1) * og].reshape(og, -1))
     out = np.ascontiguousarray(out.transpose(1, 0, 2, 3))
-    if bias is not None:
-        out += arr(bias).astype(out.dtype).reshape(O, 1, 1)
-    return wrap(out.astype(dt, copy=False))
+    if B is not None:
+        out += B.reshape(O, 1, 1)
+    return out
+
+
+def _input_grad(G, Wt, B, hw, s, p, d, groups):
+    """conv2d's input gradient (N, Cg*groups, *hw) for grad G (N, O, OH, OW) and weight Wt, plus the bias B (one
+    value per input channel) or None: natively, or one GEMM per group over the whole batch and col2im."""
+    N, O, oh, ow = G.shape
+    _, Cg, KH, KW = Wt.shape
+    names = _tiled(G.dtype, N, O, Cg * KH * KW, s, oh, ow)
+    # the native kernel's products also reduce over O/groups * KH * KW (the flipped kernels at stride 1)
+    if names is not None and O // groups * KH * KW <= _TILED_MAX_K:
+        return getattr(_native(), names[2])(G, Wt, B, hw[0], hw[1], s[0], s[1], p[0], p[1], d[0], d[1], groups)
+    og = O // groups
+    G2 = np.ascontiguousarray(G.transpose(1, 0, 2, 3)).reshape(O, N * oh * ow)
+    if B is None:
+        gi = np.zeros((N, Cg * groups) + tuple(hw), dtype=G.dtype)
+    else:
+        gi = np.empty((N, Cg * groups) + tuple(hw), dtype=G.dtype)
+        gi[...] = B.reshape(-1, 1, 1)
+    for g in range(groups):
+        os_ = slice(g * og, (g + 1) * og)
+        _add_columns(gi, Wt[os_].reshape(og, -1).T @ G2[os_], g * Cg, (KH, KW), d, p, s, (oh, ow))
+    return gi
+
+
+def _weight_grad(G, X, khw, s, p, d, groups):
+    """conv2d's weight gradient (O, C/groups, *khw) for grad G (N, O, OH, OW) and input X (N, C, H, W): natively,
+    or one GEMM per group over the whole batch."""
+    N, O, oh, ow = G.shape
+    Cg = X.shape[1] // groups
+    names = _tiled(G.dtype, N, O, Cg * khw[0] * khw[1], s, oh, ow)
+    if names is not None:
+        return getattr(_native(), names[3])(G, X, khw[0], khw[1], s[0], s[1], p[0], p[1], d[0], d[1], groups)
+    og = O // groups
+    G2 = np.ascontiguousarray(G.transpose(1, 0, 2, 3)).reshape(O, N * oh * ow)
+    gw = np.empty((O, Cg) + tuple(khw), dtype=G.dtype)
+    for g in range(groups):
+        os_ = slice(g * og, (g + 1) * og)
+        cols = _columns(X, g * Cg, Cg, khw, d, p, s, (oh, ow))
+        np.matmul(G2[os_], cols.T, out=gw[os_].reshape(og, -1))
+    return gw
+
+
+def conv2d(x, weight, bias, s, p, d, groups):
+    X, Wt = arr(x), arr(weight)
+    dt = X.dtype
+    if is_half(dt):
+        X, Wt = X.astype(_F32), Wt.astype(_F32)
+    B = None if bias is None else arr(bias).astype(X.dtype, copy=False)
+    return wrap(_conv2d(X, Wt, B, s, p, d, groups).astype(dt, copy=False))
 
 
 def im2col(x, k, d, p, s, o):
@@ -418,12 +466,54 @@ def batch_norm_train_backward(grad, x, weight, eps):
             wrap(np.ascontiguousarray(gb.reshape(-1), dtype=wdt)))
 
 
+_BN_STATS = {np.dtype(np.float32): "batch_norm_stats_f32", np.dtype(np.float64): "batch_norm_stats_f64"}
+
+
+def batch_norm_update_stats_(running_mean, running_var, x, momentum):
+    """The batch's per-channel mean and variance (natively; the halves through float32), then running <- momentum
+    * stat + (1 - momentum) * running in float64, written back in the buffers' dtype (PyTorch updates in its
+    accumulation type, double on cpu)."""
+    X = arr(x)
+    if is_half(X.dtype):
+        X = X.astype(_F32)
+    mean, var = getattr(_native(), _BN_STATS[X.dtype])(X)   # core admits floating inputs only
+    n = X.size // X.shape[1]
+    var *= n / (n - 1)   # the running variance is the unbiased one
+    for buf, stat in ((arr(running_mean), mean), (arr(running_var), var)):
+        stat *= momentum
+        stat += (1 - momentum) * buf.astype(np.float64)
+        np.copyto(buf, stat, casting="unsafe")
+    return running_mean
+
+
 KERNELS["batch_norm_train"] = batch_norm_train
 KERNELS["batch_norm_train_backward"] = batch_norm_train_backward
+KERNELS["batch_norm_update_stats_"] = batch_norm_update_stats_
+
+
+_THRESHOLD_NATIVE = {np.dtype(np.float32): "threshold_backward_f32", np.dtype(np.float64): "threshold_backward_f64"}
+
+
+def threshold_backward(grad, x, threshold):
+    """0 where x <= threshold, else grad (one shape and dtype): natively for float32/float64 (one pass; numpy's
+    where with a random mask is ~20x slower), else numpy's where."""
+    G, X = arr(grad), arr(x)
+    name = _THRESHOLD_NATIVE.get(X.dtype)
+    if name is not None:
+        return wrap(getattr(_native(), name)(G, X, threshold))
+    if is_half(X.dtype):   # the threshold in the tensor's dtype, as PyTorch compares
+        t = np.asarray(threshold, dtype=X.dtype)
+    else:
+        t = threshold
+    return wrap(np.ascontiguousarray(np.where(X <= t, np.zeros((), G.dtype), G)))
+
+
+KERNELS["threshold_backward"] = threshold_backward
 
 
 def conv2d_backward(grad, x, weight, s, p, d, groups):
-    """(grad_input, grad_weight, grad_bias): one GEMM per group for each, over the whole batch."""
+    """(grad_input, grad_weight, grad_bias): natively in one call, or one GEMM per group for each over the whole
+    batch."""
     X, Wt, G = arr(x), arr(weight), arr(grad)
     dt = X.dtype
     if is_half(dt):
@@ -436,21 +526,79 @@ def conv2d_backward(grad, x, weight, s, p, d, groups):
     if names is not None:
         gi, gw, gb = getattr(_native(), names[1])(G, X, Wt, s[0], s[1], p[0], p[1], d[0], d[1], groups)
         return wrap(gi.astype(dt, copy=False)), wrap(gw.astype(wdt, copy=False)), wrap(gb.astype(wdt, copy=False))
-    og = O // groups
-    G2 = np.ascontiguousarray(G.transpose(1, 0, 2, 3)).reshape(O, N * oh * ow)
-    gi = np.zeros((N, C, H, W), dtype=X.dtype)
-    gw = np.empty(Wt.shape, dtype=X.dtype)
-    for g in range(groups):
-        os_ = slice(g * og, (g + 1) * og)
-        cols = _columns(X, g * Cg, Cg, (KH, KW), d, p, s, (oh, ow))
-        np.matmul(G2[os_], cols.T, out=gw[os_].reshape(og, -1))
-        _add_columns(gi, Wt[os_].reshape(og, -1).T @ G2[os_], g * Cg, (KH, KW), d, p, s, (oh, ow))
+    gi = _input_grad(G, Wt, None, (H, W), s, p, d, groups)
+    gw = _weight_grad(G, X, (KH, KW), s, p, d, groups)
     gb = G.sum(axis=(0, 2, 3))
     return (wrap(gi.astype(dt, copy=False)), wrap(gw.astype(wdt, copy=False)),
             wrap(np.ascontiguousarray(gb, dtype=wdt)))
 
 
 KERNELS["conv2d_backward"] = conv2d_backward
+
+
+# -- the transposed convolution: conv2d's input gradient ------------------------------------------------------
+# conv_transpose2d of x (N, C, H, W) with weight (C, Og, KH, KW) is the input gradient of a conv2d from
+# (N, Og*groups, HO, WO) to x's shape with that weight (C outputs, Og inputs per group), for grad_output x; its
+# weight gradient is that conv2d's, with the transposed convolution's grad as input and x as grad_output.
+
+def _pad_to_outputs(X, hw_out, khw, s, p, d):
+    """x zero-padded to the conv2d's output size: an output_padding of at least the stride (allowed below the
+    dilation) leaves rows and columns past the last window, whose grad_output is 0."""
+    oh = (hw_out[0] + 2 * p[0] - d[0] * (khw[0] - 1) - 1) // s[0] + 1
+    ow = (hw_out[1] + 2 * p[1] - d[1] * (khw[1] - 1) - 1) // s[1] + 1
+    H, W = X.shape[2:]
+    if (oh, ow) == (H, W):
+        return X
+    return np.pad(X, ((0, 0), (0, 0), (0, oh - H), (0, ow - W)))
+
+
+def conv_transpose2d(x, weight, bias, s, p, op, d, groups):
+    X, Wt = arr(x), arr(weight)
+    dt = X.dtype
+    if is_half(dt):   # computed in float32, rounded once
+        X, Wt = X.astype(_F32), Wt.astype(_F32)
+    k = Wt.shape[2:]
+    hw = tuple((X.shape[2 + i] - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1 for i in range(2))
+    G = np.ascontiguousarray(_pad_to_outputs(X, hw, k, s, p, d))
+    B = None if bias is None else np.ascontiguousarray(arr(bias), dtype=X.dtype)
+    return wrap(_input_grad(G, np.ascontiguousarray(Wt), B, hw, s, p, d, groups).astype(dt, copy=False))
+
+
+def conv_transpose2d_backward(grad, x, weight, s, p, op, d, groups):
+    """(grad_input, grad_weight, grad_bias): conv2d of grad with weight, and conv2d's weight gradient with grad as
+    the input and x as grad_output."""
+    Gt, X, Wt = arr(grad), arr(x), arr(weight)
+    dt = X.dtype
+    if is_half(dt):
+        Gt, X, Wt = Gt.astype(_F32), X.astype(_F32), Wt.astype(_F32)
+    Gt, Wt = np.ascontiguousarray(Gt), np.ascontiguousarray(Wt)
+    N, C, H, W = X.shape
+    _, Og, KH, KW = Wt.shape
+    Xp = np.ascontiguousarray(_pad_to_outputs(X, Gt.shape[2:], (KH, KW), s, p, d))
+    oh, ow = Xp.shape[2:]
+    if _tiled(Gt.dtype, N, C, Og * KH * KW, s, oh, ow) is not None:
+        gi = _conv2d(Gt, Wt, None, s, p, d, groups)
+        gw = _weight_grad(Xp, Gt, (KH, KW), s, p, d, groups)
+    else:   # both products read the same columns of grad: made once per group
+        cg = C // groups
+        X2 = np.ascontiguousarray(Xp.transpose(1, 0, 2, 3)).reshape(C, N * oh * ow)
+        gi = np.empty((C, N, oh, ow), dtype=Gt.dtype)
+        gw = np.empty(Wt.shape, dtype=Gt.dtype)
+        for g in range(groups):
+            cs = slice(g * cg, (g + 1) * cg)
+            cols = _columns(Gt, g * Og, Og, (KH, KW), d, p, s, (oh, ow))
+            np.matmul(Wt[cs].reshape(cg, -1), cols, out=gi[cs].reshape(cg, -1))
+            np.matmul(X2[cs], cols.T, out=gw[cs].reshape(cg, -1))
+        gi = gi.transpose(1, 0, 2, 3)
+    gi = gi[:, :, :H, :W]   # rows and columns past the input's: output_padding's
+    gb = Gt.sum(axis=(0, 2, 3))
+    wdt = arr(weight).dtype
+    return (wrap(np.ascontiguousarray(gi, dtype=dt)), wrap(gw.astype(wdt, copy=False)),
+            wrap(np.ascontiguousarray(gb, dtype=wdt)))
+
+
+KERNELS["conv_transpose2d"] = conv_transpose2d
+KERNELS["conv_transpose2d_backward"] = conv_transpose2d_backward
 
 
 # -- the fused LSTM cell: a step's gate arithmetic in one call each way -------------------------

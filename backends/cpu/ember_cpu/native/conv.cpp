@@ -7,6 +7,8 @@
 //   input grad   with stride 1, the stride-1 convolution of grad with the flipped kernels (in and out channels
 //                swapped); else cols (K, L) = W[g]^T @ grad[n, g], added back into the image (col2im);
 //   weight grad  gW[g] (O/G, K) = the dot products of grad[:, g]'s rows with rows(x[:, g]) over (n, l).
+// The input gradient alone is conv_transpose2d's forward, and the weight gradient alone (grad and input swapped)
+// its weight gradient: both are entry points of their own.
 // With stride 1 the rows are shifted views of the padded image (see "stride 1" below): nothing is copied;
 // otherwise they are columns (im2col). Rows are padded with zeros to a whole number of vectors, so that every
 // load and store is a full vector.
@@ -392,12 +394,10 @@ bool all_finite(const T* p, ssize n) {
 template <typename T>
 using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
-Geo geometry(const py::array& x, const py::array& w, ssize sh, ssize sw, ssize ph, ssize pw, ssize dh, ssize dw,
-             ssize groups, const char* what) {
-    if (x.ndim() != 4 || w.ndim() != 4)
-        throw py::value_error(std::string(what) + ": input and weight must be 4-d (N, C, H, W) and (O, C/groups, KH, KW)");
-    Geo g{x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0), w.shape(1), w.shape(2), w.shape(3), groups,
-          sh, sw, ph, pw, dh, dw, 0, 0};
+// The geometry of conv2d of an input (N, C, H, W) with a weight (O, Cg, KH, KW), checked.
+Geo make_geo(ssize N, ssize C, ssize H, ssize W, ssize O, ssize Cg, ssize KH, ssize KW, ssize sh, ssize sw, ssize ph,
+             ssize pw, ssize dh, ssize dw, ssize groups, const char* what) {
+    Geo g{N, C, H, W, O, Cg, KH, KW, groups, sh, sw, ph, pw, dh, dw, 0, 0};
     if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || ph < 0 || pw < 0 || groups < 1)
         throw py::value_error(std::string(what) + ": strides, dilations and groups must be positive, padding not negative");
     if (g.C != g.Cg * groups || g.O % groups)
@@ -409,6 +409,23 @@ Geo geometry(const py::array& x, const py::array& w, ssize sh, ssize sw, ssize p
     g.OH = eh / sh + 1;
     g.OW = ew / sw + 1;
     return g;
+}
+
+Geo geometry(const py::array& x, const py::array& w, ssize sh, ssize sw, ssize ph, ssize pw, ssize dh, ssize dw,
+             ssize groups, const char* what) {
+    if (x.ndim() != 4 || w.ndim() != 4)
+        throw py::value_error(std::string(what) +
+                              ": input and weight must be 4-d (N, C, H, W) and (O, C/groups, KH, KW)");
+    return make_geo(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0), w.shape(1), w.shape(2), w.shape(3),
+                    sh, sw, ph, pw, dh, dw, groups, what);
+}
+
+void check_grad_shape(const py::array& grad, const Geo& g, const char* what) {
+    if (grad.ndim() != 4 || grad.shape(0) != g.N || grad.shape(1) != g.O || grad.shape(2) != g.OH ||
+        grad.shape(3) != g.OW)
+        throw py::value_error(std::string(what) + ": grad_output must have the convolution's output shape (" +
+                              std::to_string(g.N) + ", " + std::to_string(g.O) + ", " + std::to_string(g.OH) + ", " +
+                              std::to_string(g.OW) + ")");
 }
 
 template <typename T>
@@ -506,10 +523,12 @@ void weight_grad_columns(const Gemm<T>& k, const Geo& g, const T* grad, const T*
 
 // grad_weight of a stride-1 convolution: dot products of grad's rows (laid out with the row pitch P, zeros in
 // the dropped columns) with the shifted rows of the padded input; false (nothing done) when the input holds an
-// inf or NaN, whose product with a dropped column's zero would be NaN
+// inf or NaN, whose product with a dropped column's zero would be NaN, or when a padding wider than the kernel's
+// extent makes rows of grad longer than P (OW > P): their last columns would share places with the next row's
+// first, and a NaN there would be lost (its products, with padding only, are NaN in PyTorch)
 template <typename T>
 bool weight_grad_stride1(const Gemm<T>& k, const Geo& g, const T* grad, const T* x, T* gw) {
-    if (!all_finite(x, g.N * g.C * g.H * g.W)) return false;
+    if (g.pw > (g.KW - 1) * g.dw || !all_finite(x, g.N * g.C * g.H * g.W)) return false;
     const Shifted s = shifted(g.H, g.W, g.ph, g.pw, g.OH, g.OW, k.vw);
     const ssize K = g.K(), og = g.og(), N = g.N;
     std::vector<T> xp(N * g.C * s.CS, T(0)), gs(g.O * N * s.Lqp, T(0));
@@ -529,15 +548,51 @@ bool weight_grad_stride1(const Gemm<T>& k, const Geo& g, const T* grad, const T*
     return true;
 }
 
+// gw (O, Cg, KH, KW) = conv2d's weight gradient for grad (N, O, OH, OW) and input x (N, C, H, W)
+template <typename T>
+void weight_grad(const Gemm<T>& k, const Geo& g, const T* grad, const T* x, T* gw) {
+    std::fill(gw, gw + g.O * g.K(), T(0));
+    if (g.N == 0 || g.L() == 0 || g.og() == 0 || g.K() == 0) return;
+    if (!(g.sh == 1 && g.sw == 1 && weight_grad_stride1(k, g, grad, x, gw))) weight_grad_columns(k, g, grad, x, gw);
+}
+
+// gi (N, C, H, W) = conv2d's input gradient for grad (N, O, OH, OW) and weight w, plus bias (C,) when not null
+template <typename T>
+void input_grad(const Gemm<T>& k, const Geo& g, const T* grad, const T* w, const T* bias, T* gi) {
+    const ssize K = g.K(), og = g.og(), plane = g.H * g.W;
+    // with stride 1 and padding within the kernel's extent: the stride-1 convolution of grad with the flipped
+    // kernels, channels in and out swapped, padded by the extent less the padding (finite weights only: an inf
+    // times the zeros around grad would be a NaN where PyTorch has none)
+    const ssize eh = (g.KH - 1) * g.dh - g.ph, ew = (g.KW - 1) * g.dw - g.pw;
+    const bool work = g.N > 0 && g.L() > 0 && og > 0 && K > 0;
+    if (work && g.sh == 1 && g.sw == 1 && eh >= 0 && ew >= 0 && all_finite(w, g.O * K)) {
+        const ssize Kt = og * g.KH * g.KW, cgp = round_up(g.Cg, MR);
+        std::vector<T> wp(g.G * cgp * Kt, T(0)), init(bias ? g.G * cgp : 0, T(0));
+        for (ssize gr = 0; gr < g.G; ++gr) {
+            const T* wg = w + gr * og * K;
+            pack_rows(g.Cg, Kt, [&](ssize c, ssize t) {
+                const ssize o = t / (g.KH * g.KW), i = t / g.KW % g.KH, j = t % g.KW;
+                return wg[((o * g.Cg + c) * g.KH + (g.KH - 1 - i)) * g.KW + (g.KW - 1 - j)];
+            }, wp.data() + gr * cgp * Kt);
+            if (bias) std::copy(bias + gr * g.Cg, bias + (gr + 1) * g.Cg, init.data() + gr * cgp);
+        }
+        conv_stride1(k, grad, g.N, g.G, og, g.OH, g.OW, wp.data(), g.Cg, g.KH, g.KW, eh, ew, g.dh, g.dw,
+                     bias ? init.data() : nullptr, gi);
+        return;
+    }
+    for (ssize n = 0; n < g.N; ++n)
+        for (ssize c = 0; c < g.C; ++c) {
+            T* p = gi + (n * g.C + c) * plane;
+            std::fill(p, p + plane, bias ? bias[c] : T(0));
+        }
+    if (work) input_grad_columns(k, g, grad, w, gi);
+}
+
 template <typename T>
 py::tuple conv2d_backward(CArray<T> grad, CArray<T> x, CArray<T> w, ssize sh, ssize sw, ssize ph, ssize pw, ssize dh,
                           ssize dw, ssize groups) {
     const Geo g = geometry(x, w, sh, sw, ph, pw, dh, dw, groups, "conv2d_backward");
-    if (grad.ndim() != 4 || grad.shape(0) != g.N || grad.shape(1) != g.O || grad.shape(2) != g.OH ||
-        grad.shape(3) != g.OW)
-        throw py::value_error("conv2d_backward: grad_output must have the convolution's output shape (" +
-                              std::to_string(g.N) + ", " + std::to_string(g.O) + ", " + std::to_string(g.OH) + ", " +
-                              std::to_string(g.OW) + ")");
+    check_grad_shape(grad, g, "conv2d_backward");
     CArray<T> gi({g.N, g.C, g.H, g.W}), gw({g.O, g.Cg, g.KH, g.KW}), gb({g.O});
     T* pgi = gi.mutable_data();
     T* pgw = gw.mutable_data();
@@ -547,35 +602,10 @@ py::tuple conv2d_backward(CArray<T> grad, CArray<T> x, CArray<T> w, ssize sh, ss
     const T* pwt = w.data();
     {
         py::gil_scoped_release release;
-        std::fill(pgw, pgw + gw.size(), T(0));
         const Gemm<T>& k = gemm<T>();
-        const ssize K = g.K(), og = g.og(), L = g.L();
-        const bool stride1 = g.sh == 1 && g.sw == 1;
-        if (g.N > 0 && L > 0 && og > 0 && K > 0) {
-            if (!(stride1 && weight_grad_stride1(k, g, pg, px, pgw))) weight_grad_columns(k, g, pg, px, pgw);
-            // input gradient: with stride 1 and padding within the kernel's extent, the stride-1 convolution of
-            // grad with the flipped kernels, channels in and out swapped, padded by the extent less the padding
-            // (finite weights only: an inf times the zeros around grad would be a NaN where PyTorch has none)
-            const ssize eh = (g.KH - 1) * g.dh - g.ph, ew = (g.KW - 1) * g.dw - g.pw;
-            if (stride1 && eh >= 0 && ew >= 0 && all_finite(pwt, g.O * K)) {
-                const ssize Kt = og * g.KH * g.KW, cgp = round_up(g.Cg, MR);
-                std::vector<T> wp(g.G * cgp * Kt, T(0));
-                for (ssize gr = 0; gr < g.G; ++gr) {
-                    const T* wg = pwt + gr * og * K;
-                    pack_rows(g.Cg, Kt, [&](ssize c, ssize t) {
-                        const ssize o = t / (g.KH * g.KW), i = t / g.KW % g.KH, j = t % g.KW;
-                        return wg[((o * g.Cg + c) * g.KH + (g.KH - 1 - i)) * g.KW + (g.KW - 1 - j)];
-                    }, wp.data() + gr * cgp * Kt);
-                }
-                conv_stride1(k, pg, g.N, g.G, og, g.OH, g.OW, wp.data(), g.Cg, g.KH, g.KW, eh, ew, g.dh, g.dw,
-                             (const T*)nullptr, pgi);
-            } else {
-                std::fill(pgi, pgi + gi.size(), T(0));
-                input_grad_columns(k, g, pg, pwt, pgi);
-            }
-        } else {
-            std::fill(pgi, pgi + gi.size(), T(0));
-        }
+        const ssize L = g.L();
+        weight_grad(k, g, pg, px, pgw);
+        input_grad(k, g, pg, pwt, (const T*)nullptr, pgi);
         // bias gradient
         for (ssize o = 0; o < g.O; ++o) {
             double s = 0;
@@ -584,6 +614,60 @@ py::tuple conv2d_backward(CArray<T> grad, CArray<T> x, CArray<T> w, ssize sh, ss
         }
     }
     return py::make_tuple(std::move(gi), std::move(gw), std::move(gb));
+}
+
+// conv2d's input gradient alone (conv_transpose2d's forward): grad (N, O, OH, OW), weight (O, Cg, KH, KW), the
+// input's size (H, W) and optional bias (Cg*groups,) added to it
+template <typename T>
+py::array conv2d_input_grad(CArray<T> grad, CArray<T> w, py::object bias_obj, ssize H, ssize W, ssize sh, ssize sw,
+                            ssize ph, ssize pw, ssize dh, ssize dw, ssize groups) {
+    if (grad.ndim() != 4 || w.ndim() != 4)
+        throw py::value_error("conv2d_input_grad: grad_output and weight must be 4-d (N, O, OH, OW) and "
+                              "(O, C/groups, KH, KW)");
+    const Geo g = make_geo(grad.shape(0), w.shape(1) * groups, H, W, w.shape(0), w.shape(1), w.shape(2), w.shape(3),
+                           sh, sw, ph, pw, dh, dw, groups, "conv2d_input_grad");
+    check_grad_shape(grad, g, "conv2d_input_grad");
+    const bool has_bias = !bias_obj.is_none();
+    CArray<T> bias;
+    if (has_bias) {
+        bias = CArray<T>::ensure(bias_obj);
+        if (!bias || bias.ndim() != 1 || bias.shape(0) != g.C)
+            throw py::value_error("conv2d_input_grad: bias must be 1-d with one value per input channel");
+    }
+    CArray<T> gi({g.N, g.C, g.H, g.W});
+    T* pgi = gi.mutable_data();
+    const T* pg = grad.data();
+    const T* pwt = w.data();
+    const T* pb = has_bias ? bias.data() : nullptr;
+    {
+        py::gil_scoped_release release;
+        input_grad(gemm<T>(), g, pg, pwt, pb, pgi);
+    }
+    return std::move(gi);
+}
+
+// conv2d's weight gradient alone (conv_transpose2d's, with its grad and input swapped): grad (N, O, OH, OW),
+// x (N, C, H, W), the kernel's size (KH, KW)
+template <typename T>
+py::array conv2d_weight_grad(CArray<T> grad, CArray<T> x, ssize KH, ssize KW, ssize sh, ssize sw, ssize ph, ssize pw,
+                             ssize dh, ssize dw, ssize groups) {
+    if (grad.ndim() != 4 || x.ndim() != 4)
+        throw py::value_error("conv2d_weight_grad: grad_output and input must be 4-d (N, O, OH, OW) and (N, C, H, W)");
+    if (groups < 1 || x.shape(1) % groups)
+        throw py::value_error("conv2d_weight_grad: the input's channels must be divisible by groups=" +
+                              std::to_string(groups));
+    const Geo g = make_geo(x.shape(0), x.shape(1), x.shape(2), x.shape(3), grad.shape(1), x.shape(1) / groups, KH, KW,
+                           sh, sw, ph, pw, dh, dw, groups, "conv2d_weight_grad");
+    check_grad_shape(grad, g, "conv2d_weight_grad");
+    CArray<T> gw({g.O, g.Cg, g.KH, g.KW});
+    T* pgw = gw.mutable_data();
+    const T* pg = grad.data();
+    const T* px = x.data();
+    {
+        py::gil_scoped_release release;
+        weight_grad(gemm<T>(), g, pg, px, pgw);
+    }
+    return std::move(gw);
 }
 
 }  // namespace
@@ -600,6 +684,17 @@ void register_conv(py::module_& m) {
     m.def("conv2d_f64", &conv2d_forward<double>, fwd_doc);
     m.def("conv2d_backward_f32", &conv2d_backward<float>, bwd_doc);
     m.def("conv2d_backward_f64", &conv2d_backward<double>, bwd_doc);
+    const char* igrad_doc =
+        "conv2d's input gradient (N, C, H, W) for grad_output (N, O, OH, OW), weight (O, C/groups, KH, KW) and bias "
+        "(C,) or None added to it (conv_transpose2d's forward); the arguments after bias are H, W, sh, sw, ph, pw, "
+        "dh, dw, groups.";
+    const char* wgrad_doc =
+        "conv2d's weight gradient (O, C/groups, KH, KW) for grad_output (N, O, OH, OW) and input x (N, C, H, W); the "
+        "arguments after x are KH, KW, sh, sw, ph, pw, dh, dw, groups.";
+    m.def("conv2d_input_grad_f32", &conv2d_input_grad<float>, igrad_doc);
+    m.def("conv2d_input_grad_f64", &conv2d_input_grad<double>, igrad_doc);
+    m.def("conv2d_weight_grad_f32", &conv2d_weight_grad<float>, wgrad_doc);
+    m.def("conv2d_weight_grad_f64", &conv2d_weight_grad<double>, wgrad_doc);
     m.def(
         "simd_level",
         [](py::object set) {

@@ -16,6 +16,7 @@ namespace py = pybind11;
 void register_windows(py::module_& m);     // windows.cpp: im2col and col2im for the convolutions
 void register_conv(py::module_& m);        // conv.cpp: conv2d forward and backward for small channel counts
 void register_norm_pool(py::module_& m);   // norm_pool.cpp: batch norm, max pooling, the Adam update
+void register_activation(py::module_& m);  // activation.cpp: relu's and threshold's gradient
 
 using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
@@ -556,4 +557,5 @@ PYBIND11_MODULE(_native, m) {
     register_windows(m);
     register_conv(m);
     register_norm_pool(m);
+    register_activation(m);
 }

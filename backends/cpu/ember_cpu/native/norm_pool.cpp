@@ -1,5 +1,5 @@
-// Batch normalization (training: the batch's statistics), max pooling with indices, and the Adam/AdamW update,
-// each one pass (or three, for the statistics) over contiguous data.
+// Batch normalization (training: the batch's statistics, and those alone for the running buffers), max pooling
+// with indices, and the Adam/AdamW update, each one pass (or three, for the statistics) over contiguous data.
 //
 // Batch norm and Adam run in vector registers of the cpu's width (simd.h); statistics are summed per (sample,
 // channel) plane in the input's dtype and across planes in double.
@@ -300,6 +300,24 @@ py::tuple batch_norm_train_backward(CArray<T> grad, CArray<T> x, py::object weig
     return py::make_tuple(std::move(gi), std::move(gw), std::move(gb));
 }
 
+// per channel (dim 1): the mean and the biased variance of x (N, C, ...), in double (batch norm's running
+// statistics; the caller updates the buffers)
+template <typename T>
+py::tuple batch_norm_stats(CArray<T> x) {
+    const Planes s = planes(x, "batch_norm_stats");
+    py::array_t<double> mean({s.C}), var({s.C});
+    double* pm = mean.mutable_data();
+    double* pv = var.mutable_data();
+    const T* px = x.data();
+    {
+        py::gil_scoped_release release;
+        std::fill(pm, pm + s.C, std::numeric_limits<double>::quiet_NaN());  // no values: 0/0, as a mean of none
+        std::fill(pv, pv + s.C, std::numeric_limits<double>::quiet_NaN());
+        if (s.N * s.M > 0) bn_kernels<T>().stats(px, s.N, s.C, s.M, pm, pv);
+    }
+    return py::make_tuple(std::move(mean), std::move(var));
+}
+
 // -- max pooling -----------------------------------------------------------------------------------------------
 
 template <typename T>
@@ -547,6 +565,9 @@ void register_norm_pool(py::module_& m) {
     m.def("batch_norm_train_f64", &batch_norm_train<double>, bn_doc);
     m.def("batch_norm_train_backward_f32", &batch_norm_train_backward<float>, bnb_doc);
     m.def("batch_norm_train_backward_f64", &batch_norm_train_backward<double>, bnb_doc);
+    const char* stats_doc = "(mean, biased variance) per channel (dim 1) of x (N, C, ...), as float64 arrays.";
+    m.def("batch_norm_stats_f32", &batch_norm_stats<float>, stats_doc);
+    m.def("batch_norm_stats_f64", &batch_norm_stats<double>, stats_doc);
     m.def("max_pool2d", &max_pool2d,
           "(values, int64 indices into each H*W plane) of max pooling x (N, C, H, W) of a float32, float64 or "
           "integer dtype; the arguments after x are kh, kw, sh, sw, ph, pw, dh, dw, OH, OW.");
