@@ -5,7 +5,11 @@
 Without EMBER_XPU_PLATFORM it uses an Intel GPU when there is one, else pocl.
 Each figure is the median of --repeat runs after a warm-up (the first call
 compiles the kernel; later processes load it from the kernel cache), timed
-from launch to the end of the work (ember.synchronize). GEMM runs through the
+from launch to the end of the work (ember.synchronize). Sums run through the
+reduction kernels kernelgen measured fastest for this device ("tree": the
+GPU-shaped ones; "UxBLOCK": the CPU-shaped ones; EMBER_KERNEL_REDUCE
+overrides), in full and over the rows of the same elements as a
+(n / 4096, 4096) matrix (sum(0): columns). GEMM runs through the
 kernel the xpu backend registers for matmul (the generator's, with the tile
 measured for this device named: RMxRN[xBLOCK], or "tiled"; EMBER_KERNEL_GEMM
 overrides), then through the generator's GPU-shaped tiled kernel and, where
@@ -75,9 +79,17 @@ def main(argv=None):
     np.testing.assert_allclose((xa + xb).to("cpu").numpy(), a + b, rtol=1e-6)
     rows.append((f"add  {args.n} float32", _median_time(lambda: xa + xb, sync, args.repeat),
                  _median_time(lambda: a + b, nosync, args.repeat)))
+    from ember_xpu import kernels as XK
+    red = f"kernelgen {XK.reduce_choice(xa._device)}"
     np.testing.assert_allclose(float(xa.sum().item()), float(a.sum(dtype=np.float64)), rtol=1e-4, atol=1e-2)
-    rows.append((f"sum  {args.n} float32", _median_time(lambda: xa.sum(), sync, args.repeat),
+    rows.append((f"sum  {args.n} float32 ({red})", _median_time(lambda: xa.sum(), sync, args.repeat),
                  _median_time(lambda: a.sum(), nosync, args.repeat)))
+    if args.n % 4096 == 0:
+        ma2, xa2 = a.reshape(-1, 4096), xa.reshape(-1, 4096)
+        np.testing.assert_allclose(xa2.sum(0).to("cpu").numpy(), ma2.sum(0, dtype=np.float64), rtol=1e-4, atol=1e-2)
+        rows.append((f"sum(0) {ma2.shape[0]}x4096 float32 ({red})",
+                     _median_time(lambda: xa2.sum(0), sync, args.repeat),
+                     _median_time(lambda: ma2.sum(0), nosync, args.repeat)))
 
     n = args.gemm
     ma = rng.standard_normal((n, n), dtype=np.float32)
@@ -86,7 +98,6 @@ def main(argv=None):
     ref = ma.astype(np.float64) @ mb.astype(np.float64)
     np.testing.assert_allclose((xma @ xmb).to("cpu").numpy(), ref, rtol=1e-3, atol=1e-2 * np.sqrt(n))
     t_np = _median_time(lambda: ma @ mb, nosync, args.repeat)
-    from ember_xpu import kernels as XK
     engine = XK.gemm_engine()
     if engine == "kernelgen":
         engine += f" {XK.gemm_choice(xma._device)}"

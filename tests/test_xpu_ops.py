@@ -347,3 +347,112 @@ def test_in_place_rounding_leaves_integers_whole(xpu):
         x = ember.tensor(a, device="xpu")
         assert getattr(x, name)() is x
         np.testing.assert_array_equal(x.to("cpu").numpy(), a)
+
+
+# -- reductions: the GPU-shaped kernels (trees in local memory) and the CPU-shaped ones (long runs
+# -- per work-item, then a pass over the partial results), whichever this device measured faster --
+
+@pytest.fixture(params=["tree", "cpu"])
+def reductions(request):
+    """Runs the test with the xpu device's reductions on one kernel shape, then restores its choice."""
+    from ember_xpu import kernels as XK
+    kernel = XK._table.get("sum")
+    if kernel is None or not hasattr(kernel, "choose"):
+        pytest.skip("xpu's sum is not the generator's kernel")
+    dev = ember.zeros(1, device="xpu")._device
+    before = kernel.choice(dev)
+    kernel.choose(dev, ("tree",) if request.param == "tree" else ("cpu", 16, 16))
+    yield request.param
+    kernel.choose(dev, before)
+
+
+REDUCE_DTYPES = (D.float32, D.float64, D.int8, D.uint8, D.int16, D.int32, D.int64, D.bool, D.bfloat16)
+
+
+@needs("sum", "amax", "prod")
+@pytest.mark.parametrize("shape", [(100003,), (37, 1001), (5, 33, 129), (1,), (), (3, 0), (0,)])
+def test_reductions_over_all_and_each_dim(reductions, xpu, shape):
+    """Odd sizes (partial unrolled steps and runs), 0-d, one element and empty inputs, every dim,
+    keepdim, each dtype the device has."""
+    rng = np.random.default_rng(20)
+    nd = len(shape)
+    dim_sets = [None] + [d for d in range(nd)] + ([(0, nd - 1)] if nd > 1 else [])
+    for dt in REDUCE_DTYPES:
+        if dt not in xpu.dtypes():
+            continue
+        a = _arr(shape, dt, rng)
+        c, x = _pair(a)
+        # products of floats near 1, so that no order of the factors overflows
+        pc, px = _pair(1 + a / 300 if dt.is_floating_point else a)
+        for dims in dim_sets:
+            kw = {} if dims is None else {"dim": dims}
+            picked = dims if isinstance(dims, tuple) else (dims,)
+            reduced = shape if dims is None else [shape[d] for d in picked]
+            for name in ("sum", "amax", "amin", "any", "all"):
+                if name in ("amax", "amin") and (dt is D.bool or 0 in reduced):
+                    continue       # no identity: an error on every backend
+                _close(getattr(ember, name)(x, **kw), getattr(ember, name)(c, **kw))
+            _close(ember.prod(px, **kw) if dims is None or isinstance(dims, int) else px.sum(**kw),
+                   ember.prod(pc, **kw) if dims is None or isinstance(dims, int) else pc.sum(**kw))
+            if dims is not None:
+                _close(x.sum(dim=dims, keepdim=True), c.sum(dim=dims, keepdim=True))
+
+
+@needs("sum", "amax")
+def test_reductions_of_non_contiguous_views(reductions):
+    rng = np.random.default_rng(21)
+    a = _arr((64, 300), D.float32, rng)
+    c, x = _pair(a)
+    views = [lambda t: t[:, ::3], lambda t: t.t(), lambda t: t[::2, 5:250], lambda t: t.reshape(8, 8, 300)[:, 2],
+             lambda t: t.reshape(8, 8, 300).permute(2, 0, 1), lambda t: t[:1].expand(7, 300)]
+    for view in views:
+        vc, vx = view(c), view(x)
+        for dims in (None, 0, 1, -1, (0, 1)):
+            if dims is not None and isinstance(dims, int) and dims >= len(vc.shape):
+                continue
+            kw = {} if dims is None else {"dim": dims}
+            _close(vx.sum(**kw), vc.sum(**kw))
+            _close(vx.amax(**kw), vc.amax(**kw))
+            _close(vx.mean(**kw), vc.mean(**kw))
+    xi, ci = ember.tensor(a.astype(np.int32), device="xpu"), ember.tensor(a.astype(np.int32), device="cpu")
+    _close(xi.t()[::2].sum(0), ci.t()[::2].sum(0))
+    _close(xi[:, 1::4].prod(1), ci[:, 1::4].prod(1))
+
+
+@needs("sum", "amax", "amin", "prod")
+def test_reductions_keep_nan_and_inf_semantics(reductions):
+    """NaN wins amax/amin and poisons sums wherever it sits; inf - inf sums to NaN; against PyTorch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(22)
+    a = rng.standard_normal((9, 4099)).astype(np.float32)
+    a[1, 4098] = np.nan          # a row's last element
+    a[3, 0] = np.nan
+    a[4, 7] = np.inf
+    a[5, 8], a[5, 9] = np.inf, -np.inf
+    a[6, :] = -np.inf
+    x, t = ember.tensor(a, device="xpu"), torch.tensor(a)
+    for dims in (None, 0, 1):
+        kx = {} if dims is None else {"dim": dims}
+        for name in ("sum", "amax", "amin", "prod", "mean"):
+            got = getattr(ember, name)(x, **kx).to("cpu").numpy()
+            want = getattr(torch, name)(t, **kx).numpy() if name not in ("amax", "amin") or dims is not None \
+                else getattr(torch, name)(t).numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3, equal_nan=True)
+            assert (np.isnan(got) == np.isnan(want)).all(), (name, dims)
+
+
+@needs("sum")
+def test_large_sums_stay_accurate_and_deterministic(reductions, xpu):
+    """float32 sums accumulate in float32 in bounded runs: a 2**22 sum stays within float32 rounding of
+    the exact sum, and the same call gives the same bits; integer sums are exact."""
+    rng = np.random.default_rng(23)
+    a = rng.standard_normal(1 << 22).astype(np.float32)
+    x = ember.tensor(a, device="xpu")
+    s1, s2 = x.sum().item(), x.sum().item()
+    assert s1 == s2
+    assert abs(s1 - a.astype(np.float64).sum()) < 1e-5 * np.abs(a).sum()
+    big = rng.integers(-2 ** 31, 2 ** 31, 1 << 20).astype(np.int32)
+    assert ember.tensor(big, device="xpu").sum().item() == int(big.astype(np.int64).sum())
+    if D.float64 in xpu.dtypes():
+        f = rng.standard_normal((3, 100001))
+        np.testing.assert_allclose(ember.tensor(f, device="xpu").sum(1).to("cpu").numpy(), f.sum(1), rtol=1e-12)

@@ -82,6 +82,14 @@ def _all(full):
                 yield KD.reduction_contig(op, dt, conv, out, KD.BLOCK, 8)
                 yield KD.reduction_contig(op, dt, conv, acc, KD.BLOCK)
                 yield KD.reduction_contig(op, acc, acc, out, KD.BLOCK)
+                if op != "sum" or out == (dt if dt.startswith(("float", "bfloat")) else "int64"):
+                    # the CPU-shaped kernels: each kind at the width a device whose choice is 16 runs,
+                    # the partial results of a first pass, and the passes over them
+                    for kind in KD.CPU_KINDS:
+                        yield KD.reduction_cpu(op, dt, conv, out, kind, KD.cpu_width(op, conv, kind, 16))
+                    yield KD.reduction_cpu(op, dt, conv, acc, "rows", KD.cpu_width(op, conv, "rows", 16))
+                    for kind in ("rows", "cols"):
+                        yield KD.reduction_cpu(op, acc, acc, out, kind, KD.cpu_width(op, acc, kind, 16))
         for op in ("argmax", "argmin"):
             yield KD.arg_reduction(op, dt, 1, 1, 0)
             yield KD.arg_reduction(op, dt, 0, 2, KD.BLOCK)

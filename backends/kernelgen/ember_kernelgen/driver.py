@@ -57,9 +57,10 @@ Tuning
 ------
 A driver may also define ``tune_key(device) -> str``: a name for the device (with its runtime and
 driver versions) under which measurements of it are stored. kernelgen then chooses the device's
-GEMM kernel and tile by timing a few candidates the first time a bmm runs there, and keeps the
-choice on disk (``gemm.py``). It times them through ``launch`` and ``to_host`` alone. Without it,
-bmm runs the GPU-shaped tiled kernel.
+GEMM kernel and tile by timing a few candidates the first time a bmm runs there, and its reduction
+kernels (GPU- or CPU-shaped) the first time a reduction runs there, and keeps the choices on disk
+(``gemm.py``, ``reduction.py``). It times them through ``launch`` and ``to_host`` alone. Without it,
+bmm runs the GPU-shaped tiled kernel and reductions the GPU-shaped trees.
 """
 
 from __future__ import annotations

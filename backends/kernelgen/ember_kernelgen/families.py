@@ -23,6 +23,7 @@ MAKERS = {
     "ew": KD.elementwise,
     "red": KD.reduction,
     "redc": KD.reduction_contig,
+    "redcpu": KD.reduction_cpu,
     "arg": KD.arg_reduction,
     "scan": KD.scan,
     "scanb": KD.scan_block,
@@ -89,6 +90,12 @@ def _redc(op, src, conv, out, tree, lanes):
     return tuple(("redc", op, src, conv, out, tree, n) for n in lanes_all)
 
 
+def _redcpu(op, src, conv, out, kind, width):
+    """Each kind at each width a device's choice leads the host to (kernels.cpu_width)."""
+    return tuple(("redcpu", op, src, conv, out, k, w) for k in KD.CPU_KINDS
+                 for w in dict.fromkeys(KD.cpu_width(op, conv, k, u) for u in KD.CPU_TUNED))
+
+
 def _arg(op, src, kdims, rdims, tree):
     return tuple(("arg", o, src, k, r, tree) for o in ("argmax", "argmin") for k in _RANKS for r in _RDIMS)
 
@@ -133,6 +140,7 @@ def _softmax(x, out, B):
 
 
 _FAMILIES = {"ce_rows": _ce, "ce_den": _ce, "ce_bwd": _ce, "softmax": _softmax, "log_softmax": _softmax,
-             "ew": _ew, "red": _red, "redc": _redc, "arg": _arg, "scan": _scan, "scanb": _scanb,
+             "ew": _ew, "red": _red, "redc": _redc, "redcpu": _redcpu, "arg": _arg, "scan": _scan,
+             "scanb": _scanb,
              "idx": _idx, "sort": _sort, "sortm": _sortm, "nonzero": _nonzero,
              "bmm_rb": _gemm, "gemm_pack": _gemm}

@@ -24,15 +24,13 @@ tile (BLOCK work-items per work-group, default 1).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
 import time
 
 from ember import dtypes as D
 from ember.errors import InvalidArgumentError
 
-from . import kernels as KD
+from . import kernels as KD, tuning
 from .cache import cache_dir
 from .render import render
 
@@ -158,44 +156,10 @@ def fingerprint(dialect: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _load(path):
-    try:
-        with open(path) as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _store(path, entry_key, value):
-    """Add one entry to the tuning file (read, update, atomic replace); silently skipped if unwritable."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = _load(path)
-        data[entry_key] = value
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
 def tuned(b, device, key: str):
-    """The measured best choice for the device ``key`` names: from the tuning file, else measured now."""
-    path = cache_dir() / TUNE_FILE
-    entry = f"{b.dialect}|{key}|{fingerprint(b.dialect)}"
-    known = _load(path).get(entry)
-    if isinstance(known, dict):
-        c = tuple(known.get("choice", ()))
-        if c in CANDIDATES:
-            return c
-    timings = measure(b, device)
-    if not timings:
-        return UNTUNED
-    best = min(timings, key=timings.get)
-    _store(path, entry, {"choice": list(best), "ms": {describe(c): round(t * 1e3, 3) for c, t in timings.items()}})
-    return best
+    """The measured best tile for the device ``key`` names: from the tuning file, else measured now."""
+    return tuning.choice(cache_dir() / TUNE_FILE, f"{b.dialect}|{key}|{fingerprint(b.dialect)}", CANDIDATES,
+                         lambda: measure(b, device), describe, UNTUNED)
 
 
 def measure(b, device, n=None, candidates=None, repeat=3) -> dict:

@@ -76,6 +76,7 @@ class Builder:
         self._plans: dict = {}      # elementwise geometry -> launch plan
         self._rplans: dict = {}     # reduction geometry -> launch plan
         self._gemm: dict = {}       # device -> its GEMM kernel and tile (gemm.py)
+        self._reduce: dict = {}     # device -> its reduction kernels (reduction.py)
 
     # -- compile and launch -------------------------------------------------------------
     def limits(self, device):

@@ -45,13 +45,20 @@ def reduce(b, op, x, dims, keepdim, dtype, out=None):
     """sum/prod (dtype: the result dtype), amax/amin (x's dtype), all/any (bool).
 
     The plan (output shape, kernels, launch sizes, packed geometry) is cached per
-    (op, dtype, shape, strides, dims, keepdim); a repeated call fetches buffers and launches."""
+    (op, dtype, shape, strides, dims, keepdim); a repeated call fetches buffers and launches.
+    Which kernels a device runs (GPU-shaped trees or CPU-shaped runs) is reduction.py's choice."""
     key = (op, x._dtype, x._shape, x._strides, dims, keepdim, dtype, x._device)
     plan = b._rplans.get(key)
     if plan is None:
         if len(b._rplans) > 4096:
             b._rplans.clear()
-        plan = b._rplans[key] = _reduce_plan(b, op, x, dims, keepdim, dtype)
+        from .reduction import choice_for
+        plan = b._rplans[key] = reduce_plan(b, op, x, dims, keepdim, dtype, choice_for(b, x._device))
+    return run_plan(b, plan, x, out)
+
+
+def run_plan(b, plan, x, out=None):
+    """Launch a plan of ``reduce_plan`` on x (into out, a new tensor when None); returns out."""
     shape, odt, kind, steps = plan
     if out is None:
         out = b.empty(shape, odt, x._device)
@@ -64,6 +71,16 @@ def reduce(b, op, x, dims, keepdim, dtype, out=None):
         h, grid, block, tail = steps
         b.d.launch(h, grid, block, (*b.d.buffer(out), *b.d.buffer(x), *tail), stream)
         return out
+    if kind == "passes":
+        # each launch reads what the one before wrote (x first); the last writes out
+        src, parts = b.d.buffer(x), []
+        for h, grid, block, tail, part_shape, acc in steps:
+            dst = out if part_shape is None else b.empty(part_shape, acc, x._device)
+            parts.append(dst)
+            dbuf = b.d.buffer(dst)
+            b.d.launch(h, grid, block, (*dbuf, *src, *tail), stream)
+            src = dbuf
+        return out
     (h1, grid1, block, tail1, part_shape, acc), (h2, grid2, tail2) = steps
     part = b.empty(part_shape, acc, x._device)
     pb = b.d.buffer(part)
@@ -72,7 +89,8 @@ def reduce(b, op, x, dims, keepdim, dtype, out=None):
     return out
 
 
-def _reduce_plan(b, op, x, dims, keepdim, dtype):
+def reduce_plan(b, op, x, dims, keepdim, dtype, choice=("tree",)):
+    """(output shape, output dtype, kind, launches) of a reduction, for ``choice`` (reduction.py)."""
     device = x._device
     if op in ("amax", "amin"):
         dtype = x._dtype
@@ -89,6 +107,10 @@ def _reduce_plan(b, op, x, dims, keepdim, dtype):
         rshape, rst = (1,), (0,)
     src = x._dtype.name
     conv = dtype.name if op in ("sum", "prod") else ("bool" if op in ("all", "any") else src)
+    if choice[0] == "cpu":
+        steps = _cpu_plan(b, op, src, conv, dtype, kshape, kst, rshape, rst, choice, device)
+        if steps is not None:
+            return shape, dtype, "passes", steps
     kd, rd = len(kshape), len(rshape)
     tail = (M, R, *kshape, *kst, *rshape, *rst)
     lim = b.limits(device)
@@ -117,6 +139,85 @@ def _reduce_plan(b, op, x, dims, keepdim, dtype):
     second = (handle(dtype.name, B, False, acc.name, acc.name, 1, 1), (grid_x, 1, 1),
               (M, splits, M, splits, splits, 1))
     return shape, dtype, "two", (first, second)
+
+
+def _cpu_plan(b, op, src, conv, dtype, kshape, kst, rshape, rst, choice, device):
+    """The launches of a reduction on CPU-shaped kernels (kernels.reduction_cpu), or None where the
+    geometry is not theirs (more dims than they walk: the general kernels take it).
+
+    Rows: the reduced elements of each output adjacent (or evenly spaced: "rowss"), each row cut
+    into enough runs to fill the device, floats in runs of at most MAX_RUN * U elements (integers
+    and booleans are exact in any order); two reduced dims reduce as rows of the inner one, the
+    runs of each output then as one row. Columns: one reduced dim above adjacent kept ones, U
+    columns a work-item, runs of at most COL_RUN rows. Partial results are in the accumulation
+    dtype; each further launch is a row (or column) reduction of the one before's, until one
+    result per output remains."""
+    from .reduction import COL_RUN, MAX_RUN, MIN_ITEMS
+    kd, rd = len(kshape), len(rshape)
+    if rd == 1 and kd <= 2 and (rst[0] == 1 or kd == 0 or kst[-1] != 1):
+        k = (1,) * (2 - kd) + tuple(kshape)
+        ks = (0,) * (2 - kd) + tuple(kst)
+        geo = ("rows", k[0], k[1], ks[0], ks[1], rshape[0], rst[0], False)
+    elif rd == 1 and kd <= 2:
+        geo = ("cols", kshape[0] if kd == 2 else 1, kshape[-1], rshape[0], kst[0] if kd == 2 else 0,
+               rst[0])
+    elif rd == 2 and kd <= 1:
+        # rows of the inner reduced dim, one per (kept, outer reduced) pair; then each output's row of those
+        geo = ("rows", kshape[0] if kd else 1, rshape[0], kst[0] if kd else 0, rst[0], rshape[1], rst[1],
+               True)
+    else:
+        return None
+    lim = b.limits(device)
+    cu = max(1, lim.compute_units)
+    want = cu * 4                 # work-items that keep the device busy (a CPU driver counts work-groups)
+    cap = cu * 64                 # work-groups at most: more go grid-stride
+    U0, L = choice[1], max(1, min(choice[2], lim.max_block))
+    acc = D.bool if op in ("all", "any") else getattr(D, KD.acc_dtype(conv))
+    exact = not acc.is_floating_point      # integers and booleans: any order gives the same result
+
+    def cut(n, items, per, run):
+        """(runs, run length): n in runs of at most ``run`` (None: any), more while there are fewer
+        than ``want`` work-items and each keeps MIN_ITEMS elements (``per`` a unit of length)."""
+        s = 1 if run is None else max(-(-n // run), 1)
+        if items < want:
+            s = max(s, min(-(-want // items), n * per // MIN_ITEMS))
+        chunk = -(-n // s)
+        return -(-n // chunk), chunk
+
+    steps = []
+    s_src, s_conv = src, conv
+    while True:
+        if geo[0] == "rows":
+            _, m1, m2, s1, s2, n, sr, extra = geo
+            kind = "rows" if sr == 1 else "rowss"
+            U = KD.cpu_width(op, s_conv, kind, U0)
+            S, chunk = cut(n, m1 * m2, 1, None if exact else MAX_RUN * U)
+            if S > 1:
+                chunk = -(-chunk // U) * U         # whole unrolled steps in every run but the last
+                S = -(-n // chunk)
+            items = size = m1 * m2 * S
+            done = S == 1 and not extra
+            tail = (m1, m2, s1, s2, n, sr, S, chunk)
+            nxt_rows, nxt_len = (m1, m2 * S) if extra else (m1 * m2, S)
+            nxt = ("rows", 1, nxt_rows, 0, nxt_len, nxt_len, 1, False)
+        else:
+            _, o, i, n, so, sr = geo
+            kind = "cols"
+            U = KD.cpu_width(op, s_conv, kind, U0)
+            nb = -(-i // U)
+            # runs of at most COL_RUN rows: the lines a work-group walks stay in cache between its work-items
+            S, chunk = cut(n, o * nb, min(i, U), COL_RUN)
+            items, size = o * nb * S, S * o * i
+            done = S == 1
+            tail = (o, i, n, so, sr, S, chunk)
+            nxt = ("cols", o, i, S, i, o * i)       # the partials are (S, O, I)
+        odt = dtype if done else acc
+        desc = b.desc(("redcpu", op, s_src, s_conv, odt.name, kind, U))
+        grid = (max(1, min(-(-items // L), cap)), 1, 1)
+        steps.append((b.handle(desc, device), grid, (L, 1, 1), tail, None if done else (size,), odt))
+        if done:
+            return tuple(steps)
+        geo, s_src, s_conv = nxt, acc.name, acc.name
 
 
 def _contig_plan(b, op, src, conv, dtype, M, R, B, cu, device):
@@ -149,6 +250,7 @@ def _contig_plan(b, op, src, conv, dtype, M, R, B, cu, device):
 
 
 def _reduction_kernel(b, op):
+    from . import reduction as RD
     if op in ("sum", "prod"):
         def kernel(x, dims, keepdim, dtype):
             return reduce(b, op, x, tuple(dims), keepdim, dtype)
@@ -156,6 +258,9 @@ def _reduction_kernel(b, op):
         def kernel(x, dims, keepdim):
             return reduce(b, op, x, tuple(dims), keepdim, None)
     kernel.__name__ = op
+    # which kernels a device runs (reduction.py), shared by every reduction of the table
+    kernel.choice = lambda device: RD.choice_for(b, device)
+    kernel.choose = lambda device, choice: RD.choose(b, device, choice)
     return kernel
 
 

@@ -349,6 +349,132 @@ def reduction_contig(op: str, src: str, conv: str, out: str, tree: int, lanes: i
     return make(name, p, body, (), _fp64(ts, tv, to))
 
 
+# -- reductions for CPU-like devices: long runs per work-item, no local memory ------------------------
+#
+# A CPU OpenCL runtime (pocl) runs a work-group as a loop over its work-items and vectorizes what one
+# work-item does, so the tree reductions above spend their time there in barriers and in loads that
+# interleave the work-items' elements. Here each work-item reduces a run of elements alone, into
+# U accumulators written out unrolled, which the compiler turns into vector operations on contiguous
+# loads; the partial results of one launch are reduced by another (the host's passes). Which devices
+# run these is measured (reduction.py).
+
+CPU_WIDTHS = (2, 8, 16, 32, 64)   # accumulators per work-item reduction_cpu is rendered with
+CPU_TUNED = (16, 32)              # the widths a device's choice names (reduction.CANDIDATES)
+CPU_KINDS = ("rows", "rowss", "cols")
+
+
+def cpu_width(op: str, conv: str, kind: str, U: int) -> int:
+    """The accumulators per work-item of ``reduction_cpu`` for a device whose float32 choice is U.
+
+    Floats take U: the compiler may not reorder their sums, so it is the U accumulators written
+    out that become vector operations. Along rows, integers take 2: their sums may be reordered, so
+    the compiler vectorizes the loop itself, and more accumulators only get in its way (on pocl an
+    int64 sum runs at about 4 GB/s with 8 and 30 GB/s with 2). Booleans take 32, columns U (the
+    vector is U adjacent columns), and float amax/amin 64 columns: each step's compare and select
+    chain on one accumulator, so more of them in flight keep the loads going (on pocl, a (4096, 4096)
+    float32 amax over rows takes about 7 ms with 64 and 13 ms with 16)."""
+    t = ct("bool") if op in ("all", "any") else ct(acc_dtype(conv))
+    if t.kind == "b":
+        return 32
+    if kind == "cols":
+        return 64 if (t.kind == "f" and op in ("amax", "amin")) else U
+    return 2 if t.kind in "iu" else U
+
+
+def reduction_cpu(op: str, src: str, conv: str, out: str, kind: str, U: int) -> Kernel:
+    """Reductions without local memory or barriers: sum, prod, amax, amin, all, any.
+
+    src, conv, out as in ``reduction``; U accumulators per work-item (a power of two), unrolled.
+
+    kind "rows" (elements adjacent) and "rowss" (elements x_sr apart): x holds M1 * M2 rows of Rn
+    elements, row (m1, m2) starting at m1 * x_s1 + m2 * x_s2. Work-item g reduces the elements
+    [c * chunk, (c + 1) * chunk) of row g / S, c = g % S, into out[g] (rows, then slices, row-major).
+    Parameters: out, x, M1, M2, x_s1, x_s2, Rn, x_sr, S, chunk.
+
+    kind "cols": x is (O, Rn, I), element (o, r, i) at o * x_so + r * x_sr + i (columns adjacent),
+    reduced over r. Work-item g reduces columns [i0, i0 + U) (i0 = U * (g % nb), nb = ceil(I / U)) of
+    slab o = (g / nb) % O over the rows [s * chunk, (s + 1) * chunk), s = g / (nb * O), into
+    out[(s * O + o) * I + i]: out is (S, O, I). Parameters: out, x, O, I, Rn, x_so, x_sr, S, chunk.
+
+    A launch covers its work-items grid-stride, in any grid and work-group size. Fixed order for fixed
+    sizes: results are deterministic. A run's tail (under U elements) is combined after the U
+    accumulators are folded into one: combined into one of them before the fold, it kept the compiler
+    from vectorizing them together (on pocl, amax ran at half speed).
+    """
+    ts, tv, to = ct(src), ct(conv), ct(out)
+    ta = ct("bool") if op in ("all", "any") else ct(acc_dtype(conv))
+    a = ta.comp
+    p = Params().buffer("out", to.store).buffer("x", ts.store, const=True)
+    ident = _identity(op, ta)
+
+    def step(acc, e):
+        v = cast(cast(ts.load(e), ts, tv), tv, ta)
+        return f"{{ {a} v = {v}; {acc} = {_combine(op, ta, acc, 'v')}; }}"
+
+    accs = " ".join(f"{a} acc{j} = {ident};" for j in range(U))
+    fold = []
+    w = U // 2
+    while w:
+        fold.append(" ".join(f"{{ {a} v = acc{j + w}; acc{j} = {_combine(op, ta, f'acc{j}', 'v')}; }}"
+                             for j in range(w)))
+        w //= 2
+    if kind in ("rows", "rowss"):
+        p.longs("M1", "M2", "x_s1", "x_s2", "Rn", "x_sr", "S", "chunk")
+        at = (lambda j: f"p[{j}]") if kind == "rows" else (lambda j: f"p[{j} * x_sr]" if j else "p[0]")
+        adv = str(U) if kind == "rows" else f"{U} * x_sr"
+        one = "1" if kind == "rows" else "x_sr"
+        body = f"""\
+    const i64 total = M1 * M2 * S;
+    for (i64 g = ek_gid(); g < total; g += ek_gsize()) {{
+        const i64 row = g / S, c = g - row * S;
+        const i64 m1 = row / M2, m2 = row - m1 * M2;
+        const i64 lo = c * chunk;
+        const i64 n = (lo + chunk < Rn ? lo + chunk : Rn) - lo;
+        GLOBAL const {ts.store}* p = x + m1 * x_s1 + m2 * x_s2 + lo * x_sr;
+        {accs}
+        i64 r = 0;
+        for (; r + {U} <= n; r += {U}, p += {adv}) {{
+{indent([step(f"acc{j}", at(j)) for j in range(U)], 12)}
+        }}
+{indent(fold, 8)}
+        for (; r < n; ++r, p += {one}) {step("acc0", "p[0]")}
+        out[g] = {to.store_(cast("acc0", ta, to))};
+    }}"""
+    elif kind == "cols":
+        p.longs("O", "I", "Rn", "x_so", "x_sr", "S", "chunk")
+        stores = " ".join(f"q[{j}] = {to.store_(cast(f'acc{j}', ta, to))};" for j in range(U))
+        body = f"""\
+    const i64 nb = (I + {U - 1}) / {U};
+    const i64 total = nb * O * S;
+    for (i64 g = ek_gid(); g < total; g += ek_gsize()) {{
+        const i64 t = g / nb, bi = g - t * nb;
+        const i64 s = t / O, o = t - s * O;
+        const i64 lo = s * chunk;
+        const i64 hi = lo + chunk < Rn ? lo + chunk : Rn;
+        const i64 i0 = bi * {U};
+        GLOBAL const {ts.store}* p = x + o * x_so + lo * x_sr + i0;
+        GLOBAL {to.store}* q = out + (s * O + o) * I + i0;
+        if (i0 + {U} <= I) {{
+            {accs}
+            for (i64 r = lo; r < hi; ++r, p += x_sr) {{
+{indent([step(f"acc{j}", f"p[{j}]") for j in range(U)], 16)}
+            }}
+            {stores}
+        }} else {{
+            for (i64 j = 0; i0 + j < I; ++j) {{
+                {a} acc0 = {ident};
+                GLOBAL const {ts.store}* pj = p + j;
+                for (i64 r = lo; r < hi; ++r, pj += x_sr) {step("acc0", "pj[0]")}
+                q[j] = {to.store_(cast("acc0", ta, to))};
+            }}
+        }}
+    }}"""
+    else:
+        raise ValueError(f"reduction_cpu: unknown kind {kind!r} (one of {', '.join(CPU_KINDS)})")
+    name = f"redcpu_{kind}_{op}_{src}_{conv}_{out}_u{U}"
+    return make(name, p, body, (), _fp64(ts, tv, to))
+
+
 def _better(op: str, t: CType, va, ia, vb, ib) -> str:
     """Whether (vb, ib) should replace (va, ia) for argmax/argmin (first index wins; NaN is extreme)."""
     sym = ">" if op == "argmax" else "<"

@@ -221,6 +221,47 @@ def test_contiguous_reductions_fill_the_device_then_one_small_pass():
     assert k1[0] == "redc_sum_float32_float32_float32_t128_l8" and g1 == (63, 1, 1) and b1 == (128, 1, 1)
 
 
+def test_cpu_shaped_reductions_cut_runs_and_chain_passes(monkeypatch):
+    """The CPU-shaped plan: a full reduction in runs of at most MAX_RUN * U elements (enough to fill
+    the device), then one pass over the partial results; columns in runs of at most COL_RUN rows;
+    two reduced dims as rows of the inner one; integers and booleans at their own widths."""
+    from ember_kernelgen import reduction as RD
+    monkeypatch.setenv(RD.ENV, "16x16")
+    drv = RecordingDriver()            # 4 compute units: 16 work-items fill it
+    table = kg.build_kernels(drv)
+    sigs = lambda: {name: sig for _, s in drv.compiled for name, sig in s.items()}  # noqa: E731
+    table["sum"](_T((1 << 20,), D.float32, offset=3), (0,), False, D.float32)
+    (k1, g1, b1, a1, _), (k2, g2, b2, a2, _) = drv.launched
+    assert k1[0] == k2[0] == "redcpu_rows_sum_float32_float32_float32_u16"
+    assert b1 == b2 == (16, 1, 1) and g1 == (2, 1, 1) and g2 == (1, 1, 1)
+    assert a1[4:] == (1, 1, 0, 0, 1 << 20, 1, 32, 32768)       # 32 runs of 2048 * 16
+    assert a2[4:] == (1, 1, 0, 32, 32, 1, 1, 32)               # one row of the 32 partials
+    assert a1[3] == 12                                         # x's byte offset
+    for (name, sig), _, _, args, _ in drv.launched:
+        assert len(sigs()[name]) == len(args)
+    drv.launched.clear()
+    table["sum"](_T((1000, 300), D.float32), (0,), False, D.float32)
+    (k1, g1, _, a1, _), (k2, g2, _, a2, _) = drv.launched
+    assert k1[0] == k2[0] == "redcpu_cols_sum_float32_float32_float32_u16"
+    assert a1[4:] == (1, 300, 1000, 0, 300, 4, 250) and g1 == (5, 1, 1)      # 19 column blocks x 4 runs
+    assert a2[4:] == (1, 300, 4, 300, 300, 1, 4)
+    drv.launched.clear()
+    table["sum"](_T((64, 300), D.int32)._view((64, 100), (300, 2)), (0, 1), False, D.int64)
+    (k1, _, _, a1, _), (k2, _, _, a2, _) = drv.launched
+    assert k1[0] == "redcpu_rowss_sum_int32_int64_int64_u2" and k2[0] == "redcpu_rows_sum_int64_int64_int64_u2"
+    assert a1[4:] == (1, 64, 0, 300, 100, 2, 1, 100) and a2[4:] == (1, 1, 0, 64, 64, 1, 1, 64)
+    drv.launched.clear()
+    table["all"](_T((5, 7, 9), D.bool), (0, 2), True)          # kept dim between reduced ones
+    assert [k[0] for k, *_ in drv.launched] == ["redcpu_rows_all_bool_bool_bool_u32"] * 2
+    drv.launched.clear()
+    table["amax"](_T((2, 3, 4, 5), D.float32)._view((2, 3, 4, 5), (60, 1, 15, 3)), (1, 3), False)
+    assert [k[0] for k, *_ in drv.launched] == ["redcpu_rowss_amax_float32_float32_float32_u16",
+                                                "redcpu_rows_amax_float32_float32_float32_u16"]
+    drv.launched.clear()
+    table["amax"](_T((2, 3, 4, 5), D.float32), (1, 3), False)
+    assert not drv.launched[0][0][0].startswith("redcpu")     # more dims than its kernels walk
+
+
 def _form(name):
     """A kernel name without its launch geometry (contiguous "_c" or strided "_s<ndim>")."""
     return re.sub(r"_(c|s\d+)$", "", name)
@@ -380,6 +421,9 @@ def _family_seeds():
         ("red", "sum", "int8", "int64", "int64", 1, 2, 0, False),
         ("red", "amax", f, f, f, 0, 2, 256, True),
         ("redc", "sum", f, f, f, 256, 16),
+        ("redcpu", "sum", "int8", "int64", "int64", "rowss", 2),
+        ("redcpu", "amax", f, f, f, "cols", 64),
+        ("redcpu", "amax", f, f, f, "cols", 8),                    # not a width the host picks: alone
         ("arg", "argmin", "float16", 2, 1, 0),
         ("scan", "cumprod", "uint8", "int64", 0),
         ("scanb", "cumsum", f, f, 1, 256),

@@ -43,6 +43,15 @@ def K(drv):
     return kg.build_kernels(drv, registered_only=False)
 
 
+@pytest.fixture(scope="module", params=["tree", "cpu"])
+def KR(request, drv):
+    """A kernel table whose reductions run the GPU-shaped kernels ("tree") or the CPU-shaped ones
+    (16 accumulators, 4 work-items a work-group), whatever this device would choose."""
+    table = kg.build_kernels(drv, registered_only=False)
+    table["sum"].choose("cl:0", ("tree",) if request.param == "tree" else ("cpu", 16, 4))
+    return table
+
+
 def host(drv, t):
     return drv.to_host(t)
 
@@ -297,40 +306,40 @@ def test_where_fill_and_copy_casts(drv, K):
 # -- reductions and scans -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dims", [(0,), (1,), (0, 2), (0, 1, 2)])
-def test_reductions(drv, K, dims):
+def test_reductions(drv, KR, dims):
     x = rand((5, 6, 7))
     tx = drv.tensor(x)
-    close(host(drv, K["sum"](tx, dims, False, D.float32)), x.sum(dims), rtol=1e-5, atol=1e-5)
-    close(host(drv, K["prod"](tx, dims, True, D.float64)), x.astype(np.float64).prod(dims, keepdims=True),
+    close(host(drv, KR["sum"](tx, dims, False, D.float32)), x.sum(dims), rtol=1e-5, atol=1e-5)
+    close(host(drv, KR["prod"](tx, dims, True, D.float64)), x.astype(np.float64).prod(dims, keepdims=True),
           rtol=1e-5)
-    close(host(drv, K["amax"](tx, dims, False)), x.max(dims))
-    close(host(drv, K["amin"](tx, dims, True)), x.min(dims, keepdims=True))
-    close(host(drv, K["all"](tx, dims, False)), (x != 0).all(dims))
-    close(host(drv, K["any"](drv.tensor(x > 2.5), dims, False)), (x > 2.5).any(dims))
+    close(host(drv, KR["amax"](tx, dims, False)), x.max(dims))
+    close(host(drv, KR["amin"](tx, dims, True)), x.min(dims, keepdims=True))
+    close(host(drv, KR["all"](tx, dims, False)), (x != 0).all(dims))
+    close(host(drv, KR["any"](drv.tensor(x > 2.5), dims, False)), (x > 2.5).any(dims))
 
 
-def test_reduction_large_two_pass_nan_and_halves(drv, K):
+def test_reduction_large_two_pass_nan_and_halves(drv, KR):
     x = rand((2, 300000))
     tx = drv.tensor(x)
-    close(host(drv, K["sum"](tx, (1,), False, D.float64)), x.astype(np.float64).sum(1), rtol=1e-9)
-    close(host(drv, K["sum"](tx, (0, 1), False, D.float32)), x.sum(), rtol=1e-4)
+    close(host(drv, KR["sum"](tx, (1,), False, D.float64)), x.astype(np.float64).sum(1), rtol=1e-9)
+    close(host(drv, KR["sum"](tx, (0, 1), False, D.float32)), x.sum(), rtol=1e-4)
     x[1, 123456] = np.nan
-    close(host(drv, K["amax"](drv.tensor(x), (1,), False)), x.max(1))
+    close(host(drv, KR["amax"](drv.tensor(x), (1,), False)), x.max(1))
     h = rand((3, 4000)).astype(np.float16)
-    close(host(drv, K["sum"](drv.tensor(h), (1,), False, D.float16)),
+    close(host(drv, KR["sum"](drv.tensor(h), (1,), False, D.float16)),
           h.astype(np.float32).sum(1).astype(np.float16), rtol=2e-3)
     i = rand((3, 1000), np.int8, -100, 100)
-    close(host(drv, K["sum"](drv.tensor(i), (1,), False, D.int64)), i.astype(np.int64).sum(1))
+    close(host(drv, KR["sum"](drv.tensor(i), (1,), False, D.int64)), i.astype(np.int64).sum(1))
     bools = rand(5, np.bool_)
-    close(host(drv, K["prod"](drv.tensor(bools), (0,), False, D.int64)), np.prod(bools.astype(np.int64)))
+    close(host(drv, KR["prod"](drv.tensor(bools), (0,), False, D.int64)), np.prod(bools.astype(np.int64)))
     many = rand((5000, 70))                         # many outputs, each a contiguous row: one block each
     tm = drv.tensor(many)
-    close(host(drv, K["sum"](tm, (1,), False, D.float32)), many.sum(1), rtol=1e-5, atol=1e-5)
-    close(host(drv, K["argmin"](tm, 1, False)), many.argmin(1))
-    close(host(drv, K["amax"](tm, (0,), False)), many.max(0))
+    close(host(drv, KR["sum"](tm, (1,), False, D.float32)), many.sum(1), rtol=1e-5, atol=1e-5)
+    close(host(drv, KR["argmin"](tm, 1, False)), many.argmin(1))
+    close(host(drv, KR["amax"](tm, (0,), False)), many.max(0))
     e = drv.tensor(np.zeros((3, 0), np.float32))
-    close(host(drv, K["sum"](e, (1,), False, D.float32)), np.zeros(3, np.float32))
-    close(host(drv, K["all"](e, (1,), False)), np.ones(3, bool))
+    close(host(drv, KR["sum"](e, (1,), False, D.float32)), np.zeros(3, np.float32))
+    close(host(drv, KR["all"](e, (1,), False)), np.ones(3, bool))
 
 
 CONTIG_DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
@@ -354,7 +363,7 @@ def _ref(op, a, axis, out_dt=None):
 
 @pytest.mark.parametrize("dtype", CONTIG_DTYPES)
 @pytest.mark.parametrize("pad", [0, 1, 3])
-def test_contiguous_reductions_vector_path(drv, K, dtype, pad):
+def test_contiguous_reductions_vector_path(drv, KR, dtype, pad):
     """Full and trailing-dim reductions of contiguous inputs (vector loads, scalar head and tail,
     many blocks and a second pass), at element offsets that break 16-byte alignment."""
     dt = getattr(D, dtype)
@@ -363,51 +372,120 @@ def test_contiguous_reductions_vector_path(drv, K, dtype, pad):
     ta = drv.tensor(a, pad=pad)
     sdt = dt if dtype not in ("bool", "uint8", "int8", "int16", "int32") else D.int64
     tol = dict(rtol=1e-5, atol=1e-3) if dtype in ("float32", "float64") else dict(rtol=2e-2, atol=2.0)
-    close(host(drv, K["sum"](ta, (0,), False, sdt)), _ref("sum", a, None, np.dtype(sdt.np)), **tol)
+    close(host(drv, KR["sum"](ta, (0,), False, sdt)), _ref("sum", a, None, np.dtype(sdt.np)), **tol)
     for op in ("amax", "amin", "all", "any"):
-        close(host(drv, K[op](ta, (0,), False)), _ref(op, a, None))
+        close(host(drv, KR[op](ta, (0,), False)), _ref(op, a, None))
     rows = rand((7, 3001), dt.np, -3, 3) if dtype not in ("float16", "bfloat16") else rand((7, 3001)).astype(dt.np)
     tr = drv.tensor(rows, pad=pad)
-    close(host(drv, K["sum"](tr, (1,), False, sdt)), _ref("sum", rows, 1, np.dtype(sdt.np)), **tol)
-    close(host(drv, K["amax"](tr, (1,), True)), _ref("amax", rows, 1)[:, None])
-    close(host(drv, K["all"](tr, (1,), False)), _ref("all", rows, 1))
+    close(host(drv, KR["sum"](tr, (1,), False, sdt)), _ref("sum", rows, 1, np.dtype(sdt.np)), **tol)
+    close(host(drv, KR["amax"](tr, (1,), True)), _ref("amax", rows, 1)[:, None])
+    close(host(drv, KR["all"](tr, (1,), False)), _ref("all", rows, 1))
 
 
 @pytest.mark.parametrize("shape", [(1000, 70), (333, 129), (50, 1000)])
 @pytest.mark.parametrize("dtype", ["bool", "int8", "float16", "float32", "float64"])
-def test_contiguous_short_rows(drv, K, shape, dtype):
+def test_contiguous_short_rows(drv, KR, shape, dtype):
     """Several rows a block (a few threads a row), rows starting at every alignment."""
     dt = getattr(D, dtype)
     a = rand(shape, dt.np, -3, 3) if dtype != "float16" else rand(shape).astype(np.float16)
     ta = drv.tensor(a, pad=1)
     sdt = D.int64 if dtype in ("bool", "int8") else dt
     tol = dict(rtol=1e-5, atol=1e-4) if dtype in ("float32", "float64") else dict(rtol=2e-2, atol=0.5)
-    close(host(drv, K["sum"](ta, (1,), False, sdt)), _ref("sum", a, 1, np.dtype(sdt.np)), **tol)
-    close(host(drv, K["amin"](ta, (1,), False)), _ref("amin", a, 1))
-    close(host(drv, K["any"](ta, (1,), True)), _ref("any", a, 1)[:, None])
+    close(host(drv, KR["sum"](ta, (1,), False, sdt)), _ref("sum", a, 1, np.dtype(sdt.np)), **tol)
+    close(host(drv, KR["amin"](ta, (1,), False)), _ref("amin", a, 1))
+    close(host(drv, KR["any"](ta, (1,), True)), _ref("any", a, 1)[:, None])
 
 
-def test_contiguous_reductions_edges(drv, K):
+def test_contiguous_reductions_edges(drv, KR):
     x = rand(2 ** 20 + 3)
     x[777777] = np.nan
     tx = drv.tensor(x, pad=1)
-    close(host(drv, K["amax"](tx, (0,), False)), np.float32(np.nan))
-    close(host(drv, K["amin"](tx, (0,), False)), np.float32(np.nan))
+    close(host(drv, KR["amax"](tx, (0,), False)), np.float32(np.nan))
+    close(host(drv, KR["amin"](tx, (0,), False)), np.float32(np.nan))
     p = (1 + rand(100003, np.float64, 0, 1) * 1e-5)
-    close(host(drv, K["prod"](drv.tensor(p, pad=1), (0,), False, D.float64)), np.prod(p), rtol=1e-9)
+    close(host(drv, KR["prod"](drv.tensor(p, pad=1), (0,), False, D.float64)), np.prod(p), rtol=1e-9)
     one = np.array([2.5], np.float32)
-    close(host(drv, K["sum"](drv.tensor(one), (0,), False, D.float32)), np.float32(2.5))
-    close(host(drv, K["amax"](drv.tensor(one, pad=2), (0,), False)), np.float32(2.5))
+    close(host(drv, KR["sum"](drv.tensor(one), (0,), False, D.float32)), np.float32(2.5))
+    close(host(drv, KR["amax"](drv.tensor(one, pad=2), (0,), False)), np.float32(2.5))
     e = drv.tensor(np.zeros(0, np.float32))
-    close(host(drv, K["sum"](e, (0,), False, D.float32)), np.float32(0))
-    close(host(drv, K["any"](e, (0,), False)), np.bool_(False))
+    close(host(drv, KR["sum"](e, (0,), False, D.float32)), np.float32(0))
+    close(host(drv, KR["any"](e, (0,), False)), np.bool_(False))
     big = rand(2 ** 20 + 5, np.int32, -2 ** 31, 2 ** 31 - 1)
-    close(host(drv, K["sum"](drv.tensor(big, pad=3), (0,), False, D.int64)), big.astype(np.int64).sum())
+    close(host(drv, KR["sum"](drv.tensor(big, pad=3), (0,), False, D.int64)), big.astype(np.int64).sum())
     # deterministic: the same launch gives the same bits
     y = rand(2 ** 20 + 3)
     ty = drv.tensor(y)
-    r1 = host(drv, K["sum"](ty, (0,), False, D.float32))
-    assert host(drv, K["sum"](ty, (0,), False, D.float32)).tobytes() == np.asarray(r1).tobytes()
+    r1 = host(drv, KR["sum"](ty, (0,), False, D.float32))
+    assert host(drv, KR["sum"](ty, (0,), False, D.float32)).tobytes() == np.asarray(r1).tobytes()
+
+
+@pytest.fixture(scope="module")
+def KC(drv):
+    table = kg.build_kernels(drv, registered_only=False)
+    table["sum"].choose("cl:0", ("cpu", 16, 4))
+    return table
+
+
+def _strided(drv, a, step):
+    """A device view of numpy array a whose last dim is ``step`` elements apart."""
+    big = np.zeros(a.shape[:-1] + (a.shape[-1] * step,), a.dtype)
+    big[..., ::step] = a
+    t = drv.tensor(big)
+    st = t._strides[:-1] + (step,)
+    return t._view(a.shape, st)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "uint8", "bool", "bfloat16"])
+def test_cpu_shaped_reductions_every_layout(drv, KC, dtype):
+    """The CPU-shaped kernels: rows (adjacent and spaced elements, one or two kept dims), columns (a
+    reduced dim above adjacent kept ones), two reduced dims, at sizes that leave partial unrolled
+    steps, partial column blocks and runs of every length."""
+    dt = getattr(D, dtype)
+    a = rand((3, 37, 1003), dt.np, -3, 3) if dtype != "bfloat16" else rand((3, 37, 1003)).astype(BF16)
+    sdt = D.int64 if dtype in ("int32", "uint8", "bool") else dt
+    tol = dict(rtol=1e-5, atol=1e-3) if dtype in ("float32", "float64") else dict(rtol=2e-2, atol=0.5)
+    views = {"contiguous": (a, drv.tensor(a, pad=1)), "spaced": (a, _strided(drv, a, 3)),
+             "transposed": (a.transpose(0, 2, 1), drv.tensor(a)._view((3, 1003, 37), (37 * 1003, 1, 1003)))}
+    for name, (ref, t) in views.items():
+        for axis in (None, 0, 1, 2, (0, 1), (1, 2), (0, 2)):
+            dims = tuple(range(3)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+            close(host(drv, KC["sum"](t, dims, False, sdt)), _ref("sum", ref, axis, np.dtype(sdt.np)), **tol)
+            if dtype != "bool":
+                close(host(drv, KC["amax"](t, dims, False)), _ref("amax", ref, axis))
+            close(host(drv, KC["any"](t, dims, False)), _ref("any", ref, axis))
+
+
+def test_cpu_shaped_reductions_nan_inf_and_partial_passes(drv, KC, monkeypatch):
+    """NaN wins amax/amin wherever it sits (a run's tail, a partial column block, a later pass), inf
+    sums to inf, and short runs chain several passes of partial results."""
+    from ember_kernelgen import reduction as RD
+    monkeypatch.setattr(RD, "MAX_RUN", 2)      # runs of 2 * U elements: three passes below
+    monkeypatch.setattr(RD, "COL_RUN", 3)
+    KC["sum"].choose("cl:0", ("cpu", 16, 4))   # drops the plans made with the defaults
+    x = rand((5, 4099))
+    x[1, 4098] = np.nan                        # the last element of a row
+    x[3, 17] = np.nan
+    x[4, 100] = np.inf
+    tx = drv.tensor(x, pad=2)
+    for op, f in (("amax", np.max), ("amin", np.min)):
+        close(host(drv, KC[op](tx, (1,), False)), f(x, 1))
+        close(host(drv, KC[op](tx, (0,), False)), f(x, 0))
+        close(host(drv, KC[op](tx, (0, 1), False)), f(x))
+    s = host(drv, KC["sum"](tx, (1,), False, D.float32))
+    assert np.isnan(s[1]) and np.isnan(s[3]) and s[4] == np.inf
+    close(s[[0, 2]], x[[0, 2]].sum(1), rtol=1e-5, atol=1e-4)
+    y = rand(123457)
+    close(host(drv, KC["sum"](drv.tensor(y), (0,), False, D.float32)), y.astype(np.float64).sum(),
+          rtol=1e-5, atol=1e-3)
+    p = 1 + y.astype(np.float64) * 1e-6
+    close(host(drv, KC["prod"](drv.tensor(p), (0,), False, D.float64)), np.prod(p), rtol=1e-9)
+    i = rand((300, 41), np.int16, -30000, 30000)
+    close(host(drv, KC["sum"](drv.tensor(i), (0,), False, D.int64)), i.astype(np.int64).sum(0))
+    close(host(drv, KC["amin"](drv.tensor(i), (0,), True)), i.min(0, keepdims=True))
+    e = drv.tensor(np.zeros((0, 7), np.float32))
+    close(host(drv, KC["sum"](e, (0,), False, D.float32)), np.zeros(7, np.float32))
+    close(host(drv, KC["prod"](e, (0,), False, D.float32)), np.ones(7, np.float32))
+    close(host(drv, KC["amax"](drv.tensor(np.zeros((7, 0), np.float32)), (0,), False)), np.zeros(0, np.float32))
 
 
 def test_arg_reductions(drv, K):
@@ -602,6 +680,61 @@ def test_gemm_choice_from_the_environment(drv, monkeypatch):
     for bad in ("fast", "0x16", "8x16x0", "8x"):
         with pytest.raises(ValueError, match="EMBER_KERNEL_GEMM"):
             G.parse(bad)
+
+
+def test_reduction_tuning_measures_once_and_keeps_the_choice_on_disk(drv, tmp_path, monkeypatch):
+    """A driver with tune_key has its device measured at the first reduction; the choice goes to the
+    tuning file, and a later process (a new table) reads it back without measuring."""
+    from ember_kernelgen import reduction as RD
+    monkeypatch.setenv("EMBER_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.delenv(RD.ENV, raising=False)
+    monkeypatch.setattr(RD, "TUNE_N", 1 << 14)
+    monkeypatch.setattr(RD, "TUNE_ROWS", 64)
+    monkeypatch.setattr(RD, "CANDIDATES", (("tree",), ("cpu", 16, 4)))
+
+    class Tuned(CLDriver):
+        launches = 0
+
+        def tune_key(self, device):
+            return "test device"
+
+        def launch(self, *args):
+            Tuned.launches += 1
+            return super().launch(*args)
+
+    tdrv = Tuned()
+    x = rand((3, 50))
+    total = kg.build_kernels(tdrv, registered_only=False)["sum"]
+    close(host(tdrv, total(tdrv.tensor(x), (1,), False, D.float32)), x.sum(1), rtol=1e-5, atol=1e-5)
+    assert Tuned.launches > 8      # a fill, each candidate's two sums at least twice, then the sum
+    import json
+    entries = json.loads((tmp_path / RD.TUNE_FILE).read_text())
+    (key, entry), = entries.items()
+    assert key.startswith("opencl|test device|")
+    assert tuple(entry["choice"]) in RD.CANDIDATES and set(entry["ms"]) == {"tree", "16x4"}
+    assert total.choice("cl:0") == tuple(entry["choice"])
+    Tuned.launches = 0
+    total = kg.build_kernels(tdrv, registered_only=False)["sum"]
+    close(host(tdrv, total(tdrv.tensor(x), (1,), False, D.float32)), x.sum(1), rtol=1e-5, atol=1e-5)
+    assert Tuned.launches == 1      # the sum alone: 3 rows of 50 take one launch either way
+
+
+def test_reduction_choice_from_the_environment(drv, monkeypatch):
+    from ember_kernelgen import reduction as RD
+    monkeypatch.setenv(RD.ENV, "32x8")
+    total = kg.build_kernels(drv, registered_only=False)["sum"]
+    assert total.choice("cl:0") == ("cpu", 32, 8)
+    x = rand((4, 3000))
+    close(host(drv, total(drv.tensor(x), (0, 1), False, D.float32)), x.sum(), rtol=1e-5, atol=1e-3)
+    assert total.choose("cl:0", ("tree",)) == ("cpu", 32, 8)
+    close(host(drv, total(drv.tensor(x), (0, 1), False, D.float32)), x.sum(), rtol=1e-5, atol=1e-3)
+    assert RD.parse("tree") == ("tree",) and RD.parse(" 16 ") == ("cpu", 16, 16) and RD.parse("8x1") == ("cpu", 8, 1)
+    for bad in ("fast", "12", "16x0", "16x", "x16"):
+        with pytest.raises(ValueError, match="EMBER_KERNEL_REDUCE"):
+            RD.parse(bad)
+    for bad in (("cpu", 12, 4), ("cpu", 16), ("cpu", 16, 0), ("gpu",)):
+        with pytest.raises(ValueError, match="no reduction choice"):
+            total.choose("cl:0", bad)
 
 
 def _philox_ref(counter, key):

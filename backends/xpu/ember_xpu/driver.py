@@ -62,7 +62,8 @@ class OpenCLDriver:
         return f"{d.platform.name.strip()}|{d.platform.version.strip()}|{c.name.strip()}|{c.driver_version.strip()}"
 
     def tune_key(self, device) -> str:
-        """The name kernelgen stores this device's measured GEMM tile under (ember_kernelgen.gemm)."""
+        """The name kernelgen stores this device's measured GEMM tile and reduction kernels under
+        (ember_kernelgen.gemm, ember_kernelgen.reduction)."""
         return self.target(self.rt.dev(device.index))
 
     def caches_builds(self, d) -> bool:

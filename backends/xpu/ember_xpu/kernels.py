@@ -1,5 +1,10 @@
 """The xpu kernel table: ember_kernelgen's kernels rendered in OpenCL C, on the OpenCL driver.
 
+Reductions: the generator's GPU-shaped kernels (trees in local memory) or its CPU-shaped ones (long
+runs per work-item, then a pass over the partial results), whichever kernelgen measured faster on the
+device at its first reduction (ember_kernelgen.reduction; EMBER_KERNEL_REDUCE overrides). On pocl
+the CPU-shaped ones run a sum of 2**24 float32 about as fast as numpy, the trees about 5x slower.
+
 GEMM: the generator's kernels, whose kernel and tile kernelgen measures per device at the first
 bmm there and keeps on disk (ember_kernelgen.gemm; the driver's ``tune_key`` names the device).
 ``EMBER_XPU_GEMM=clblast`` runs float32/float64 through CLBlast (pyclblast: ``pip install
@@ -84,6 +89,16 @@ def gemm_choice(device) -> str:
         return "unknown"
     from ember_kernelgen.gemm import describe
     return describe(gen_bmm.choice(device))
+
+
+def reduce_choice(device) -> str:
+    """Which of the generator's reduction kernels ``device`` (an ember.Device) runs, in words: "tree"
+    (GPU-shaped) or "UxBLOCK" (CPU-shaped; measured on first use, see ember_kernelgen.reduction)."""
+    total = _table.get("sum")
+    if total is None or not hasattr(total, "choice"):
+        return "unknown"
+    from ember_kernelgen.reduction import describe
+    return describe(total.choice(device))
 
 
 def _layout(t, rows, cols):
