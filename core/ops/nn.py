@@ -19,7 +19,7 @@ from .. import dtypes as D
 from .._tensor import Tensor
 from ..dispatch import defop
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
-from ._helpers import Spec, numel
+from ._helpers import Spec, check_scalar, numel
 from .creation import arange, copy_, full
 from .._factory import tensor as _tensor
 from ._helpers import broadcast_shapes
@@ -1102,7 +1102,9 @@ def _threshold_backward_meta(grad, x, threshold):
                              f"convert it with .float()")
     if isinstance(threshold, bool) or not isinstance(threshold, (_int, _float)):
         raise ArgumentTypeError(f"threshold_backward(): threshold must be a real number, got {threshold!r}")
-    return Spec(broadcast_shapes(grad._shape, x._shape), D.result_type(grad, x))
+    dt = D.result_type(grad, x)
+    check_scalar(threshold, dt, "threshold_backward")   # converted to the dtype, checked, as PyTorch
+    return Spec(broadcast_shapes(grad._shape, x._shape), dt)
 
 
 def _threshold_backward(grad, x, threshold):

@@ -14,7 +14,7 @@ from .case import Arr, leaves
 #: torch computes, on purpose. (The other one: Ember takes a Python number wherever a binary
 #: operator takes a tensor, as in ``logical_or(x, 0)``; the worker gives torch a 0-d tensor then.)
 DIFFERENCES = [
-    (r"^(conv1d|conv2d|avg_pool2d|adaptive_avg_pool2d|mvlgamma|bernoulli)$", r"floating",
+    (r"^(conv1d|conv2d|conv_transpose2d|avg_pool2d|adaptive_avg_pool2d|mvlgamma|bernoulli)$", r"floating",
      "floating-only operators refuse integer and bool inputs (torch's CPU kernels compute some of them); "
      "the conformance suite specifies this DTypeError"),
     (r"^take_along_dim$", r"out of bounds", "torch's take_along_dim wraps any negative index without a "

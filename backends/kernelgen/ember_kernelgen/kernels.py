@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from string import Template
 
+from ember.errors import InvalidArgumentError
+
 from . import ops as O
 from .ctypes_ import CType, cast, ct
 from .desc import Kernel, Params, indent, make, unravel
@@ -470,7 +472,7 @@ def reduction_cpu(op: str, src: str, conv: str, out: str, kind: str, U: int) -> 
         }}
     }}"""
     else:
-        raise ValueError(f"reduction_cpu: unknown kind {kind!r} (one of {', '.join(CPU_KINDS)})")
+        raise InvalidArgumentError(f"reduction_cpu: unknown kind {kind!r} (one of {', '.join(CPU_KINDS)})")
     name = f"redcpu_{kind}_{op}_{src}_{conv}_{out}_u{U}"
     return make(name, p, body, (), _fp64(ts, tv, to))
 
