@@ -44,6 +44,10 @@ def _cases(ex, ey, tx, ty, nx, ny):
     t = torch is not None
     ev, tv, nv = ey[0], (ty[0] if t else None), ny[0]   # a row: broadcast operand and bias
     EF, TF = ember.nn.functional, (torch.nn.functional if t else None)
+    # the in-place row writes its own copies: the other rows keep their values (exp of what 10^5 additions
+    # made of them would time numpy's overflow handling)
+    ix, nix = ex.detach().clone(), nx.copy()
+    tix = tx.detach().clone() if t else None
     return {
         "add": {"ember": lambda: ember.add(ex, ey), "torch": t and (lambda: torch.add(tx, ty)),
                 "numpy": lambda: np.add(nx, ny)},
@@ -53,8 +57,8 @@ def _cases(ex, ey, tx, ty, nx, ny):
                 "numpy": lambda: np.sum(nx)},
         "matmul": {"ember": has("matmul") and (lambda: ember.matmul(ex, ey)),
                    "torch": t and (lambda: torch.matmul(tx, ty)), "numpy": lambda: np.matmul(nx, ny)},
-        "add_ (in-place)": {"ember": lambda: ex.add_(ey), "torch": t and (lambda: tx.add_(ty)),
-                            "numpy": lambda: np.add(nx, ny, out=nx)},
+        "add_ (in-place)": {"ember": lambda: ix.add_(ey), "torch": t and (lambda: tix.add_(ty)),
+                            "numpy": lambda: np.add(nix, ny, out=nix)},
         "transpose (view)": {"ember": lambda: ex.transpose(0, 1), "torch": t and (lambda: tx.transpose(0, 1)),
                              "numpy": lambda: nx.swapaxes(0, 1)},
         "x[1] (index)": {"ember": index and (lambda: ex[1]), "torch": t and (lambda: tx[1]),
