@@ -389,6 +389,8 @@ def _on_formula(name):
 def install():
     from ..dispatch import operator as O
     from . import registry as R
+    from .graph import bump_version
+    O.bump_version = bump_version   # in-place writes through views the Autograd key does not see
     for op in list(registry.values()):
         install_op(op)
     if install_op not in O._define_hooks:

@@ -276,9 +276,12 @@ def _bad_result(op: Operator, b: int, r):
                             f"operator's contract (ember info --ops documents it): fix or unregister it")
 
 
+#: autograd.graph.bump_version, set when autograd installs its entries (autograd imports dispatch).
+bump_version = None
+
+
 def _bump_view_base(t):
-    """Move the version counter of a view's base after an in-place write (autograd.graph.bump_version)."""
-    from ..autograd.graph import bump_version  # local: autograd imports dispatch
+    """Move the version counter of a view's base after an in-place write."""
     bump_version(t)
 
 
