@@ -318,7 +318,9 @@ def test_replay_timing_on_recording_driver(monkeypatch):
         table["add"](x, y, None)
     per_generic = (time.perf_counter() - t0) / (n // 5) * 1e6
     print(f"4x4 add kernel entry, no driver call: fast path {per_fast:.2f} us, generic {per_generic:.2f} us")
-    assert per_fast < per_generic
+    # The timing is printed, not asserted (a loaded machine decides a timed test; bench/ compares speeds):
+    # what must hold is that each fast-path call launched exactly one kernel.
+    assert len(k_calls) == n + 1
 
 
 @needs_nvrtc
