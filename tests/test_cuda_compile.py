@@ -309,10 +309,12 @@ def test_replay_timing_on_recording_driver(monkeypatch):
     y = d.empty((4, 4), ember.float32, d.dev)
     add(x, y, None)
     n = 5000
+    launched = len(k_calls)
     t0 = time.perf_counter()
     for _ in range(n):
         add(x, y, None)
     per_fast = (time.perf_counter() - t0) / n * 1e6
+    launched = len(k_calls) - launched
     t0 = time.perf_counter()
     for _ in range(n // 5):
         table["add"](x, y, None)
@@ -320,7 +322,7 @@ def test_replay_timing_on_recording_driver(monkeypatch):
     print(f"4x4 add kernel entry, no driver call: fast path {per_fast:.2f} us, generic {per_generic:.2f} us")
     # The timing is printed, not asserted (a loaded machine decides a timed test; bench/ compares speeds):
     # what must hold is that each fast-path call launched exactly one kernel.
-    assert len(k_calls) == n + 1
+    assert launched == n
 
 
 @needs_nvrtc
