@@ -273,23 +273,29 @@ col2im = defop("col2im(Tensor self, int[] output_size, int[] kernel_size, int[] 
 
 # -- convolution ---------------------------------------------------------------------
 
+def _check_conv_operands(opname, nd, x, weight, bias, groups, weight_layout):
+    """The checks every convolution makes of its operands: tensors of one floating dtype, a weight of nd + 2
+    dims (``weight_layout`` names them), a batched or unbatched input, a positive int groups."""
+    if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
+        raise ArgumentTypeError(f"{opname}(): input and weight must be tensors")
+    _check_float(opname, x, weight, bias, what=("input", "weight", "bias"))
+    _same_dtype(opname, x, (("weight", weight), ("bias", bias)))
+    if weight.ndim != nd + 2:
+        raise ShapeError(f"{opname}(): weight must be {nd + 2}-D ({weight_layout}), got shape {tuple(weight._shape)}")
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ShapeError(f"{opname}(): expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
+                         f"got shape {tuple(x._shape)}")
+    if not isinstance(groups, _int) or groups < 1:
+        raise InvalidArgumentError(f"{opname}(): groups must be a positive int, got {groups!r}")
+
+
 def _conv_meta_for(opname, nd):
     def meta(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         s = _tuple_arg(stride, nd, "stride", opname, 1)
         p = _tuple_arg(padding, nd, "padding", opname, 0)
         dl = _tuple_arg(dilation, nd, "dilation", opname, 1)
-        if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
-            raise ArgumentTypeError(f"{opname}(): input and weight must be tensors")
-        _check_float(opname, x, weight, bias, what=("input", "weight", "bias"))
-        _same_dtype(opname, x, (("weight", weight), ("bias", bias)))
-        if weight.ndim != nd + 2:
-            raise ShapeError(f"{opname}(): weight must be {nd + 2}-D (out_channels, in_channels/groups, "
-                             f"{'kW' if nd == 1 else 'kH, kW'}), got shape {tuple(weight._shape)}")
-        if x.ndim not in (nd + 1, nd + 2):
-            raise ShapeError(f"{opname}(): expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
-                             f"got shape {tuple(x._shape)}")
-        if not isinstance(groups, _int) or groups < 1:
-            raise InvalidArgumentError(f"{opname}(): groups must be a positive int, got {groups!r}")
+        _check_conv_operands(opname, nd, x, weight, bias, groups,
+                             f"out_channels, in_channels/groups, {'kW' if nd == 1 else 'kH, kW'}")
         batched = x.ndim == nd + 2
         xs = x._shape if batched else (1,) + x._shape
         O, Cg = weight._shape[:2]
@@ -445,18 +451,7 @@ def _conv_transpose_args(opname, nd, x, weight, bias, stride, padding, output_pa
     p = _tuple_arg(padding, nd, "padding", opname, 0)
     op = _tuple_arg(output_padding, nd, "output_padding", opname, 0)
     dl = _tuple_arg(dilation, nd, "dilation", opname, 1)
-    if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
-        raise ArgumentTypeError(f"{opname}(): input and weight must be tensors")
-    _check_float(opname, x, weight, bias, what=("input", "weight", "bias"))
-    _same_dtype(opname, x, (("weight", weight), ("bias", bias)))
-    if weight.ndim != nd + 2:
-        raise ShapeError(f"{opname}(): weight must be {nd + 2}-D (in_channels, out_channels/groups, *kernel), "
-                         f"got shape {tuple(weight._shape)}")
-    if x.ndim not in (nd + 1, nd + 2):
-        raise ShapeError(f"{opname}(): expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, got "
-                         f"shape {tuple(x._shape)}")
-    if not isinstance(groups, _int) or groups < 1:
-        raise InvalidArgumentError(f"{opname}(): groups must be a positive int, got {groups!r}")
+    _check_conv_operands(opname, nd, x, weight, bias, groups, "in_channels, out_channels/groups, *kernel")
     C = x._shape[-nd - 1]
     if C != weight._shape[0] or C % groups:
         raise ShapeError(f"{opname}(): input of shape {tuple(x._shape)} has {C} channels, but weight of shape "
