@@ -24,7 +24,6 @@ tile (BLOCK work-items per work-group, default 1).
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 
 from ember import dtypes as D
@@ -129,17 +128,7 @@ def run(b, choice, x, y, out):
 
 def choice_for(b, device):
     """The GEMM choice for ``device``: EMBER_KERNEL_GEMM, else the tuned one, else ``tiled``."""
-    c = b._gemm.get(device)
-    if c is None:
-        env = os.environ.get(ENV, "").strip()
-        if env:
-            c = parse(env)
-        else:
-            key_fn = getattr(b.d, "tune_key", None)
-            key = key_fn(device) if key_fn is not None else None
-            c = tuned(b, device, key) if key else UNTUNED
-        b._gemm[device] = c
-    return c
+    return tuning.device_choice(b, device, b._gemm, ENV, parse, tuned, UNTUNED)
 
 
 def fingerprint(dialect: str) -> str:

@@ -30,7 +30,6 @@ accumulators per work-item (one of kernels.CPU_WIDTHS) and BLOCK work-items per 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 
 from ember import dtypes as D
@@ -82,17 +81,7 @@ def describe(choice) -> str:
 
 def choice_for(b, device):
     """The reduction choice for ``device``: EMBER_KERNEL_REDUCE, else the tuned one, else ``tree``."""
-    c = b._reduce.get(device)
-    if c is None:
-        env = os.environ.get(ENV, "").strip()
-        if env:
-            c = parse(env)
-        else:
-            key_fn = getattr(b.d, "tune_key", None)
-            key = key_fn(device) if key_fn is not None else None
-            c = tuned(b, device, key) if key else UNTUNED
-        b._reduce[device] = c
-    return c
+    return tuning.device_choice(b, device, b._reduce, ENV, parse, tuned, UNTUNED)
 
 
 def choose(b, device, choice):

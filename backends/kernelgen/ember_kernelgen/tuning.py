@@ -47,3 +47,19 @@ def choice(path, entry, candidates, measure, describe, untuned):
     best = min(timings, key=timings.get)
     store(path, entry, {"choice": list(best), "ms": {describe(c): round(t * 1e3, 3) for c, t in timings.items()}})
     return best
+
+
+def device_choice(b, device, cache: dict, env: str, parse, tuned, untuned):
+    """A device's choice, kept in ``cache``: the environment variable ``env`` (through ``parse``) where set,
+    else ``tuned(b, device, key)`` where the driver names the device (``tune_key``), else ``untuned``."""
+    c = cache.get(device)
+    if c is None:
+        spec = os.environ.get(env, "").strip()
+        if spec:
+            c = parse(spec)
+        else:
+            key_fn = getattr(b.d, "tune_key", None)
+            key = key_fn(device) if key_fn is not None else None
+            c = tuned(b, device, key) if key else untuned
+        cache[device] = c
+    return c
