@@ -358,6 +358,84 @@ def test_reductions_over_a_dim_match_python_path_and_torch(dim, keepdim):
         a.sum(3)
 
 
+@pytest.mark.parametrize("dim, keepdim", [(0, None), (1, None), (-1, True), (2, False)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_over_a_dim_matches_python_path_and_torch(dim, keepdim, dtype):
+    v = RNG.standard_normal((3, 4, 5)).astype(dtype)
+    v[1, 2, 3] = v[1, 2, 4] = np.nan          # the first NaN wins, at its index
+    v[2, 0, :] = v[2, 1, :] = 7.0             # ties: the first index
+    a = _t(v)
+    args = (a, dim) if keepdim is None else (a, dim, keepdim)
+    for fn in (ember.Tensor.max, ember.max):
+        r, p = fn(*args), fn.__wrapped__(*args)
+        assert type(r) is type(p) and r._fields == ("values", "indices")
+        _same(r.values, p.values)
+        _same(r.indices, p.indices)
+    assert _planned(ember.Tensor.max, r.values._dtype, 1000 + 6 + bool(keepdim))   # ndim 3: 1000 + 2 * 3 + keepdim
+    tv, ti = torch.from_numpy(v).max(dim, bool(keepdim))
+    np.testing.assert_array_equal(r.values.numpy(), tv.numpy())
+    np.testing.assert_array_equal(r.indices.numpy(), ti.numpy())
+
+
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_over_a_dim_records_its_node_and_its_gradient_matches_torch(keepdim):
+    v = RNG.standard_normal((4, 6)).astype(F32)
+    v[0, 1] = v[0, 4] = 9.0   # a tie: the gradient goes to the index returned, as PyTorch's does
+    a = _t(v, requires_grad=True)
+    b = _t(v, requires_grad=True)
+    r, p = a.max(1, keepdim), ember.Tensor.max.__wrapped__(b, 1, keepdim)
+    assert _planned(ember.Tensor.max, ember.float32, 1004 + keepdim)
+    assert r.values.grad_fn.name() == p.values.grad_fn.name() == "MaxDimBackward0"
+    assert r.values.grad_fn.nout == 2 and r.values.grad_fn.multi and r.values.grad_fn.out_info[1] is None
+    assert r.values._ag.output_nr == 0
+    assert r.indices.grad_fn is None and not r.indices.requires_grad
+    _same(r.indices, p.indices)
+    w = _t(RNG.standard_normal(r.values.shape).astype(F32))
+    (r.values * w).sum().backward()
+    (p.values * w).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+    t = torch.from_numpy(v).requires_grad_()
+    (torch.max(t, 1, keepdim).values * torch.from_numpy(w.numpy())).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), t.grad.numpy())
+    with ember.no_grad():
+        n = a.max(0)
+    assert n.values.grad_fn is None and not n.values.requires_grad
+    c = _t(v)   # under grad mode, no input needing a gradient: plain outputs
+    assert c.max(1).values.grad_fn is None and not c.max(1).values.requires_grad
+
+
+def test_max_over_a_dim_saves_its_result_for_double_backward():
+    v = RNG.standard_normal((3, 5)).astype(np.float64)
+    a = _t(v, requires_grad=True)
+    m = a.max(1)
+    (g,) = ember.autograd.grad((m.values ** 2).sum(), a, create_graph=True)
+    g.sum().backward()
+    t = torch.from_numpy(v).requires_grad_()
+    (tg,) = torch.autograd.grad((t.max(1).values ** 2).sum(), t, create_graph=True)
+    tg.sum().backward()
+    np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy())
+    np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy())
+
+
+def test_max_over_a_dim_outside_the_plan_takes_the_python_path():
+    a = _t(RNG.standard_normal((3, 4)).astype(F32))
+    for args, kw in [((a.t(), 1), {}), ((a, 1), {"keepdim": True}), ((_t(np.zeros((0, 4), F32)), 1), {}),
+                     ((_t(np.arange(12, dtype=np.int64).reshape(3, 4)), 0), {}), ((a, a), {})]:
+        r, p = ember.max(*args, **kw), ember.max.__wrapped__(*args, **kw)
+        for x, y in zip(r, p) if isinstance(r, tuple) else [(r, p)]:
+            _same(x, y)
+    big = _t(RNG.standard_normal((64, 128)).astype(F32))   # above the native pass's size: numpy's argmax
+    r, tv = big.max(1), torch.from_numpy(big.numpy()).max(1)
+    np.testing.assert_array_equal(r.values.numpy(), tv.values.numpy())
+    np.testing.assert_array_equal(r.indices.numpy(), tv.indices.numpy())
+    for bad in (2, -3):
+        with pytest.raises(IndexError):
+            a.max(bad)
+    with pytest.raises(Exception) as e:
+        _t(np.zeros((3, 0), F32)).max(1)
+    assert "empty" in str(e.value).lower() or "size" in str(e.value).lower()
+
+
 def test_shape_views_match_python_path():
     a = _t(RNG.standard_normal((2, 3, 4)).astype(F32))
     for shape in [(24,), (-1,), (4, -1), (2, 12), ((6, 4),), ([3, 8],), (1, 24, 1), (2, 3, 4)]:

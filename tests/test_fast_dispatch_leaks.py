@@ -131,7 +131,8 @@ CASES = {
     "max": lambda E, F, t: t["a"].max(),
     "sum_dim": lambda E, F, t: t["a"].sum(1),
     "mean_dim_keepdim": lambda E, F, t: t["a"].mean(0, True),
-    "max_dim": lambda E, F, t: t["a"].max(1),          # the Python path: a (values, indices) pair
+    "max_dim": lambda E, F, t: t["a"].max(1),          # a (values, indices) pair, two outputs recorded
+    "max_dim_keepdim": lambda E, F, t: E.max(t["a"], 0, True),
     "matmul": lambda E, F, t: t["a"] @ t["m"],
     "mm": lambda E, F, t: E.mm(t["a"], t["m"]),
     "transpose": lambda E, F, t: t["a"].transpose(0, 1),

@@ -321,6 +321,33 @@ derivative("amax", save=("self", "result"), jvp=_amaxmin_jvp)(_amaxmin)
 derivative("amin", save=("self", "result"), jvp=_amaxmin_jvp)(_amaxmin)
 
 
+def _select_dim(g, x, dim, keepdim=False, result=None):
+    """max_dim / min_dim: the values' gradient goes to the one element each index selected (PyTorch's rule;
+    amax and amin share it among ties)."""
+    gv = g[0]
+    if not x._shape:
+        return gv
+    d = wrap_dim(dim, x.ndim)
+    idx = result[1]
+    if not keepdim:
+        gv, idx = V.unsqueeze(gv, d), V.unsqueeze(idx, d)
+    return I.scatter(_zeros(x, gv._dtype), d, idx, gv)
+
+
+def _select_dim_jvp(tans, x, dim, keepdim=False, result=None):
+    t = tans[0]
+    if not x._shape:
+        return (t, None)
+    d = wrap_dim(dim, x.ndim)
+    idx = result[1] if keepdim else V.unsqueeze(result[1], d)
+    v = I.gather(t, d, idx)
+    return (v if keepdim else V.squeeze(v, [d]), None)
+
+
+derivative("max_dim", save=("result",), jvp=_select_dim_jvp)(_select_dim)
+derivative("min_dim", save=("result",), jvp=_select_dim_jvp)(_select_dim)
+
+
 def _cumsum(g, x, dim, dtype=None):
     if x.ndim == 0:
         return g

@@ -444,19 +444,23 @@ static PyObject *detached(PyObject *t) {
  *   tail: the remaining schema-order arguments (their defaults), appended to args.
  *   out_is_float: the output gets a gradient (None: decide by the output's dtype).
  * args: the call's schema-order arguments; tpos: the positions of the ntens tensor arguments (NULL: the
- * first ntens). */
+ * first ntens). outs: the nout outputs (several: an operator returning a tuple, whose node is multi and
+ * whose outputs get gradients by their dtypes). Returns 0, or -1 with an exception set. */
 #define MAXT 8
-static PyObject *record(PyObject *gp, PyObject *const *args, int nargs, const int *tpos, int ntens,
-                        PyObject **edges, PyObject *out) {
+#define MAXOUT 4
+static int record_outs(PyObject *gp, PyObject *const *args, int nargs, const int *tpos, int ntens,
+                       PyObject **edges, PyObject **outs, int nout) {
     PyObject *node_cls = PyTuple_GET_ITEM(gp, 0), *save = PyTuple_GET_ITEM(gp, 3), *tail = PyTuple_GET_ITEM(gp, 4);
     PyObject *of = PyTuple_GET_ITEM(gp, 5);
-    int out_float = of == Py_True || (of == Py_None && is_float_tensor(out));
-    int is_view = PyTuple_GET_ITEM(gp, 6) == Py_True;
+    int multi = nout > 1, out_float[MAXOUT];
+    for (int j = 0; j < nout; j++)
+        out_float[j] = (of == Py_True && !multi) || ((of == Py_None || multi) && is_float_tensor(outs[j]));
+    int is_view = PyTuple_GET_ITEM(gp, 6) == Py_True && !multi;
     unsigned present = 0;
     for (int k = 0; k < ntens; k++) if (edges[k]) present |= 1u << k;
     Py_ssize_t ntail = PyTuple_GET_SIZE(tail);
     PyObject *edge_list = PyList_New(ntens), *infos = PyList_New(ntens), *sargs = PyTuple_New(nargs + ntail);
-    PyObject *keep = PyList_New(0), *versions = NULL, *out_info = NULL, *node = NULL, *m = NULL;
+    PyObject *keep = PyList_New(0), *versions = NULL, *out_info = NULL, *node = NULL, *m = NULL, *result = NULL;
     if (!edge_list || !infos || !sargs || !keep) goto fail;
     for (int i = 0; i < nargs; i++) PyTuple_SET_ITEM(sargs, i, Py_NewRef(args[i]));
     for (int k = 0; k < ntens; k++) {
@@ -479,12 +483,16 @@ static PyObject *record(PyObject *gp, PyObject *const *args, int nargs, const in
         Py_SETREF(PyTuple_GET_ITEM(sargs, i), arg);
     }
     for (Py_ssize_t k = 0; k < ntail; k++) PyTuple_SET_ITEM(sargs, nargs + k, Py_NewRef(PyTuple_GET_ITEM(tail, k)));
-    PyObject *result = Py_None;
-    if (PyTuple_GET_ITEM(gp, 7) == Py_True) {   /* the formula reads the output: keep an alias of it */
-        if ((result = detached(out)) == NULL) goto fail;
-        int rc = PyList_Append(keep, result);
-        Py_DECREF(result);
-        if (rc < 0) goto fail;
+    if (PyTuple_GET_ITEM(gp, 7) == Py_True) {   /* the formula reads the output(s): keep aliases of them */
+        if (multi && (result = PyTuple_New(nout)) == NULL) goto fail;
+        for (int j = 0; j < nout; j++) {
+            PyObject *d = detached(outs[j]);
+            if (d == NULL) goto fail;
+            int rc = PyList_Append(keep, d);
+            if (multi) PyTuple_SET_ITEM(result, j, d);
+            else result = d;
+            if (rc < 0) goto fail;
+        }
     }
     Py_ssize_t nkeep = PyList_GET_SIZE(keep);
     versions = PyTuple_New(nkeep);
@@ -494,11 +502,12 @@ static PyObject *record(PyObject *gp, PyObject *const *args, int nargs, const in
         if (v == NULL) goto fail;
         PyTuple_SET_ITEM(versions, k, v);
     }
-    PyObject *oi = out_float ? tensor_info(out) : Py_NewRef(Py_None);
-    if (oi == NULL) goto fail;
-    out_info = PyTuple_Pack(1, oi);
-    Py_DECREF(oi);
-    if (out_info == NULL) goto fail;
+    if ((out_info = PyTuple_New(nout)) == NULL) goto fail;
+    for (int j = 0; j < nout; j++) {
+        PyObject *oi = out_float[j] ? tensor_info(outs[j]) : Py_NewRef(Py_None);
+        if (oi == NULL) goto fail;
+        PyTuple_SET_ITEM(out_info, j, oi);
+    }
     node = ((PyTypeObject *)node_cls)->tp_alloc((PyTypeObject *)node_cls, 0);
     if (node == NULL) goto fail;
     PyObject *seq = PyIter_Next(C.seq);
@@ -515,10 +524,12 @@ static PyObject *record(PyObject *gp, PyObject *const *args, int nargs, const in
     put_new(node, o[N_VERSIONS], versions); versions = NULL;
     put_new(node, o[N_IN_INFO], infos); infos = NULL;
     put_new(node, o[N_OUT_INFO], out_info); out_info = NULL;
-    put(node, o[N_RESULT], result);
+    put_new(node, o[N_RESULT], result ? result : Py_NewRef(Py_None)); result = NULL;
     put(node, o[N_RELEASED], Py_False);
-    put(node, o[N_MULTI], Py_False);
-    if (out_float) {
+    put(node, o[N_MULTI], multi ? Py_True : Py_False);
+    for (int j = 0; j < nout; j++) {
+        if (!out_float[j]) continue;
+        PyObject *out = outs[j];
         m = ag_of(out);   /* an output that has autograd metadata keeps it (Python's _record does too) */
         int fresh = m == Py_None;
         if (fresh) {
@@ -531,7 +542,9 @@ static PyObject *record(PyObject *gp, PyObject *const *args, int nargs, const in
         }
         put(m, C.m[M_REQUIRES_GRAD], Py_True);
         put(m, C.m[M_GRAD_FN], node);
-        put(m, C.m[M_OUTPUT_NR], C.zero);
+        PyObject *nr = PyLong_FromLong(j);
+        if (nr == NULL) goto fail;
+        put_new(m, C.m[M_OUTPUT_NR], nr);
         if (is_view) {
             /* an autograd view: its base is the source's base, or the source itself */
             PyObject *src = args[0], *sm = ag_of(src), *base;
@@ -558,15 +571,21 @@ static PyObject *record(PyObject *gp, PyObject *const *args, int nargs, const in
         PyObject *nk = PyLong_FromLongLong(k | C.autograd_bit);
         if (nk == NULL) goto fail;
         put_new(out, C.t[T_KEYS], nk);
-        Py_DECREF(m);
+        Py_CLEAR(m);
     }
     Py_DECREF(node);
-    return out;
+    return 0;
 fail:
     Py_XDECREF(edge_list); Py_XDECREF(infos); Py_XDECREF(sargs); Py_XDECREF(keep); Py_XDECREF(versions);
-    Py_XDECREF(out_info); Py_XDECREF(node); Py_XDECREF(m);
-    Py_DECREF(out);
-    return NULL;
+    Py_XDECREF(out_info); Py_XDECREF(node); Py_XDECREF(m); Py_XDECREF(result);
+    return -1;
+}
+
+/* record_outs for one output: out (a new reference, stolen) is returned, or NULL. */
+static PyObject *record(PyObject *gp, PyObject *const *args, int nargs, const int *tpos, int ntens,
+                        PyObject **edges, PyObject *out) {
+    if (record_outs(gp, args, nargs, tpos, ntens, edges, &out, 1) < 0) Py_CLEAR(out);
+    return out;
 }
 
 /* -- FastOp --------------------------------------------------------------------------------- */
@@ -661,38 +680,42 @@ static inline int key_check(long long ks, long long *bbit, int *grad) {
 /* After the computation: under grad mode, the Autograd entry's record (or, with no input needing a
  * gradient, its _clean: a view does not keep the Autograd bit it copied). */
 static PyObject *finish_gp(PyObject *gp, int grad, PyObject *out, PyObject **args, int nargs, int ntens);
+static int finish_outs(PyObject *gp, int grad, PyObject **outs, int nout, PyObject **args, int nargs, int ntens);
 
 static PyObject *finish(PyObject *plan, int grad, PyObject *out, PyObject **args, int nargs, int ntens) {
     return finish_gp(PyTuple_GET_ITEM(plan, 5), grad, out, args, nargs, ntens);
 }
 
-static PyObject *finish_gp(PyObject *gp, int grad, PyObject *out, PyObject **args, int nargs, int ntens) {
-    if (!grad || out == NULL) return out;
+static int finish_outs(PyObject *gp, int grad, PyObject **outs, int nout, PyObject **args, int nargs, int ntens) {
+    if (!grad) return 0;
     PyObject *edges[MAXT] = {NULL};
-    int need = 0;
+    int need = 0, rc = 0;
     for (int k = 0; k < ntens; k++) {
         if (!is_tensor(args[k])) continue;
         PyObject *m = ag_of(args[k]);
-        int rc = edge_of(args[k], m, &edges[k]);
+        rc = edge_of(args[k], m, &edges[k]);
         Py_DECREF(m);
-        if (rc < 0) {
-            for (int j = 0; j < ntens; j++) Py_XDECREF(edges[j]);
-            Py_DECREF(out);
-            return NULL;
-        }
+        if (rc < 0) break;
         need |= edges[k] != NULL;
     }
-    if (need) {
-        out = record(gp, args, nargs, NULL, ntens, edges, out);
-    } else {
-        long long k;
-        if (keys_of(out, &k) && (k & C.autograd_bit)) {
-            PyObject *nk = PyLong_FromLongLong(k & ~C.autograd_bit);
-            if (nk == NULL) { Py_DECREF(out); out = NULL; }
-            else put_new(out, C.t[T_KEYS], nk);
+    if (rc == 0 && need) {
+        rc = record_outs(gp, args, nargs, NULL, ntens, edges, outs, nout);
+    } else if (rc == 0) {
+        for (int j = 0; j < nout; j++) {
+            long long k;
+            if (keys_of(outs[j], &k) && (k & C.autograd_bit)) {
+                PyObject *nk = PyLong_FromLongLong(k & ~C.autograd_bit);
+                if (nk == NULL) { rc = -1; break; }
+                put_new(outs[j], C.t[T_KEYS], nk);
+            }
         }
     }
     for (int k = 0; k < ntens; k++) Py_XDECREF(edges[k]);
+    return rc;
+}
+
+static PyObject *finish_gp(PyObject *gp, int grad, PyObject *out, PyObject **args, int nargs, int ntens) {
+    if (out != NULL && finish_outs(gp, grad, &out, 1, args, nargs, ntens) < 0) Py_CLEAR(out);
     return out;
 }
 
@@ -1192,9 +1215,11 @@ static PyObject *t_view(FastOp *f, PyObject *x) {
     return finish(plan, grad, out, args, 1, 1);
 }
 
-/* op(x, dim[, keepdim]) reducing one int dim of a contiguous tensor (sum, mean): kernel(array, (dim,),
- * keepdim); recorded with the schema's arguments (x, dim, keepdim, dtype=None). Planned per (dtype, 1000 +
- * 2 ndim + keepdim), beside the full reductions' cases (their ndim). */
+/* op(x, dim[, keepdim]) reducing one int dim of a contiguous tensor: kernel(array, (dim,), keepdim). sum and
+ * mean return the array, recorded with the schema's arguments (x, dim, keepdim, dtype=None); max returns
+ * (values, indices) arrays, its plan's kernel being (kernel, result type, the indices' plan), the values
+ * recorded as amax(x, dim, keepdim). Planned per (dtype, 1000 + 2 ndim + keepdim), beside the full
+ * reductions' cases (their ndim). */
 static PyObject *reduce_dim(FastOp *f, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 && nargs != 3) return MISS;
     PyObject *x = args[0], *keep = nargs == 3 ? args[2] : Py_False;
@@ -1211,31 +1236,61 @@ static PyObject *reduce_dim(FastOp *f, PyObject *const *args, Py_ssize_t nargs) 
     PyObject *plan = plan_for(f, SLOT(x, C.t[T_DTYPE]), bbit, 1000 + (long)(nd * 2 + (keep == Py_True)), pargs, 3);
     if (plan == NULL) return NULL;
     if (plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
-    PyObject *hx = array_of(x, plan), *dims = Py_BuildValue("(L)", dim), *r = NULL;
+    PyObject *kernel = PyTuple_GET_ITEM(plan, 0), *index_plan = NULL, *result_type = NULL;
+    if (PyTuple_CheckExact(kernel)) {   /* max: (kernel, result type, indices' plan) */
+        for (Py_ssize_t k = 0; k < nd; k++)   /* empty: Python decides (the max of nothing is an error) */
+            if (PyTuple_GET_ITEM(shape, k) == C.zero) return MISS;
+        result_type = PyTuple_GET_ITEM(kernel, 1);
+        index_plan = PyTuple_GET_ITEM(kernel, 2);
+        kernel = PyTuple_GET_ITEM(kernel, 0);
+    }
+    PyObject *hx = array_of(x, plan), *dims = Py_BuildValue("(L)", dim), *r = NULL, *ri = NULL;
     if (hx && dims) {
         PyObject *argv[3] = {hx, dims, keep};
-        r = as_array(PyObject_Vectorcall(PyTuple_GET_ITEM(plan, 0), argv, 3, NULL));
+        r = PyObject_Vectorcall(kernel, argv, 3, NULL);
     }
     Py_XDECREF(hx);
     Py_XDECREF(dims);
-    if (r == NULL) return NULL;
+    if (r != NULL && index_plan != NULL) {   /* (values, indices) */
+        if (!PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != 2) {
+            Py_DECREF(r);
+            PyErr_SetString(PyExc_TypeError, "a max_dim array kernel must return (values, indices)");
+            return NULL;
+        }
+        ri = as_array(Py_NewRef(PyTuple_GET_ITEM(r, 1)));
+        Py_SETREF(r, Py_NewRef(PyTuple_GET_ITEM(r, 0)));
+        if (ri == NULL) Py_CLEAR(r);
+    }
+    r = as_array(r);
+    if (r == NULL) {
+        Py_XDECREF(ri);
+        return NULL;
+    }
     PyObject *ns = PyTuple_New(keep == Py_True ? nd : nd - 1), *out = NULL, *nst = NULL;
     if (ns != NULL) {
         for (Py_ssize_t k = 0, j = 0; k < nd; k++) {
             if (k == dim && keep != Py_True) continue;
             PyTuple_SET_ITEM(ns, j++, Py_NewRef(k == dim ? C.one : PyTuple_GET_ITEM(shape, k)));
         }
-        nst = buffer_c_contiguous(r) ? contiguous_strides(ns) : NULL;
+        if (buffer_c_contiguous(r) && (ri == NULL || buffer_c_contiguous(ri))) nst = contiguous_strides(ns);
     }
     if (nst == NULL) {
         Py_DECREF(r);
+        Py_XDECREF(ri);
         Py_XDECREF(ns);
         return PyErr_Occurred() ? NULL : MISS;
     }
     out = new_tensor(r, ns, nst, plan);
+    PyObject *indices = ri != NULL ? new_tensor(ri, ns, nst, index_plan) : NULL;
     Py_DECREF(ns);
     Py_DECREF(nst);
-    return finish(plan, grad, out, pargs, 4, 1);
+    if (index_plan == NULL) return finish(plan, grad, out, pargs, 4, 1);
+    PyObject *outs[2] = {out, indices}, *pair = NULL;
+    if (out != NULL && indices != NULL && finish_outs(PyTuple_GET_ITEM(plan, 5), grad, outs, 2, pargs, 3, 1) == 0)
+        pair = PyObject_CallFunctionObjArgs(result_type, out, indices, NULL);
+    Py_XDECREF(out);
+    Py_XDECREF(indices);
+    return pair;
 }
 
 /* slice(x, dim, start, end, step) (views.py _slice): Python's slice rules for start and end, step > 0. */

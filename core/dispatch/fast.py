@@ -58,15 +58,15 @@ def _array_kernel(backend, opname, dtype):
     return entry[0]
 
 
-def _grad_plan(op, ntensors, result_dtype, npassed=None, tpos=None, plan=None):
+def _grad_plan(op, ntensors, result_dtype, npassed=None, tpos=None, plan=None, multi=False):
     """(node class, formula, name, save rules, trailing args, float result, view, saves its result) for the
     Autograd entry's record, or None where that entry is not the plain formula record the native path
-    reproduces."""
+    reproduces (``multi``: the caller records the operator's several outputs)."""
     from ..autograd.graph import FormulaNode
 
     if plan is None:
         plan = getattr(op.kernels.get(K.AUTOGRAD.index), "plan", None)
-    if plan is None or plan.multi or plan.inplace:
+    if plan is None or plan.multi != multi or plan.inplace:
         return None
     if plan.tpos != tuple((i, False) for i in (tpos or range(ntensors))) or plan.node_cls.__slots__ != () \
             or plan.node_cls.__mro__[1] is not FormulaNode:
@@ -153,26 +153,60 @@ def _composite_unary_planner(op):
     return plan
 
 
-def _reduce_all_planner(op, recorded=None):
-    """A reduction: op(x) over every dim (sum, mean, max), or op(x, dim, keepdim) over one (sum, mean; the
-    native path passes keepdim, False when not given): the backend's array kernel for op, called as
-    kernel(x) or kernel(x, (dim,), keepdim); under grad mode the node of ``recorded`` (max records amax's
-    node: it is amax's composite)."""
+def _reduce_all_planner(op):
+    """A reduction: op(x) over every dim (sum, mean), or op(x, dim, keepdim) over one (the native path passes
+    keepdim, False when not given): the backend's array kernel for op, called as kernel(x) or
+    kernel(x, (dim,), keepdim)."""
     from . import operator as O
 
     def plan(a, *dim_keep):
         backend = a._backend
         kernel = _array_kernel(backend, op.name, a._dtype)
-        if O.checks.kernels or not kernel or (dim_keep and recorded is not None):
+        if O.checks.kernels or not kernel:
             return None
         spec = op.meta(a, *dim_keep)
         h = backend.array_handle(a)
         probe = (h, (dim_keep[0] % a.ndim,), dim_keep[1]) if dim_keep else (h,)
         if spec.dtype is not a._dtype or not _checked(kernel, spec.dtype, *probe):
             return None
-        grad = _grad_plan(recorded or op, 1, spec.dtype, npassed=4 if dim_keep else 1)
+        grad = _grad_plan(op, 1, spec.dtype, npassed=4 if dim_keep else 1)
         return (kernel, spec.dtype, backend, backend.device(), backend.key.bit | spec.dtype.key_bit, grad,
                 backend.array_handle)
+    return plan
+
+
+def _max_planner(max_op, max_dim, amax, result_type):
+    """Tensor.max / ember.max: max(x) is the full reduction (array kernel "max"), max(x, dim, keepdim) the
+    (values, indices) pair (array kernel "max_dim", called as kernel(x, (dim,), keepdim)). max records amax's
+    node, as its composite does; max_dim records its own (two outputs: the indices get no gradient). For
+    max_dim the plan's kernel is (kernel, result_type, the indices' plan)."""
+    from .. import dtypes as D
+    from . import operator as O
+
+    def plan(a, *dim_keep):
+        backend, dt = a._backend, a._dtype
+        op = max_dim if dim_keep else max_op
+        kernel = _array_kernel(backend, op.name, dt)
+        if O.checks.kernels or not kernel:
+            return None
+        h = backend.array_handle(a)
+        if not dim_keep:
+            if op.meta(a).dtype is not dt or not _checked(kernel, dt, h):
+                return None
+            return (kernel, dt, backend, backend.device(), backend.key.bit | dt.key_bit,
+                    _grad_plan(amax, 1, dt, npassed=1), backend.array_handle)
+        dim, keepdim = dim_keep
+        spec = op.meta(a, dim, keepdim)[0]
+        try:
+            values, indices = kernel(h, (spec.extra,), keepdim)
+        except Exception:  # noqa: BLE001  (the Python path will say what is wrong with these arguments)
+            return None
+        if spec.dtype is not dt or values.dtype != dt.np or indices.dtype != D.int64.np:
+            return None
+        device = backend.device()
+        index_plan = (None, D.int64, backend, device, backend.key.bit | D.int64.key_bit, None, None)
+        return ((kernel, result_type, index_plan), dt, backend, device, backend.key.bit | dt.key_bit,
+                _grad_plan(max_dim, 1, dt, npassed=3, multi=True), backend.array_handle)
     return plan
 
 
@@ -308,12 +342,14 @@ def install(namespaces) -> int:
                 ns[name] = fast
             else:
                 setattr(ns, name, fast)
-    # Tensor.max / ember.max: max(x) is the full reduction (other forms go to the function); x.view(*shape)
+    # Tensor.max / ember.max: max(x) and max(x, dim[, keepdim]) (other forms go to the function); x.view(*shape)
     # and x.reshape(*shape): Tensor's shape methods
     from ..ops import reduction as RD
-    special = {"max": (RD, "max", _reduce_all_planner(O.registry["max"], O.registry["amax"]), _fast.REDUCE_ALL),
-               "view": (None, "view", _view_planner(O.registry["view"]), _fast.VIEWSHAPE),
-               "reshape": (None, "reshape", _view_planner(O.registry["reshape"]), _fast.VIEWSHAPE)}
+    R = O.registry
+    max_planner = _max_planner(R["max"], R["max_dim"], R["amax"], RD.max_result)
+    special = {"max": (RD, "max", max_planner, _fast.REDUCE_ALL),
+               "view": (None, "view", _view_planner(R["view"]), _fast.VIEWSHAPE),
+               "reshape": (None, "reshape", _view_planner(R["reshape"]), _fast.VIEWSHAPE)}
     for name, (module, attr, planner, kind) in special.items():
         fn = getattr(Tensor, name)
         if isinstance(fn, _fast.FastOp):

@@ -16,6 +16,7 @@ import numpy as np
 from ember import dtypes as D
 
 
+from .. import _native
 from ..runtime import arr, is_bfloat16, is_half, wrap
 
 _F32 = np.dtype(np.float32)
@@ -89,10 +90,14 @@ def _scan(ufunc):
     return kernel
 
 
-def _along(find):
-    """max_dim / min_dim in one pass: the index, then the value gathered at it."""
+def _along(find, native):
+    """max_dim / min_dim: the native one pass where it takes the array (small, contiguous, float32/float64/int32/
+    int64); else numpy's index, then the value gathered at it."""
     def kernel(x, dim, keepdim):
         a = arr(x)
+        r = native(a, dim, keepdim)
+        if r is not None:
+            return wrap(r[0]), wrap(r[1])
         idx = find(_comparable(a), axis=dim, keepdims=True)
         values = np.take_along_axis(a, idx, axis=dim)
         if not keepdim:
@@ -108,7 +113,7 @@ KERNELS = {
     "all": _bool_reduce(np.logical_and), "any": _bool_reduce(np.logical_or),
     "argmax": _argmax, "argmin": _argmin,
     "cumsum": _scan(np.add), "cumprod": _scan(np.multiply),
-    "max_dim": _along(np.argmax), "min_dim": _along(np.argmin),
+    "max_dim": _along(np.argmax, _native.max_dim), "min_dim": _along(np.argmin, _native.min_dim),
 }
 
 _add_reduce = np.add.reduce
@@ -130,16 +135,20 @@ def _mean_array(a, dims=None, keepdim=False):
     return np.true_divide(_add_reduce(a, dims, None, None, keepdim), count)
 
 
-_max_reduce = np.maximum.reduce
+_max_dim_kernel = KERNELS["max_dim"]
 
 
-def _max_array(a):
-    """The largest element (NaN propagates, as the amax kernel)."""
-    return _max_reduce(a, None)
+def _max_dim_array(a, dims, keepdim):
+    """(values, int64 indices) of the maximum along dims[0], as the max_dim kernel."""
+    r = _native.max_dim(a, dims[0], keepdim)
+    if r is None:   # large or non-contiguous
+        v, i = _max_dim_kernel(wrap(a), dims[0], keepdim)
+        r = (arr(v), arr(i))
+    return r
 
 
 # Array kernels (float32/float64), called as f(x) over every dim or f(x, dims, keepdim): sum and mean as above;
-# max over every dim only.
+# max over every dim (NaN propagates, as the amax kernel; numpy's reduce for large arrays) and max_dim.
 _FLOATS = (D.float32, D.float64)
 ARRAY_KERNELS = {"sum": (_sum_array, _FLOATS), "mean": (_mean_array, _FLOATS),
-                 "max": (_max_array, _FLOATS)}
+                 "max": (_native.max_all, _FLOATS), "max_dim": (_max_dim_array, _FLOATS)}

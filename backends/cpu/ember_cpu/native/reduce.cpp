@@ -1,0 +1,185 @@
+// max and min as one pass over memory: over every element, and along one dim with the index of the extremum.
+//
+// Semantics are the reduction kernels' (kernels/reduction.py): a NaN is the maximum and the minimum, and along a
+// dim the index is that of the first occurrence (the first NaN where there is one). These exist for the many
+// small reductions of model code, where numpy's ufunc machinery costs more than the arithmetic: a whole-array
+// max of a 4x4 tensor takes numpy about 1 us and this about a seventh of it. Large arrays go to numpy.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "simd.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace py = pybind11;
+using ssize = py::ssize_t;
+
+namespace {
+
+template <typename T>
+inline bool is_nan(T v) {
+    return v != v;   // false for every integer
+}
+
+// a better than b: larger (smaller), or a NaN. Once b is a NaN nothing is better, so a NaN, once taken, stays.
+template <typename T, bool Max>
+inline bool better(T a, T b) {
+    return (Max ? a > b : a < b) | is_nan(a);   // no branch: a vector compare each
+}
+
+// The extremum of n contiguous values (n >= 1): kVecs running vectors of baseline width (16 bytes, which every
+// x86-64 and arm64 cpu has), so that the loop is vector compares and blends, not one serial chain.
+template <typename T, bool Max>
+T extremum(const T* __restrict p, ssize n) {
+    typedef T V __attribute__((vector_size(16)));
+    constexpr ssize kWidth = 16 / sizeof(T), kVecs = 4, kStep = kWidth * kVecs;
+    ssize i = 0;
+    T best = p[0];
+    if (n >= kStep) {
+        V acc[kVecs];
+        for (ssize v = 0; v < kVecs; ++v) acc[v] = ember_simd::vload<V>(p + v * kWidth);
+        for (i = kStep; i + kStep <= n; i += kStep)
+            for (ssize v = 0; v < kVecs; ++v) {
+                const V x = ember_simd::vload<V>(p + i + v * kWidth);
+                acc[v] = ((Max ? x > acc[v] : x < acc[v]) | (x != x)) ? x : acc[v];
+            }
+        for (ssize v = 0; v < kVecs; ++v)
+            for (ssize j = 0; j < kWidth; ++j) best = better<T, Max>(acc[v][j], best) ? acc[v][j] : best;
+    }
+    for (; i < n; ++i) best = better<T, Max>(p[i], best) ? p[i] : best;
+    return best;
+}
+
+// The index of the first element equal to v (of the first NaN, where v is a NaN); v is one of p's values.
+template <typename T>
+ssize first_index(const T* p, ssize n, T v) {
+    ssize i = 0;
+    if (is_nan(v))
+        while (!is_nan(p[i])) ++i;
+    else
+        while (p[i] != v) ++i;
+    return i;
+}
+
+// Up to this many elements one pass here beats numpy's ufunc call; above it numpy's reduce (compiled for the
+// widest vectors the cpu has) is faster, and gets the array.
+constexpr ssize kSmall = 4096;
+
+template <bool Max>
+py::object numpy_reduce(const py::array& x) {
+    static const auto* reduce = new py::object(py::module_::import("numpy").attr(Max ? "maximum" : "minimum")
+                                               .attr("reduce"));   // never freed: it outlives the module
+    return (*reduce)(x, py::none());
+}
+
+// x's extremum as a 0-d array where x is a small contiguous array of T; else nothing.
+template <typename T, bool Max>
+bool reduce_all_as(const py::array& x, py::object& out) {
+    if (!py::isinstance<py::array_t<T>>(x)) return false;
+    py::array_t<T> r(std::vector<ssize>{});
+    *r.mutable_data() = extremum<T, Max>(static_cast<const T*>(x.data()), x.size());
+    out = std::move(r);
+    return true;
+}
+
+template <bool Max>
+py::object reduce_all(py::array x) {
+    const ssize n = x.size();
+    if (n == 0) throw py::value_error(std::string(Max ? "max" : "min") + " of an empty array has no value");
+    py::object out;
+    if (n <= kSmall && (x.flags() & py::array::c_style) &&
+        (reduce_all_as<float, Max>(x, out) || reduce_all_as<double, Max>(x, out) ||
+         reduce_all_as<int32_t, Max>(x, out) || reduce_all_as<int64_t, Max>(x, out)))
+        return out;
+    return numpy_reduce<Max>(x);
+}
+
+// values[o, i] and indices[o, i] over x viewed as (outer, n, inner): the first extremum of x[o, :, i].
+template <typename T, bool Max>
+void along(const T* __restrict x, ssize outer, ssize n, ssize inner, T* __restrict values,
+           int64_t* __restrict indices) {
+    if (inner == 1) {   // one row per output: find the value with vectors, then its first index
+        for (ssize o = 0; o < outer; ++o) {
+            const T* row = x + o * n;
+            values[o] = extremum<T, Max>(row, n);
+            indices[o] = first_index(row, n, values[o]);
+        }
+        return;
+    }
+    for (ssize o = 0; o < outer; ++o) {
+        const T* base = x + o * n * inner;
+        T* v = values + o * inner;
+        int64_t* ix = indices + o * inner;
+        for (ssize i = 0; i < inner; ++i) {
+            v[i] = base[i];
+            ix[i] = 0;
+        }
+        for (ssize k = 1; k < n; ++k) {
+            const T* row = base + k * inner;
+            for (ssize i = 0; i < inner; ++i) {
+                const T cur = v[i], c = row[i];
+                const bool take = !is_nan(cur) && better<T, Max>(c, cur);   // the first NaN stays
+                v[i] = take ? c : cur;
+                ix[i] = take ? k : ix[i];
+            }
+        }
+    }
+}
+
+template <typename T, bool Max>
+py::tuple reduce_dim_as(const py::array& x, ssize dim, bool keepdim) {
+    const ssize nd = x.ndim();
+    if (dim < 0 || dim >= nd)
+        throw py::index_error("dim " + std::to_string(dim) + " is out of range for an array of " +
+                              std::to_string(nd) + " dims");
+    const ssize n = x.shape(dim);
+    if (n == 0) throw py::value_error("dim " + std::to_string(dim) + " has size 0: its extremum has no value");
+    ssize outer = 1, inner = 1;
+    std::vector<ssize> shape;
+    for (ssize d = 0; d < nd; ++d) {
+        if (d < dim) outer *= x.shape(d);
+        if (d > dim) inner *= x.shape(d);
+        if (d != dim) shape.push_back(x.shape(d));
+        else if (keepdim) shape.push_back(1);
+    }
+    py::array_t<T> values(shape);
+    py::array_t<int64_t> indices(shape);
+    const T* px = static_cast<const T*>(x.data());
+    T* pv = values.mutable_data();
+    int64_t* pi = indices.mutable_data();
+    if (outer * inner) {
+        py::gil_scoped_release release;
+        along<T, Max>(px, outer, n, inner, pv, pi);
+    }
+    return py::make_tuple(std::move(values), std::move(indices));
+}
+
+// (values, indices), or None where numpy serves better: an array of another dtype, non-contiguous, or large.
+template <bool Max>
+py::object reduce_dim(py::array x, ssize dim, bool keepdim) {
+    if (x.size() > kSmall || !(x.flags() & py::array::c_style)) return py::none();
+    if (py::isinstance<py::array_t<float>>(x)) return reduce_dim_as<float, Max>(x, dim, keepdim);
+    if (py::isinstance<py::array_t<double>>(x)) return reduce_dim_as<double, Max>(x, dim, keepdim);
+    if (py::isinstance<py::array_t<int32_t>>(x)) return reduce_dim_as<int32_t, Max>(x, dim, keepdim);
+    if (py::isinstance<py::array_t<int64_t>>(x)) return reduce_dim_as<int64_t, Max>(x, dim, keepdim);
+    return py::none();
+}
+
+}  // namespace
+
+void register_reduce(py::module_& m) {
+    const char* all_doc =
+        "The largest (max_all) or smallest (min_all) element, a NaN if there is one: a 0-d array for a small "
+        "contiguous float32, float64, int32 or int64 array, else numpy's reduce.";
+    const char* dim_doc =
+        "(x, dim, keepdim) -> (values, int64 indices): the extremum along dim (0 <= dim < x.ndim, size > 0) and "
+        "the index of its first occurrence, a NaN winning at its first index; None for an array that is not "
+        "float32, float64, int32 or int64, non-contiguous, or large (numpy's argmax is faster there).";
+    m.def("max_all", &reduce_all<true>, all_doc);
+    m.def("min_all", &reduce_all<false>, all_doc);
+    m.def("max_dim", &reduce_dim<true>, py::arg("x"), py::arg("dim"), py::arg("keepdim"), dim_doc);
+    m.def("min_dim", &reduce_dim<false>, py::arg("x"), py::arg("dim"), py::arg("keepdim"), dim_doc);
+}
