@@ -73,6 +73,8 @@ def _cases(ex, ey, tx, ty, nx, ny):
         "max": {"ember": lambda: ex.max(), "torch": t and (lambda: tx.max()), "numpy": lambda: np.max(nx)},
         "sum(1)": {"ember": lambda: ex.sum(1), "torch": t and (lambda: tx.sum(1)), "numpy": lambda: nx.sum(1)},
         "mean(0)": {"ember": lambda: ex.mean(0), "torch": t and (lambda: tx.mean(0)), "numpy": lambda: nx.mean(0)},
+        "max(1)": {"ember": lambda: ex.max(1), "torch": t and (lambda: tx.max(1)),
+                   "numpy": lambda: (nx.max(1), nx.argmax(1))},
         "linear": {"ember": lambda: EF.linear(ex, ey, ev), "torch": t and (lambda: TF.linear(tx, ty, tv)),
                    "numpy": lambda: np.add(np.matmul(nx, ny.T), nv)},
         "view": {"ember": lambda: ex.view(16), "torch": t and (lambda: tx.view(16)),

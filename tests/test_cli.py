@@ -156,8 +156,8 @@ def test_overhead_bench_runs(tmp_path):
     report = json.loads(out.read_text())
     ops = [row["op"] for row in report["results"]]
     assert ops == ["add", "mul", "sum", "matmul", "add_ (in-place)", "transpose (view)", "x[1] (index)",
-                   "add (broadcast)", "mul (scalar)", "exp", "relu", "mean", "max", "sum(1)", "mean(0)", "linear",
-                   "view", "x.t()"]
+                   "add (broadcast)", "mul (scalar)", "exp", "relu", "mean", "max", "sum(1)", "mean(0)", "max(1)",
+                   "linear", "view", "x.t()"]
     assert all(row["ember_us"] > 0 and not row.get("ember_note") for row in report["results"])
     assert all(row["ember_grad_us"] > 0 for row in report["results"] if "in-place" not in row["op"])
 

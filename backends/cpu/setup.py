@@ -8,8 +8,9 @@ setup(
         Pybind11Extension(
             "ember_cpu._native",
             ["ember_cpu/native/module.cpp", "ember_cpu/native/windows.cpp", "ember_cpu/native/conv.cpp",
-             "ember_cpu/native/norm_pool.cpp", "ember_cpu/native/activation.cpp", "ember_cpu/native/reduce.cpp"],
-            depends=["ember_cpu/native/simd.h"],
+             "ember_cpu/native/norm_pool.cpp", "ember_cpu/native/activation.cpp", "ember_cpu/native/reduce.cpp",
+             "ember_cpu/native/elementwise.cpp"],
+            depends=["ember_cpu/native/simd.h", "ember_cpu/native/small.h"],
             cxx_std=17,
             # -fno-trapping-math: no code here reads floating-point exception flags, and it lets loops with
             # comparisons (clamps) vectorize

@@ -662,6 +662,14 @@ static PyObject *plan_for(FastOp *f, PyObject *dtype, long long bbit, long aux, 
     return plan;
 }
 
+/* The call's plan (borrowed), MISS where there is none or, under grad mode, it has no record, or NULL on error. */
+static PyObject *usable_plan(FastOp *f, PyObject *dtype, long long bbit, long aux, PyObject *const *args,
+                             Py_ssize_t nargs, int grad) {
+    PyObject *plan = plan_for(f, dtype, bbit, aux, args, nargs);
+    if (plan == NULL) return NULL;
+    return plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None) ? MISS : plan;
+}
+
 /* The key set of a call: the functionality part must be empty or Autograd alone (*grad), and the
  * backend part one key. Returns 0 when the call is not the fast case. */
 static inline int key_check(long long ks, long long *bbit, int *grad) {
@@ -817,10 +825,10 @@ static PyObject *binary(FastOp *f, PyObject *a, PyObject *b) {
     if (!binary_operands(a, b, &aux, &ks, &bshape)) return MISS;
     if (!key_check(ks, &bbit, &grad)) { Py_XDECREF(bshape); return MISS; }
     PyObject *args[2] = {a, b};
-    PyObject *plan = plan_for(f, SLOT(a, C.t[T_DTYPE]), bbit, aux, args, 2);
-    if (plan == NULL || plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) {
+    PyObject *plan = usable_plan(f, SLOT(a, C.t[T_DTYPE]), bbit, aux, args, 2, grad);
+    if (plan == NULL || plan == MISS) {
         Py_XDECREF(bshape);
-        return plan == NULL ? NULL : MISS;
+        return plan;
     }
     PyObject *r = as_array(call_binary(plan, a, b, 0)), *out;
     if (r == NULL) { Py_XDECREF(bshape); return NULL; }
@@ -849,9 +857,8 @@ static PyObject *unary(FastOp *f, PyObject *a) {
     PyObject *shape = SLOT(a, C.t[T_SHAPE]), *strides = SLOT(a, C.t[T_STRIDES]);
     if (!is_contiguous(shape, strides) || !key_check(ka, &bbit, &grad)) return MISS;
     PyObject *args[1] = {a};
-    PyObject *plan = plan_for(f, SLOT(a, C.t[T_DTYPE]), bbit, 0, args, 1);
-    if (plan == NULL) return NULL;
-    if (plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
+    PyObject *plan = usable_plan(f, SLOT(a, C.t[T_DTYPE]), bbit, 0, args, 1, grad);
+    if (plan == NULL || plan == MISS) return plan;
     PyObject *x = array_of(a, plan);
     if (x == NULL) return NULL;
     PyObject *r = as_array(PyObject_CallOneArg(PyTuple_GET_ITEM(plan, 0), x));
@@ -870,9 +877,8 @@ static PyObject *reduce_all(FastOp *f, PyObject *a) {
     for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(shape); k++)   /* empty: Python decides (max of nothing) */
         if (PyTuple_GET_ITEM(shape, k) == C.zero) return MISS;
     PyObject *args[1] = {a};
-    PyObject *plan = plan_for(f, SLOT(a, C.t[T_DTYPE]), bbit, (long)PyTuple_GET_SIZE(shape), args, 1);
-    if (plan == NULL) return NULL;
-    if (plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
+    PyObject *plan = usable_plan(f, SLOT(a, C.t[T_DTYPE]), bbit, (long)PyTuple_GET_SIZE(shape), args, 1, grad);
+    if (plan == NULL || plan == MISS) return plan;
     PyObject *x = array_of(a, plan);
     if (x == NULL) return NULL;
     PyObject *r = as_array(PyObject_CallOneArg(PyTuple_GET_ITEM(plan, 0), x));
@@ -897,9 +903,8 @@ static PyObject *matmul(FastOp *f, PyObject *a, PyObject *b) {
     if (k1 != k2) return MISS;   /* the Python path names the shapes */
     if (!key_check(ka | kb, &bbit, &grad)) return MISS;
     PyObject *args[2] = {a, b};
-    PyObject *plan = plan_for(f, dtype, bbit, 0, args, 2);
-    if (plan == NULL) return NULL;
-    if (plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
+    PyObject *plan = usable_plan(f, dtype, bbit, 0, args, 2, grad);
+    if (plan == NULL || plan == MISS) return plan;
     PyObject *r = as_array(call_binary(plan, a, b, 0));
     if (r == NULL) return NULL;
     PyObject *shape = Py_BuildValue("(LL)", m, p), *strides = contiguous_strides2(m, p);
@@ -929,9 +934,8 @@ static PyObject *inplace(FastOp *f, PyObject *a, PyObject *b) {
     /* a tensor the tape tracks gets its version bumped (or an error) by the Autograd entry: not here */
     if ((ks & C.autograd_bit) || !key_check(ks, &bbit, &grad) || grad) return MISS;
     PyObject *args[2] = {a, b};
-    PyObject *plan = plan_for(f, SLOT(a, C.t[T_DTYPE]), bbit, aux, args, 2);
-    if (plan == NULL) return NULL;
-    if (plan == Py_None) return MISS;
+    PyObject *plan = usable_plan(f, SLOT(a, C.t[T_DTYPE]), bbit, aux, args, 2, 0);
+    if (plan == NULL || plan == MISS) return plan;
     PyObject *r = call_binary(plan, a, b, 1);
     if (r == NULL) return NULL;
     Py_DECREF(r);
@@ -951,10 +955,7 @@ static PyObject *view_plan(FastOp *f, PyObject *x, PyObject *const *args, Py_ssi
     if (!is_tensor(x) || !keys_of(x, &kx) || !PyTuple_CheckExact(SLOT(x, C.t[T_SHAPE])) ||
         !PyTuple_CheckExact(SLOT(x, C.t[T_STRIDES])) || !key_check(kx, &bbit, grad))
         return MISS;
-    PyObject *plan = plan_for(f, SLOT(x, C.t[T_DTYPE]), bbit, aux, args, nargs);
-    if (plan == NULL) return NULL;
-    if (plan == Py_None || (*grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
-    return plan;
+    return usable_plan(f, SLOT(x, C.t[T_DTYPE]), bbit, aux, args, nargs, *grad);
 }
 
 static PyObject *transpose(FastOp *f, PyObject *const *args) {
@@ -1097,9 +1098,8 @@ static PyObject *linear(FastOp *f, PyObject *const *args, Py_ssize_t nargs) {
     long long nb = PyLong_AsLongLong(PyTuple_GET_ITEM(sb, 0));
     if (PyErr_Occurred()) { PyErr_Clear(); return MISS; }
     if (in != in2 || nb != o || !key_check(kx | kw | kb, &bbit, &grad)) return MISS;
-    PyObject *plan = plan_for(f, dtype, bbit, 0, args, 3);
-    if (plan == NULL) return NULL;
-    if (plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
+    PyObject *plan = usable_plan(f, dtype, bbit, 0, args, 3, grad);
+    if (plan == NULL || plan == MISS) return plan;
     PyObject *kernels = PyTuple_GET_ITEM(plan, 0), *gps = PyTuple_GET_ITEM(plan, 5);
     /* weight.t(): a view (with its own TBackward0 record under grad mode) */
     PyObject *ts = PyTuple_Pack(2, PyTuple_GET_ITEM(sw, 1), PyTuple_GET_ITEM(sw, 0));
@@ -1233,9 +1233,9 @@ static PyObject *reduce_dim(FastOp *f, PyObject *const *args, Py_ssize_t nargs) 
     if (dim < 0) dim += nd;
     if (nd == 0 || dim < 0 || dim >= nd) return MISS;
     PyObject *pargs[4] = {x, args[1], keep, Py_None};
-    PyObject *plan = plan_for(f, SLOT(x, C.t[T_DTYPE]), bbit, 1000 + (long)(nd * 2 + (keep == Py_True)), pargs, 3);
-    if (plan == NULL) return NULL;
-    if (plan == Py_None || (grad && PyTuple_GET_ITEM(plan, 5) == Py_None)) return MISS;
+    long aux = 1000 + (long)(nd * 2 + (keep == Py_True));
+    PyObject *plan = usable_plan(f, SLOT(x, C.t[T_DTYPE]), bbit, aux, pargs, 3, grad);
+    if (plan == NULL || plan == MISS) return plan;
     PyObject *kernel = PyTuple_GET_ITEM(plan, 0), *index_plan = NULL, *result_type = NULL;
     if (PyTuple_CheckExact(kernel)) {   /* max: (kernel, result type, indices' plan) */
         for (Py_ssize_t k = 0; k < nd; k++)   /* empty: Python decides (the max of nothing is an error) */

@@ -14,15 +14,11 @@ import numpy as np
 
 from ember import dtypes as D
 
+from .. import _native
 from ..runtime import arr, is_bfloat16, wrap
 from ember.errors import DivisionByZeroError
 
 _F32 = np.dtype(np.float32)
-
-
-def _native():
-    from .. import _native
-    return _native
 
 
 def _rsqrt(x):
@@ -41,16 +37,16 @@ def _sigmoid(x):
 
 def _erf(x):
     if x.dtype == _F32 or x.dtype == np.float16:
-        return _native().erf_f32(x).astype(x.dtype, copy=False)
-    return _native().erf(np.asarray(x, dtype=np.float64, order="C")).reshape(x.shape).astype(x.dtype, copy=False)
+        return _native.erf_f32(x).astype(x.dtype, copy=False)
+    return _native.erf(np.asarray(x, dtype=np.float64, order="C")).reshape(x.shape).astype(x.dtype, copy=False)
 
 
 def _erfc(x):
-    return _native().erfc(np.asarray(x, dtype=np.float64, order="C")).reshape(x.shape).astype(x.dtype, copy=False)
+    return _native.erfc(np.asarray(x, dtype=np.float64, order="C")).reshape(x.shape).astype(x.dtype, copy=False)
 
 
 def _erfinv(x):
-    return _native().erfinv(np.asarray(x, dtype=np.float64, order="C")).reshape(x.shape).astype(x.dtype, copy=False)
+    return _native.erfinv(np.asarray(x, dtype=np.float64, order="C")).reshape(x.shape).astype(x.dtype, copy=False)
 
 
 def _frac(x):
@@ -230,17 +226,14 @@ for _n, _f in BINARY.items():
 KERNELS = {k: v for k, v in KERNELS.items() if k in registry}  # in-place forms exist only where defined
 
 # Array kernels (register(array_kernels=...)): for these dtypes the kernel above is the ufunc on the operands'
-# arrays, so the dispatcher's native fast path may call the ufunc itself.
+# arrays, so the dispatcher's native fast path may call the ufunc itself; for add, sub, mul and true_divide it
+# calls ember_cpu._native's drop-ins, which compute small float arrays themselves (the same bits as the ufunc)
+# and hand everything else to it, and for relu the drop-in for numpy's maximum(x, 0), core's decomposition.
 _FAST_DTYPES = (D.float32, D.float64, D.int32, D.int64)
-ARRAY_KERNELS = {n + inplace: (BINARY[n], _FAST_DTYPES) for n in ("add", "sub", "mul", "true_divide", "maximum",
-                                                                  "minimum")
+_NATIVE_BINARY = {"add": _native.add, "sub": _native.sub, "mul": _native.mul,
+                  "true_divide": _native.true_divide}
+ARRAY_KERNELS = {n + inplace: (_NATIVE_BINARY.get(n, BINARY[n]), _FAST_DTYPES)
+                 for n in ("add", "sub", "mul", "true_divide", "maximum", "minimum")
                  for inplace in ("", "_") if isinstance(BINARY.get(n), np.ufunc)}
 ARRAY_KERNELS.update({n: (f, (D.float32, D.float64)) for n, f in UNARY.items() if isinstance(f, np.ufunc)})
-
-
-def _relu_array(x):
-    """relu as core's decomposition computes it: maximum(x, 0) (NaN propagates)."""
-    return np.maximum(x, 0)
-
-
-ARRAY_KERNELS["relu"] = (_relu_array, (D.float32, D.float64))
+ARRAY_KERNELS["relu"] = (_native.relu, (D.float32, D.float64))

@@ -116,25 +116,6 @@ KERNELS = {
     "max_dim": _along(np.argmax, _native.max_dim), "min_dim": _along(np.argmin, _native.min_dim),
 }
 
-_add_reduce = np.add.reduce
-
-
-def _sum_array(a, dims=None, keepdim=False):
-    """sum over dims (None: every dim) in the array's own dtype, as the sum kernel for float32/float64.
-    (ufunc.reduce's arguments are passed by position: axis, dtype, out, keepdims.)"""
-    return _add_reduce(a, dims, None, None, keepdim)
-
-
-def _mean_array(a, dims=None, keepdim=False):
-    """mean as core's decomposition computes it: the sum in the dtype, divided by the count."""
-    count = a.size
-    if dims is not None:
-        count = 1
-        for d in dims:
-            count *= a.shape[d]
-    return np.true_divide(_add_reduce(a, dims, None, None, keepdim), count)
-
-
 _max_dim_kernel = KERNELS["max_dim"]
 
 
@@ -147,8 +128,10 @@ def _max_dim_array(a, dims, keepdim):
     return r
 
 
-# Array kernels (float32/float64), called as f(x) over every dim or f(x, dims, keepdim): sum and mean as above;
-# max over every dim (NaN propagates, as the amax kernel; numpy's reduce for large arrays) and max_dim.
+# Array kernels (float32/float64), called as f(x) over every dim or f(x, dims, keepdim): sum (numpy's
+# add.reduce in the dtype, as the sum kernel), mean (core's decomposition: that sum divided by the count),
+# max over every dim (NaN propagates, as the amax kernel) and max_dim. ember_cpu._native computes small arrays
+# itself (the same bits as numpy) and hands the rest to numpy.
 _FLOATS = (D.float32, D.float64)
-ARRAY_KERNELS = {"sum": (_sum_array, _FLOATS), "mean": (_mean_array, _FLOATS),
+ARRAY_KERNELS = {"sum": (_native.sum, _FLOATS), "mean": (_native.mean, _FLOATS),
                  "max": (_native.max_all, _FLOATS), "max_dim": (_max_dim_array, _FLOATS)}

@@ -17,7 +17,8 @@ void register_windows(py::module_& m);     // windows.cpp: im2col and col2im for
 void register_conv(py::module_& m);        // conv.cpp: conv2d forward and backward for small channel counts
 void register_norm_pool(py::module_& m);   // norm_pool.cpp: batch norm, max pooling, the Adam update
 void register_activation(py::module_& m);  // activation.cpp: relu's and threshold's gradient
-void register_reduce(py::module_& m);      // reduce.cpp: max and min, over every element and along a dim
+void register_reduce(py::module_& m);      // reduce.cpp: sum, mean, max and min of small arrays
+void register_elementwise(py::module_& m); // elementwise.cpp: add, sub, mul, true_divide and relu of small arrays
 
 using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
@@ -560,4 +561,5 @@ PYBIND11_MODULE(_native, m) {
     register_norm_pool(m);
     register_activation(m);
     register_reduce(m);
+    register_elementwise(m);
 }

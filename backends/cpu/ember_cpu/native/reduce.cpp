@@ -1,14 +1,16 @@
-// max and min as one pass over memory: over every element, and along one dim with the index of the extremum.
+// Reductions of small arrays (small.h): sum and mean over every element, max and min over every element and
+// along one dim with the index of the extremum.
 //
-// Semantics are the reduction kernels' (kernels/reduction.py): a NaN is the maximum and the minimum, and along a
-// dim the index is that of the first occurrence (the first NaN where there is one). These exist for the many
-// small reductions of model code, where numpy's ufunc machinery costs more than the arithmetic: a whole-array
-// max of a 4x4 tensor takes numpy about 1 us and this about a seventh of it. Large arrays go to numpy.
+// Semantics are the reduction kernels' (kernels/reduction.py): sums in numpy's order (the same bits); a NaN is
+// the maximum and the minimum, and along a dim the index is that of the first occurrence (the first NaN where
+// there is one). The model code's many small reductions are where numpy's ufunc machinery costs more than the
+// arithmetic: a whole-array max of a 4x4 tensor takes numpy about 1 us and this about a seventh of it.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include "simd.h"
+#include "small.h"
 
 #include <cstdint>
 #include <string>
@@ -86,7 +88,9 @@ bool reduce_all_as(const py::array& x, py::object& out) {
 }
 
 template <bool Max>
-py::object reduce_all(py::array x) {
+py::object reduce_all(py::handle x_, py::handle, py::handle) {
+    if (!py::isinstance<py::array>(x_)) throw py::type_error("max_all/min_all take a numpy array");
+    auto x = py::reinterpret_borrow<py::array>(x_);
     const ssize n = x.size();
     if (n == 0) throw py::value_error(std::string(Max ? "max" : "min") + " of an empty array has no value");
     py::object out;
@@ -95,6 +99,68 @@ py::object reduce_all(py::array x) {
          reduce_all_as<int32_t, Max>(x, out) || reduce_all_as<int64_t, Max>(x, out)))
         return out;
     return numpy_reduce<Max>(x);
+}
+
+// numpy's float sum of n contiguous values, operation for operation (numpy/_core/src/umath/loops_utils.h.src,
+// pairwise_sum): a serial sum below 8 values, 8 running sums combined pairwise up to 128, and above that the
+// two halves (split at a multiple of 8) summed so and added. Same order, same bits.
+template <typename T>
+T pairwise_sum(const T* a, ssize n) {
+    if (n < 8) {
+        T r = T(0);
+        for (ssize i = 0; i < n; ++i) r += a[i];
+        return r;
+    }
+    if (n <= 128) {
+        T r[8];
+        for (int j = 0; j < 8; ++j) r[j] = a[j];
+        ssize i = 8;
+        for (; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+        T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; ++i) res += a[i];
+        return res;
+    }
+    ssize n2 = n / 2;
+    n2 -= n2 % 8;
+    return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+}
+
+// sum (Mean: divided by the count, in T) over every element of a small C-contiguous array of T, as numpy's
+// add.reduce(x, None) (its identity, 0, first) [and true_divide by the count]; false otherwise.
+template <typename T, bool Mean>
+bool sum_all_as(const py::handle& x_, py::object& out) {
+    if (!ember_small::is_c_array_of<T>(x_)) return false;
+    auto x = py::reinterpret_borrow<py::array>(x_);
+    const ssize n = x.size();
+    if (n > kSmall) return false;
+    T s = T(0) + pairwise_sum(static_cast<const T*>(x.data()), n);
+    if (Mean) s = s / static_cast<T>(n);
+    py::array_t<T> r(std::vector<ssize>{});
+    *r.mutable_data() = s;
+    out = std::move(r);
+    return true;
+}
+
+// sum(x) / sum(x, dims, keepdim), as numpy's add.reduce(x, dims, None, None, keepdim); Mean: divided by the
+// count of the reduced elements (true_divide by a Python int, as numpy does).
+template <bool Mean>
+py::object sum(py::handle x, py::handle dims, py::handle keep) {
+    const bool keepdim = keep.ptr() == Py_True;
+    static const auto* reduce = new py::object(ember_small::numpy_attr("add", "reduce"));
+    static const auto* divide = new py::object(ember_small::numpy_attr("true_divide"));
+    py::object out;
+    if (dims.is_none() && !keepdim && (sum_all_as<float, Mean>(x, out) || sum_all_as<double, Mean>(x, out)))
+        return out;
+    out = (*reduce)(x, dims, py::none(), py::none(), keepdim);
+    if (!Mean) return out;
+    auto a = py::reinterpret_borrow<py::array>(x);
+    ssize count = a.size();
+    if (!dims.is_none()) {
+        count = 1;
+        for (auto d : dims) count *= a.shape(d.cast<ssize>());
+    }
+    return (*divide)(out, count);
 }
 
 // values[o, i] and indices[o, i] over x viewed as (outer, n, inner): the first extremum of x[o, :, i].
@@ -159,7 +225,11 @@ py::tuple reduce_dim_as(const py::array& x, ssize dim, bool keepdim) {
 
 // (values, indices), or None where numpy serves better: an array of another dtype, non-contiguous, or large.
 template <bool Max>
-py::object reduce_dim(py::array x, ssize dim, bool keepdim) {
+py::object reduce_dim(py::handle x_, py::handle dim_, py::handle keep) {
+    if (!py::isinstance<py::array>(x_)) throw py::type_error("max_dim/min_dim take a numpy array");
+    auto x = py::reinterpret_borrow<py::array>(x_);
+    const ssize dim = dim_.cast<ssize>();
+    const bool keepdim = keep.ptr() == Py_True;
     if (x.size() > kSmall || !(x.flags() & py::array::c_style)) return py::none();
     if (py::isinstance<py::array_t<float>>(x)) return reduce_dim_as<float, Max>(x, dim, keepdim);
     if (py::isinstance<py::array_t<double>>(x)) return reduce_dim_as<double, Max>(x, dim, keepdim);
@@ -178,8 +248,14 @@ void register_reduce(py::module_& m) {
         "(x, dim, keepdim) -> (values, int64 indices): the extremum along dim (0 <= dim < x.ndim, size > 0) and "
         "the index of its first occurrence, a NaN winning at its first index; None for an array that is not "
         "float32, float64, int32 or int64, non-contiguous, or large (numpy's argmax is faster there).";
-    m.def("max_all", &reduce_all<true>, all_doc);
-    m.def("min_all", &reduce_all<false>, all_doc);
-    m.def("max_dim", &reduce_dim<true>, py::arg("x"), py::arg("dim"), py::arg("keepdim"), dim_doc);
-    m.def("min_dim", &reduce_dim<false>, py::arg("x"), py::arg("dim"), py::arg("keepdim"), dim_doc);
+    const char* sum_doc =
+        "sum(x, dims=None, keepdim=False): numpy's add.reduce(x, dims, None, None, keepdim), computed here (the "
+        "same bits) over every element of a small C-contiguous float32/float64 array; mean: that divided by the "
+        "count of the reduced elements.";
+    ember_small::def_fast<sum<false>>(m, "sum", sum_doc);
+    ember_small::def_fast<sum<true>>(m, "mean", sum_doc);
+    ember_small::def_fast<reduce_all<true>>(m, "max_all", all_doc);
+    ember_small::def_fast<reduce_all<false>>(m, "min_all", all_doc);
+    ember_small::def_fast<reduce_dim<true>>(m, "max_dim", dim_doc);
+    ember_small::def_fast<reduce_dim<false>>(m, "min_dim", dim_doc);
 }
