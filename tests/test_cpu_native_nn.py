@@ -681,3 +681,64 @@ def test_batch_norm_update_stats_is_in_place_and_not_differentiable():
         ember.batch_norm_update_stats_(rm, ember.ones(4), x, 0.1)
     with pytest.raises(ember.errors.InvalidArgumentError, match="more than 1 value"):
         ember.batch_norm_update_stats_(rm, rv, ember.zeros((1, 3)), 0.1)
+
+
+# -- cross-entropy (loss.cpp) ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_cross_entropy_matches_torch(dtype, reduction, ignore):
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((37, 11)) * 4).astype(dtype)
+    x[3, 2] = np.inf          # a row with +inf, a row of -inf, a row with a NaN: PyTorch's infs and NaNs
+    x[5, :] = -np.inf
+    x[7, 4] = np.nan
+    t = rng.integers(0, 11, 37)
+    t[9] = 2
+    if ignore:
+        t[[0, 4, 10]] = -100
+    e = ember.tensor(x, requires_grad=True)
+    tt = torch.tensor(x, requires_grad=True)
+    le = F.cross_entropy(e, ember.tensor(t), reduction=reduction)
+    lt = TF.cross_entropy(tt, torch.tensor(t), reduction=reduction)
+    np.testing.assert_allclose(le.detach().numpy(), lt.detach().numpy(), rtol=TOL[dtype], atol=TOL[dtype])
+    w = rng.standard_normal(le.shape).astype(dtype)
+    le.backward(ember.tensor(w))
+    lt.backward(torch.tensor(w))
+    np.testing.assert_allclose(e.grad.numpy(), tt.grad.numpy(), rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_cross_entropy_takes_the_native_kernel_for_the_common_case():
+    x = np.random.default_rng(1).standard_normal((8, 5)).astype(np.float32)
+    t = np.arange(8) % 5
+    r = _native.cross_entropy(x, t, -100, "mean")
+    assert isinstance(r, np.ndarray) and r.shape == () and r.dtype == np.float32
+    g = _native.cross_entropy_backward(np.array(1.0, np.float32), x, t, -100, "mean")
+    assert g.shape == (8, 5) and g.dtype == np.float32
+    # other operands are the numpy kernel's: None here
+    assert _native.cross_entropy(x[:, ::2], t, -100, "mean") is None
+    assert _native.cross_entropy(x, t.astype(np.int32), -100, "mean") is None
+    assert _native.cross_entropy(x, np.array([0, 1, 2, 3, 4, 5, 0, 1]), -100, "mean") is None   # 5 >= C
+    with pytest.raises(ValueError, match="reduction"):
+        _native.cross_entropy(x, t, -100, "avg")
+
+
+def test_cross_entropy_every_target_ignored_and_other_cases_as_torch():
+    x = np.random.default_rng(2).standard_normal((4, 3)).astype(np.float32)
+    t = np.full(4, -100)
+    e, tt = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    le, lt = F.cross_entropy(e, ember.tensor(t)), TF.cross_entropy(tt, torch.tensor(t))
+    assert np.isnan(le.item()) and np.isnan(lt.item())
+    le.backward()
+    lt.backward()
+    np.testing.assert_array_equal(e.grad.numpy(), tt.grad.numpy())
+    # weights, label smoothing, class dim elsewhere: the numpy kernel, same answers as torch
+    t = np.array([0, 2, 1, 2])
+    wt = np.array([0.5, 2.0, 1.0], np.float32)
+    for kw_e, kw_t in [({"weight": ember.tensor(wt)}, {"weight": torch.tensor(wt)}),
+                       ({"label_smoothing": 0.1}, {"label_smoothing": 0.1})]:
+        np.testing.assert_allclose(F.cross_entropy(ember.tensor(x), ember.tensor(t), **kw_e).item(),
+                                   TF.cross_entropy(torch.tensor(x), torch.tensor(t), **kw_t).item(), rtol=1e-6)
+    with pytest.raises(Exception, match="3"):
+        F.cross_entropy(ember.tensor(x), ember.tensor(np.array([0, 3, 1, 2])))

@@ -9,7 +9,7 @@ setup(
             "ember_cpu._native",
             ["ember_cpu/native/module.cpp", "ember_cpu/native/windows.cpp", "ember_cpu/native/conv.cpp",
              "ember_cpu/native/norm_pool.cpp", "ember_cpu/native/activation.cpp", "ember_cpu/native/reduce.cpp",
-             "ember_cpu/native/elementwise.cpp"],
+             "ember_cpu/native/elementwise.cpp", "ember_cpu/native/loss.cpp"],
             depends=["ember_cpu/native/simd.h", "ember_cpu/native/small.h"],
             cxx_std=17,
             # -fno-trapping-math: no code here reads floating-point exception flags, and it lets loops with

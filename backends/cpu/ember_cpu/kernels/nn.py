@@ -254,13 +254,17 @@ def _ce_prep(x, target, weight, ignore_index, cdim):
 
 
 def _log_softmax_rows(X):
+    # the max unguarded, as PyTorch's: a row with +inf, or of -inf only, is NaN (x - max is NaN there)
     m = X.max(axis=1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
     s = X - m
     return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
 def cross_entropy(x, target, weight, reduction, ignore_index, label_smoothing, cdim):
+    if weight is None and not label_smoothing and cdim == 1:   # the common case: one native pass
+        r = _native().cross_entropy(arr(x), arr(target), ignore_index, reduction)
+        if r is not None:
+            return wrap(r)
     X, dt, C, keep, safe, W = _ce_prep(x, target, weight, ignore_index, cdim)
     logp = _log_softmax_rows(X)
     rows = np.arange(len(safe))
@@ -282,6 +286,10 @@ def cross_entropy(x, target, weight, reduction, ignore_index, label_smoothing, c
 
 
 def cross_entropy_backward(grad, x, target, weight, reduction, ignore_index, label_smoothing, cdim):
+    if weight is None and not label_smoothing and cdim == 1:
+        r = _native().cross_entropy_backward(arr(grad), arr(x), arr(target), ignore_index, reduction)
+        if r is not None:
+            return wrap(r)
     X, dt, C, keep, safe, W = _ce_prep(x, target, weight, ignore_index, cdim)
     G = arr(grad).astype(X.dtype, copy=False)
     p = np.exp(_log_softmax_rows(X))

@@ -1,4 +1,4 @@
-// add, sub, mul, true_divide and relu on small float32/float64 arrays, with numpy's broadcasting (small.h).
+// add, sub, mul and true_divide on small float32/float64 arrays, with numpy's broadcasting (small.h), and relu.
 //
 // Elementwise IEEE arithmetic gives the same bits in any order, so these match numpy exactly: a Python float or
 // int operand is rounded to the array's dtype first, as numpy does (NEP 50), and relu is numpy's
@@ -151,18 +151,23 @@ py::object binary(py::handle a, py::handle b, py::handle out) {
 }
 
 template <typename T>
+void relu_loop(const T* __restrict p, T* __restrict o, ssize n) {
+    for (ssize i = 0; i < n; ++i) {
+        const T v = p[i];
+        o[i] = ((v > T(0)) | (v != v)) ? v : T(0);   // no branch: vector compares and a blend
+    }
+}
+
+template <typename T>
 bool try_relu(const py::handle& x_, py::object& result) {
     if (!is_c_array_of<T>(x_)) return false;
     auto x = py::reinterpret_borrow<py::array>(x_);
-    const ssize n = x.size();
-    if (n > kSmall) return false;
+    const ssize n = x.size();   // any size: numpy's maximum with a scalar runs no faster than this loop
     py::array_t<T> out(std::vector<ssize>(x.shape(), x.shape() + x.ndim()));
     const T* p = static_cast<const T*>(x.data());
     T* o = out.mutable_data();
-    for (ssize i = 0; i < n; ++i) {
-        const T v = p[i];
-        o[i] = (v > T(0) || v != v) ? v : T(0);
-    }
+    py::gil_scoped_release release;
+    relu_loop(p, o, n);
     result = std::move(out);
     return true;
 }
@@ -186,6 +191,6 @@ void register_elementwise(py::module_& m) {
     def_fast<binary<kMul>>(m, "mul", doc);
     def_fast<binary<kDiv>>(m, "true_divide", doc);
     def_fast<relu>(m, "relu",
-                   "relu(x): numpy's maximum(x, 0) (NaN propagates; -0.0 gives +0.0), computed here for a small "
-                   "C-contiguous float32/float64 array, else by numpy.");
+                   "relu(x): numpy's maximum(x, 0) (NaN propagates; -0.0 gives +0.0), computed here for a "
+                   "C-contiguous float32/float64 array of any size, else by numpy.");
 }

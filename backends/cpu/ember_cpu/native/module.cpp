@@ -19,6 +19,7 @@ void register_norm_pool(py::module_& m);   // norm_pool.cpp: batch norm, max poo
 void register_activation(py::module_& m);  // activation.cpp: relu's and threshold's gradient
 void register_reduce(py::module_& m);      // reduce.cpp: sum, mean, max and min of small arrays
 void register_elementwise(py::module_& m); // elementwise.cpp: add, sub, mul, true_divide and relu of small arrays
+void register_loss(py::module_& m);        // loss.cpp: cross-entropy forward and backward
 
 using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
@@ -562,4 +563,5 @@ PYBIND11_MODULE(_native, m) {
     register_activation(m);
     register_reduce(m);
     register_elementwise(m);
+    register_loss(m);
 }
