@@ -5,7 +5,8 @@
 Without EMBER_XPU_PLATFORM it uses an Intel GPU when there is one, else pocl.
 Each figure is the median of --repeat runs after a warm-up (the first call
 compiles the kernel; later processes load it from the kernel cache), timed
-from launch to the end of the work (ember.synchronize). Sums run through the
+from launch to the end of the work (ember.synchronize); the xpu runs and
+their numpy peer's take turns, so a change in the machine's load hits both. Sums run through the
 reduction kernels kernelgen measured fastest for this device ("tree": the
 GPU-shaped ones; "UxBLOCK": the CPU-shaped ones; EMBER_KERNEL_REDUCE
 overrides), in full and over the rows of the same elements as a
@@ -24,23 +25,20 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 
-from _common import add_threads_option, fmt, fmt_ratio, pin_threads, ratio, threads_line
+from _common import add_threads_option, fmt, fmt_ratio, interleave, pin_threads, ratio, threads_line
 
 
-def _median_time(fn, sync, repeat):
+def _median_times(fn, sync, peer, repeat):
+    """(median seconds of fn, to the end of its work, median seconds of peer): their runs take turns, so a
+    change in the machine's load hits both alike."""
     fn()
     sync()  # warm-up: compiles, allocates the cache's blocks
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    peer()
+    samples = interleave({"xpu": lambda: (fn(), sync()), "numpy": peer}, repeat)
+    return statistics.median(samples["xpu"]), statistics.median(samples["numpy"])
 
 
 def main(argv=None):
@@ -68,28 +66,23 @@ def main(argv=None):
     def sync():
         rt.synchronize(None)
 
-    def nosync():
-        pass
-
     rng = np.random.default_rng(0)
     rows = []
     a = rng.standard_normal(args.n, dtype=np.float32)
     b = rng.standard_normal(args.n, dtype=np.float32)
     xa, xb = ember.tensor(a, device=dev), ember.tensor(b, device=dev)
     np.testing.assert_allclose((xa + xb).to("cpu").numpy(), a + b, rtol=1e-6)
-    rows.append((f"add  {args.n} float32", _median_time(lambda: xa + xb, sync, args.repeat),
-                 _median_time(lambda: a + b, nosync, args.repeat)))
+    rows.append((f"add  {args.n} float32", *_median_times(lambda: xa + xb, sync, lambda: a + b, args.repeat)))
     from ember_xpu import kernels as XK
     red = f"kernelgen {XK.reduce_choice(xa._device)}"
     np.testing.assert_allclose(float(xa.sum().item()), float(a.sum(dtype=np.float64)), rtol=1e-4, atol=1e-2)
-    rows.append((f"sum  {args.n} float32 ({red})", _median_time(lambda: xa.sum(), sync, args.repeat),
-                 _median_time(lambda: a.sum(), nosync, args.repeat)))
+    rows.append((f"sum  {args.n} float32 ({red})", *_median_times(lambda: xa.sum(), sync, lambda: a.sum(),
+                                                                   args.repeat)))
     if args.n % 4096 == 0:
         ma2, xa2 = a.reshape(-1, 4096), xa.reshape(-1, 4096)
         np.testing.assert_allclose(xa2.sum(0).to("cpu").numpy(), ma2.sum(0, dtype=np.float64), rtol=1e-4, atol=1e-2)
         rows.append((f"sum(0) {ma2.shape[0]}x4096 float32 ({red})",
-                     _median_time(lambda: xa2.sum(0), sync, args.repeat),
-                     _median_time(lambda: ma2.sum(0), nosync, args.repeat)))
+                     *_median_times(lambda: xa2.sum(0), sync, lambda: ma2.sum(0), args.repeat)))
 
     n = args.gemm
     ma = rng.standard_normal((n, n), dtype=np.float32)
@@ -97,12 +90,11 @@ def main(argv=None):
     xma, xmb = ember.tensor(ma, device=dev), ember.tensor(mb, device=dev)
     ref = ma.astype(np.float64) @ mb.astype(np.float64)
     np.testing.assert_allclose((xma @ xmb).to("cpu").numpy(), ref, rtol=1e-3, atol=1e-2 * np.sqrt(n))
-    t_np = _median_time(lambda: ma @ mb, nosync, args.repeat)
     engine = XK.gemm_engine()
     if engine == "kernelgen":
         engine += f" {XK.gemm_choice(xma._device)}"
-    rows.append((f"GEMM {n}x{n} float32 ({engine})",
-                 _median_time(lambda: xma @ xmb, sync, args.repeat), t_np))
+    rows.append((f"GEMM {n}x{n} float32 ({engine})", *_median_times(lambda: xma @ xmb, sync, lambda: ma @ mb,
+                                                                     args.repeat)))
     for name, fn in XK.gemm_alternatives().items():
         if name in (XK.gemm_engine(), engine):    # measured above
             continue
@@ -110,7 +102,7 @@ def main(argv=None):
             out = fn(xma, xmb)
             np.testing.assert_allclose(out.to("cpu").numpy(), ref, rtol=1e-3, atol=1e-2 * np.sqrt(n))
             rows.append((f"GEMM {n}x{n} float32 ({name})",
-                         _median_time(lambda: fn(xma, xmb), sync, args.repeat), t_np))
+                         *_median_times(lambda: fn(xma, xmb), sync, lambda: ma @ mb, args.repeat)))
         except Exception as e:  # noqa: BLE001  (an alternative that cannot run here)
             print(f"GEMM through {name}: not measured ({type(e).__name__}: {e})")
 

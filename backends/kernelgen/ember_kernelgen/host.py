@@ -220,8 +220,10 @@ class Builder:
     def grid_1d(self, device, n, per_thread=1):
         b = self.block(device)
         blocks = (n + per_thread * b - 1) // (per_thread * b)
-        cap = max(1, self.limits(device).compute_units) * 64
-        return (max(min(blocks, cap), 1), 1, 1), (b, 1, 1)
+        lim = self.limits(device)
+        if not lim.one_pass:   # grid-stride over at most compute_units * 64 groups
+            blocks = min(blocks, max(1, lim.compute_units) * 64)
+        return (max(blocks, 1), 1, 1), (b, 1, 1)
 
 
 _EMPTY = object()

@@ -100,12 +100,13 @@ _TARGET_ROW_LOOP = f"""\
 
 
 def _max_pass(xt, a):
-    """Lines: the row max of x (NaN wins), then m: the shift (0 where the max is not finite)."""
+    """Lines: the row max of x (NaN wins), then m, the shift: the max itself, as PyTorch's, so that a row with
+    +inf, or of -inf only, gives NaN (x - m is NaN there)."""
     return f"""\
         {a} mx = -({a})EK_INF;
         if (act) for (i64 c = tl; c < C; c += L) {{ {a} v = {xt.load("x[xb + c * x_sc]")}; mx = {_max("mx", "v")}; }}
 {_lane_reduce([("sh0", "mx")], _max)}
-        const {a} m = isfinite(mx) ? mx : ({a})0;"""
+        const {a} m = mx;"""
 
 
 def cross_entropy_rows(x: str, w: str, B: int) -> Kernel:

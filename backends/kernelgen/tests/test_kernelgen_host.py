@@ -102,6 +102,24 @@ def test_launch_arguments_match_signatures_and_repeat_calls_compile_nothing():
                 assert sig[i + 1] == "q"
 
 
+@pytest.mark.parametrize("one_pass", [False, True])
+def test_elementwise_grid_loops_grid_stride_or_covers_the_elements_in_one_pass(one_pass):
+    class Driver(RecordingDriver):
+        def limits(self, device):
+            return kg.DeviceLimits(max_block=128, compute_units=4, one_pass=one_pass)
+
+    drv = Driver()
+    table = kg.build_kernels(drv)
+    n = 1 << 20
+    a = _T((n,), D.float32)
+    table["add"](a, a, None)
+    ((_, grid, block, args, _),) = drv.launched
+    per_block = block[0] * 4   # the contiguous kernel's vector of 4 elements a work-item
+    # grid-stride: compute_units * 64 groups; one pass: every element gets its own work-item's vector
+    assert grid[0] == (n // per_block if one_pass else 4 * 64)
+    assert args[-1] == n
+
+
 @pytest.mark.parametrize("choice", ["tiled", "8x16", "3x5x256"])
 def test_bmm_launches_match_signatures_for_each_kernel_choice(monkeypatch, choice):
     """bmm's launches (the tiled kernel; gemm_pack then bmm_rb) pass what the signatures say, pack

@@ -54,7 +54,7 @@ class OpenCLDriver:
             # asks for 64x more groups: the work-groups, not the hardware threads, are the units.
             units *= 64
         return _limits_type()(max_block=max_block, warp=warp, local_mem=int(c.local_mem_size),
-                              compute_units=units, fp64=d.fp64)
+                              compute_units=units, fp64=d.fp64, one_pass=cpu)
 
     def target(self, d):
         """What a compiled binary depends on besides source and options."""
