@@ -188,6 +188,28 @@ def test_raw_alloc_free_and_accounting(rt):
     assert d.raw_bytes == before
 
 
+def test_cpu_device_keeps_large_buffers_in_huge_page_aligned_host_memory(rt):
+    d = rt.devices[0]
+    if not d.cpu:
+        pytest.skip(f"{d.name} is not a CPU device: its buffers are the runtime's own")
+    small = rt.raw_alloc(1 << 20, 0)
+    assert small.int_ptr not in d.host_pages           # under 2 MiB: the runtime's own memory
+    rt.raw_free(small, 0)
+    n = (3 << 20) + 12
+    buf = rt.raw_alloc(n, 0)
+    try:
+        host = d.host_pages[buf.int_ptr]
+        assert host.nbytes == n and host.ctypes.data % (2 << 20) == 0
+        assert buf.flags & cl.mem_flags.USE_HOST_PTR
+        # a kernel's writes are the host memory's (the CPU runtime computes on it), and copies read them
+        x = ember.tensor(np.arange(1 << 20, dtype=np.float32), device="xpu")
+        y = (x * 2.0 + 1.0).to("cpu").numpy()
+        np.testing.assert_array_equal(y, np.arange(1 << 20, dtype=np.float32) * 2 + 1)
+    finally:
+        rt.raw_free(buf, 0)
+    assert buf.int_ptr not in d.host_pages
+
+
 def test_raw_alloc_returns_none_when_the_device_is_full(rt):
     d = rt.devices[0]
     total = d.total
