@@ -188,6 +188,23 @@ def test_raw_alloc_free_and_accounting(rt):
     assert d.raw_bytes == before
 
 
+def _vm_flags(addr):
+    """The VmFlags of the mapping holding addr (/proc/self/smaps), or None where there is no such file."""
+    try:
+        lines = open("/proc/self/smaps").read().splitlines()
+    except OSError:
+        return None
+    inside = False
+    for line in lines:
+        head = line.split(" ", 1)[0]
+        if "-" in head and not line.endswith(":") and all(c in "0123456789abcdef-" for c in head):
+            lo, hi = (int(v, 16) for v in head.split("-"))
+            inside = lo <= addr < hi
+        elif inside and line.startswith("VmFlags:"):
+            return line.split()[1:]
+    return None
+
+
 def test_cpu_device_keeps_large_buffers_in_huge_page_aligned_host_memory(rt):
     d = rt.devices[0]
     if not d.cpu:
@@ -201,6 +218,9 @@ def test_cpu_device_keeps_large_buffers_in_huge_page_aligned_host_memory(rt):
         host = d.host_pages[buf.int_ptr]
         assert host.nbytes == n and host.ctypes.data % (2 << 20) == 0
         assert buf.flags & cl.mem_flags.USE_HOST_PTR
+        flags = _vm_flags(host.ctypes.data)
+        if flags is not None:   # Linux: private anonymous memory advised to use huge pages ("hg")
+            assert "hg" in flags and "sh" not in flags, flags
         # a kernel's writes are the host memory's (the CPU runtime computes on it), and copies read them
         x = ember.tensor(np.arange(1 << 20, dtype=np.float32), device="xpu")
         y = (x * 2.0 + 1.0).to("cpu").numpy()

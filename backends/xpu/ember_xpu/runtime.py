@@ -422,7 +422,7 @@ class XpuRuntime:
                 return None
             d.raw_bytes += nbytes
         try:
-            if d.cpu and nbytes >= _HUGE_PAGE:
+            if d.cpu and nbytes >= _HUGE_PAGE and hasattr(mmap, "MAP_PRIVATE"):   # POSIX mmap
                 return _host_page_buffer(d, nbytes)
             return cl.Buffer(d.ctx, cl.mem_flags.READ_WRITE, nbytes)
         except cl.Error as e:
@@ -532,7 +532,8 @@ def _host_page_buffer(d, nbytes):
     memory itself). numpy does the same for its large arrays: with 4 KiB pages a pass over 64 MiB spends a
     third of its time in page walks. The mapping is unmapped when the buffer and this device's reference
     (dropped by raw_free) are gone."""
-    pages = mmap.mmap(-1, nbytes + _HUGE_PAGE)
+    # private: transparent huge pages back private anonymous memory (shared memory has its own setting, off)
+    pages = mmap.mmap(-1, nbytes + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     view = memoryview(pages)
     start = (-np.frombuffer(view, np.uint8, 1).ctypes.data) % _HUGE_PAGE
     if hasattr(mmap, "MADV_HUGEPAGE"):
