@@ -95,6 +95,32 @@ def test_arrays_left_to_numpy():
         np.testing.assert_array_equal(_native.max_all(other), other.max())
 
 
+def test_signed_zeros_are_numpys():
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        a = rng.choice(np.array([0.0, -0.0, -1.0], np.float32), size=int(rng.integers(1, 40)))
+        _bits_equal(_native.max_all(a), np.maximum.reduce(a, None))
+        _bits_equal(_native.min_all(a), np.minimum.reduce(a, None))
+        v, i = _native.max_dim(a, 0, False)
+        k = np.argmax(a)
+        assert i == k and v.tobytes() == a[k].tobytes()   # the element at the index, sign included
+
+
+def test_mean_takes_what_numpy_takes():
+    np.testing.assert_allclose(_native.mean([1.0, 2.0, 4.0]), np.mean([1.0, 2.0, 4.0]))
+    x = np.arange(6.0).reshape(2, 3)
+    _bits_equal(_native.mean(x, (-1,), False), np.true_divide(np.add.reduce(x, (-1,)), 3))
+    _bits_equal(_native.sum(x, (-2,), True), np.add.reduce(x, (-2,), None, None, True))
+
+
+def test_read_only_out_is_numpys_error():
+    a = np.ones((2, 2), np.float32)
+    ro = np.zeros((2, 2), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _native.add(a, a, ro)
+
+
 def test_bad_arguments_raise_typed_errors():
     with pytest.raises(ValueError, match="empty"):
         _native.max_all(np.zeros(0, np.float32))

@@ -404,6 +404,32 @@ def test_max_over_a_dim_records_its_node_and_its_gradient_matches_torch(keepdim)
     assert c.max(1).values.grad_fn is None and not c.max(1).values.requires_grad
 
 
+def test_max_over_a_dim_keeps_its_indices_only_so_its_values_may_change_in_place():
+    v = RNG.standard_normal((3, 5)).astype(F32)
+    for fn in (ember.Tensor.max, ember.Tensor.max.__wrapped__):
+        a = _t(v, requires_grad=True)
+        values, indices = fn(a, 1)
+        node = values.grad_fn
+        assert node.result[0] is None and node.result[1] is not None
+        values.mul_(3)   # PyTorch allows it: MaxBackward0 saves the indices, not the values
+        values.sum().backward()
+        t = torch.from_numpy(v).requires_grad_()
+        tv, _ = t.max(1)
+        tv.mul_(3)
+        tv.sum().backward()
+        np.testing.assert_array_equal(a.grad.numpy(), t.grad.numpy())
+        b = _t(v, requires_grad=True)
+        values, indices = fn(b, 1)
+        indices.add_(1)   # the saved indices changed: the error PyTorch gives too
+        with pytest.raises(RuntimeError, match="in-place"):
+            values.sum().backward()
+    c = _t(v, requires_grad=True)
+    values, indices = c.sort(1)   # so for sort, whose node keeps its outputs
+    indices.add_(1)
+    with pytest.raises(RuntimeError, match="in-place"):
+        values.sum().backward()
+
+
 def test_max_over_a_dim_saves_its_result_for_double_backward():
     v = RNG.standard_normal((3, 5)).astype(np.float64)
     a = _t(v, requires_grad=True)

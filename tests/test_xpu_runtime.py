@@ -230,6 +230,25 @@ def test_cpu_device_keeps_large_buffers_in_huge_page_aligned_host_memory(rt):
     assert buf.int_ptr not in d.host_pages
 
 
+def test_freeing_host_memory_waits_for_the_kernels_that_use_it(rt):
+    # kernels queued on large buffers, the buffers' memory given back at once: a CPU device's host memory must
+    # outlive those kernels (it crashed the process when unmapped under them). In a child process, so that a
+    # crash fails this test rather than the run.
+    code = """if True:
+        import ember
+        x = ember.ones(1 << 23, device="xpu")
+        for _ in range(4):
+            y = (x * 2.0).exp()
+            del y
+            ember.xpu.empty_cache()
+        print(float((x + 1).sum().item()))
+    """
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**os.environ})
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert float(r.stdout.split()[-1]) == 2.0 * (1 << 23)
+
+
 def test_raw_alloc_returns_none_when_the_device_is_full(rt):
     d = rt.devices[0]
     total = d.total

@@ -344,8 +344,8 @@ def _select_dim_jvp(tans, x, dim, keepdim=False, result=None):
     return (v if keepdim else V.squeeze(v, [d]), None)
 
 
-derivative("max_dim", save=("result",), jvp=_select_dim_jvp)(_select_dim)
-derivative("min_dim", save=("result",), jvp=_select_dim_jvp)(_select_dim)
+derivative("max_dim", save=("result[1]",), jvp=_select_dim_jvp)(_select_dim)
+derivative("min_dim", save=("result[1]",), jvp=_select_dim_jvp)(_select_dim)
 
 
 def _cumsum(g, x, dim, dtype=None):

@@ -76,7 +76,7 @@ def _view_of_leaf_error(opname):
 class _Plan:
     """Per-operator facts the entry needs, computed once."""
 
-    __slots__ = ("op", "fn", "tpos", "names", "save_pos", "want_result", "multi", "inplace", "is_view",
+    __slots__ = ("op", "fn", "tpos", "names", "save_pos", "want_result", "result_keep", "multi", "inplace", "is_view",
                  "formula", "opname", "base_fn", "node_cls", "save_if", "save_if_items")
 
     def __init__(self, op, formula):
@@ -96,9 +96,12 @@ class _Plan:
                 edge_index[self.names[i]] = k
                 k += 1
             self.save_if = {self.names.index(n): tuple(edge_index[c] for c in conds)
-                            for n, conds in save.items() if n != "result" and conds is not None}
+                            for n, conds in save.items() if not n.startswith("result") and conds is not None}
         self.save_if_items = tuple(self.save_if.items()) if self.save_if is not None else ()
-        self.want_result = save is not None and "result" in save
+        picked = sorted(int(n[7:-1]) for n in (save or ()) if n.startswith("result["))
+        self.want_result = save is not None and ("result" in save or bool(picked))
+        # per output, whether it is saved ("result[k]" saves output k alone); None: every output
+        self.result_keep = tuple(k in picked for k in range(picked[-1] + 1)) if picked else None
         r = op.schema.returns.strip()
         self.multi = r.startswith("(") or r.endswith("[]")
         self.inplace = op.name.endswith("_")
@@ -215,7 +218,15 @@ def _record(plan, args, out, edges, infos, self_override=None):
         out_info = (TensorInfo(out) if isinstance(out, Tensor) and out._dtype.category >= 2 else None,)
     result = None
     if plan.want_result:
-        result = tuple(detached(o) for o in outs) if plan.multi else detached(out)
+        if plan.multi:
+            rk = plan.result_keep
+            result = tuple(detached(o) if rk is None or (k < len(rk) and rk[k]) else None for k, o in enumerate(outs))
+        else:
+            result = detached(out)
+        saved = [o for o, r in zip(outs, result if plan.multi else (result,)) if isinstance(r, Tensor)]
+        for o in saved:   # tracked, so that an in-place change bumps the version the node checks
+            if o._ag is None or not o._ag.requires_grad:
+                o._keys |= _AG
         keep = keep + [r for r in (result if plan.multi else (result,)) if isinstance(r, Tensor)]
     node = plan.node_cls(edges, plan.formula, plan.opname, sargs, keep, infos, out_info, result, plan.multi)
     if plan.inplace:

@@ -22,7 +22,10 @@ where an argument gets no gradient; a list for a ``Tensor[]`` argument).
   only when one of the listed arguments needs a gradient, as in PyTorch
   (``{"self": ("other",), "other": ("self",)}`` for mul); the formula then
   sees a stand-in for an argument whose value was not needed.
-- ``"result"`` in save passes the output as the keyword ``result=``.
+- ``"result"`` in save passes the output as the keyword ``result=`` (a
+  multi-output operator's outputs as a tuple); ``"result[k]"`` saves output k
+  alone (the others arrive as None and stay free to change in place, as
+  PyTorch's max(x, dim) saves its indices, not its values).
 - The engine sums a gradient over broadcast dims and casts it to the input's
   dtype, so formulas may return output-shaped gradients.
 - Multi-output operators get a tuple of gradients (zeros where an output

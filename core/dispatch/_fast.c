@@ -438,11 +438,12 @@ static PyObject *detached(PyObject *t) {
 
 /* -- recording: the Autograd entry's _record for one output --------------------------------------- */
 
-/* grad plan: (node_cls, formula, opname, save, tail, out_is_float, is_view, want_result)
+/* grad plan: (node_cls, formula, opname, save, tail, out_is_float, is_view, saved outputs)
  *   save: per tensor argument, -1 never saved (kept as TensorInfo), 0 always saved, or a bit mask of
  *   edges: saved when one of those edges is present (the formula's save_if).
  *   tail: the remaining schema-order arguments (their defaults), appended to args.
  *   out_is_float: the output gets a gradient (None: decide by the output's dtype).
+ *   saved outputs: True (the formula reads the output(s)), False, or per output a bool.
  * args: the call's schema-order arguments; tpos: the positions of the ntens tensor arguments (NULL: the
  * first ntens). outs: the nout outputs (several: an operator returning a tuple, whose node is multi and
  * whose outputs get gradients by their dtypes). Returns 0, or -1 with an exception set. */
@@ -483,11 +484,16 @@ static int record_outs(PyObject *gp, PyObject *const *args, int nargs, const int
         Py_SETREF(PyTuple_GET_ITEM(sargs, i), arg);
     }
     for (Py_ssize_t k = 0; k < ntail; k++) PyTuple_SET_ITEM(sargs, nargs + k, Py_NewRef(PyTuple_GET_ITEM(tail, k)));
-    if (PyTuple_GET_ITEM(gp, 7) == Py_True) {   /* the formula reads the output(s): keep aliases of them */
+    PyObject *want = PyTuple_GET_ITEM(gp, 7);   /* True, or per output (a tuple of bools) */
+    if (want == Py_True || PyTuple_CheckExact(want)) {   /* the formula reads output(s): keep aliases */
         if (multi && (result = PyTuple_New(nout)) == NULL) goto fail;
         for (int j = 0; j < nout; j++) {
-            PyObject *d = detached(outs[j]);
-            if (d == NULL) goto fail;
+            if (PyTuple_CheckExact(want) && (j >= PyTuple_GET_SIZE(want) || PyTuple_GET_ITEM(want, j) != Py_True)) {
+                if (multi) PyTuple_SET_ITEM(result, j, Py_NewRef(Py_None));   /* not saved */
+                continue;
+            }
+            PyObject *d = detached(outs[j]);   /* (gives the output autograd metadata: its version counter) */
+            if (d == NULL || track(outs[j]) < 0) { Py_XDECREF(d); goto fail; }   /* in-place changes bump it */
             int rc = PyList_Append(keep, d);
             if (multi) PyTuple_SET_ITEM(result, j, d);
             else result = d;

@@ -59,7 +59,7 @@ def _array_kernel(backend, opname, dtype):
 
 
 def _grad_plan(op, ntensors, result_dtype, npassed=None, tpos=None, plan=None, multi=False):
-    """(node class, formula, name, save rules, trailing args, float result, view, saves its result) for the
+    """(node class, formula, name, save rules, trailing args, float result, view, saved outputs) for the
     Autograd entry's record, or None where that entry is not the plain formula record the native path
     reproduces (``multi``: the caller records the operator's several outputs)."""
     from ..autograd.graph import FormulaNode
@@ -83,7 +83,9 @@ def _grad_plan(op, ntensors, result_dtype, npassed=None, tpos=None, plan=None, m
     # the schema's arguments after those the native path passes: their defaults
     tail = tuple(a.default for a in op.schema.arguments[ntensors if npassed is None else npassed:])
     out_float = None if result_dtype is None else result_dtype.category >= 2   # None: by the output's dtype
-    return (plan.node_cls, plan.formula, plan.opname, tuple(save), tail, out_float, plan.is_view, plan.want_result)
+    # the outputs the formula reads: all (True), none (False), or per output (a tuple of bools)
+    want = plan.result_keep if plan.want_result and plan.result_keep is not None else plan.want_result
+    return (plan.node_cls, plan.formula, plan.opname, tuple(save), tail, out_float, plan.is_view, want)
 
 
 def _plan(op, backend, kernel, result_dtype, ntensors):

@@ -425,18 +425,23 @@ class XpuRuntime:
             if d.cpu and nbytes >= _HUGE_PAGE and hasattr(mmap, "MAP_PRIVATE"):   # POSIX mmap
                 return _host_page_buffer(d, nbytes)
             return cl.Buffer(d.ctx, cl.mem_flags.READ_WRITE, nbytes)
-        except cl.Error as e:
+        except (cl.Error, OSError, MemoryError) as e:
             with d.lock:
                 d.raw_bytes -= nbytes
-            if getattr(e, "code", None) in _OOM_CODES:
-                return None
+            if not isinstance(e, cl.Error) or getattr(e, "code", None) in _OOM_CODES:
+                return None   # out of memory (the host's, for a mapping): the allocator frees and retries
             raise
 
     def raw_free(self, handle, device_index):
         d = self.dev(device_index)
         with d.lock:
             d.raw_bytes -= handle.size
-            d.host_pages.pop(handle.int_ptr, None)
+            host = d.host_pages.pop(handle.int_ptr, None)
+        if host is not None:
+            # commands queued on the buffer compute on this host memory: it must outlive them (releasing
+            # the buffer does not wait for them)
+            for st in _all_streams(d):
+                st.q.finish()
         handle.release()
 
     def mem_get_info(self, device_index):

@@ -131,7 +131,7 @@ bool try_binary(const py::handle& a_, const py::handle& b_, const py::handle& ou
     } else {
         if (!is_c_array_of<T>(out_)) return false;
         out = py::reinterpret_borrow<py::array_t<T>>(out_);
-        if (out.ndim() != nd || !std::equal(shape, shape + nd, out.shape()) || partly_overlaps(out, a) ||
+        if (!out.writeable() || out.ndim() != nd || !std::equal(shape, shape + nd, out.shape()) || partly_overlaps(out, a) ||
             (!is_scalar && partly_overlaps(out, b)))
             return false;
     }

@@ -77,12 +77,15 @@ py::object numpy_reduce(const py::array& x) {
     return (*reduce)(x, py::none());
 }
 
-// x's extremum as a 0-d array where x is a small contiguous array of T; else nothing.
+// x's extremum as a 0-d array where x is a small contiguous array of T; else nothing. A zero is numpy's to
+// give: which of +0.0 and -0.0 its vector loops return depends on where each sits.
 template <typename T, bool Max>
 bool reduce_all_as(const py::array& x, py::object& out) {
     if (!py::isinstance<py::array_t<T>>(x)) return false;
+    const T v = extremum<T, Max>(static_cast<const T*>(x.data()), x.size());
+    if (v == T(0)) return false;
     py::array_t<T> r(std::vector<ssize>{});
-    *r.mutable_data() = extremum<T, Max>(static_cast<const T*>(x.data()), x.size());
+    *r.mutable_data() = v;
     out = std::move(r);
     return true;
 }
@@ -97,7 +100,7 @@ py::object reduce_all(py::handle x_, py::handle, py::handle) {
     if (n <= kSmall && (x.flags() & py::array::c_style) &&
         (reduce_all_as<float, Max>(x, out) || reduce_all_as<double, Max>(x, out) ||
          reduce_all_as<int32_t, Max>(x, out) || reduce_all_as<int64_t, Max>(x, out)))
-        return out;
+        return out;   // (an int zero goes to numpy too: the same answer, a little slower)
     return numpy_reduce<Max>(x);
 }
 
@@ -154,11 +157,15 @@ py::object sum(py::handle x, py::handle dims, py::handle keep) {
         return out;
     out = (*reduce)(x, dims, py::none(), py::none(), keepdim);
     if (!Mean) return out;
-    auto a = py::reinterpret_borrow<py::array>(x);
+    const py::array a = py::array::ensure(x);   // numpy's conversion, as add.reduce made (an error raised there)
+    if (!a) throw py::error_already_set();
     ssize count = a.size();
-    if (!dims.is_none()) {
+    if (!dims.is_none()) {   // add.reduce accepted dims: ints in [-ndim, ndim)
         count = 1;
-        for (auto d : dims) count *= a.shape(d.cast<ssize>());
+        for (auto d : dims) {
+            const ssize k = d.cast<ssize>();
+            count *= a.shape(k < 0 ? k + a.ndim() : k);
+        }
     }
     return (*divide)(out, count);
 }
@@ -170,8 +177,9 @@ void along(const T* __restrict x, ssize outer, ssize n, ssize inner, T* __restri
     if (inner == 1) {   // one row per output: find the value with vectors, then its first index
         for (ssize o = 0; o < outer; ++o) {
             const T* row = x + o * n;
-            values[o] = extremum<T, Max>(row, n);
-            indices[o] = first_index(row, n, values[o]);
+            const int64_t i = first_index(row, n, extremum<T, Max>(row, n));
+            indices[o] = i;
+            values[o] = row[i];   // the element itself: of two equal zeros, the sign of the first
         }
         return;
     }
