@@ -90,22 +90,31 @@ def _scan(ufunc):
     return kernel
 
 
-def _along(find, native):
-    """max_dim / min_dim: the native one pass where it takes the array (small, contiguous, float32/float64/int32/
-    int64); else numpy's index, then the value gathered at it."""
-    def kernel(x, dim, keepdim):
-        a = arr(x)
+def _along_arrays(find, native):
+    """max_dim / min_dim on arrays, (values, int64 indices): the native one pass where it takes the array (small,
+    contiguous, float32/float64/int32/int64); else numpy's index, then the value gathered at it."""
+    def along(a, dim, keepdim):
         r = native(a, dim, keepdim)
         if r is not None:
-            return wrap(r[0]), wrap(r[1])
+            return r
         idx = find(_comparable(a), axis=dim, keepdims=True)
         values = np.take_along_axis(a, idx, axis=dim)
         if not keepdim:
             idx = np.squeeze(idx, axis=dim)
             values = np.squeeze(values, axis=dim)
-        return _out(values, a.dtype), _out(idx, np.int64)
+        return values, idx.astype(np.int64, copy=False)
+    return along
+
+
+def _along(along):
+    def kernel(x, dim, keepdim):
+        values, idx = along(arr(x), dim, keepdim)
+        return wrap(values), wrap(idx)
     return kernel
 
+
+_max_along = _along_arrays(np.argmax, _native.max_dim)
+_min_along = _along_arrays(np.argmin, _native.min_dim)
 
 KERNELS = {
     "sum": _accumulate_reduce(np.add), "prod": _accumulate_reduce(np.multiply),
@@ -113,19 +122,13 @@ KERNELS = {
     "all": _bool_reduce(np.logical_and), "any": _bool_reduce(np.logical_or),
     "argmax": _argmax, "argmin": _argmin,
     "cumsum": _scan(np.add), "cumprod": _scan(np.multiply),
-    "max_dim": _along(np.argmax, _native.max_dim), "min_dim": _along(np.argmin, _native.min_dim),
+    "max_dim": _along(_max_along), "min_dim": _along(_min_along),
 }
-
-_max_dim_kernel = KERNELS["max_dim"]
 
 
 def _max_dim_array(a, dims, keepdim):
-    """(values, int64 indices) of the maximum along dims[0], as the max_dim kernel."""
-    r = _native.max_dim(a, dims[0], keepdim)
-    if r is None:   # large or non-contiguous
-        v, i = _max_dim_kernel(wrap(a), dims[0], keepdim)
-        r = (arr(v), arr(i))
-    return r
+    """max_dim's array kernel, called with dims = (dim,)."""
+    return _max_along(a, dims[0], keepdim)
 
 
 # Array kernels (float32/float64), called as f(x) over every dim or f(x, dims, keepdim): sum (numpy's
