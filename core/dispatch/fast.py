@@ -155,10 +155,10 @@ def _composite_unary_planner(op):
     return plan
 
 
-def _reduce_all_planner(op):
-    """A reduction: op(x) over every dim (sum, mean), or op(x, dim, keepdim) over one (the native path passes
-    keepdim, False when not given): the backend's array kernel for op, called as kernel(x) or
-    kernel(x, (dim,), keepdim)."""
+def _reduce_all_planner(op, recorded=None):
+    """A reduction: op(x) over every dim (sum, mean, max), or op(x, dim, keepdim) over one (the native path
+    passes keepdim, False when not given): the backend's array kernel for op, called as kernel(x) or
+    kernel(x, (dim,), keepdim); under grad mode the node of ``recorded`` (default op)."""
     from . import operator as O
 
     def plan(a, *dim_keep):
@@ -171,7 +171,7 @@ def _reduce_all_planner(op):
         probe = (h, (dim_keep[0] % a.ndim,), dim_keep[1]) if dim_keep else (h,)
         if spec.dtype is not a._dtype or not _checked(kernel, spec.dtype, *probe):
             return None
-        grad = _grad_plan(op, 1, spec.dtype, npassed=4 if dim_keep else 1)
+        grad = _grad_plan(recorded or op, 1, spec.dtype, npassed=4 if dim_keep else 1)
         return (kernel, spec.dtype, backend, backend.device(), backend.key.bit | spec.dtype.key_bit, grad,
                 backend.array_handle)
     return plan
@@ -184,21 +184,18 @@ def _max_planner(max_op, max_dim, amax, result_type):
     max_dim the plan's kernel is (kernel, result_type, the indices' plan)."""
     from .. import dtypes as D
     from . import operator as O
+    full = _reduce_all_planner(max_op, recorded=amax)
 
     def plan(a, *dim_keep):
+        if not dim_keep:
+            return full(a)
         backend, dt = a._backend, a._dtype
-        op = max_dim if dim_keep else max_op
-        kernel = _array_kernel(backend, op.name, dt)
+        kernel = _array_kernel(backend, max_dim.name, dt)
         if O.checks.kernels or not kernel:
             return None
         h = backend.array_handle(a)
-        if not dim_keep:
-            if op.meta(a).dtype is not dt or not _checked(kernel, dt, h):
-                return None
-            return (kernel, dt, backend, backend.device(), backend.key.bit | dt.key_bit,
-                    _grad_plan(amax, 1, dt, npassed=1), backend.array_handle)
         dim, keepdim = dim_keep
-        spec = op.meta(a, dim, keepdim)[0]
+        spec = max_dim.meta(a, dim, keepdim)[0]
         try:
             values, indices = kernel(h, (spec.extra,), keepdim)
         except Exception:  # noqa: BLE001  (the Python path will say what is wrong with these arguments)
