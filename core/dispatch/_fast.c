@@ -454,6 +454,10 @@ static int record_outs(PyObject *gp, PyObject *const *args, int nargs, const int
     PyObject *node_cls = PyTuple_GET_ITEM(gp, 0), *save = PyTuple_GET_ITEM(gp, 3), *tail = PyTuple_GET_ITEM(gp, 4);
     PyObject *of = PyTuple_GET_ITEM(gp, 5);
     int multi = nout > 1, out_float[MAXOUT];
+    if (nout < 1 || nout > MAXOUT) {
+        PyErr_Format(PyExc_SystemError, "record_outs: %d outputs (1 to %d)", nout, MAXOUT);
+        return -1;
+    }
     for (int j = 0; j < nout; j++)
         out_float[j] = (of == Py_True && !multi) || ((of == Py_None || multi) && is_float_tensor(outs[j]));
     int is_view = PyTuple_GET_ITEM(gp, 6) == Py_True && !multi;
