@@ -43,15 +43,16 @@ class OpenCLDriver:
         max_block = 1
         while max_block * 2 <= min(int(c.max_work_group_size), 256):
             max_block *= 2
-        cpu = bool(c.type & cl.device_type.CPU)
+        cpu = d.cpu
         warp = 1 if cpu else 16 if "intel" in c.vendor.lower() else 32
         units = int(c.max_compute_units)
         if cpu:
-            # kernelgen sizes grid-stride launches to compute_units * 64 groups. A CPU OpenCL
-            # runtime (pocl) runs each work-group as a vectorized loop over its work-items, and a
-            # grid-stride loop inside a work-item defeats that: on pocl, add over 2**24 float32 takes
-            # ~400 ms with 128 groups and ~38 ms with 4096 (measured, 2 cores). So a CPU device
-            # asks for 64x more groups: the work-groups, not the hardware threads, are the units.
+            # A CPU OpenCL runtime (pocl) runs each work-group as a vectorized loop over its
+            # work-items, and a loop inside a work-item defeats that. So 1-D launches cover their
+            # elements in one pass (one_pass), and the launches still sized by compute_units (the
+            # reductions' passes) ask for 64x more groups: the work-groups, not the hardware threads,
+            # are the units (on pocl, add over 2**24 float32 took ~400 ms with 128 groups, ~38 ms
+            # with 4096 and 12 ms in one pass).
             units *= 64
         return _limits_type()(max_block=max_block, warp=warp, local_mem=int(c.local_mem_size),
                               compute_units=units, fp64=d.fp64, one_pass=cpu)
