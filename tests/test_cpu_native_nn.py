@@ -39,10 +39,10 @@ def _close(e, t, tol, what=""):
     np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=tol, atol=tol, err_msg=what)
 
 
-def _conv_both(x, w, b, g, dtype, **kw):
-    """(ember out, x.grad, w.grad, b.grad), (torch ...) of conv2d with upstream gradient g."""
+def _conv_both(x, w, b, g, dtype, fns=(F.conv2d, TF.conv2d), **kw):
+    """(ember out, x.grad, w.grad, b.grad), (torch ...) of conv2d (or fns) with upstream gradient g."""
     res = []
-    for lib, fn in ((ember, F.conv2d), (torch, TF.conv2d)):
+    for lib, fn in zip((ember, torch), fns):
         tx = lib.tensor(x.astype(dtype), requires_grad=True)
         tw = lib.tensor(w.astype(dtype), requires_grad=True)
         tb = None if b is None else lib.tensor(b.astype(dtype), requires_grad=True)
@@ -213,15 +213,7 @@ def test_conv2d_nan_grad_in_a_padding_wider_than_the_kernel_as_torch(simd):
 
 def _convt_both(x, w, b, g, dtype, fns=(F.conv_transpose2d, TF.conv_transpose2d), **kw):
     """(ember out, x.grad, w.grad, b.grad), (torch ...) of conv_transpose2d with upstream gradient g."""
-    res = []
-    for lib, fn in zip((ember, torch), fns):
-        tx = lib.tensor(x.astype(dtype), requires_grad=True)
-        tw = lib.tensor(w.astype(dtype), requires_grad=True)
-        tb = None if b is None else lib.tensor(b.astype(dtype), requires_grad=True)
-        out = fn(tx, tw, tb, **kw)
-        out.backward(lib.tensor(g.astype(dtype)))
-        res.append((out, tx.grad, tw.grad, None if tb is None else tb.grad))
-    return res
+    return _conv_both(x, w, b, g, dtype, fns, **kw)
 
 
 # (N, C, H, W, out_channels/groups, groups, kernel, stride, padding, output_padding, dilation)
