@@ -635,6 +635,18 @@ def test_bmm_register_tiles_bfloat16_and_size_one(drv, K):
     close(host(drv, bmm(drv.tensor(x), drv.tensor(y))), _want(x, y), rtol=1e-5, atol=1e-5)
 
 
+class Tuned(CLDriver):
+    """A driver that names its device for the tuning file and counts its launches."""
+    launches = 0
+
+    def tune_key(self, device):
+        return "test device"
+
+    def launch(self, *args):
+        self.launches += 1
+        return super().launch(*args)
+
+
 def test_gemm_tuning_measures_once_and_keeps_the_choice_on_disk(drv, tmp_path, monkeypatch):
     """A driver with tune_key has its device measured at the first bmm; the choice goes to the
     tuning file, and a later process (a new table) reads it back without measuring."""
@@ -643,31 +655,21 @@ def test_gemm_tuning_measures_once_and_keeps_the_choice_on_disk(drv, tmp_path, m
     monkeypatch.setattr(G, "TUNE_N", 48)
     monkeypatch.setattr(G, "CANDIDATES", (("rb", 4, 16, 1), ("tiled",)))
 
-    class Tuned(CLDriver):
-        launches = 0
-
-        def tune_key(self, device):
-            return "test device"
-
-        def launch(self, *args):
-            Tuned.launches += 1
-            return super().launch(*args)
-
     tdrv = Tuned()
     a, b = rand((1, 6, 5)), rand((1, 5, 7))
     bmm = kg.build_kernels(tdrv, registered_only=False)["bmm"]
     close(host(tdrv, bmm(tdrv.tensor(a), tdrv.tensor(b))), _want(a, b), rtol=1e-5, atol=1e-5)
-    assert Tuned.launches > 6      # two fills, each candidate at least twice, then the product
+    assert tdrv.launches > 6      # two fills, each candidate at least twice, then the product
     import json
     entries = json.loads((tmp_path / G.TUNE_FILE).read_text())
     (key, entry), = entries.items()
     assert key.startswith("opencl|test device|")
     assert tuple(entry["choice"]) in G.CANDIDATES and set(entry["ms"]) == {"4x16", "tiled"}
     assert bmm.choice("cl:0") == tuple(entry["choice"])
-    Tuned.launches = 0
+    tdrv.launches = 0
     bmm = kg.build_kernels(tdrv, registered_only=False)["bmm"]
     close(host(tdrv, bmm(tdrv.tensor(a), tdrv.tensor(b))), _want(a, b), rtol=1e-5, atol=1e-5)
-    assert Tuned.launches == (1 if entry["choice"] == ["tiled"] else 2)      # the product alone
+    assert tdrv.launches == (1 if entry["choice"] == ["tiled"] else 2)      # the product alone
 
 
 def test_gemm_choice_from_the_environment(drv, monkeypatch):
@@ -692,31 +694,21 @@ def test_reduction_tuning_measures_once_and_keeps_the_choice_on_disk(drv, tmp_pa
     monkeypatch.setattr(RD, "TUNE_ROWS", 64)
     monkeypatch.setattr(RD, "CANDIDATES", (("tree",), ("cpu", 16, 4)))
 
-    class Tuned(CLDriver):
-        launches = 0
-
-        def tune_key(self, device):
-            return "test device"
-
-        def launch(self, *args):
-            Tuned.launches += 1
-            return super().launch(*args)
-
     tdrv = Tuned()
     x = rand((3, 50))
     total = kg.build_kernels(tdrv, registered_only=False)["sum"]
     close(host(tdrv, total(tdrv.tensor(x), (1,), False, D.float32)), x.sum(1), rtol=1e-5, atol=1e-5)
-    assert Tuned.launches > 8      # a fill, each candidate's two sums at least twice, then the sum
+    assert tdrv.launches > 8      # a fill, each candidate's two sums at least twice, then the sum
     import json
     entries = json.loads((tmp_path / RD.TUNE_FILE).read_text())
     (key, entry), = entries.items()
     assert key.startswith("opencl|test device|")
     assert tuple(entry["choice"]) in RD.CANDIDATES and set(entry["ms"]) == {"tree", "16x4"}
     assert total.choice("cl:0") == tuple(entry["choice"])
-    Tuned.launches = 0
+    tdrv.launches = 0
     total = kg.build_kernels(tdrv, registered_only=False)["sum"]
     close(host(tdrv, total(tdrv.tensor(x), (1,), False, D.float32)), x.sum(1), rtol=1e-5, atol=1e-5)
-    assert Tuned.launches == 1      # the sum alone: 3 rows of 50 take one launch either way
+    assert tdrv.launches == 1      # the sum alone: 3 rows of 50 take one launch either way
 
 
 def test_reduction_choice_from_the_environment(drv, monkeypatch):
